@@ -1,0 +1,1 @@
+"""pytest plugin: command-line options, fixtures and report hooks (filled in below)."""
