@@ -1,0 +1,80 @@
+"""What every candidate model offers the runner, whatever trained or serves it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from harness.data.records import Message
+
+
+@dataclass(frozen=True)
+class DecodeParams:
+    """Decoding settings; part of every generation cache key and model fingerprint."""
+
+    max_new_tokens: int = 16
+    temperature: float = 0.0  # 0 means greedy
+    top_p: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"max_new_tokens": self.max_new_tokens, "temperature": self.temperature,
+                "top_p": self.top_p, "seed": self.seed, "stop": list(self.stop)}
+
+
+@dataclass
+class Generation:
+    """One model output with the token counts needed for cost and latency reporting."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+
+@dataclass
+class TrainingSummary:
+    """What a training run did: shown in the report's training table and stored in results."""
+
+    hyperparameters: dict[str, Any]
+    runtime_s: float
+    trainable_params: int
+    total_params: int
+    train_loss: float | None = None
+    eval_loss: float | None = None
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+    rows_dropped: int = 0
+    rows_truncated: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@runtime_checkable
+class Candidate(Protocol):
+    """A model under evaluation.
+
+    ``fingerprint`` identifies the model by content (weights / adapter hashes, tokenizer,
+    chat template, or remote model id): two different models never share one.
+    """
+
+    name: str
+    kind: str
+    fingerprint: str
+    training: TrainingSummary | None
+
+    def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
+        """Generate one reply per chat prompt."""
+        ...
+
+
+@runtime_checkable
+class LabelScorer(Protocol):
+    """Optional capability: pick one of a fixed label set per prompt without free text."""
+
+    def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
+        """Return the most likely label for each prompt."""
+        ...
