@@ -1,0 +1,96 @@
+"""What building a candidate needs from the session: spec, cache, base model, options."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.candidates.spec import HarnessSpec
+
+EMBEDDED = "embedded"
+MODEL_FILES = ("*.safetensors", "*.bin", "config.json", "generation_config.json", "tokenizer*",
+               "special_tokens_map.json", "chat_template*", "*.model", "vocab*", "merges.txt",
+               "adapter_config.json")
+
+
+def _stderr(message: str) -> None:
+    print(f"[ft-harness] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class BuildContext:
+    """Shared by every candidate builder in one session (one per xdist worker)."""
+
+    spec: HarnessSpec
+    cache: Any  # harness.cache.CacheStore
+    base_model: str = EMBEDDED
+    batch_size: int = 32
+    options: dict[str, Any] = field(default_factory=dict)
+    log: Callable[[str], None] = _stderr
+    _base_dir: Path | None = None
+    _fingerprints: dict[str, str] = field(default_factory=dict)
+    events: dict[str, int] = field(default_factory=dict)
+
+    def count(self, event: str) -> None:
+        """Count a run event (``trained``, ``generated``, ...) for the report's run-info."""
+        self.events[event] = self.events.get(event, 0) + 1
+
+    def base_model_dir(self) -> Path:
+        """Local directory of the base model: the embedded tiny model (built once, cached),
+        a local path, or a hub id resolved through the local hub cache."""
+        if self._base_dir is None:
+            self._base_dir = self._resolve_base()
+        return self._base_dir
+
+    def _resolve_base(self) -> Path:
+        from harness.errors import SpecError
+
+        ref = self.base_model
+        if ref == EMBEDDED:
+            return self._embedded_base()
+        path = Path(ref).expanduser()
+        if path.exists():
+            if not (path / "config.json").exists():
+                raise SpecError(f"base model {ref!r}: directory has no config.json (not a saved model)")
+            return path.resolve()
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(ref))
+        except Exception as exc:  # offline, unknown id, gated repo
+            raise SpecError(f"base model {ref!r} is neither a local directory nor a hub id that can be "
+                            f"fetched here ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                            "pass a local directory with --ft-base-model") from None
+
+    def _embedded_base(self) -> Path:
+        from harness.cache import cache_key, hash_file, library_versions
+        from harness.candidates.tiny import TinyModelConfig, build_tiny_base
+        from harness.errors import SpecError
+
+        corpus = self.spec.corpus
+        if corpus is None or not corpus.exists():
+            raise SpecError(f"{self.spec.path}: the embedded base model needs harness.corpus (a text file); "
+                            f"got {corpus}")
+        config = TinyModelConfig(seed=self.spec.seed, **self.spec.tiny)
+        key = cache_key("base", {"config": config.as_dict(), "corpus": hash_file(corpus),
+                                 "versions": library_versions()})
+
+        def build(tmp: Path) -> dict[str, Any]:
+            self.log("building the embedded base model (tiny Llama, tokenizer trained on the fixture corpus)")
+            self.count("base_built")
+            build_tiny_base(tmp, corpus=corpus, config=config)
+            return {"config": config.as_dict()}
+
+        return self.cache.get_or_build(key, build, description="embedded tiny base model").path
+
+    def fingerprint_dir(self, path: Path) -> str:
+        """Content hash of a model or adapter directory's weights, config and tokenizer files."""
+        from harness.cache import hash_directory
+
+        key = str(Path(path).resolve())
+        if key not in self._fingerprints:
+            self._fingerprints[key] = hash_directory(path, include=MODEL_FILES)
+        return self._fingerprints[key]

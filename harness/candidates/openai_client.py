@@ -1,0 +1,334 @@
+"""Shared plumbing for OpenAI-compatible endpoints: configuration, client, retries, concurrency.
+
+The SDK client is built with ``max_retries=0``: the retry policy is ours (exponential backoff
+with jitter, honouring ``Retry-After``) so it is configurable and testable. Retried: 429, 5xx,
+timeouts and dropped connections; every other error is final. Nothing here ever lets the API
+key reach a message, a log line or a chained exception.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import math
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from harness.candidates.protocol import DecodeParams, Generation
+from harness.data.records import Message
+from harness.errors import HarnessError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: Placeholder key sent to endpoints that need none (local servers, vLLM without --api-key).
+NO_KEY = "no-key-configured"
+_KEY_SHAPED = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
+
+
+class RemoteCallError(HarnessError):
+    """A call to an OpenAI-compatible endpoint failed for good (after any retries)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, code: str | None = None,
+                 retryable: bool = False) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.retryable = retryable
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When and how long to wait before retrying a failed call."""
+
+    max_attempts: int = 6
+    initial_backoff_s: float = 0.5
+    multiplier: float = 2.0
+    max_backoff_s: float = 20.0
+    jitter: float = 0.5  # share of each backoff drawn at random ("equal jitter" at 0.5)
+    max_retry_after_s: float = 60.0  # a longer Retry-After is capped to this
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be >= 1")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be between 0 and 1")
+        if self.initial_backoff_s < 0 or self.max_backoff_s < 0 or self.multiplier < 1:
+            raise ValueError("backoffs must be >= 0 and multiplier >= 1")
+
+    def backoff_s(self, attempt: int, retry_after_s: float | None, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based).
+
+        A server's ``Retry-After`` wins (capped at ``max_retry_after_s``); otherwise
+        ``min(max, initial × multiplier^(attempt-1))`` with its ``jitter`` share randomised.
+        """
+        if retry_after_s is not None and math.isfinite(retry_after_s) and retry_after_s >= 0:
+            return min(retry_after_s, self.max_retry_after_s)
+        ceiling = min(self.max_backoff_s,
+                      self.initial_backoff_s * self.multiplier ** min(attempt - 1, 64))
+        return ceiling * (1 - self.jitter) + ceiling * self.jitter * rng.random()
+
+
+def strip_credentials(url: str | None) -> str:
+    """``url`` without user:password, query string or fragment (safe to log or hash)."""
+    if not url:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
+
+
+def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
+    """``text`` with each secret and anything shaped like an API key replaced by ``***``."""
+    for secret in secrets:
+        if secret and secret != NO_KEY:
+            text = text.replace(secret, "***")
+    return _KEY_SHAPED.sub("***", text)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Where and how to reach an OpenAI-compatible API; the key never shows in ``repr``."""
+
+    base_url: str | None = None
+    api_key: str | None = field(default=None, repr=False)
+    timeout_s: float = 60.0
+    concurrency: int = 4
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_tokens_field: str = "max_tokens"  # or "max_completion_tokens" (newer OpenAI models)
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise ValueError("concurrency must be >= 1")
+        if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+            raise ValueError("max_tokens_field must be 'max_tokens' or 'max_completion_tokens'")
+
+    @classmethod
+    def resolve(cls, *, base_url: str | None = None, api_key: str | None = None,
+                api_key_env: str = "OPENAI_API_KEY", env: Mapping[str, str] | None = None,
+                **options: Any) -> ClientConfig:
+        """Explicit settings first, then ``OPENAI_BASE_URL`` and ``api_key_env`` from the environment."""
+        env = os.environ if env is None else env
+        return cls(base_url=base_url or env.get("OPENAI_BASE_URL") or None,
+                   api_key=api_key or env.get(api_key_env) or None, **options)
+
+    @property
+    def public_base_url(self) -> str:
+        """The base URL without credentials (OpenAI's default when none is set)."""
+        return strip_credentials(self.base_url or "https://api.openai.com/v1")
+
+    def secrets(self) -> tuple[str, ...]:
+        """Values to scrub from any text this configuration's calls produce."""
+        secrets = [self.api_key] if self.api_key else []
+        if self.base_url:
+            parts = urlsplit(self.base_url)
+            secrets += [p for p in (parts.password, parts.query) if p]
+        return tuple(secrets)
+
+
+def make_client(config: ClientConfig):
+    """An ``openai.OpenAI`` client with the SDK's own retries off (``max_retries=0``)."""
+    import openai
+
+    if not config.api_key and not config.base_url:
+        raise HarnessError("no API key for OpenAI: set OPENAI_API_KEY (or pass api_key / "
+                           "--api-key-env), or point base_url at an endpoint that needs none")
+    return openai.OpenAI(base_url=config.base_url, api_key=config.api_key or NO_KEY,
+                         max_retries=0, timeout=config.timeout_s)
+
+
+def retry_after_seconds(headers: Mapping[str, str] | None, *, now: float | None = None) -> float | None:
+    """Seconds a response asks us to wait: ``retry-after-ms``, ``retry-after`` seconds or date."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lowered.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    value = lowered.get("retry-after")
+    if value:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when is not None:
+            return max(0.0, when.timestamp() - (time.time() if now is None else now))
+    return None
+
+
+def classify(exc: BaseException) -> tuple[bool, int | None, str | None, float | None]:
+    """(retryable, HTTP status, error code, Retry-After seconds) for an SDK exception."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        retryable = status in (408, 409, 429) or status >= 500
+        return retryable, status, exc.code, retry_after_seconds(dict(exc.response.headers))
+    if isinstance(exc, openai.APIConnectionError):  # includes APITimeoutError
+        return True, None, None, None
+    return False, None, None, None
+
+
+def _is_api_error(exc: BaseException) -> bool:
+    import openai
+
+    return isinstance(exc, openai.APIError)
+
+
+def _describe(exc: BaseException) -> str:
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return "request timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        return "connection failed"
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, dict) else {}
+        message = body.get("message") or exc.message
+        return f"HTTP {exc.status_code}: {message}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def call_with_retries(operation: Callable[[], T], policy: RetryPolicy, *, what: str,
+                      secrets: Sequence[str | None] = (), sleep: Callable[[float], None] = time.sleep,
+                      rng: random.Random | None = None,
+                      on_retry: Callable[[int, str, float], None] | None = None) -> T:
+    """Run ``operation`` until it succeeds, retrying transient failures per ``policy``.
+
+    Final failures raise :class:`RemoteCallError` naming ``what`` and the HTTP status, with
+    secrets scrubbed and the SDK exception (which holds request headers) not chained.
+    """
+    rng = rng or random.Random()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return operation()
+        except Exception as exc:
+            if not _is_api_error(exc):
+                raise  # a bug or our own error: not the endpoint's doing
+            retryable, status, code, retry_after = classify(exc)
+            reason = redact(_describe(exc), secrets)
+        # Raised outside the except block: the SDK exception (whose request carries the
+        # Authorization header) is neither the cause nor the context of ours.
+        if not retryable or attempt >= policy.max_attempts:
+            tried = f" after {attempt} attempts" if retryable else ""
+            raise RemoteCallError(f"{what} failed{tried}: {reason}", status_code=status, code=code,
+                                  retryable=retryable)
+        delay = policy.backoff_s(attempt, retry_after, rng)
+        log.info("%s: %s; retry %d/%d in %.2fs", what, reason, attempt, policy.max_attempts - 1, delay)
+        if on_retry:
+            on_retry(attempt, reason, delay)
+        sleep(delay)
+
+
+def map_concurrently(function: Callable[[T], R], items: Sequence[T], concurrency: int) -> list[R]:
+    """``[function(x) for x in items]`` on up to ``concurrency`` threads, results in input order."""
+    if concurrency <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(concurrency, len(items))) as pool:
+        futures = [pool.submit(function, item) for item in items]
+        try:
+            return [future.result() for future in futures]
+        except BaseException:
+            for future in futures:
+                future.cancel()
+            raise
+
+
+def _apply_stop(text: str, stop: Sequence[str]) -> str:
+    cut = len(text)
+    for marker in stop:
+        if marker and (index := text.find(marker)) != -1:
+            cut = min(cut, index)
+    return text[:cut]
+
+
+def chat_request(model: str, messages: list[Message], params: DecodeParams, *,
+                 max_tokens_field: str = "max_tokens",
+                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``chat.completions.create`` from harness decoding params."""
+    request: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "seed": params.seed,
+        max_tokens_field: params.max_new_tokens,
+        "n": 1,
+    }
+    if params.stop:
+        request["stop"] = list(params.stop)[:4]  # the API's limit; the rest are applied here
+    if extra:
+        request.update(extra)
+    return request
+
+
+class ChatGenerator:
+    """Scores prompts through ``chat.completions.create`` with retries and bounded concurrency."""
+
+    def __init__(self, config: ClientConfig, model: str, *, extra_body: Mapping[str, Any] | None = None,
+                 client: Any = None) -> None:
+        self.config = config
+        self.model = model
+        self.extra_body = dict(extra_body or {})
+        self._client = client
+        self._lock = threading.Lock()
+
+    @property
+    def client(self):
+        """The SDK client, built on first use."""
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.config)
+            return self._client
+
+    def generate_one(self, messages: list[Message], params: DecodeParams) -> Generation:
+        """One chat completion → :class:`Generation` with usage and latency."""
+        request = chat_request(self.model, messages, params,
+                               max_tokens_field=self.config.max_tokens_field,
+                               extra=self.extra_body)
+        client = self.client
+        timing: dict[str, float] = {}
+
+        def call():
+            began = time.perf_counter()
+            response = client.chat.completions.create(**request)
+            timing["latency"] = time.perf_counter() - began
+            return response
+
+        response = call_with_retries(call, self.config.retry, what=f"chat completion ({self.model})",
+                                     secrets=self.config.secrets())
+        if not response.choices:
+            raise RemoteCallError(f"chat completion ({self.model}) returned no choices")
+        text = response.choices[0].message.content or ""
+        usage = response.usage
+        return Generation(
+            text=_apply_stop(text, params.stop).strip(),
+            prompt_tokens=int(usage.prompt_tokens) if usage else 0,
+            completion_tokens=int(usage.completion_tokens) if usage else 0,
+            latency_s=timing.get("latency", 0.0),
+        )
+
+    def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
+        """One generation per prompt, ``config.concurrency`` requests in flight at most."""
+        return map_concurrently(lambda messages: self.generate_one(messages, params), list(prompts),
+                                self.config.concurrency)

@@ -1,0 +1,177 @@
+"""The run's results as plain data: what the plugin records and the report and gate read.
+
+Everything here is JSON-serialisable through ``as_dict`` so ``results.json`` and the
+per-example run files hold exactly what the markdown report shows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Which per-example score backs each aggregate metric in paired tests, and its score type.
+PAIRED_SCORE = {
+    "accuracy": ("correct", "binary"),
+    "exact_match": ("exact_match", "binary"),
+    "bleu": ("sentence_bleu", "continuous"),
+    "rouge1": ("rouge1", "continuous"),
+    "rouge2": ("rouge2", "continuous"),
+    "rougeL": ("rougeL", "continuous"),
+    "rougeLsum": ("rougeLsum", "continuous"),
+}
+
+
+@dataclass
+class EvalResult:
+    """One candidate scored on one suite's eval split, with every per-example score kept.
+
+    ``metrics`` holds aggregates on the scale the report shows (accuracy and F1 in 0–1,
+    BLEU and ROUGE in 0–100); ``per_example`` holds the paired-test scores named in
+    ``PAIRED_SCORE`` on the same scale as their aggregate.
+    """
+
+    suite: str
+    candidate: str
+    kind: str
+    fingerprint: str
+    task: str
+    split: str
+    split_fingerprint: str
+    example_ids: list[str]
+    inputs: list[str]
+    references: list[str]
+    predictions: list[str]
+    metrics: dict[str, float]
+    per_example: dict[str, list[float]]
+    signatures: dict[str, str] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+    usage: dict[str, float] = field(default_factory=dict)
+    training: dict[str, Any] | None = None
+    cache: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.example_ids)
+
+    def paired_scores(self, metric: str) -> tuple[list[float], str]:
+        """The per-example scores behind ``metric`` and their type ("binary" / "continuous")."""
+        if metric not in PAIRED_SCORE:
+            raise KeyError(f"metric {metric!r} has no per-example scores; paired metrics: "
+                           f"{', '.join(sorted(PAIRED_SCORE))}")
+        name, kind = PAIRED_SCORE[metric]
+        if name not in self.per_example:
+            raise KeyError(f"candidate {self.candidate!r} in suite {self.suite!r} has no per-example "
+                           f"{name!r} scores (metrics: {', '.join(sorted(self.per_example))})")
+        return self.per_example[name], kind
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvalResult:
+        return cls(**data)
+
+
+@dataclass
+class ComparisonRecord:
+    """A paired A/B comparison of two candidates on one metric (``b`` against ``a``)."""
+
+    suite: str
+    metric: str
+    a: str
+    b: str
+    result: dict[str, Any]  # harness.stats.compare's result as a dict
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class GateRecord:
+    """One gated metric's verdict: pass, improved, regressed, inconclusive or no baseline."""
+
+    suite: str
+    candidate: str
+    metric: str
+    verdict: str
+    baseline: float | None
+    current: float
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Problem:
+    """A failed test, classified as regression, harness error or test error for the summary."""
+
+    nodeid: str
+    category: str  # "regression" | "harness error" | "test error"
+    message: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RunState:
+    """Everything one pytest session recorded, merged across xdist workers."""
+
+    results: list[EvalResult] = field(default_factory=list)
+    comparisons: list[ComparisonRecord] = field(default_factory=list)
+    gates: list[GateRecord] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    run_info: dict[str, Any] = field(default_factory=dict)
+
+    def suites(self) -> list[str]:
+        names = {r.suite for r in self.results} | {c.suite for c in self.comparisons} | {g.suite for g in self.gates}
+        return sorted(names)
+
+    def result(self, suite: str, candidate: str) -> EvalResult | None:
+        for r in self.results:
+            if r.suite == suite and r.candidate == candidate:
+                return r
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "results": [r.as_dict() for r in self.results],
+            "comparisons": [c.as_dict() for c in self.comparisons],
+            "gates": [g.as_dict() for g in self.gates],
+            "problems": [p.as_dict() for p in self.problems],
+            "run_info": self.run_info,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunState:
+        return cls(
+            results=[EvalResult.from_dict(r) for r in data.get("results", [])],
+            comparisons=[ComparisonRecord(**c) for c in data.get("comparisons", [])],
+            gates=[GateRecord(**g) for g in data.get("gates", [])],
+            problems=[Problem(**p) for p in data.get("problems", [])],
+            run_info=dict(data.get("run_info", {})),
+        )
+
+    def merge(self, other: RunState) -> None:
+        """Add another worker's records (xdist), keeping one result per (suite, candidate)."""
+        seen = {(r.suite, r.candidate) for r in self.results}
+        self.results.extend(r for r in other.results if (r.suite, r.candidate) not in seen)
+        self.comparisons.extend(other.comparisons)
+        self.gates.extend(other.gates)
+        self.problems.extend(other.problems)
+        _merge_counts(self.run_info, other.run_info)
+
+
+def _merge_counts(into: dict[str, Any], other: dict[str, Any]) -> None:
+    """Add numeric leaves of ``other`` into ``into`` (nested dicts merged, other values kept once)."""
+    for key, value in other.items():
+        mine = into.get(key)
+        if isinstance(value, dict) and isinstance(mine, dict):
+            _merge_counts(mine, value)
+        elif isinstance(value, (int, float)) and isinstance(mine, (int, float)) and not isinstance(value, bool):
+            into[key] = mine + value
+        elif key not in into:
+            into[key] = value

@@ -1,0 +1,67 @@
+"""Turn predictions into the EvalResult's metrics, per-example scores and signatures (pure)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.runner.normalize import UNPARSED, normalize_label
+
+DEFAULT_GENERATION_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match")
+
+
+def score_classification(predictions: Sequence[str], references: Sequence[str], labels: Sequence[str],
+                         aliases: Mapping[str, str] | None = None):
+    """Accuracy, macro / weighted F1 and the scikit-learn report over normalised labels."""
+    from harness.metrics import classification
+
+    parsed = [normalize_label(p, labels, aliases) for p in predictions]
+    truth = [normalize_label(r, labels, aliases) or r for r in references]
+    result = classification(truth, parsed, labels=list(labels))
+    metrics = {
+        "accuracy": result.accuracy,
+        "f1_macro": result.macro_f1,
+        "f1_weighted": result.weighted_f1,
+        "precision_macro": result.macro_precision,
+        "recall_macro": result.macro_recall,
+    }
+    per_example = {"correct": [float(c) for c in result.correct]}
+    signature = result.signature
+    signatures = {name: signature for name in metrics}
+    details: dict[str, Any] = {
+        "labels": list(labels),
+        "parsed": parsed,
+        "unparsed": sum(1 for p in parsed if p == UNPARSED),
+        "confusion_matrix": result.confusion_matrix,
+        "classification_report": result.report,
+    }
+    return metrics, per_example, signatures, details
+
+
+def score_generation(predictions: Sequence[str], references: Sequence[str], wanted: Sequence[str] = ()):
+    """Corpus BLEU (sacrebleu), ROUGE F-measures (rouge-score) and exact match, with per-example scores."""
+    from harness.metrics import bleu, exact_match, rouge, sentence_bleu
+
+    wanted = tuple(wanted) or DEFAULT_GENERATION_METRICS
+    metrics: dict[str, float] = {}
+    per_example: dict[str, list[float]] = {}
+    signatures: dict[str, str] = {}
+    if "bleu" in wanted:
+        corpus = bleu(list(predictions), list(references))
+        sentences = sentence_bleu(list(predictions), list(references))
+        metrics["bleu"] = corpus.score
+        per_example["sentence_bleu"] = list(sentences.scores)
+        signatures["bleu"] = corpus.signature
+    rouge_types = [t for t in ("rouge1", "rouge2", "rougeL", "rougeLsum") if t in wanted]
+    if rouge_types:
+        scores = rouge(list(predictions), list(references))
+        for t in rouge_types:
+            per_example[t] = [100.0 * f for f in scores.per_example[t]]
+            metrics[t] = 100.0 * scores.mean[t]
+            signatures[t] = scores.signature
+    if "exact_match" in wanted:
+        em = exact_match(list(predictions), list(references))
+        per_example["exact_match"] = [float(x) for x in em.per_example]
+        metrics["exact_match"] = float(em.score)
+        signatures["exact_match"] = em.signature
+    return metrics, per_example, signatures, {}
