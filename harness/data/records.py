@@ -32,7 +32,8 @@ class Example:
     def reference(self) -> str:
         """The final assistant reply (empty string if there is none)."""
         last = _last_assistant_index(self.messages)
-        return str(self.messages[last]["content"]) if last is not None else ""
+        content = self.messages[last].get("content") if last is not None else None
+        return content if isinstance(content, str) else ""
 
 
 def _last_assistant_index(messages: list[Message]) -> int | None:

@@ -1,0 +1,185 @@
+"""CSV, Parquet and hub datasets, read through ``datasets.load_dataset``.
+
+Every library failure becomes a :class:`Finding` (CSV parse errors keep pandas' line
+number). CSV cells are read as strings (no number guessing, empty cells stay ``""``); a
+``messages`` / ``prompt`` / ``completion`` cell holding a JSON array is parsed. Arrow
+fills missing struct keys with null, so null values read from Parquet or the hub (columns
+and message keys) are treated as absent; so is an empty ``id`` cell in a CSV file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from harness.data.findings import ERROR, Finding
+from harness.data.reading import RawFile, Row, decode_lines, parse_json
+
+JSON_CELL_COLUMNS = ("messages", "prompt", "completion")
+_PANDAS_LINE = re.compile(r"line (\d+)")
+
+
+def _error(code: str, message: str, path: str, line: int | None = None,
+           field: str | None = None, unit: str = "line") -> Finding:
+    return Finding(ERROR, code, message, path=path, line=line, field=field, unit=unit)
+
+
+@contextlib.contextmanager
+def _quiet_datasets() -> Iterator[str]:
+    """Silence ``datasets`` progress bars and give it a throw-away cache directory."""
+    import datasets
+    from datasets.utils import logging as ds_logging
+
+    bars_were_enabled = datasets.is_progress_bar_enabled()
+    verbosity = ds_logging.get_verbosity()
+    datasets.disable_progress_bars()
+    ds_logging.set_verbosity(ds_logging.CRITICAL)
+    cache_dir = tempfile.mkdtemp(prefix="ft-harness-data-")
+    try:
+        yield cache_dir
+    finally:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+        ds_logging.set_verbosity(verbosity)
+        if bars_were_enabled:
+            datasets.enable_progress_bars()
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    seen = {id(exc)}
+    while (exc.__cause__ or exc.__context__) is not None:
+        exc = exc.__cause__ or exc.__context__
+        if id(exc) in seen:
+            break
+        seen.add(id(exc))
+    return exc
+
+
+def _first_line(exc: BaseException) -> str:
+    """``Type: first line of message`` of the innermost exception (the library's real reason)."""
+    exc = _root_cause(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def read_columnar(path: str, reader: str) -> RawFile:
+    """Read a CSV or Parquet file into rows (1-based data row numbers)."""
+    if reader == "csv":
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            return RawFile(path, [], [_error("unreadable", f"cannot read file: {exc.strerror}",
+                                             path)], reader)
+        if not data.strip():
+            return RawFile(path, [], [_error("empty_file", "empty file: no records", path)], reader)
+        _, problems = decode_lines(data, path)
+        if problems:
+            return RawFile(path, [], problems, reader)
+        return _read_csv(path, data)
+    return _read_parquet(path)
+
+
+def _read_csv(path: str, data: bytes) -> RawFile:
+    from datasets import Features, Value, load_dataset
+
+    text = data.decode("utf-8-sig")
+    try:
+        header = next(csv.reader(io.StringIO(text)))
+    except (csv.Error, StopIteration) as exc:
+        return RawFile(path, [], [_error("csv", f"cannot read CSV header: {exc}", path, 1)], "csv")
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated or not all(name.strip() for name in header):
+        problem = (f"duplicate column names {', '.join(map(repr, duplicated))}" if duplicated
+                   else "empty column name")
+        return RawFile(path, [], [_error("csv", f"CSV header: {problem}", path, 1)], "csv")
+    features = Features({name: Value("string") for name in header})
+    try:
+        with _quiet_datasets() as cache_dir:
+            dataset = load_dataset("csv", data_files=path, split="train", features=features,
+                                   keep_default_na=False, cache_dir=cache_dir)
+            records = dataset.to_list()
+    except Exception as exc:  # pandas / pyarrow parse errors: report with the line number
+        match = _PANDAS_LINE.search(str(_root_cause(exc)))
+        line = int(match.group(1)) if match else None
+        return RawFile(path, [], [_error("csv", f"cannot parse CSV: {_first_line(exc)}", path,
+                                         line)], "csv")
+    rows, findings = [], []
+    for number, record in enumerate(records, start=1):
+        record, problems = _parse_json_cells(record, path, number)
+        findings += problems
+        if not problems:
+            rows.append(Row(number, record, "row"))
+    if not rows and not findings:
+        findings.append(_error("empty_file", "CSV file has a header but no rows", path))
+    return RawFile(path, rows, findings, "csv")
+
+
+def _parse_json_cells(record: dict[str, Any], path: str, number: int
+                      ) -> tuple[dict[str, Any], list[Finding]]:
+    findings = []
+    record = {k: v for k, v in record.items() if not (k == "id" and v == "")}
+    for column in JSON_CELL_COLUMNS:
+        value = record.get(column)
+        if isinstance(value, str) and value.lstrip().startswith(("[", "{")):
+            try:
+                record[column] = parse_json(value)
+            except (ValueError, RecursionError) as exc:
+                findings.append(_error("invalid_json", f"invalid JSON in CSV cell: {exc}", path,
+                                       number, column, "row"))
+    return record, findings
+
+
+def _strip_null_keys(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_strip_null_keys(item) for item in value]
+    if isinstance(value, dict):
+        return {k: v for k, v in value.items() if v is not None}
+    return value
+
+
+def _rows_from_records(records: list[dict[str, Any]]) -> list[Row]:
+    rows = []
+    for number, record in enumerate(records, start=1):
+        record = {k: v for k, v in record.items() if v is not None}
+        for column in JSON_CELL_COLUMNS:
+            if isinstance(record.get(column), list):
+                record[column] = _strip_null_keys(record[column])
+        rows.append(Row(number, record, "row"))
+    return rows
+
+
+def _read_parquet(path: str) -> RawFile:
+    from datasets import load_dataset
+
+    try:
+        with _quiet_datasets() as cache_dir:
+            dataset = load_dataset("parquet", data_files=path, split="train", cache_dir=cache_dir)
+            records = dataset.to_list()
+    except Exception as exc:  # not Parquet, truncated file, unsupported types
+        return RawFile(path, [], [_error("parquet", f"cannot read Parquet file: "
+                                         f"{_first_line(exc)}", path)], "parquet")
+    rows = _rows_from_records(records)
+    findings = [] if rows else [_error("empty_file", "Parquet file has no rows", path)]
+    return RawFile(path, rows, findings, "parquet")
+
+
+def read_hub(dataset_id: str, split: str | None) -> RawFile:
+    """Read one split of a hub dataset (needs network access; offline gives a clear error)."""
+    from datasets import load_dataset
+
+    split = split or "train"
+    try:
+        with _quiet_datasets():
+            dataset = load_dataset(dataset_id, split=split)
+            records = dataset.to_list()
+    except Exception as exc:  # offline, unknown id, missing split
+        return RawFile(dataset_id, [], [_error(
+            "hub", f"no such file, and hub dataset {dataset_id!r} (split {split!r}) could not "
+            f"be loaded: {_first_line(exc)}", dataset_id)], "hub")
+    return RawFile(dataset_id, _rows_from_records(records), [], "hub")

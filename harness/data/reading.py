@@ -1,0 +1,226 @@
+"""Read a dataset file into raw rows (record + line / row number), reporting every problem.
+
+Text formats are checked byte by byte first (missing file, directory, empty file, NUL
+bytes, invalid UTF-8) and JSON Lines are parsed line by line here, so an error names the
+exact line; CSV and Parquet files and hub datasets are read through ``datasets``.
+
+JSON (arrays and JSON Lines) is parsed with :mod:`json` rather than ``datasets``' JSON
+loader on purpose: that loader unifies records into one Arrow schema, filling missing keys
+with null and failing on mixed types with a bare Arrow error, which would hide exactly the
+per-record type problems validation must report by line. Each array element keeps the
+line it starts on. Nothing here raises on bad input: problems come back as
+:class:`Finding` objects.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.data.findings import ERROR, Finding
+
+#: File suffixes and the reader that handles them.
+SUFFIX_READERS = {
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
+    ".parquet": "parquet", ".pq": "parquet", ".txt": "text",
+}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One raw record and where it came from (``unit`` is "line" or "row")."""
+
+    number: int
+    record: Any
+    unit: str = "line"
+
+
+@dataclass
+class RawFile:
+    """The rows read from one source plus the problems met while reading it."""
+
+    path: str
+    rows: list[Row]
+    findings: list[Finding]
+    reader: str
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str) -> Any:
+    """``json.loads`` that rejects NaN / Infinity (OpenAI and most tools refuse them)."""
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def read_source(path: str | Path, reader: str | None = None, *, split: str | None = None
+                ) -> RawFile:
+    """Read ``path`` (a file, or a hub dataset id when no such file exists) into raw rows.
+
+    ``split`` names the hub split to read ("train" when not given).
+    """
+    path_str = str(path)
+    p = Path(path_str)
+    if reader is None:
+        reader = SUFFIX_READERS.get(p.suffix.lower())
+    try:
+        exists, is_dir, is_file = p.exists(), p.is_dir(), p.is_file()
+    except (OSError, ValueError) as exc:  # embedded NUL, name too long, permission
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return RawFile(path_str, [], [_file_error("unreadable", f"cannot access path: {reason}",
+                                                  path_str)], reader or "?")
+    if not exists:
+        if reader is None and _HUB_ID.match(path_str):
+            from harness.data.columnar import read_hub
+
+            return read_hub(path_str, split)
+        return RawFile(path_str, [], [_file_error("missing_file", "file not found", path_str)],
+                       reader or "?")
+    if is_dir:
+        return RawFile(path_str, [], [_file_error(
+            "directory", "is a directory, expected a dataset file", path_str)], reader or "?")
+    if not is_file:
+        return RawFile(path_str, [], [_file_error(
+            "not_a_file", "not a regular file (a device or pipe?)", path_str)], reader or "?")
+    if reader is None:
+        reader = _sniff_reader(p)
+    if reader in ("csv", "parquet"):
+        from harness.data.columnar import read_columnar
+
+        return read_columnar(path_str, reader)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        return RawFile(path_str, [], [_file_error("unreadable", f"cannot read file: {exc.strerror}",
+                                                  path_str)], reader)
+    return read_text_bytes(data, path_str, reader)
+
+
+def _sniff_reader(p: Path) -> str:
+    """Reader for a file without a known suffix: Parquet by its magic bytes, else JSON Lines."""
+    try:
+        with p.open("rb") as handle:
+            magic = handle.read(4)
+    except OSError:
+        return "jsonl"
+    return "parquet" if magic == b"PAR1" else "jsonl"
+
+
+def _file_error(code: str, message: str, path: str, line: int | None = None) -> Finding:
+    return Finding(ERROR, code, message, path=path, line=line)
+
+
+def decode_lines(data: bytes, path: str) -> tuple[list[tuple[int, str]], list[Finding]]:
+    """Split bytes into (line number, text) pairs; report NUL bytes and invalid UTF-8 by line."""
+    findings: list[Finding] = []
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return [], [_file_error("encoding", "file is UTF-16 encoded; save it as UTF-8", path, 1)]
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines: list[tuple[int, str]] = []
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if b"\x00" in raw:
+            column = raw.index(b"\x00") + 1
+            findings.append(_file_error(
+                "binary", f"binary data: NUL byte at column {column} (not a text file?)",
+                path, number))
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            findings.append(_file_error(
+                "encoding", f"invalid UTF-8: byte 0x{raw[exc.start]:02x} at column "
+                f"{exc.start + 1} (save the file as UTF-8)", path, number))
+            continue
+        lines.append((number, text.removesuffix("\r")))
+    return lines, findings
+
+
+def read_text_bytes(data: bytes, path: str, reader: str) -> RawFile:
+    """Parse the bytes of a JSONL, JSON or plain-text file into rows."""
+    if not data.strip():
+        return RawFile(path, [], [_file_error("empty_file", "empty file: no records", path)], reader)
+    lines, findings = decode_lines(data, path)
+    if reader == "json" and findings:  # a JSON document with undecodable lines: stop here
+        return RawFile(path, [], findings, reader)
+    if reader == "json":
+        rows, more = _read_json_document(lines, path)
+    elif reader == "text":
+        rows, more = _read_text_lines(lines), []
+    else:
+        rows, more = _read_json_lines(lines, path)
+    findings.extend(more)
+    if not rows and not findings:
+        findings.append(_file_error("empty_file", "empty file: no records", path))
+    return RawFile(path, rows, findings, reader)
+
+
+def _read_text_lines(lines: list[tuple[int, str]]) -> list[Row]:
+    return [Row(n, {"text": text}) for n, text in lines if text.strip()]
+
+
+def _json_problem(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"invalid JSON: {exc.msg} (column {exc.colno})"
+    if isinstance(exc, RecursionError):
+        return "invalid JSON: nested too deeply"
+    return f"invalid JSON: {exc}"
+
+
+def _read_json_lines(lines: list[tuple[int, str]], path: str) -> tuple[list[Row], list[Finding]]:
+    rows: list[Row] = []
+    findings: list[Finding] = []
+    for number, text in lines:
+        if not text.strip():
+            continue
+        try:
+            rows.append(Row(number, parse_json(text)))
+        except (ValueError, RecursionError) as exc:
+            message = _json_problem(exc)
+            if number == 1 and text.lstrip().startswith("[") and not text.rstrip().endswith("]"):
+                message += "; the file looks like a JSON array: name it .json"
+            findings.append(_file_error("invalid_json", message, path, number))
+    return rows, findings
+
+
+def _read_json_document(lines: list[tuple[int, str]], path: str
+                        ) -> tuple[list[Row], list[Finding]]:
+    """A ``.json`` file: an array of records, one object, or (like ``datasets``) JSON Lines."""
+    text = "\n".join(t for _, t in lines)
+    try:
+        value = parse_json(text)
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":  # several top-level values: JSON Lines named .json
+            return _read_json_lines(lines, path)
+        line = lines[min(exc.lineno, len(lines)) - 1][0] if lines else 1
+        return [], [_file_error("invalid_json", f"invalid JSON: {exc.msg} (column {exc.colno})",
+                                path, line)]
+    except (ValueError, RecursionError) as exc:
+        return [], [_file_error("invalid_json", _json_problem(exc), path, 1)]
+    if isinstance(value, list):
+        starts = _array_element_lines(text)
+        return [Row(lines[start - 1][0], item) for start, item in zip(starts, value, strict=True)], []
+    return [Row(lines[0][0], value)], []
+
+
+def _array_element_lines(text: str) -> list[int]:
+    """The 1-based line on which each element of a (valid) top-level JSON array starts."""
+    decoder = json.JSONDecoder()
+    ws = re.compile(r"\s*")
+    i = ws.match(text, 0).end() + 1  # past "["
+    i = ws.match(text, i).end()
+    starts: list[int] = []
+    if text[i] == "]":
+        return starts
+    while True:
+        starts.append(text.count("\n", 0, i) + 1)
+        _, end = decoder.raw_decode(text, i)
+        i = ws.match(text, end).end()
+        if text[i] == "]":
+            return starts
+        i = ws.match(text, i + 1).end()  # past ","
