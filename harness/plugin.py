@@ -142,7 +142,13 @@ class FtSession:
         key = (suite_name, name)
         if key not in self._results:
             candidate = self.candidate(suite_name, name)
-            result = evaluate_candidate(self.ctx, candidate, self.spec.suite(suite_name), self.eval_split(suite_name))
+            suite, split = self.spec.suite(suite_name), self.eval_split(suite_name)
+            result = evaluate_candidate(self.ctx, candidate, suite, split)
+            repeats = int(self.config.getoption("--ft-repeat") or 1)
+            if repeats > 1:
+                from harness.runner.stability import repeat_evaluation
+
+                result.details["repeats"] = repeat_evaluation(self.ctx, candidate, suite, split, result, repeats)
             self._results[key] = result
             self.state.results.append(result)
         return self._results[key]
@@ -294,6 +300,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         ft.state.run_info["events"] = dict(ft.ctx.events)
     if _is_worker(session.config):
         session.config.workeroutput["ft_state"] = json.dumps(ft.state.as_dict(), default=str)
+        if ft._ctx is not None:
+            ft.ctx.cache.close()
         return
     if not (ft.used or ft.state.results or ft.state.gates):
         return
@@ -310,10 +318,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             notes.append(f"baseline NOT updated: {exc}")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
     from harness.report import write_reports
+    from harness.runner.outputs import write_outputs
 
     written = write_reports(ft.state, ft.reports_dir, baseline_note="\n".join(notes) or None)
+    written += write_outputs(ft.state, ft.reports_dir / "outputs")
     ft.state.run_info["written"] = [str(p) for p in written]
     ft.state.run_info["notes"] = notes
+    if ft._ctx is not None:
+        ft.ctx.cache.close()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:

@@ -54,14 +54,15 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
         signatures["bleu"] = corpus.signature
     rouge_types = [t for t in ("rouge1", "rouge2", "rougeL", "rougeLsum") if t in wanted]
     if rouge_types:
-        scores = rouge(list(predictions), list(references))
+        scores = rouge(list(predictions), list(references), rouge_types=rouge_types)
         for t in rouge_types:
-            per_example[t] = [100.0 * f for f in scores.per_example[t]]
-            metrics[t] = 100.0 * scores.mean[t]
-            signatures[t] = scores.signature
+            typed = scores.by_type[t]
+            per_example[t] = [100.0 * f for f in typed.fmeasure]
+            metrics[t] = 100.0 * typed.score
+            signatures[t] = typed.signature
     if "exact_match" in wanted:
         em = exact_match(list(predictions), list(references))
-        per_example["exact_match"] = [float(x) for x in em.per_example]
-        metrics["exact_match"] = float(em.score)
+        per_example["exact_match"] = [float(x) for x in em.scores]
+        metrics["exact_match"] = sum(per_example["exact_match"]) / max(1, len(predictions))
         signatures["exact_match"] = em.signature
     return metrics, per_example, signatures, {}

@@ -1,0 +1,47 @@
+"""``ft-harness rescore RUN_DIR``: recompute metrics, comparisons and verdicts from saved outputs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "rescore", help="re-score a saved run from its per-example outputs (no model is loaded)",
+        description="Recompute metrics, A/B comparisons and gate verdicts of a run from "
+                    "RUN_DIR/outputs/<suite>/<candidate>.jsonl (lines with id, reference, prediction). "
+                    "Exit 0 when the gate passes, 1 when a gated metric fails, 3 on unreadable input.")
+    parser.add_argument("run_dir", type=Path, help="the reports folder of a run (holds results.json and outputs/)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="baseline to gate against (default: RUN_DIR/baseline.json when present)")
+    parser.add_argument("--spec", type=Path, default=None, help="candidate spec TOML for gate settings")
+    parser.add_argument("--out", type=Path, default=None, help="where to write the re-scored reports "
+                        "(default: RUN_DIR/rescored)")
+    parser.add_argument("--task", choices=["classification", "generation"], default=None,
+                        help="task of outputs that come without results.json")
+    parser.add_argument("--labels", default=None, help="comma-separated label set for classification outputs")
+    parser.add_argument("--strict", action="store_true", help="fail metrics with no or a non-comparable baseline")
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harness.cli import EXIT_FINDINGS, EXIT_OK
+    from harness.report import write_reports
+    from harness.rescore import rescore_run
+
+    baseline = args.baseline
+    if baseline is None and (args.run_dir / "baseline.json").exists():
+        baseline = args.run_dir / "baseline.json"
+    labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
+    outcome = rescore_run(args.run_dir, baseline_path=baseline, spec_path=args.spec, task=args.task,
+                          labels=labels, strict=args.strict)
+    out = args.out or args.run_dir / "rescored"
+    write_reports(outcome.state, out)
+    for result in outcome.state.results:
+        shown = ", ".join(f"{k}={v:.6g}" for k, v in sorted(result.metrics.items()))
+        print(f"{result.suite}/{result.candidate} (n={result.n}): {shown}")
+    for record in outcome.state.gates:
+        print(f"gate {record.suite}/{record.candidate} {record.metric}: {record.verdict}")
+    print(f"reports: {out}")
+    return EXIT_FINDINGS if outcome.failing else EXIT_OK

@@ -1,0 +1,84 @@
+"""Batched encoder inference: classification-head logits and mean-pooled sentence embeddings.
+
+Texts are tokenised once, sorted by length and padded per batch (a batch pads only to its own
+longest text), run under ``torch.inference_mode``, and returned in the input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from harness.data.records import Message
+
+
+def last_user_text(prompt: Sequence[Message]) -> str:
+    """The text an encoder classifies: the content of the last user message ("" if none)."""
+    for message in reversed(prompt):
+        if message.get("role") == "user":
+            return str(message.get("content", ""))
+    return ""
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Indices grouped into batches of similar length (stable for equal lengths)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def _run_batched(model, tokenizer, texts: Sequence[str], forward: Callable[[Any, dict[str, Any]], Any], *,
+                 batch_size: int, max_length: int):
+    """``forward(model, batch)`` over length-sorted, per-batch padded texts; rows in input order."""
+    import torch
+
+    if not texts:
+        return None
+    lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    rows: list[Any] = [None] * len(texts)
+    device = model.device
+    with torch.inference_mode():
+        for batch in length_sorted_batches(lengths, batch_size):
+            padded = tokenizer([texts[i] for i in batch], padding=True, truncation=True,
+                               max_length=max_length, return_tensors="pt")
+            inputs = {name: value.to(device) for name, value in padded.items()}
+            output = forward(model, inputs).float().cpu()
+            for row, index in enumerate(batch):
+                rows[index] = output[row]
+    return torch.stack(rows)
+
+
+def head_logits(model, tokenizer, texts: Sequence[str], *, batch_size: int = 32, max_length: int = 128):
+    """Classification-head logits, shape ``(len(texts), num_labels)``."""
+    import torch
+
+    logits = _run_batched(model, tokenizer, texts, lambda m, batch: m(**batch).logits,
+                          batch_size=batch_size, max_length=max_length)
+    if logits is None:
+        return torch.empty((0, int(model.config.num_labels)))
+    return logits
+
+
+def mean_pool(last_hidden_state, attention_mask):
+    """Average of the token vectors the attention mask keeps (sentence-transformers' mean pooling)."""
+    import torch
+
+    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
+    summed = (last_hidden_state * mask).sum(dim=1)
+    return summed / torch.clamp(mask.sum(dim=1), min=1e-9)
+
+
+def _pooled(model, batch: dict[str, Any]):
+    return mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
+
+
+def sentence_embeddings(model, tokenizer, texts: Sequence[str], *, batch_size: int = 32,
+                        max_length: int = 256, normalize: bool = True):
+    """Mean-pooled (and by default L2-normalised) embeddings of ``texts`` from a bare encoder."""
+    import torch
+
+    pooled = _run_batched(model, tokenizer, texts, _pooled, batch_size=batch_size, max_length=max_length)
+    if pooled is None:
+        return torch.empty((0, int(model.config.hidden_size)))
+    return torch.nn.functional.normalize(pooled, p=2, dim=1) if normalize else pooled

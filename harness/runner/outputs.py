@@ -1,0 +1,126 @@
+"""Per-example outputs saved with each run, so a run can be re-scored without any model.
+
+One JSONL file per (suite, candidate) under ``<reports>/outputs/<suite>/<candidate>.jsonl``;
+each line is ``{"id", "input", "reference", "prediction"}`` plus the per-example ``scores``
+of that run. Only ``id``, ``reference`` and ``prediction`` are required to re-score, so
+outputs produced by another tool can be scored in the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from harness.errors import DatasetError
+from harness.results import EvalResult, RunState
+
+REQUIRED = ("id", "reference", "prediction")
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "unnamed"
+
+
+def outputs_path(root: Path, suite: str, candidate: str) -> Path:
+    """Where one candidate's outputs for one suite are written."""
+    return Path(root) / _safe(suite) / f"{_safe(candidate)}.jsonl"
+
+
+def write_outputs(state: RunState, root: Path) -> list[Path]:
+    """Write every result's per-example outputs; returns the files written."""
+    from harness.gate.store import write_atomic
+
+    written = []
+    for result in state.results:
+        lines = []
+        for i, example_id in enumerate(result.example_ids):
+            row: dict[str, Any] = {
+                "id": example_id,
+                "input": result.inputs[i],
+                "reference": result.references[i],
+                "prediction": result.predictions[i],
+                "scores": {name: values[i] for name, values in sorted(result.per_example.items())},
+            }
+            lines.append(json.dumps(row, ensure_ascii=False, sort_keys=True))
+        path = outputs_path(root, result.suite, result.candidate)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, "\n".join(lines) + "\n")
+        written.append(path)
+    return written
+
+
+def read_outputs(path: Path) -> list[dict[str, Any]]:
+    """Rows of an outputs file; every problem names file, line and field."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DatasetError("outputs file not found", path=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=str(path)) from None
+    rows = []
+    problems = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            problems.append(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        if not isinstance(row, dict):
+            problems.append(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
+            continue
+        for field in REQUIRED:
+            if field not in row:
+                problems.append(f"{path}:{number}: field {field!r}: missing")
+            elif field != "id" and not isinstance(row[field], str):
+                problems.append(f"{path}:{number}: field {field!r}: expected a string, "
+                                f"got {type(row[field]).__name__}")
+        row["_line"] = number
+        rows.append(row)
+    if not rows and not problems:
+        problems.append(f"{path}: no outputs (empty file)")
+    if problems:
+        raise DatasetError(f"{len(problems)} problem(s) in outputs file:\n  " + "\n  ".join(problems[:50]),
+                           path=str(path), problems=problems)
+    return rows
+
+
+def result_from_outputs(rows: list[dict[str, Any]], template: EvalResult | None, *, suite: str,
+                        candidate: str, task: str, labels: list[str]) -> EvalResult:
+    """Re-score saved outputs with the same pure scoring code the live run used."""
+    from harness.runner.scoring import score_classification, score_generation
+
+    predictions = [row["prediction"] for row in rows]
+    references = [row["reference"] for row in rows]
+    if task == "classification":
+        if not labels:
+            raise DatasetError(f"suite {suite!r}: classification outputs need the label set "
+                               "(from results.json or --labels)")
+        metrics, per_example, signatures, details = score_classification(predictions, references, labels)
+    else:
+        wanted = sorted(template.metrics) if template else ()
+        metrics, per_example, signatures, details = score_generation(predictions, references, wanted)
+    return EvalResult(
+        suite=suite,
+        candidate=candidate,
+        kind=template.kind if template else "outputs",
+        fingerprint=template.fingerprint if template else "outputs",
+        task=task,
+        split=template.split if template else "eval",
+        split_fingerprint=template.split_fingerprint if template else "",
+        example_ids=[str(row["id"]) for row in rows],
+        inputs=[str(row.get("input", "")) for row in rows],
+        references=references,
+        predictions=predictions,
+        metrics=metrics,
+        per_example=per_example,
+        signatures=signatures,
+        details={**(template.details if template else {}), **details},
+        usage=dict(template.usage) if template else {},
+        training=template.training if template else None,
+        cache={"outputs": "rescored"},
+    )
