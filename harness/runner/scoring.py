@@ -40,7 +40,7 @@ def score_classification(predictions: Sequence[str], references: Sequence[str], 
 
 def score_generation(predictions: Sequence[str], references: Sequence[str], wanted: Sequence[str] = ()):
     """Corpus BLEU (sacrebleu), ROUGE F-measures (rouge-score) and exact match, with per-example scores."""
-    from harness.metrics import bleu, exact_match, rouge, sentence_bleu
+    from harness.metrics import bleu, exact_match, rouge
 
     wanted = tuple(wanted) or DEFAULT_GENERATION_METRICS
     metrics: dict[str, float] = {}
@@ -48,7 +48,7 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
     signatures: dict[str, str] = {}
     if "bleu" in wanted:
         corpus = bleu(list(predictions), list(references))
-        sentences = sentence_bleu(list(predictions), list(references))
+        sentences = corpus.sentence_bleu()  # same statistics, no second tokenisation
         metrics["bleu"] = corpus.score
         per_example["sentence_bleu"] = list(sentences.scores)
         signatures["bleu"] = corpus.signature

@@ -1,1 +1,40 @@
-"""stats"""
+"""Paired statistics as pure functions: tests, bootstrap CIs, power / MDE, Holm, ``compare``.
+
+Every function compares ``b`` against ``a`` on the same examples: differences are
+``b - a`` and ``alternative="less"`` asks whether ``b`` scores lower. Numbers come from
+scipy; where scipy's statistic is undefined the documented convention is stated in the
+result's ``note``.
+"""
+
+from harness.stats.comparison import Comparison, compare
+from harness.stats.multiple import holm
+from harness.stats.paired_tests import (
+    MCNEMAR_EXACT_BELOW,
+    mcnemar,
+    paired_ttest,
+    permutation_test,
+    wilcoxon,
+)
+from harness.stats.power import mcnemar_mde, mcnemar_power, mde, paired_power
+from harness.stats.resampling import paired_bootstrap, paired_bootstrap_corpus, resample_counts
+from harness.stats.results import BootstrapResult, PairedTestResult
+
+__all__ = [
+    "MCNEMAR_EXACT_BELOW",
+    "BootstrapResult",
+    "Comparison",
+    "PairedTestResult",
+    "compare",
+    "holm",
+    "mcnemar",
+    "mcnemar_mde",
+    "mcnemar_power",
+    "mde",
+    "paired_bootstrap",
+    "paired_bootstrap_corpus",
+    "paired_power",
+    "paired_ttest",
+    "permutation_test",
+    "resample_counts",
+    "wilcoxon",
+]

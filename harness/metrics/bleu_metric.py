@@ -1,0 +1,186 @@
+"""BLEU through sacrebleu, keeping each example's sufficient statistics.
+
+sacrebleu reduces every (hypothesis, references) pair to ten integers: hypothesis length,
+closest reference length, and matched / total n-gram counts for n = 1..4. Corpus BLEU is a
+function of the *sum* of these rows, so the harness extracts them once and re-adds them
+for the corpus score, for per-example sentence BLEU and for bootstrap resamples, all with
+sacrebleu's own ``BLEU`` implementation.
+
+Defaults are sacrebleu's: corpus BLEU uses the ``13a`` tokenizer, mixed case, ``exp``
+smoothing and no effective order (``sacrebleu.corpus_bleu``); sentence BLEU uses ``13a``,
+``exp`` smoothing (NIST geometric sequence: the k-th zero-match order gets precision
+1 / (2^k * total)) and ``effective_order=True`` (``sacrebleu.sentence_bleu``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from harness.metrics._common import (
+    check_same_length,
+    check_strings,
+    mean,
+    normalize_references,
+)
+
+STATS_COLUMNS = ("sys_len", "ref_len", "correct_1", "correct_2", "correct_3", "correct_4",
+                 "total_1", "total_2", "total_3", "total_4")
+
+
+@dataclass(frozen=True, eq=False)
+class BleuResult:
+    """Corpus BLEU (0–100) with sacrebleu's details and the per-example statistics.
+
+    ``stats`` has one row per example with the columns in ``STATS_COLUMNS``; the corpus
+    score is ``score_from_stats(stats.sum(axis=0))``.
+    """
+
+    score: float
+    precisions: list[float]
+    bp: float
+    sys_len: int
+    ref_len: int
+    stats: np.ndarray
+    tokenize: str
+    lowercase: bool
+    signature: str
+    sentence_signature: str
+
+    @property
+    def n(self) -> int:
+        """Number of examples scored."""
+        return int(self.stats.shape[0])
+
+    def sentence_bleu(self) -> SentenceBleuResult:
+        """Per-example sentence BLEU from the same statistics (no second tokenisation pass).
+
+        Equal to ``sentence_bleu(predictions, references)`` with the same options.
+        """
+        return _sentence_result(self.stats, self.sentence_signature)
+
+    def score_from_stats(self, summed: Sequence[int] | np.ndarray) -> float:
+        """Corpus BLEU of a summed statistics row (e.g. a bootstrap resample), via sacrebleu."""
+        return corpus_bleu_from_stats(summed)
+
+    def resampled_scores(self, counts: np.ndarray) -> np.ndarray:
+        """Corpus BLEU of each resample, given how often each example is drawn in it.
+
+        ``counts`` has shape (resamples, n); row r's statistics are ``counts[r] @ stats``.
+        """
+        weights = np.asarray(counts, dtype=np.int64)
+        if weights.ndim != 2 or weights.shape[1] != self.n:
+            raise ValueError(f"counts must have shape (resamples, {self.n}), got {weights.shape}")
+        return np.array([_score_of(row, effective_order=False).score
+                         for row in weights @ self.stats], dtype=float)
+
+
+@dataclass(frozen=True, eq=False)
+class SentenceBleuResult:
+    """Per-example smoothed sentence BLEU (0–100, sacrebleu ``sentence_bleu`` defaults)."""
+
+    scores: list[float]
+    stats: np.ndarray
+    signature: str
+
+    @property
+    def n(self) -> int:
+        """Number of examples scored."""
+        return len(self.scores)
+
+    @property
+    def mean(self) -> float:
+        """Mean sentence BLEU over the examples (not the same number as corpus BLEU)."""
+        return mean(self.scores)
+
+
+def _metric(*, tokenize: str, lowercase: bool, effective_order: bool):
+    from sacrebleu.metrics import BLEU
+
+    if tokenize not in BLEU.TOKENIZERS:
+        raise ValueError(f"unknown sacrebleu tokenizer {tokenize!r}; choose one of "
+                         f"{', '.join(BLEU.TOKENIZERS)}")
+    return BLEU(tokenize=tokenize, lowercase=lowercase, smooth_method="exp",
+                effective_order=effective_order)
+
+
+def _reference_streams(per_example: Sequence[Sequence[str]]) -> list[list[str | None]]:
+    """sacrebleu's layout: one stream per reference slot, ``None`` where an example has fewer."""
+    width = max(len(refs) for refs in per_example)
+    return [[refs[k] if k < len(refs) else None for refs in per_example] for k in range(width)]
+
+
+def _signature(metric, kind: str) -> str:
+    """sacrebleu's own signature, prefixed with the metric name, version renamed ``sacrebleu``."""
+    text = metric.get_signature().format()
+    head, _, version = text.rpartition("|version:")
+    return f"bleu:{kind}|{head}|sacrebleu:{version}"
+
+
+def _statistics(metric, predictions: Sequence[str],
+                references: Sequence[str] | Sequence[Sequence[str]]) -> np.ndarray:
+    hypotheses = check_strings(predictions, "predictions")
+    check_same_length(hypotheses, references)
+    per_example = normalize_references(references)
+    # sacrebleu's own per-segment statistics: the rows its corpus_score sums and its paired
+    # bootstrap / randomisation tests (sacrebleu.significance) resample.
+    rows = metric._extract_corpus_statistics(hypotheses, _reference_streams(per_example))
+    return np.asarray(rows, dtype=np.int64).reshape(len(hypotheses), len(STATS_COLUMNS))
+
+
+def _score_of(summed: Sequence[int] | np.ndarray, *, effective_order: bool):
+    """sacrebleu's BLEU of one summed statistics row with ``exp`` smoothing."""
+    from sacrebleu.metrics import BLEU
+
+    row = [int(x) for x in summed]  # fresh ints: sacrebleu may update the lists in place
+    return BLEU.compute_bleu(correct=row[2:6], total=row[6:10], sys_len=row[0], ref_len=row[1],
+                             smooth_method="exp", effective_order=effective_order)
+
+
+def bleu(predictions: Sequence[str], references: Sequence[str] | Sequence[Sequence[str]], *,
+         tokenize: str = "13a", lowercase: bool = False) -> BleuResult:
+    """Corpus BLEU equal to ``sacrebleu.corpus_bleu(predictions, streams)`` with its defaults.
+
+    ``references`` holds one string per example, or one list of strings per example when an
+    example has several references (the counts may differ between examples).
+    """
+    metric = _metric(tokenize=tokenize, lowercase=lowercase, effective_order=False)
+    stats = _statistics(metric, predictions, references)
+    result = _score_of(stats.sum(axis=0), effective_order=False)
+    sentence_metric = _metric(tokenize=tokenize, lowercase=lowercase, effective_order=True)
+    sentence_metric.num_refs = metric.num_refs  # set by sacrebleu while reading the references
+    return BleuResult(score=float(result.score), precisions=[float(p) for p in result.precisions],
+                      bp=float(result.bp), sys_len=int(result.sys_len),
+                      ref_len=int(result.ref_len), stats=stats, tokenize=tokenize,
+                      lowercase=lowercase, signature=_signature(metric, "corpus"),
+                      sentence_signature=_signature(sentence_metric, "sentence"))
+
+
+def sentence_bleu(predictions: Sequence[str],
+                  references: Sequence[str] | Sequence[Sequence[str]], *,
+                  tokenize: str = "13a", lowercase: bool = False) -> SentenceBleuResult:
+    """Per-example BLEU equal to ``sacrebleu.sentence_bleu(p, refs)`` with its defaults.
+
+    The statistics are extracted once for all examples; each score is then sacrebleu's
+    ``exp``-smoothed, effective-order BLEU of that example's row.
+    """
+    metric = _metric(tokenize=tokenize, lowercase=lowercase, effective_order=True)
+    stats = _statistics(metric, predictions, references)
+    return _sentence_result(stats, _signature(metric, "sentence"))
+
+
+def _sentence_result(stats: np.ndarray, signature: str) -> SentenceBleuResult:
+    rows = stats.tolist()  # plain ints, one list per example
+    scores = [float(_score_of(row, effective_order=True).score) for row in rows]
+    return SentenceBleuResult(scores=scores, stats=stats, signature=signature)
+
+
+def corpus_bleu_from_stats(summed: Sequence[int] | np.ndarray) -> float:
+    """Corpus BLEU (sacrebleu's ``exp`` smoothing, no effective order) of one summed row."""
+    row = np.asarray(summed)
+    if row.shape != (len(STATS_COLUMNS),):
+        raise ValueError(f"a summed BLEU statistics row has {len(STATS_COLUMNS)} entries "
+                         f"({', '.join(STATS_COLUMNS)}), got shape {row.shape}")
+    return float(_score_of(row, effective_order=False).score)

@@ -1,0 +1,114 @@
+"""End to end through pytest itself: a mini project trained, scored, gated and reported."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from miniproject import make_project, read_results
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("ft-cache")
+
+
+def run_pytest(project: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), "-p", "no:cacheprovider",
+               "--rootdir", str(project), "--ft-spec", str(project / "candidates.toml"),
+               "--ft-cache-dir", str(cache), "--ft-reports-dir", str(project / "reports"), *args]
+    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
+
+
+def test_baseline_round_trip_and_regression(tmp_path, shared_cache):
+    project = tmp_path / "p"
+    make_project(project)
+    first = run_pytest(project, shared_cache)
+    assert first.returncode == 0, first.stdout + first.stderr
+    report = (project / "reports" / "mini.md").read_text(encoding="utf-8")
+    assert "no baseline" in report
+    assert "Traceback" not in first.stdout
+
+    update = run_pytest(project, shared_cache, "--ft-update-baseline")
+    assert update.returncode == 0, update.stdout + update.stderr
+    baseline_path = project / "reports" / "baseline.json"
+    baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
+    assert baseline["suites"]["mini"]["lora"]["metrics"]["accuracy"]["n"] == 40
+
+    again = run_pytest(project, shared_cache)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "regressed" not in again.stdout
+
+    # demand more than the model reaches: every baseline example of lora was right
+    current = read_results(project / "reports")
+    lora_value = next(r["metrics"]["accuracy"] for r in current["results"] if r["candidate"] == "lora")
+    entry = baseline["suites"]["mini"]["lora"]["metrics"]["accuracy"]
+    entry["scores"] = {k: 1.0 for k in entry["scores"]}
+    entry["value"] = 1.0
+    baseline_path.write_text(json.dumps(baseline, indent=2), encoding="utf-8")
+    failed = run_pytest(project, shared_cache)
+    assert failed.returncode == 1, failed.stdout
+    assert "accuracy" in failed.stdout
+    assert "1.000" in failed.stdout and f"{lora_value:.3f}" in failed.stdout
+    assert "regression" in failed.stdout  # classified in the terminal summary
+    results = read_results(project / "reports")
+    assert any(p["category"] == "regression" for p in results["problems"])
+
+
+def test_invalid_training_data_is_a_harness_error(tmp_path, shared_cache):
+    project = tmp_path / "bad"
+    make_project(project, train_text='{"messages": [{"role": "user", "content": "hi"}]}\nnot json\n')
+    result = run_pytest(project, shared_cache)
+    assert result.returncode == 1
+    assert "harness error" in result.stdout
+    assert "train.jsonl:2" in result.stdout
+    results = read_results(project / "reports")
+    categories = {p["nodeid"].split("::")[-1]: p["category"] for p in results["problems"]}
+    assert categories and all(c == "harness error" for n, c in categories.items() if "base" not in n)
+    assert not any(c == "regression" for c in categories.values())
+
+
+def test_strict_fails_a_metric_without_baseline(tmp_path, shared_cache):
+    project = tmp_path / "strict"
+    make_project(project)
+    relaxed = run_pytest(project, shared_cache)
+    assert relaxed.returncode == 0
+    strict = run_pytest(project, shared_cache, "--ft-strict")
+    assert strict.returncode == 1
+    assert "no baseline" in strict.stdout
+
+
+def test_rescore_reproduces_the_run(tmp_path, shared_cache):
+    project = tmp_path / "rescore"
+    make_project(project)
+    assert run_pytest(project, shared_cache).returncode == 0
+    reports = project / "reports"
+    out = tmp_path / "rescored"
+    done = subprocess.run([sys.executable, "-m", "harness", "rescore", str(reports), "--out", str(out)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    original = {(r["suite"], r["candidate"]): r for r in read_results(reports)["results"]}
+    rescored = {(r["suite"], r["candidate"]): r for r in read_results(out)["results"]}
+    assert original.keys() == rescored.keys()
+    for key, result in original.items():
+        assert rescored[key]["metrics"] == result["metrics"]
+        assert rescored[key]["per_example"] == result["per_example"]
+    assert [c["result"]["p_value"] for c in read_results(out)["comparisons"]] == \
+           [c["result"]["p_value"] for c in read_results(reports)["comparisons"]]
+
+
+def test_warm_run_trains_and_generates_nothing(tmp_path, shared_cache):
+    project = tmp_path / "warm"
+    make_project(project)
+    assert run_pytest(project, shared_cache).returncode == 0
+    assert run_pytest(project, shared_cache).returncode == 0
+    info = read_results(project / "reports")["run_info"]
+    assert info["events"].get("trained", 0) == 0
+    assert info["events"].get("generated", 0) == 0
+    assert info["cache"]["outputs"]["hits"] == 2
