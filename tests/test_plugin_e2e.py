@@ -112,3 +112,35 @@ def test_warm_run_trains_and_generates_nothing(tmp_path, shared_cache):
     assert info["events"].get("trained", 0) == 0
     assert info["events"].get("generated", 0) == 0
     assert info["cache"]["outputs"]["hits"] == 2
+
+
+def test_corrupt_cached_adapter_is_reported_and_rebuilt(tmp_path):
+    project = tmp_path / "corrupt"
+    make_project(project)
+    cache = tmp_path / "cache"
+    assert run_pytest(project, cache).returncode == 0
+    adapters = sorted(cache.glob("artifacts/adapter-*/adapter_model.safetensors"))
+    assert len(adapters) == 1
+    data = bytearray(adapters[0].read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different content
+    adapters[0].write_bytes(bytes(data))
+
+    rerun = run_pytest(project, cache, "-W", "always")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert "corrupt" in (rerun.stdout + rerun.stderr).lower()
+    info = read_results(project / "reports")["run_info"]
+    assert info["events"]["trained"] == 1
+    assert info["cache"]["adapter"]["rebuilt_corrupt"] == 1
+
+
+def test_two_xdist_workers_train_each_candidate_once(tmp_path):
+    project = tmp_path / "xdist"
+    make_project(project)
+    cache = tmp_path / "cache"
+    result = run_pytest(project, cache, "-n", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    info = read_results(project / "reports")["run_info"]
+    assert info["events"]["trained"] == 1          # lora, built by one worker, a cache hit for the other
+    assert info["events"]["base_built"] == 1
+    results = read_results(project / "reports")["results"]
+    assert sorted(r["candidate"] for r in results) == ["base", "lora"]
