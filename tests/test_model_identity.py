@@ -1,0 +1,92 @@
+"""Model identity by content: a different adapter under the same name never reuses cached outputs."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from harness.candidates.protocol import DecodeParams
+
+pytestmark = pytest.mark.slow
+
+
+def _random_adapter(base: Path, out: Path, seed: int) -> Path:
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(base),
+                           LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False,
+                                      task_type="CAUSAL_LM"))
+    model.save_pretrained(out)
+    return out
+
+
+@pytest.fixture
+def ctx(tmp_path, repo_root):
+    from harness.cache import CacheStore
+    from harness.candidates.context import BuildContext
+    from harness.candidates.spec import load_spec
+
+    spec = load_spec(repo_root / "fixtures" / "candidates.toml")
+    return BuildContext(spec=spec, cache=CacheStore(tmp_path / "cache"), log=lambda _m: None)
+
+
+def test_swapped_adapter_file_changes_fingerprint_and_misses_the_cache(ctx, tiny_base, sentiment_eval, tmp_path):
+    from dataclasses import replace
+
+    from harness.candidates.local import LocalCausalLM, model_fingerprint
+    from harness.runner.evaluate import run_candidate
+
+    first = _random_adapter(tiny_base, tmp_path / "a", seed=1)
+    other = _random_adapter(tiny_base, tmp_path / "b", seed=2)
+    assert (first / "adapter_config.json").read_bytes() == (other / "adapter_config.json").read_bytes()
+
+    suite = replace(ctx.spec.suite("sentiment"), decode=DecodeParams(max_new_tokens=3))
+    split = replace(sentiment_eval, examples=sentiment_eval.examples[:8])
+    live = tmp_path / "live"
+    shutil.copytree(first, live)
+    fp_before = model_fingerprint(ctx, tiny_base, live)
+    candidate = LocalCausalLM("lora", "lora", tiny_base, live, fp_before)
+    _, _, hit = run_candidate(ctx, candidate, suite, split)
+    assert hit == "miss"
+    assert run_candidate(ctx, candidate, suite, split)[2] == "hit"
+
+    # same directory, same name, same config: only the weights differ
+    shutil.copy(other / "adapter_model.safetensors", live / "adapter_model.safetensors")
+    ctx._fingerprints.clear()  # a new session hashes the files again
+    fp_after = model_fingerprint(ctx, tiny_base, live)
+    assert fp_after != fp_before
+    swapped = LocalCausalLM("lora", "lora", tiny_base, live, fp_after)
+    outputs, _, hit = run_candidate(ctx, swapped, suite, split)
+    assert hit == "miss"  # re-evaluated, not another model's answers
+    assert len(outputs) == len(split)
+
+
+def test_fingerprint_ignores_location_but_not_tokenizer(ctx, tiny_base, tmp_path):
+    from harness.candidates.local import model_fingerprint
+
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_base, moved)
+    assert model_fingerprint(ctx, moved, None) == model_fingerprint(ctx, tiny_base, None)
+    config = moved / "tokenizer_config.json"
+    config.write_text(config.read_text(encoding="utf-8").replace("<|end|>", "<|end|>", 1) + " ", encoding="utf-8")
+    ctx._fingerprints.clear()
+    assert model_fingerprint(ctx, moved, None) != model_fingerprint(ctx, tiny_base, None)
+
+
+def test_decoding_settings_are_part_of_the_outputs_key(ctx, tiny_base, sentiment_eval):
+    from dataclasses import replace
+
+    from harness.candidates.local import LocalCausalLM, model_fingerprint
+    from harness.runner.evaluate import run_candidate
+
+    suite = ctx.spec.suite("sentiment")
+    split = replace(sentiment_eval, examples=sentiment_eval.examples[:4])
+    candidate = LocalCausalLM("base", "base", tiny_base, None, model_fingerprint(ctx, tiny_base, None))
+    assert run_candidate(ctx, candidate, replace(suite, decode=DecodeParams(max_new_tokens=2)), split)[2] == "miss"
+    assert run_candidate(ctx, candidate, replace(suite, decode=DecodeParams(max_new_tokens=3)), split)[2] == "miss"
+    assert run_candidate(ctx, candidate, replace(suite, decode=DecodeParams(max_new_tokens=2)), split)[2] == "hit"
