@@ -64,6 +64,9 @@ class FineTuneSettings:
     poll_interval_s: float = 5.0
     job_timeout_s: float | None = None  # None: wait as long as the job takes
     file_ready_timeout_s: float = 300.0
+    # After a create / upload whose reply was lost (timeout, dropped connection), wait this
+    # long before asking the server whether it went through (None: the client timeout).
+    lost_reply_settle_s: float | None = None
 
     def hyperparameters(self) -> dict[str, Any]:
         """The ``method.supervised.hyperparameters`` sent with the job."""
@@ -79,6 +82,7 @@ def chat_jsonl(split: Split) -> bytes:
 
 
 def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of bytes."""
     return hashlib.sha256(data).hexdigest()
 
 
@@ -125,6 +129,7 @@ class JobState:
 
     @classmethod
     def load(cls, path: Path) -> JobState | None:
+        """The saved state, or None when there is none."""
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(**data)
@@ -135,6 +140,7 @@ class JobState:
                                 "start over (a job already created would then be created again)") from None
 
     def save(self, path: Path) -> None:
+        """Write atomically (a crash never leaves half a file)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -193,10 +199,12 @@ class FineTuneRun:
         self.key = job_key(self.train_bytes, self.validation_bytes, settings)
         self.state_path = Path(state_dir) / f"{self.key}.json"
         self._seen_events: set[str] = set()
+        self._duplicates_possible = False
 
     # -- helpers -------------------------------------------------------------------------------
     @property
     def client(self):
+        """The SDK client, built on first use."""
         if self._client is None:
             self._client = make_client(self.config)
         return self._client
@@ -308,13 +316,16 @@ class FineTuneRun:
                 if exc.status_code != 404:
                     raise
 
-        def upload_once():
+        def find():
             for existing in client.files.list(purpose="fine-tune").data:
                 if existing.filename == name and existing.bytes == len(data):
                     return existing
+            return None
+
+        def create():
             return client.files.create(file=(name, data, "application/jsonl"), purpose="fine-tune")
 
-        uploaded = self._call(upload_once, f"upload {kind} file")
+        uploaded = self._call(self._exactly_once(find, create), f"upload {kind} file")
         self.progress(f"{kind} file: {uploaded.id} ({len(data)} bytes)")
         self._wait_processed(uploaded)
         return uploaded.id
@@ -348,11 +359,52 @@ class FineTuneRun:
         if settings.suffix:
             request["suffix"] = settings.suffix
 
-        def create_once():
-            existing = self._find_job()
-            return existing if existing is not None else self.client.fine_tuning.jobs.create(**request)
+        def create():
+            return self.client.fine_tuning.jobs.create(**request)
 
-        return self._call(create_once, "create fine-tuning job")
+        return self._call(self._exactly_once(self._find_job, create), "create fine-tuning job")
+
+    def _exactly_once(self, find: Callable[[], Any], create: Callable[[], Any]) -> Callable[[], Any]:
+        """An attempt that first looks for what an earlier attempt with a lost reply made."""
+        import openai
+
+        lost = {"reply": False}
+
+        def attempt():
+            if lost["reply"]:
+                settle = self.settings.lost_reply_settle_s
+                self.sleep(self.config.timeout_s if settle is None else settle)
+            existing = find()
+            if existing is not None:
+                return existing
+            try:
+                return create()
+            except openai.APIConnectionError:  # includes timeouts: it may have gone through
+                lost["reply"] = self._duplicates_possible = True
+                raise
+            except openai.InternalServerError:
+                self._duplicates_possible = True
+                raise
+
+        return attempt
+
+    def _cancel_duplicates(self, keep: str) -> None:
+        """Cancel other live jobs with this run's key (made by a request whose reply was lost)."""
+        def duplicates():
+            listing = self.client.fine_tuning.jobs.list(limit=100, metadata={METADATA_KEY: self.key})
+            return [job.id for job in listing.data if job.id != keep and job.status not in TERMINAL
+                    and (job.metadata or {}).get(METADATA_KEY) == self.key]
+
+        for job_id in self._call(duplicates, "list fine-tuning jobs"):
+            try:
+                self._call(lambda job_id=job_id: self.client.fine_tuning.jobs.cancel(job_id),
+                           f"cancel duplicate job {job_id}")
+            except RemoteCallError as exc:
+                if exc.status_code != 400:  # 400: it finished meanwhile
+                    raise
+                continue
+            self.progress(f"cancelled duplicate fine-tuning job {job_id} (made by a request whose "
+                          f"reply was lost); keeping {keep}")
 
     def _report_events(self, job_id: str) -> None:
         events = self._call(lambda: self.client.fine_tuning.jobs.list_events(job_id, limit=100),
@@ -369,6 +421,8 @@ class FineTuneRun:
             job = self._call(lambda: self.client.fine_tuning.jobs.retrieve(job_id),
                              f"retrieve fine-tuning job {job_id}")
             self._report_events(job_id)
+            if self._duplicates_possible:
+                self._cancel_duplicates(job_id)
             if job.status != state.status:
                 state.status = job.status
                 state.fine_tuned_model = job.fine_tuned_model
@@ -383,10 +437,11 @@ class FineTuneRun:
 
     def summary(self, job, state: JobState) -> TrainingSummary:
         """The training table row for a finished job (losses from its checkpoints and events)."""
-        checkpoints = self._call(lambda: self.client.fine_tuning.jobs.checkpoints.list(job.id, limit=100),
-                                 f"list checkpoints of {job.id}").data
-        events = self._call(lambda: self.client.fine_tuning.jobs.list_events(job.id, limit=1000),
-                            f"list events of {job.id}").data
+        jobs = self.client.fine_tuning.jobs
+        checkpoints = self._call(lambda: list(jobs.checkpoints.list(job.id, limit=100)),
+                                 f"list checkpoints of {job.id}")
+        events = self._call(lambda: list(jobs.list_events(job.id, limit=100)),  # every page
+                            f"list events of {job.id}")
         history = [dict(e.data) for e in reversed(events)
                    if getattr(e, "type", None) == "metrics" and isinstance(e.data, dict)]
         last = max(checkpoints, key=lambda c: c.step_number) if checkpoints else None
@@ -419,19 +474,29 @@ def fine_tune(train: Split, validation: Split | None, settings: FineTuneSettings
     """
     run = FineTuneRun(train, validation, settings, config=config, state_dir=state_dir,
                       pricing=pricing, progress=progress, count_tokens=count_tokens, sleep=sleep)
-    job, state = run.run()
-    if job.status != "succeeded":
-        error = job.error.message if job.error else "no error message"
-        where = f" ({job.error.param})" if job.error and job.error.param else ""
-        raise TrainingError(redact(f"fine-tuning job {job.id} {job.status}: {error}{where}. "
-                                   f"Its state is in {run.state_path}; delete that file to start a "
-                                   "new (paid) job", config.secrets()))
-    if not job.fine_tuned_model:
-        raise TrainingError(f"fine-tuning job {job.id} succeeded without a fine_tuned_model")
-    summary = run.summary(job, state)
+    try:
+        job, state = run.run()
+        outcome = _check_outcome(job, run, config)
+        summary = run.summary(job, state) if outcome is None else None
+    except RemoteCallError as exc:
+        outcome = f"fine-tuning {settings.base_model} on {config.public_base_url}: {exc}"
+    if outcome is not None:  # raised outside the except block: no SDK error chained
+        raise TrainingError(outcome)
     progress(f"fine-tuned model ready: {job.fine_tuned_model}")
     return OpenAIFineTuneCandidate(name, job.fine_tuned_model, config, job.id, summary,
                                    request_options=dict(request_options or {}))
+
+
+def _check_outcome(job: Any, run: FineTuneRun, config: ClientConfig) -> str | None:
+    """None for a usable finished job, else the error message to raise."""
+    if job.status != "succeeded":
+        error = job.error.message if job.error else "no error message"
+        where = f" ({job.error.param})" if job.error and job.error.param else ""
+        return redact(f"fine-tuning job {job.id} {job.status}: {error}{where}. Its state is in "
+                      f"{run.state_path}; delete that file to start a new (paid) job", config.secrets())
+    if not job.fine_tuned_model:
+        return f"fine-tuning job {job.id} succeeded without a fine_tuned_model"
+    return None
 
 
 # -- the candidate spec kind "openai" ------------------------------------------------------------

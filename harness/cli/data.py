@@ -76,6 +76,10 @@ def register(subparsers: Any) -> None:
                          help="system prompt added to conversations that have none")
     convert.set_defaults(func=run_convert)
 
+    from harness.cli.synth import add_synth_parser
+
+    add_synth_parser(commands)
+
 
 def _usage(parser: argparse.ArgumentParser) -> int:
     parser.print_help(sys.stderr)

@@ -79,6 +79,9 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
     else:
         metrics, per_example, signatures, details = score_generation(predictions, references, suite.metrics)
     details["method"] = method
+    remote_model = getattr(candidate, "model", None)
+    if isinstance(remote_model, str):
+        details["model"] = remote_model  # priced by the report's cost table
     return EvalResult(
         suite=suite.name,
         candidate=candidate.name,

@@ -1,0 +1,177 @@
+"""What the server generates with: one base model plus LoRA adapters on one PeftModel.
+
+Every adapter is loaded onto the same :class:`peft.PeftModel` with ``load_adapter(...,
+adapter_name=...)``; a request selects its adapter with ``set_adapter`` (or runs the bare base
+under ``disable_adapter()``) while holding a lock, so concurrent requests never mix adapters.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.candidates.protocol import DecodeParams, Generation
+from harness.data.records import Message
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One entry of ``/v1/models``."""
+
+    id: str
+    created: int
+    owned_by: str
+    fine_tunable: bool = False
+
+
+class ModelBackend(Protocol):
+    """The generation side of the server; tests may supply a scripted one."""
+
+    def models(self) -> list[ModelInfo]:
+        """Every servable model id."""
+        ...
+
+    def base_dir(self, model: str) -> Path:
+        """Directory of a fine-tunable base model (the trainer loads it from there)."""
+        ...
+
+    def count_tokens(self, model: str, messages: list[Message]) -> int:
+        """Tokens of one training conversation under ``model``'s chat template."""
+        ...
+
+    def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
+        """One reply per chat prompt."""
+        ...
+
+    def complete(self, model: str, prompts: Sequence[str], params: DecodeParams) -> list[Generation]:
+        """One continuation per raw text prompt."""
+        ...
+
+    def add_adapter(self, model: str, adapter_dir: Path) -> None:
+        """Make a trained adapter servable as ``model``."""
+        ...
+
+
+class LocalBackend:
+    """A base causal LM (``base_id``) and named LoRA adapters sharing its weights."""
+
+    def __init__(self, base_id: str, base_dir: str | Path, adapters: Mapping[str, str | Path] | None = None,
+                 *, batch_size: int = 16, device: str | None = None) -> None:
+        from harness.runner.generate import load_model
+
+        self.base_id = base_id
+        self._base_dir = Path(base_dir)
+        self.batch_size = batch_size
+        self._lock = threading.RLock()
+        self._created = int(time.time())
+        self._model, self.tokenizer = load_model(self._base_dir, device=device)
+        self._adapters: dict[str, str] = {}  # model id -> PEFT adapter name
+        self._adapter_created: dict[str, int] = {}
+        for name, path in (adapters or {}).items():
+            self.add_adapter(name, Path(path))
+
+    def models(self) -> list[ModelInfo]:
+        """The base (fine-tunable) and every loaded adapter."""
+        with self._lock:
+            entries = [ModelInfo(self.base_id, self._created, "local", fine_tunable=True)]
+            entries += [ModelInfo(name, self._adapter_created[name], "local")
+                        for name in self._adapters]
+        return entries
+
+    def base_dir(self, model: str) -> Path:
+        """The base model's directory; KeyError for any other id."""
+        if model != self.base_id:
+            raise KeyError(model)
+        return self._base_dir
+
+    def count_tokens(self, model: str, messages: list[Message]) -> int:
+        """Exact tokens of a conversation under the base tokenizer's chat template."""
+        from harness.data.tokens import chat_template_ids
+
+        with self._lock:  # the tokenizer is shared with generation
+            return len(chat_template_ids(self.tokenizer, messages))
+
+    def add_adapter(self, model: str, adapter_dir: Path) -> None:
+        """Load an adapter onto the shared PeftModel under a new PEFT adapter name."""
+        from peft import PeftModel
+
+        with self._lock:
+            if model in self._adapters or model == self.base_id:
+                raise ValueError(f"model id {model!r} is already served")
+            adapter_name = f"adapter_{len(self._adapters)}"  # PEFT names may not contain '.'
+            if isinstance(self._model, PeftModel):
+                self._model.load_adapter(str(adapter_dir), adapter_name=adapter_name)
+            else:
+                self._model = PeftModel.from_pretrained(self._model, str(adapter_dir),
+                                                        adapter_name=adapter_name)
+            self._model.eval()
+            self._adapters[model] = adapter_name
+            self._adapter_created[model] = int(time.time())
+
+    def _run(self, model: str, generate):
+        """Call ``generate(model_object)`` with ``model``'s adapter active, under the lock."""
+        from contextlib import nullcontext
+
+        with self._lock:
+            if model == self.base_id:
+                disable = getattr(self._model, "disable_adapter", None)
+                with disable() if disable and self._adapters else nullcontext():
+                    return generate(self._model)
+            self._model.set_adapter(self._adapters[model])
+            return generate(self._model)
+
+    def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
+        """Batched chat generation with ``model``'s adapter active."""
+        from harness.runner.generate import generate_batch
+
+        return self._run(model, lambda m: generate_batch(m, self.tokenizer, prompts, params,
+                                                         batch_size=self.batch_size))
+
+    def complete(self, model: str, prompts: Sequence[str], params: DecodeParams) -> list[Generation]:
+        """Raw-text continuation with ``model``'s adapter active."""
+        return self._run(model, lambda m: complete_texts(m, self.tokenizer, prompts, params))
+
+
+def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    cut = len(text)
+    for marker in stop:
+        if marker and (index := text.find(marker)) != -1:
+            cut = min(cut, index)
+    return text[:cut]
+
+
+def complete_texts(model: Any, tokenizer: Any, prompts: Sequence[str], params: DecodeParams) -> list[Generation]:
+    """Continue raw text prompts (no chat template): one left-padded ``model.generate`` batch."""
+    import torch
+
+    if not prompts:
+        return []
+    began = time.perf_counter()
+    encoded = tokenizer(list(prompts), return_tensors="pt", padding=True)
+    kwargs: dict[str, Any] = {"do_sample": params.temperature > 0}
+    if params.temperature > 0:
+        torch.manual_seed(params.seed)
+        kwargs.update(temperature=params.temperature, top_p=params.top_p)
+    with torch.inference_mode():
+        output = model.generate(**encoded.to(model.device), max_new_tokens=params.max_new_tokens,
+                                pad_token_id=tokenizer.pad_token_id,
+                                eos_token_id=tokenizer.eos_token_id, **kwargs)
+    latency = (time.perf_counter() - began) / len(prompts)
+    width = encoded["input_ids"].shape[1]
+    results = []
+    for row, mask in zip(output[:, width:].tolist(), encoded["attention_mask"].tolist(), strict=True):
+        tokens = []
+        for token in row:
+            if token == tokenizer.pad_token_id:
+                break
+            tokens.append(token)
+            if token == tokenizer.eos_token_id:
+                break
+        text = tokenizer.decode(tokens, skip_special_tokens=True)
+        results.append(Generation(text=_cut_at_stop(text, params.stop), prompt_tokens=int(sum(mask)),
+                                  completion_tokens=len(tokens), latency_s=latency))
+    return results
