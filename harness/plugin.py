@@ -253,6 +253,22 @@ def gate(ft_session: FtSession):
     return ft_session.gate
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _ft_junit_properties(request: pytest.FixtureRequest):
+    """With ``--junitxml``, the run's verdicts and metrics become test-suite properties."""
+    record = None
+    if getattr(request.config.option, "xmlpath", None):
+        record = request.getfixturevalue("record_testsuite_property")
+    yield
+    state = _session(request.config).state
+    if record is None or not (state.results or state.gates):
+        return
+    from harness.report import junit_properties
+
+    for name, value in junit_properties(state):
+        record(name, value)
+
+
 # -- failure classification ------------------------------------------------------------------
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):

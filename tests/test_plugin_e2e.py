@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from miniproject import make_project, read_results
 
 pytestmark = pytest.mark.slow
@@ -144,3 +143,15 @@ def test_two_xdist_workers_train_each_candidate_once(tmp_path):
     assert info["events"]["base_built"] == 1
     results = read_results(project / "reports")["results"]
     assert sorted(r["candidate"] for r in results) == ["base", "lora"]
+
+
+def test_junit_xml_carries_the_verdicts(tmp_path, shared_cache):
+    import xml.etree.ElementTree as ET
+
+    project = tmp_path / "junit"
+    make_project(project)
+    xml_path = tmp_path / "junit.xml"
+    done = run_pytest(project, shared_cache, f"--junitxml={xml_path}")
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = {p.get("name"): p.get("value") for p in ET.parse(xml_path).getroot().iter("property")}
+    assert any("lora" in name and "accuracy" in name for name in names), names

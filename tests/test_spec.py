@@ -73,5 +73,5 @@ def test_unknown_suite_and_candidate(tmp_path):
     spec = load_spec(write(tmp_path, GOOD))
     with pytest.raises(SpecError, match="no suite 'x'"):
         spec.suite("x")
-    with pytest.raises(SpecError, match="no candidate 'full'.*declared: lora"):
+    with pytest.raises(SpecError, match=r"no candidate 'full'.*declared: lora"):
         spec.suite("s").candidate("full")

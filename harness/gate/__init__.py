@@ -1,1 +1,68 @@
-"""gate"""
+"""Regression gate: the reviewed baseline file, the pure per-metric verdict, the pytest failure.
+
+Typical use (what the ``gate`` fixture does)::
+
+    baseline = load_baseline("reports/baseline.json")
+    config = GateConfig.from_mapping(suite.gate)
+    records = check(result, baseline, config)
+    raise_on_failure(records, strict=False, policy=config.inconclusive)
+"""
+
+from __future__ import annotations
+
+from harness.gate.baseline import SCHEMA_VERSION, Baseline, BaselineEntry, BaselineMetric
+from harness.gate.config import GateConfig, MetricCheck, parse_tolerance
+from harness.gate.failure import GateFailure, failing_records, format_failure, raise_on_failure
+from harness.gate.store import BaselineRefused, UpdateReport, load_baseline, update_baseline
+from harness.gate.verdict import (
+    IMPROVED,
+    INCONCLUSIVE,
+    NO_BASELINE,
+    NOT_COMPARABLE,
+    PASS,
+    REGRESSED,
+    VERDICTS,
+    evaluate_gate,
+)
+from harness.results import EvalResult, GateRecord
+
+
+def check(result: EvalResult, baseline: Baseline, config: GateConfig, *, strict: bool = False) -> list[GateRecord]:
+    """The verdict of every gated metric of ``result`` against ``baseline`` (never raises).
+
+    ``strict`` does not change verdicts; it is recorded so reports can say which ones failed.
+    """
+    records = evaluate_gate(result, baseline.entry(result.suite, result.candidate), config)
+    for record in records:
+        record.details["strict"] = strict
+        record.details["policy"] = config.inconclusive
+        if record.verdict == NO_BASELINE and baseline.note:
+            record.details["baseline_note"] = baseline.note
+    return records
+
+
+__all__ = [
+    "IMPROVED",
+    "INCONCLUSIVE",
+    "NOT_COMPARABLE",
+    "NO_BASELINE",
+    "PASS",
+    "REGRESSED",
+    "SCHEMA_VERSION",
+    "VERDICTS",
+    "Baseline",
+    "BaselineEntry",
+    "BaselineMetric",
+    "BaselineRefused",
+    "GateConfig",
+    "GateFailure",
+    "MetricCheck",
+    "UpdateReport",
+    "check",
+    "failing_records",
+    "format_failure",
+    "load_baseline",
+    "parse_tolerance",
+    "raise_on_failure",
+    "update_baseline",
+]

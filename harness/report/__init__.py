@@ -1,1 +1,89 @@
-"""report"""
+"""Reports of a run: ``<suite>.md`` pages, ``index.md``, PNG plots, ``results.json``, CI summary.
+
+:func:`write_reports` writes everything from a :class:`harness.results.RunState`. The pages
+are deterministic: the same results give byte-identical files except for the final
+``## Run info`` section (date, durations, cache hits), and plots repeat byte for byte.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from harness.report.json_out import SCHEMA_VERSION, read_results, write_results_json
+from harness.results import RunState
+
+__all__ = ["SCHEMA_VERSION", "junit_properties", "read_results", "write_reports"]
+
+
+def slug(name: str) -> str:
+    """A file-name-safe form of a suite name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "suite"
+
+
+def _baseline_note(state: RunState, given: str | None) -> str | None:
+    notes = [given] if given else []
+    notes += sorted({g.details["baseline_note"] for g in state.gates if g.details.get("baseline_note")})
+    return "\n".join(notes) or None
+
+
+def junit_properties(state: RunState) -> list[tuple[str, str]]:
+    """The run's verdicts, metrics and gate outcomes as JUnit XML ``(name, value)`` properties."""
+    from harness.report.summary import junit_properties as properties
+
+    return properties(state)
+
+
+def _suite_images(results, intervals, out_dir: Path, name: str, suite: str) -> list[tuple[str, str]]:
+    """Draw the suite's metric bars and loss curves; (alt text, relative path) of each PNG."""
+    from harness.report.plots import Bar, plot_loss_curves, plot_metric_bars
+    from harness.report.sections import metric_order
+
+    bars = {}
+    for metric in metric_order(results):
+        shown = [(r.candidate, intervals[r.candidate][metric]) for r in results if metric in intervals[r.candidate]]
+        if shown:
+            title = metric if all(i.of_aggregate for _, i in shown) else f"{metric} (per-example mean)"
+            bars[title] = [Bar(candidate, i.per_example_mean, i.low, i.high) for candidate, i in shown]
+    curves = {r.candidate: r.training["log_history"] for r in results if r.training and r.training.get("log_history")}
+    drawn = [("metrics with 95% CI", plot_metric_bars(bars, out_dir / f"{name}-metrics.png",
+                                                      title=f"{suite}: metrics with 95% CI")),
+             ("training and validation loss", plot_loss_curves(curves, out_dir / f"{name}-loss.png",
+                                                               title=f"{suite}: training / validation loss"))]
+    return [(alt, path.name) for alt, path in drawn if path is not None]
+
+
+def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None = None) -> list[Path]:
+    """Write every report file for ``state`` into ``out_dir``; returns the paths written."""
+    from harness.gate.store import write_atomic
+    from harness.report.intervals import metric_intervals
+    from harness.report.markdown import index_page, suite_page, suite_results
+    from harness.report.summary import append_step_summary
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    date = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    note = _baseline_note(state, baseline_note)
+    intervals = {(r.suite, r.candidate): metric_intervals(r) for r in state.results}
+    written: list[Path] = []
+    pages: dict[str, str] = {}
+    for suite in state.suites():
+        name = slug(suite)
+        results = suite_results(state, suite)
+        per_candidate = {r.candidate: intervals[(r.suite, r.candidate)] for r in results}
+        images = _suite_images(results, per_candidate, out_dir, name, suite)
+        written += [out_dir / path for _, path in images]
+        page = out_dir / f"{name}.md"
+        write_atomic(page, suite_page(state, suite, intervals=per_candidate, images=images, date=date,
+                                      baseline_note=note))
+        pages[suite] = page.name
+        written.append(page)
+    index = out_dir / "index.md"
+    write_atomic(index, index_page(state, pages, date=date, baseline_note=note))
+    written.append(index)
+    written.append(write_results_json(state, out_dir / "results.json"))
+    summary = append_step_summary(state, intervals)
+    if summary is not None:
+        written.append(summary)
+    return written

@@ -17,6 +17,7 @@ chi-square above) rejects; the MDE solves it for ``delta`` at fixed ``psi``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -208,11 +209,19 @@ def mcnemar_mde(n: int, discordance: float, *, alpha: float = 0.05, power: float
 
     ``inf`` when even ``|delta| = discordance`` (every discordant pair going one way) stays
     below the target power; NaN for no pairs or no discordance (nothing to estimate from).
+    Memoised: it depends only on its arguments and a gate asks the same question often.
     """
-    from scipy import optimize, stats
-
     _check_mcnemar_inputs(n, discordance, alpha, alternative)
     _check_levels(alpha, power)
+    return _mcnemar_mde_cached(int(n), float(discordance), float(alpha), float(power), alternative,
+                               int(exact_below))
+
+
+@functools.lru_cache(maxsize=4096)
+def _mcnemar_mde_cached(n: int, discordance: float, alpha: float, power: float, alternative: str,
+                        exact_below: int) -> float:
+    from scipy import optimize, stats
+
     if n < 1 or discordance == 0:
         return math.nan
     sign = -1.0 if alternative == "less" else 1.0

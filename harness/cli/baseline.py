@@ -1,0 +1,88 @@
+"""`ft-harness baseline accept | show`: review and accept a run's results as the gate's baseline.
+
+``accept`` reads the last run's ``reports/results.json`` (the run state under its ``state``
+key) and writes its results into ``reports/baseline.json``, refusing entries measured on a
+changed eval set unless ``--force``. ``show`` prints what the baseline holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from harness.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+
+DEFAULT_RESULTS = "reports/results.json"
+DEFAULT_BASELINE = "reports/baseline.json"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``baseline`` command group to the top-level parser."""
+    group = subparsers.add_parser("baseline", help="accept or show the regression-gate baseline",
+                                  description="Accept a run's results as the baseline, or show it.")
+    commands = group.add_subparsers(dest="baseline_command", metavar="SUBCOMMAND")
+    group.set_defaults(func=lambda args: _usage(group))
+
+    accept = commands.add_parser(
+        "accept", help="write the last run's results into the baseline",
+        description="Accept the results recorded in results.json into the baseline file. Entries "
+                    "whose eval set changed are refused (exit 1, nothing written) unless --force.")
+    accept.add_argument("--suite", action="append", default=None, metavar="S",
+                        help="accept only this suite (repeatable; default: every suite in the run)")
+    accept.add_argument("--results", default=DEFAULT_RESULTS, help=f"run results (default: {DEFAULT_RESULTS})")
+    accept.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"baseline file (default: {DEFAULT_BASELINE})")
+    accept.add_argument("--force", action="store_true",
+                        help="overwrite entries even when their eval-set fingerprint changed")
+    accept.set_defaults(func=run_accept)
+
+    show = commands.add_parser("show", help="print the baseline's entries and metrics",
+                               description="Print every accepted suite / candidate / metric.")
+    show.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"baseline file (default: {DEFAULT_BASELINE})")
+    show.add_argument("--suite", action="append", default=None, metavar="S", help="only this suite (repeatable)")
+    show.set_defaults(func=run_show)
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def run_accept(args: argparse.Namespace) -> int:
+    """Accept results.json into the baseline; exit 1 when an entry was refused."""
+    from harness.gate import BaselineRefused, update_baseline
+    from harness.report import read_results
+
+    state = read_results(args.results)
+    try:
+        report = update_baseline(args.baseline, state, suites=args.suite, force=args.force)
+    except BaselineRefused as exc:
+        lines = "\n  ".join(exc.refused)
+        print(f"ft-harness: refused to update {args.baseline} (nothing was written):\n  {lines}\n"
+              "If the new eval set is intended, pass --force.", file=sys.stderr)
+        return EXIT_FINDINGS
+    print(report)
+    return EXIT_OK
+
+
+def run_show(args: argparse.Namespace) -> int:
+    """Print one row per accepted metric."""
+    from harness.gate import load_baseline
+    from harness.report.numbers import fmt_int, fmt_metric
+    from harness.report.tables import markdown_table
+
+    baseline = load_baseline(args.baseline)
+    if baseline.note:
+        print(baseline.note)
+        return EXIT_OK
+    rows = []
+    for (suite, candidate), entry in sorted(baseline.entries.items()):
+        if args.suite and suite not in args.suite:
+            continue
+        for metric, stored in sorted(entry.metrics.items()):
+            rows.append([suite, candidate, metric, fmt_metric(stored.value, metric), fmt_int(stored.n),
+                         "yes" if stored.scores is not None else "no", entry.split_fingerprint[:12],
+                         entry.model_fingerprint[:12], entry.date])
+    headers = ["suite", "candidate", "metric", "value", "n", "per-example", "eval set", "model", "accepted"]
+    print(f"{baseline.path}:\n{markdown_table(headers, rows)}")
+    return EXIT_OK

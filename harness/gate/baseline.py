@@ -1,0 +1,271 @@
+"""The baseline: the reviewed record of each candidate's scores that later runs are gated against.
+
+``reports/baseline.json`` is committed and reviewed in pull requests, so it is written
+pretty-printed with sorted keys (small, readable diffs). Schema, version :data:`SCHEMA_VERSION`::
+
+    {
+      "schema_version": 1,
+      "suites": {
+        "<suite>": {
+          "<candidate>": {
+            "kind": "lora",                       # candidate kind
+            "model_fingerprint": "<sha256>",      # what model produced these scores
+            "split": "eval",                      # eval split name
+            "split_fingerprint": "<sha256>",      # eval-set content fingerprint
+            "n": 200,                             # examples scored
+            "hyperparameters": {...} | null,      # training hyperparameters (null: not trained)
+            "versions": {"harness": "0.1.0", "torch": "2.13.0", ...},
+            "date": "2025-06-01",                 # when the entry was accepted (UTC)
+            "metrics": {
+              "<metric>": {
+                "value": 0.91 | null,             # aggregate, on EvalResult.metrics' scale
+                "n": 200,
+                "signature": "<metric signature>",  # "" when the metric has none
+                "score": "correct" | null,        # per-example score behind the metric
+                "score_kind": "binary" | "continuous" | null,
+                "scores": {"<example id>": 1.0, ...} | null
+              }
+            }
+          }
+        }
+      }
+    }
+
+Per-example scores are keyed by example id, so a regression can name the examples that
+flipped and a diff in review shows exactly which examples changed. Only metrics listed in
+:data:`harness.results.PAIRED_SCORE` carry per-example scores; the others keep their aggregate.
+This module is pure (dicts in, dicts out); reading and writing the file is in ``store``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from harness.results import PAIRED_SCORE, EvalResult
+
+SCHEMA_VERSION = 1
+
+#: Scoring libraries recorded with every entry besides the training stack (results differ
+#: across versions of either).
+SCORING_DISTRIBUTIONS = ("scikit-learn", "scipy", "numpy", "sacrebleu", "rouge-score", "nltk")
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+_STRING = {"type": "string"}
+
+#: JSON Schema of the file (checked with ``jsonschema`` on load).
+JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["schema_version", "suites"],
+    "additionalProperties": False,
+    "properties": {
+        "schema_version": {"const": SCHEMA_VERSION},
+        "suites": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "required": ["kind", "model_fingerprint", "split", "split_fingerprint", "n",
+                                 "hyperparameters", "versions", "date", "metrics"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "kind": _STRING,
+                        "model_fingerprint": _STRING,
+                        "split": _STRING,
+                        "split_fingerprint": _STRING,
+                        "n": {"type": "integer", "minimum": 0},
+                        "hyperparameters": {"type": ["object", "null"]},
+                        "versions": {"type": "object", "additionalProperties": _STRING},
+                        "date": _STRING,
+                        "metrics": {
+                            "type": "object",
+                            "additionalProperties": {
+                                "type": "object",
+                                "required": ["value", "n", "signature", "score", "score_kind", "scores"],
+                                "additionalProperties": False,
+                                "properties": {
+                                    "value": _NUMBER_OR_NULL,
+                                    "n": {"type": "integer", "minimum": 0},
+                                    "signature": _STRING,
+                                    "score": {"type": ["string", "null"]},
+                                    "score_kind": {"enum": ["binary", "continuous", None]},
+                                    "scores": {"type": ["object", "null"],
+                                               "additionalProperties": {"type": "number"}},
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True)
+class BaselineMetric:
+    """One metric of one baseline entry: its aggregate and, when paired, per-example scores by id."""
+
+    value: float | None
+    n: int
+    signature: str = ""
+    score: str | None = None
+    score_kind: str | None = None
+    scores: dict[str, float] | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """The metric as stored under ``metrics.<metric>``."""
+        return {"value": self.value, "n": self.n, "signature": self.signature, "score": self.score,
+                "score_kind": self.score_kind,
+                "scores": dict(self.scores) if self.scores is not None else None}
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    """What was accepted for one (suite, candidate): scores plus everything that produced them."""
+
+    suite: str
+    candidate: str
+    kind: str
+    model_fingerprint: str
+    split: str
+    split_fingerprint: str
+    n: int
+    metrics: dict[str, BaselineMetric]
+    hyperparameters: dict[str, Any] | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    date: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The entry as stored under ``suites.<suite>.<candidate>``."""
+        return {
+            "kind": self.kind, "model_fingerprint": self.model_fingerprint, "split": self.split,
+            "split_fingerprint": self.split_fingerprint, "n": self.n,
+            "hyperparameters": self.hyperparameters, "versions": dict(self.versions), "date": self.date,
+            "metrics": {name: m.as_dict() for name, m in sorted(self.metrics.items())},
+        }
+
+    def same_scores(self, other: BaselineEntry) -> bool:
+        """True when ``other`` records the same results (the acceptance date is ignored)."""
+        mine, theirs = self.as_dict(), other.as_dict()
+        mine.pop("date")
+        theirs.pop("date")
+        return mine == theirs
+
+    @classmethod
+    def from_dict(cls, suite: str, candidate: str, data: dict[str, Any]) -> BaselineEntry:
+        """Build from the stored mapping (already schema-checked)."""
+        metrics = {name: BaselineMetric(**m) for name, m in data["metrics"].items()}
+        return cls(suite=suite, candidate=candidate, kind=data["kind"],
+                   model_fingerprint=data["model_fingerprint"], split=data["split"],
+                   split_fingerprint=data["split_fingerprint"], n=data["n"], metrics=metrics,
+                   hyperparameters=data["hyperparameters"], versions=dict(data["versions"]),
+                   date=data["date"])
+
+
+@dataclass
+class Baseline:
+    """All accepted entries, keyed by (suite, candidate); ``exists`` is False for a missing file."""
+
+    entries: dict[tuple[str, str], BaselineEntry] = field(default_factory=dict)
+    path: str = ""
+    exists: bool = True
+
+    def entry(self, suite: str, candidate: str) -> BaselineEntry | None:
+        """The accepted entry of ``candidate`` in ``suite``, or None."""
+        return self.entries.get((suite, candidate))
+
+    @property
+    def note(self) -> str | None:
+        """A one-line remark for reports when there is nothing to gate against yet."""
+        if self.exists and self.entries:
+            return None
+        where = self.path or "the baseline file"
+        return (f"no baseline yet ({where} {'is empty' if self.exists else 'does not exist'}): "
+                "every gated metric reads 'no baseline'; accept this run with "
+                "`pytest suites/ --ft-update-baseline` or `ft-harness baseline accept`")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The whole file's content, suites and candidates in sorted order."""
+        suites: dict[str, dict[str, Any]] = {}
+        for (suite, candidate), entry in sorted(self.entries.items()):
+            suites.setdefault(suite, {})[candidate] = entry.as_dict()
+        return {"schema_version": SCHEMA_VERSION, "suites": suites}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, path: str = "") -> Baseline:
+        """Build from a schema-checked mapping."""
+        entries = {
+            (suite, candidate): BaselineEntry.from_dict(suite, candidate, entry)
+            for suite, candidates in data["suites"].items()
+            for candidate, entry in candidates.items()
+        }
+        return cls(entries=entries, path=path, exists=True)
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the harness, the training stack and the scoring libraries."""
+    from harness.cache.keys import library_versions as stack_versions
+
+    versions = dict(stack_versions())
+    for name in SCORING_DISTRIBUTIONS:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return {name: version for name, version in sorted(versions.items()) if version}
+
+
+REDACTED = "***"
+
+
+def redact_secrets(value: Any) -> Any:
+    """``value`` with secret-looking fields and credential-shaped strings replaced by ``***``."""
+    from harness.cache.secrets import looks_like_secret_name, looks_like_secret_value
+
+    if isinstance(value, dict):
+        return {key: REDACTED if looks_like_secret_name(str(key)) else redact_secrets(item)
+                for key, item in value.items()}
+    if isinstance(value, list):
+        return [redact_secrets(item) for item in value]
+    if isinstance(value, str) and looks_like_secret_value(value):
+        return REDACTED
+    return value
+
+
+def _finite_or_none(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str) -> BaselineEntry:
+    """The baseline entry recording ``result`` (every aggregate; per-example scores where paired)."""
+    metrics: dict[str, BaselineMetric] = {}
+    for name, value in result.metrics.items():
+        score_name, score_kind = PAIRED_SCORE.get(name, (None, None))
+        scores = None
+        if score_name is not None and score_name in result.per_example:
+            values = result.per_example[score_name]
+            scores = {example_id: float(v) for example_id, v in zip(result.example_ids, values, strict=True)}
+        else:
+            score_name = score_kind = None
+        metrics[name] = BaselineMetric(value=_finite_or_none(value), n=result.n,
+                                       signature=str(result.signatures.get(name, "")),
+                                       score=score_name, score_kind=score_kind, scores=scores)
+    hyperparameters = (result.training or {}).get("hyperparameters")
+    if hyperparameters is not None:  # stored as JSON holds it, so a reloaded entry compares equal
+        hyperparameters = redact_secrets(json.loads(json.dumps(hyperparameters, default=str, sort_keys=True)))
+    return BaselineEntry(
+        suite=result.suite, candidate=result.candidate, kind=result.kind,
+        model_fingerprint=result.fingerprint, split=result.split,
+        split_fingerprint=result.split_fingerprint, n=result.n, metrics=metrics,
+        hyperparameters=hyperparameters,
+        versions=dict(versions), date=date,
+    )

@@ -1,0 +1,98 @@
+"""PNG plots for the reports: training / validation loss curves and metric bars with CI whiskers.
+
+Rendering is deterministic (Agg canvas, fixed figure size and dpi, no ``Software`` or date
+metadata), so the same inputs give byte-identical files. matplotlib is imported only here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FIGURE_SIZE = (6.4, 3.6)
+DPI = 100
+_PNG_METADATA = {"Software": None}
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One candidate's value of one metric with its confidence interval (NaN when unknown)."""
+
+    candidate: str
+    value: float
+    low: float = math.nan
+    high: float = math.nan
+
+
+def _figure(ncols: int = 1):
+    from matplotlib.figure import Figure
+
+    width, height = FIGURE_SIZE
+    figure = Figure(figsize=(max(width, 3.2 * ncols), height), dpi=DPI, layout="constrained")
+    axes = figure.subplots(1, ncols, squeeze=False)[0]
+    return figure, list(axes)
+
+
+def _save(figure: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, format="png", dpi=DPI, metadata=_PNG_METADATA)
+    return path
+
+
+def loss_points(log_history: Sequence[dict[str, Any]]) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(train, validation) ``(step, loss)`` points from a Trainer ``log_history``."""
+    train, validation = [], []
+    for entry in log_history:
+        step = entry.get("step", entry.get("epoch"))
+        if step is None:
+            continue
+        if isinstance(entry.get("loss"), (int, float)):
+            train.append((float(step), float(entry["loss"])))
+        if isinstance(entry.get("eval_loss"), (int, float)):
+            validation.append((float(step), float(entry["eval_loss"])))
+    return train, validation
+
+
+def plot_loss_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path, *, title: str) -> Path | None:
+    """One line per candidate for training loss (solid) and validation loss (dashed); None if empty."""
+    series = {name: loss_points(history) for name, history in sorted(curves.items())}
+    series = {name: pts for name, pts in series.items() if pts[0] or pts[1]}
+    if not series:
+        return None
+    figure, (axes,) = _figure()
+    for index, (name, (train, validation)) in enumerate(series.items()):
+        color = f"C{index % 10}"
+        if train:
+            axes.plot(*zip(*train, strict=True), color=color, label=f"{name} train")
+        if validation:
+            axes.plot(*zip(*validation, strict=True), color=color, linestyle="--", marker="o",
+                      markersize=3, label=f"{name} validation")
+    axes.set_xlabel("step")
+    axes.set_ylabel("loss")
+    axes.set_title(title)
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize="small")
+    return _save(figure, path)
+
+
+def plot_metric_bars(bars: dict[str, Sequence[Bar]], path: Path, *, title: str) -> Path | None:
+    """One panel per metric, one bar per candidate with its CI as whiskers; None if empty."""
+    panels = {metric: list(values) for metric, values in bars.items() if values}
+    if not panels:
+        return None
+    figure, axes_list = _figure(len(panels))
+    for axes, (metric, values) in zip(axes_list, panels.items(), strict=True):
+        positions = list(range(len(values)))
+        heights = [b.value if math.isfinite(b.value) else 0.0 for b in values]
+        lower = [b.value - b.low if math.isfinite(b.low) else 0.0 for b in values]
+        upper = [b.high - b.value if math.isfinite(b.high) else 0.0 for b in values]
+        axes.bar(positions, heights, color=[f"C{i % 10}" for i in positions],
+                 yerr=[lower, upper], capsize=4)
+        axes.set_xticks(positions, [b.candidate for b in values], rotation=30, ha="right")
+        axes.set_title(metric)
+        axes.grid(axis="y", alpha=0.3)
+    figure.suptitle(title)
+    return _save(figure, path)

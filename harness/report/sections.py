@@ -1,0 +1,205 @@
+"""The sections of a suite's markdown report, each built from plain records (no I/O).
+
+Every function returns the section's markdown (heading, table, notes) or "" when it has
+nothing to show, so pages contain only sections with content.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from harness.report.intervals import Interval
+from harness.report.numbers import (
+    NA,
+    fmt_float,
+    fmt_int,
+    fmt_interval,
+    fmt_metric,
+    fmt_p,
+    fmt_percent,
+    shorten,
+)
+from harness.report.tables import markdown_table
+from harness.report.verdicts import is_failing
+from harness.results import PAIRED_SCORE, ComparisonRecord, EvalResult, GateRecord, Problem
+
+SHORT = 12
+PER_EXAMPLE_MARK = "†"
+
+
+def _section(title: str, body: str, *notes: str, level: int = 2) -> str:
+    tail = "".join(f"\n{note}\n" for note in notes if note)
+    return f"{'#' * level} {title}\n\n{body}\n{tail}\n"
+
+
+def metric_order(results: Sequence[EvalResult]) -> list[str]:
+    """Metrics of ``results``: those with per-example scores first (in PAIRED_SCORE order), then the rest."""
+    names = {m for r in results for m in r.metrics}
+    paired = [m for m in PAIRED_SCORE if m in names]
+    return paired + sorted(names - set(paired))
+
+
+def candidates_section(results: Sequence[EvalResult], intervals: Mapping[str, Mapping[str, Interval]], *,
+                       level: int = 2) -> str:
+    """Candidates × metrics, each paired metric with its bootstrap CI, plus the model fingerprint."""
+    if not results:
+        return ""
+    metrics = metric_order(results)
+    flagged = False
+    rows = []
+    for result in results:
+        row = [result.candidate, result.kind, result.fingerprint[:SHORT], fmt_int(result.n)]
+        for metric in metrics:
+            value = result.metrics.get(metric)
+            text = fmt_metric(value, metric) if value is not None else NA
+            interval = intervals.get(result.candidate, {}).get(metric)
+            if interval is not None:
+                mark = "" if interval.of_aggregate else PER_EXAMPLE_MARK
+                flagged = flagged or bool(mark)
+                text += f" {fmt_interval((interval.low, interval.high), metric)}{mark}"
+            row.append(text)
+        rows.append(row)
+    note = ("Brackets: 95% percentile bootstrap CI of the mean per-example score (2,000 resamples, "
+            "seed 0).")
+    if flagged:
+        note += (f" {PER_EXAMPLE_MARK} the aggregate is corpus-level, so its interval is that of the "
+                 "mean per-example (sentence) score.")
+    return _section("Candidates", markdown_table(["candidate", "kind", "model", "n", *metrics], rows), note,
+                    level=level)
+
+
+def comparisons_section(comparisons: Sequence[ComparisonRecord]) -> str:
+    """The A/B table: b against a per metric, improvement, CI, p-value, test and MDE."""
+    if not comparisons:
+        return ""
+    rows = []
+    for c in sorted(comparisons, key=lambda c: (c.metric, c.a, c.b)):
+        r, m = c.result, c.metric
+        p_value, alpha = r.get("p_value"), r.get("alpha", 0.05)
+        significant = p_value is not None and not math.isnan(p_value) and p_value < alpha
+        rows.append([m, c.a, c.b, fmt_metric(r.get("mean_a"), m), fmt_metric(r.get("mean_b"), m),
+                     fmt_metric(r.get("difference"), m, signed=True),
+                     fmt_percent(r.get("relative_improvement")), fmt_interval(r.get("ci"), m, signed=True),
+                     fmt_p(p_value), r.get("alternative", ""), r.get("method", ""), fmt_metric(r.get("mde"), m),
+                     "yes" if significant else "no"])
+    headers = ["metric", "A", "B", "mean A", "mean B", "B − A", "improvement", "95% CI", "p", "alternative",
+               "test", "MDE", "significant"]
+    return _section("A/B comparisons", markdown_table(headers, rows),
+                    "MDE: the smallest difference this eval set detects with 80% power.")
+
+
+def gate_section(gates: Sequence[GateRecord]) -> str:
+    """Every gated metric's verdict against the baseline."""
+    if not gates:
+        return ""
+    rows = []
+    for g in gates:
+        d, m = g.details, g.metric
+        verdict = g.verdict + (" ✗" if is_failing(g) else "")
+        rows.append([g.candidate, m, verdict, fmt_metric(g.baseline, m), fmt_metric(g.current, m),
+                     fmt_metric(d.get("delta"), m, signed=True), fmt_interval(d.get("ci"), m, signed=True),
+                     fmt_p(d.get("p_value")), d.get("method", ""), d.get("tolerance", ""),
+                     fmt_metric(d.get("mde"), m), d.get("reason") or d.get("pairing_note") or ""])
+    headers = ["candidate", "metric", "verdict", "baseline", "current", "Δ (paired)", "95% CI", "p (Holm)",
+               "test", "tolerance", "MDE", "note"]
+    return _section("Gate", markdown_table(headers, rows),
+                    "✗ fails the run. p: one-sided, Holm-adjusted across the candidate's gated metrics.")
+
+
+def regressions_section(gates: Sequence[GateRecord]) -> str:
+    """Each failing metric with the examples that got worse: expected and got side by side."""
+    failing = [g for g in gates if is_failing(g)]
+    if not failing:
+        return ""
+    blocks = []
+    for g in failing:
+        d, m = g.details, g.metric
+        title = (f"### {g.candidate} · {m}: {g.verdict}, {fmt_metric(g.baseline, m)} → "
+                 f"{fmt_metric(g.current, m)}")
+        worse = d.get("worse") or []
+        if not worse:
+            blocks.append(f"{title}\n\n{d.get('reason') or g.message}\n")
+            continue
+        rows = [[w["id"], shorten(w["input"], 60), shorten(w["expected"], 60), shorten(w["got"], 60),
+                 fmt_metric(w["baseline_score"], m), fmt_metric(w["current_score"], m)] for w in worse]
+        table = markdown_table(["example", "input", "expected", "got", "baseline score", "score"], rows)
+        blocks.append(f"{title}\n\n{d.get('n_worse', len(worse))} example(s) worse, {d.get('n_better', 0)} "
+                      f"better; the worst {len(worse)}:\n\n{table}\n")
+    return "## Regressions\n\n" + "\n".join(blocks) + "\n"
+
+
+def _hyperparameters(hyperparameters: Mapping[str, Any]) -> str:
+    from harness.gate.baseline import redact_secrets
+
+    return ", ".join(f"{key}={value}" for key, value in sorted(redact_secrets(dict(hyperparameters)).items()))
+
+
+def _final_train_loss(training: Mapping[str, Any]) -> float | None:
+    logged = [e["loss"] for e in training.get("log_history") or [] if isinstance(e.get("loss"), (int, float))]
+    return float(logged[-1]) if logged else training.get("train_loss")
+
+
+def training_section(results: Sequence[EvalResult]) -> str:
+    """Hyperparameters, runtime, parameter counts, final losses and data losses of trained candidates."""
+    trained = [r for r in results if r.training]
+    if not trained:
+        return ""
+    rows = []
+    for r in trained:
+        t = r.training or {}
+        params = f"{fmt_int(t.get('trainable_params'))} / {fmt_int(t.get('total_params'))}"
+        rows.append([r.candidate, _hyperparameters(t.get("hyperparameters") or {}), fmt_float(t.get("runtime_s"), 3),
+                     params, fmt_float(_final_train_loss(t)), fmt_float(t.get("eval_loss")),
+                     f"{fmt_int(t.get('rows_dropped', 0))} / {fmt_int(t.get('rows_truncated', 0))}",
+                     "; ".join(str(n) for n in t.get("notes") or [])])
+    headers = ["candidate", "hyperparameters", "runtime (s)", "trainable / total params", "final train loss",
+               "validation loss", "rows dropped / truncated", "notes"]
+    return _section("Training", markdown_table(headers, rows))
+
+
+def datasets_section(results: Sequence[EvalResult]) -> str:
+    """The eval splits' content fingerprints and which candidates were scored on each."""
+    splits: dict[tuple[str, str, int], list[str]] = {}
+    for r in results:
+        splits.setdefault((r.split, r.split_fingerprint, r.n), []).append(r.candidate)
+    if not splits:
+        return ""
+    rows = [[split, fingerprint, fmt_int(n), ", ".join(sorted(names))]
+            for (split, fingerprint, n), names in sorted(splits.items())]
+    note = "" if len(splits) == 1 else "⚠ candidates were scored on different eval sets."
+    return _section("Datasets", markdown_table(["split", "fingerprint", "examples", "candidates"], rows), note)
+
+
+def problems_section(problems: Sequence[Problem]) -> str:
+    """Failed tests, classified as regression, harness error or test error."""
+    if not problems:
+        return ""
+    rows = [[p.category, p.nodeid, shorten(p.message, 160)] for p in sorted(problems, key=lambda p: p.nodeid)]
+    return _section("Failures", markdown_table(["category", "test", "message"], rows))
+
+
+def plots_section(images: Sequence[tuple[str, str]]) -> str:
+    """Embedded PNGs, by path relative to the report."""
+    if not images:
+        return ""
+    return _section("Plots", "\n\n".join(f"![{alt}]({path})" for alt, path in images))
+
+
+def run_info_section(run_info: Mapping[str, Any], results: Sequence[EvalResult], *, date: str) -> str:
+    """The only part that differs between runs: date, durations, cache hits, timings."""
+    lines = [f"- date: {run_info.get('date', date)}"]
+    for key in sorted(run_info):
+        if key in ("date", "written", "notes"):
+            continue
+        value = run_info[key]
+        if isinstance(value, Mapping):
+            value = ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "none"
+        lines.append(f"- {key}: {value}")
+    for r in results:
+        timings = ", ".join(f"{k}={fmt_float(v, 3)}" for k, v in sorted(r.timings.items()))
+        cache = ", ".join(f"{k}={v}" for k, v in sorted(r.cache.items()))
+        if timings or cache:
+            lines.append(f"- {r.candidate}: {'; '.join(x for x in (timings, cache and f'cache {cache}') if x)}")
+    return "## Run info\n\n" + "\n".join(lines) + "\n"

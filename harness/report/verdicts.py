@@ -1,0 +1,76 @@
+"""The one-line verdict of a suite (and of the run) from its gate records and failed tests."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from harness.gate.failure import failing_records
+from harness.report.numbers import fmt_metric
+from harness.results import GateRecord, Problem, RunState
+
+FAIL, PASS, NOT_GATED = "FAIL", "PASS", "NOT GATED"
+
+
+@dataclass(frozen=True)
+class SuiteVerdict:
+    """``status`` is FAIL, PASS or NOT GATED; ``line`` says why in one sentence."""
+
+    suite: str
+    status: str
+    line: str
+
+
+def suite_problems(state: RunState, suite: str) -> list[Problem]:
+    """Failed tests of ``suite``: those whose test file or id names the suite."""
+    return sorted((p for p in state.problems if suite in p.nodeid.split("::")[0] or f"[{suite}" in p.nodeid),
+                  key=lambda p: p.nodeid)
+
+
+def is_failing(record: GateRecord) -> bool:
+    """Whether ``record`` failed the gate under the strict flag and policy it was checked with."""
+    strict = bool(record.details.get("strict", False))
+    policy = str(record.details.get("policy", "pass"))
+    return bool(failing_records([record], strict=strict, policy=policy)) and not record.details.get(
+        "updating_baseline")
+
+
+def suite_gates(state: RunState, suite: str) -> list[GateRecord]:
+    """The suite's gate records in a stable order (candidate, metric)."""
+    return sorted((g for g in state.gates if g.suite == suite), key=lambda g: (g.candidate, g.metric))
+
+
+def suite_verdict(state: RunState, suite: str) -> SuiteVerdict:
+    """FAIL when a gated metric failed or a test of the suite failed; else PASS (or NOT GATED)."""
+    gates = suite_gates(state, suite)
+    failing = [g for g in gates if is_failing(g)]
+    problems = [p for p in suite_problems(state, suite) if p.category != "regression"]
+    counts = Counter(g.verdict for g in gates)
+    tally = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
+    if failing or problems:
+        parts = [f"{g.candidate} {g.metric} {g.verdict}"
+                 + (f" ({fmt_metric(g.baseline, g.metric)} → {fmt_metric(g.current, g.metric)})"
+                    if g.baseline is not None else "")
+                 for g in failing]
+        by_category = Counter(p.category for p in problems)
+        parts += [f"{n} {category}{'s' if n > 1 else ''}" for category, n in sorted(by_category.items())]
+        return SuiteVerdict(suite, FAIL, f"**{FAIL}**: " + "; ".join(parts))
+    if not gates:
+        results = sum(1 for r in state.results if r.suite == suite)
+        return SuiteVerdict(suite, NOT_GATED, f"**{NOT_GATED}**: {results} candidate(s) evaluated, none gated")
+    return SuiteVerdict(suite, PASS, f"**{PASS}**: {len(gates)} gated metric(s): {tally}")
+
+
+def run_verdict(state: RunState) -> SuiteVerdict:
+    """FAIL when any suite failed or a test outside every suite failed; else PASS / NOT GATED."""
+    verdicts = [suite_verdict(state, s) for s in state.suites()]
+    claimed = {p.nodeid for s in state.suites() for p in suite_problems(state, s)}
+    orphans = [p for p in state.problems if p.nodeid not in claimed and p.category != "regression"]
+    failed = [v.suite for v in verdicts if v.status == FAIL]
+    if failed or orphans:
+        parts = [f"{len(failed)} suite(s) failed ({', '.join(failed)})"] if failed else []
+        parts += [f"{len(orphans)} other failed test(s)"] if orphans else []
+        return SuiteVerdict("", FAIL, f"**{FAIL}**: " + "; ".join(parts))
+    if all(v.status == NOT_GATED for v in verdicts):
+        return SuiteVerdict("", NOT_GATED, f"**{NOT_GATED}**: {len(verdicts)} suite(s), nothing gated")
+    return SuiteVerdict("", PASS, f"**{PASS}**: {len(verdicts)} suite(s)")
