@@ -155,3 +155,16 @@ def test_junit_xml_carries_the_verdicts(tmp_path, shared_cache):
     assert done.returncode == 0, done.stdout + done.stderr
     names = {p.get("name"): p.get("value") for p in ET.parse(xml_path).getroot().iter("property")}
     assert any("lora" in name and "accuracy" in name for name in names), names
+
+
+def test_repeat_reports_spread_and_determinism(tmp_path, shared_cache):
+    project = tmp_path / "repeat"
+    make_project(project)
+    done = run_pytest(project, shared_cache, "--ft-repeat", "3")
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = {r["candidate"]: r for r in read_results(project / "reports")["results"]}
+    repeats = results["lora"]["details"]["repeats"]
+    assert repeats["n"] == 3 and repeats["deterministic"] is True  # greedy decoding repeats exactly
+    assert repeats["metrics"]["accuracy"]["std"] == 0.0
+    assert repeats["metrics"]["accuracy"]["mean"] == results["lora"]["metrics"]["accuracy"]
+    assert "## Stability" in (project / "reports" / "mini.md").read_text(encoding="utf-8")

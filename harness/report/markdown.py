@@ -38,6 +38,8 @@ def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[s
         sections.regressions_section(gates),
         sections.plots_section(images),
         sections.training_section(results),
+        sections.stability_section(results),
+        sections.evaluation_notes_section(results),
         sections.datasets_section(results),
         cost_section(results),
         sections.problems_section(suite_problems(state, suite)),

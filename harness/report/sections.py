@@ -159,6 +159,34 @@ def training_section(results: Sequence[EvalResult]) -> str:
     return _section("Training", markdown_table(headers, rows))
 
 
+def stability_section(results: Sequence[EvalResult]) -> str:
+    """``--ft-repeat``: each metric's spread over repeated evaluations, and non-determinism."""
+    repeated = [r for r in results if r.details.get("repeats")]
+    if not repeated:
+        return ""
+    rows = []
+    for r in repeated:
+        info = r.details["repeats"]
+        for metric, spread in sorted(info.get("metrics", {}).items()):
+            rows.append([r.candidate, metric, fmt_int(info.get("n")), fmt_metric(spread["mean"], metric),
+                         fmt_metric(spread["std"], metric), fmt_metric(spread["min"], metric),
+                         fmt_metric(spread["max"], metric),
+                         "sampled" if info.get("sampled") else ("yes" if info.get("deterministic") else "**NO**")])
+    notes = [f"⚠ {r.candidate}: {r.details['repeats']['note']}" for r in repeated if r.details["repeats"].get("note")]
+    table = markdown_table(["candidate", "metric", "runs", "mean", "std", "min", "max", "greedy deterministic"], rows)
+    return _section("Stability", table, *notes)
+
+
+def evaluation_notes_section(results: Sequence[EvalResult]) -> str:
+    """How predictions were obtained and how many replies named no label."""
+    rows = [[r.candidate, str(r.details.get("method", NA)), fmt_int(r.details.get("unparsed"))]
+            for r in results if "unparsed" in r.details]
+    if not rows or not any(r.details.get("unparsed") for r in results):
+        return ""
+    return _section("Label parsing", markdown_table(["candidate", "method", "replies naming no label"], rows),
+                    "A reply that names no allowed label counts as wrong.")
+
+
 def datasets_section(results: Sequence[EvalResult]) -> str:
     """The eval splits' content fingerprints and which candidates were scored on each."""
     splits: dict[tuple[str, str, int], list[str]] = {}
