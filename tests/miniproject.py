@@ -13,6 +13,7 @@ SPEC = """
 corpus = "corpus.txt"
 seed = 0
 batch_size = 32
+torch_threads = 1
 tiny = {{ hidden_size = 32, intermediate_size = 64, vocab_size = 400, warmup_epochs = 0.2 }}
 
 [suites.mini]

@@ -34,6 +34,12 @@ class BuildContext:
     _fingerprints: dict[str, str] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        if self.spec.torch_threads:
+            import torch
+
+            torch.set_num_threads(self.spec.torch_threads)
+
     def count(self, event: str) -> None:
         """Count a run event (``trained``, ``generated``, ...) for the report's run-info."""
         self.events[event] = self.events.get(event, 0) + 1

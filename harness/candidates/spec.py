@@ -36,7 +36,7 @@ TASKS = ("classification", "generation")
 SCORING = ("generate", "likelihood")
 _SUITE_KEYS = {"task", "labels", "train", "validation", "eval", "decode", "scoring", "gate", "candidates",
                "metrics", "system", "label_aliases"}
-_HARNESS_KEYS = {"base_model", "corpus", "seed", "batch_size", "tiny", "pricing"}
+_HARNESS_KEYS = {"base_model", "corpus", "seed", "batch_size", "tiny", "pricing", "torch_threads"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,7 @@ class HarnessSpec:
     corpus: Path | None = None
     seed: int = 0
     batch_size: int = 32
+    torch_threads: int | None = None
     tiny: dict[str, Any] = field(default_factory=dict)
     pricing: dict[str, Any] = field(default_factory=dict)
     suites: dict[str, SuiteSpec] = field(default_factory=dict)
@@ -185,6 +186,14 @@ def _suite(name: str, table: Any, base: Path, where: str) -> SuiteSpec:
     )
 
 
+def _threads(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise SpecError(f"{where}: expected a positive integer, got {value!r}")
+    return value
+
+
 def load_spec(path: Path) -> HarnessSpec:
     """Parse and check the spec file; every error names the file and the offending key."""
     path = Path(path)
@@ -210,6 +219,7 @@ def load_spec(path: Path) -> HarnessSpec:
         corpus=_path(base, corpus, f"{path}: harness.corpus") if corpus else None,
         seed=int(harness_table.get("seed", 0)),
         batch_size=int(harness_table.get("batch_size", 32)),
+        torch_threads=_threads(harness_table.get("torch_threads"), f"{path}: harness.torch_threads"),
         tiny=dict(harness_table.get("tiny", {})),
         pricing=dict(harness_table.get("pricing", {})),
         suites=suites,
