@@ -37,6 +37,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="with --ft-update-baseline: overwrite entries whose eval set changed")
     group.addoption("--ft-strict", action="store_true",
                     help="fail gated metrics that have no baseline or a non-comparable one")
+    group.addoption("--ft-encoder-model", default=None,
+                    help="encoder for sequence-classification candidates: 'minilm', a local directory or a "
+                         "hub id (overrides the spec and $FT_ENCODER_MODEL)")
     group.addoption("--ft-batch-size", type=int, default=None, help="evaluation batch size")
     group.addoption("--ft-repeat", type=int, default=1, help="evaluate each candidate N times and report the spread")
     group.addoption("--ft-openai-max-cost", type=float, default=None,
@@ -106,6 +109,7 @@ class FtSession:
                 base_model=self.config.getoption("--ft-base-model") or self.spec.base_model,
                 batch_size=self.config.getoption("--ft-batch-size") or self.spec.batch_size,
                 options={"openai_max_cost": self.config.getoption("--ft-openai-max-cost"),
+                         "encoder_model": self.config.getoption("--ft-encoder-model"),
                          "cache_root": root},
             )
         return self._ctx

@@ -1,15 +1,18 @@
 """Batched encoder inference: classification-head logits and mean-pooled sentence embeddings.
 
-Texts are tokenised once, sorted by length and padded per batch (a batch pads only to its own
-longest text), run under ``torch.inference_mode``, and returned in the input order.
+Texts are sorted by token length and padded per batch (a batch pads only to its own longest
+text), run under ``torch.inference_mode``, and returned in the input order.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.data.records import Message
+
+if TYPE_CHECKING:
+    import torch
 
 
 def last_user_text(prompt: Sequence[Message]) -> str:
@@ -49,7 +52,8 @@ def _run_batched(model, tokenizer, texts: Sequence[str], forward: Callable[[Any,
     return torch.stack(rows)
 
 
-def head_logits(model, tokenizer, texts: Sequence[str], *, batch_size: int = 32, max_length: int = 128):
+def head_logits(model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: int = 32,
+                max_length: int = 128) -> torch.Tensor:
     """Classification-head logits, shape ``(len(texts), num_labels)``."""
     import torch
 
@@ -60,7 +64,7 @@ def head_logits(model, tokenizer, texts: Sequence[str], *, batch_size: int = 32,
     return logits
 
 
-def mean_pool(last_hidden_state, attention_mask):
+def mean_pool(last_hidden_state: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Average of the token vectors the attention mask keeps (sentence-transformers' mean pooling)."""
     import torch
 
@@ -73,8 +77,8 @@ def _pooled(model, batch: dict[str, Any]):
     return mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])
 
 
-def sentence_embeddings(model, tokenizer, texts: Sequence[str], *, batch_size: int = 32,
-                        max_length: int = 256, normalize: bool = True):
+def sentence_embeddings(model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: int = 32,
+                        max_length: int = 256, normalize: bool = True) -> torch.Tensor:
     """Mean-pooled (and by default L2-normalised) embeddings of ``texts`` from a bare encoder."""
     import torch
 

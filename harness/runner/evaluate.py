@@ -27,15 +27,16 @@ def _outputs_key(candidate: Candidate, suite: SuiteSpec, split: Split, method: s
         "prompts": split.fingerprint,
         "decode": suite.decode.as_dict(),
         "method": method,
-        "labels": list(suite.labels) if method == "likelihood" else [],
+        "labels": list(suite.labels) if method != "generate" else [],
     })
 
 
 def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split) -> tuple[list[Generation], str, str]:
     """Model outputs for every example (from the cache when possible), the method, and hit/miss."""
-    use_likelihood = (suite.task == "classification" and suite.scoring == "likelihood"
-                      and isinstance(candidate, LabelScorer))
-    method = "likelihood" if use_likelihood else "generate"
+    head = bool(getattr(candidate, "always_predicts_labels", False))  # a classification head
+    use_likelihood = (suite.task == "classification" and isinstance(candidate, LabelScorer)
+                      and (suite.scoring == "likelihood" or head))
+    method = ("head" if head else "likelihood") if use_likelihood else "generate"
     key = _outputs_key(candidate, suite, split, method)
     cached = ctx.cache.get_json(key)
     if cached is not None and len(cached) == len(split):
