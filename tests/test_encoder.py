@@ -352,7 +352,7 @@ def test_encoder_kinds_build_evaluate_and_cache_through_the_spec(tiny_encoder, t
     for name, candidate in built.items():
         assert getattr(candidate, "always_predicts_labels", False)
         result = evaluate_candidate(ctx, candidate, suite, eval_split)
-        assert result.details["method"] == "likelihood", name
+        assert result.details["method"] == "classifier", name
         assert set(result.predictions) <= set(LABELS) and result.details["unparsed"] == 0
         assert 0.0 <= result.metrics["accuracy"] <= 1.0
 

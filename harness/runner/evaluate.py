@@ -33,10 +33,10 @@ def _outputs_key(candidate: Candidate, suite: SuiteSpec, split: Split, method: s
 
 def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split) -> tuple[list[Generation], str, str]:
     """Model outputs for every example (from the cache when possible), the method, and hit/miss."""
-    head = bool(getattr(candidate, "always_predicts_labels", False))  # a classification head
+    head = bool(getattr(candidate, "always_predicts_labels", False))  # answers with a label directly
     use_likelihood = (suite.task == "classification" and isinstance(candidate, LabelScorer)
                       and (suite.scoring == "likelihood" or head))
-    method = ("head" if head else "likelihood") if use_likelihood else "generate"
+    method = ("classifier" if head else "likelihood") if use_likelihood else "generate"
     key = _outputs_key(candidate, suite, split, method)
     cached = ctx.cache.get_json(key)
     if cached is not None and len(cached) == len(split):

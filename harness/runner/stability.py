@@ -38,7 +38,7 @@ def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec,
     metric_runs = [first.metrics]
     for i in range(1, repeats):
         params = replace(suite.decode, seed=suite.decode.seed + i) if sampled else suite.decode
-        if first.details.get("method") in ("likelihood", "head"):
+        if first.details.get("method") in ("likelihood", "classifier"):
             predictions = candidate.predict_labels(prompts, list(suite.labels))
         else:
             predictions = [g.text for g in candidate.generate(prompts, params)]
