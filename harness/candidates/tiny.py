@@ -110,6 +110,22 @@ def build_model(tokenizer, config: TinyModelConfig):
     return LlamaForCausalLM(model_config)
 
 
+def warmup_texts(tokenizer, lines: list[str], seed: int) -> list[str]:
+    """Unlabelled warm-up text: every corpus line as plain text, and once more as a chat turn
+    answered by an unrelated line, so the base writes fluent words after the assistant marker
+    without learning any task (the pairing is random)."""
+    import random
+
+    rng = random.Random(seed)
+    replies = list(lines)
+    rng.shuffle(replies)
+    plain = [line + tokenizer.eos_token for line in lines]
+    chats = [tokenizer.apply_chat_template([{"role": "user", "content": line},
+                                            {"role": "assistant", "content": reply}], tokenize=False)
+             for line, reply in zip(lines, replies, strict=True)]
+    return plain + chats
+
+
 def warm_up(model, tokenizer, lines: list[str], config: TinyModelConfig, work_dir: Path) -> dict:
     """A short causal-LM pass over the unlabelled corpus with transformers' Trainer."""
     from datasets import Dataset
@@ -117,8 +133,7 @@ def warm_up(model, tokenizer, lines: list[str], config: TinyModelConfig, work_di
 
     if config.warmup_epochs <= 0 or not lines:
         return {"warmup_steps": 0}
-    eos = tokenizer.eos_token
-    dataset = Dataset.from_dict({"text": [line + eos for line in lines]})
+    dataset = Dataset.from_dict({"text": warmup_texts(tokenizer, lines, config.seed)})
     dataset = dataset.map(
         lambda batch: tokenizer(batch["text"], truncation=True, max_length=config.warmup_max_length),
         batched=True,
