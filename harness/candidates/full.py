@@ -1,5 +1,6 @@
 """Full fine-tuning with transformers' Trainer: assistant-only labels, best checkpoint by
-validation loss (``load_best_model_at_end``), the chosen model saved with ``save_pretrained``."""
+validation loss (``load_best_model_at_end``), early stopping, the chosen model saved with
+``save_pretrained``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.candidates.protocol import TrainingSummary
+from harness.candidates.training import SCHEDULE_DEFAULTS
 from harness.data.records import Split
 
 FULL_DEFAULTS: dict[str, Any] = {
@@ -22,15 +24,15 @@ FULL_DEFAULTS: dict[str, Any] = {
     "gradient_checkpointing": False,
     "max_length": 256,
     "precision": "auto",
-    "eval_steps": None,
-    "save_total_limit": 2,
     "logging_steps": 5,
-    "early_stopping_patience": None,
+    **SCHEDULE_DEFAULTS,
+    "load_best_model_at_end": True,  # keep the checkpoint with the lowest validation loss
 }
 
 
 def full_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Defaults overlaid with ``params``; unknown keys are refused."""
+    """Defaults overlaid with ``params``; unknown keys and impossible values are refused."""
+    from harness.candidates.training import check_common_params
     from harness.errors import SpecError
 
     merged = dict(FULL_DEFAULTS)
@@ -38,6 +40,7 @@ def full_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         if key not in FULL_DEFAULTS:
             raise SpecError(f"unknown full fine-tuning parameter {key!r}; known: {', '.join(sorted(FULL_DEFAULTS))}")
         merged[key] = value
+    check_common_params(merged)
     return merged
 
 
@@ -58,26 +61,30 @@ def tokenize_with_assistant_labels(split: Split, tokenizer, max_length: int):
     return Dataset.from_list(rows)
 
 
-def train_full(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
-               out_dir: Path, *, seed: int = 0,
-               on_log: Callable[[dict[str, Any]], None] | None = None) -> TrainingSummary:
-    """Fine-tune every weight of the base on ``train``; keep the checkpoint with the best validation loss."""
+def prepare_full_trainer(base_dir: Path, train: Split, validation: Split | None,
+                         params: Mapping[str, Any] | None, output_dir: Path, *, seed: int = 0,
+                         checkpointing: bool = False,
+                         on_log: Callable[[dict[str, Any]], None] | None = None):
+    """The configured ``Trainer`` (data tokenized with assistant-only labels), not yet trained.
+
+    Returns ``(trainer, tokenizer, params, truncation_report)``.
+    """
     from transformers import (
         AutoModelForCausalLM,
         AutoTokenizer,
         DataCollatorForSeq2Seq,
-        EarlyStoppingCallback,
         Trainer,
-        TrainerCallback,
         TrainingArguments,
         set_seed,
     )
 
-    from harness.candidates.hardware import mixed_precision_flags
-    from harness.candidates.lora import count_parameters
+    from harness.candidates.training import trainer_arguments, training_callbacks
     from harness.data.truncation import count_truncation
 
     p = full_params(params)
+    has_eval = validation is not None
+    args = TrainingArguments(**trainer_arguments(p, output_dir=output_dir, seed=seed, has_eval=has_eval,
+                                                 checkpointing=checkpointing))
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     if tokenizer.pad_token is None:
@@ -86,77 +93,51 @@ def train_full(base_dir: Path, train: Split, validation: Split | None, params: M
     model = AutoModelForCausalLM.from_pretrained(str(base_dir))
     truncation = count_truncation(train.examples, tokenizer, int(p["max_length"]))
     train_ds = tokenize_with_assistant_labels(train, tokenizer, int(p["max_length"]))
-    eval_ds = tokenize_with_assistant_labels(validation, tokenizer, int(p["max_length"])) if validation else None
-
-    strategy = "no" if eval_ds is None else ("steps" if p["eval_steps"] else "epoch")
-    args = TrainingArguments(
-        output_dir=str(out_dir / "_checkpoints"),
-        num_train_epochs=float(p["n_epochs"]),
-        per_device_train_batch_size=int(p["batch_size"]),
-        per_device_eval_batch_size=int(p["batch_size"]),
-        gradient_accumulation_steps=int(p["gradient_accumulation_steps"]),
-        gradient_checkpointing=bool(p["gradient_checkpointing"]),
-        learning_rate=float(p["learning_rate"]),
-        lr_scheduler_type=str(p["lr_scheduler_type"]),
-        warmup_steps=p["warmup_steps"],
-        weight_decay=float(p["weight_decay"]),
-        logging_steps=int(p["logging_steps"]),
-        eval_strategy=strategy,
-        save_strategy=strategy,
-        eval_steps=p["eval_steps"],
-        save_steps=p["eval_steps"],
-        save_total_limit=p["save_total_limit"],
-        load_best_model_at_end=eval_ds is not None,
-        metric_for_best_model="eval_loss",
-        greater_is_better=False,
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        **mixed_precision_flags(p["precision"]),
-    )
-    history: list[dict[str, Any]] = []
-
-    class _Record(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs:
-                entry = {"step": state.global_step, "epoch": state.epoch, **logs}
-                history.append(entry)
-                if on_log:
-                    on_log(entry)
-
-    callbacks = [_Record()]
-    if p["early_stopping_patience"] and eval_ds is not None:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(p["early_stopping_patience"])))
+    eval_ds = tokenize_with_assistant_labels(validation, tokenizer, int(p["max_length"])) if has_eval else None
     trainer = Trainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True),
-        callbacks=callbacks,
+        callbacks=training_callbacks(p, has_eval=has_eval, on_log=on_log),
     )
-    trainable, total = count_parameters(model)
-    began = time.perf_counter()
-    output = trainer.train()
-    runtime = time.perf_counter() - began
-    eval_loss = float(trainer.evaluate()["eval_loss"]) if eval_ds is not None else None
-    notes = []
-    if trainer.state.best_model_checkpoint:
-        notes.append(f"best checkpoint by validation loss: {Path(trainer.state.best_model_checkpoint).name}")
-    trainer.model.save_pretrained(str(out_dir))
-    tokenizer.padding_side = "left"
-    tokenizer.save_pretrained(str(out_dir))
+    return trainer, tokenizer, p, truncation
+
+
+def train_full(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
+               out_dir: Path, *, seed: int = 0,
+               on_log: Callable[[dict[str, Any]], None] | None = None,
+               checkpoint_dir: Path | None = None,
+               log: Callable[[str], None] | None = None) -> TrainingSummary:
+    """Fine-tune every weight of the base on ``train``; keep the checkpoint with the best validation
+    loss and save it into ``out_dir``. With ``checkpoint_dir`` the run checkpoints there and
+    resumes from its last checkpoint."""
     import shutil
 
-    shutil.rmtree(out_dir / "_checkpoints", ignore_errors=True)
-    return TrainingSummary(
-        hyperparameters={**p, "seed": seed},
-        runtime_s=runtime,
-        trainable_params=trainable,
-        total_params=total,
-        train_loss=float(output.training_loss),
-        eval_loss=eval_loss,
-        log_history=history,
-        rows_dropped=max(truncation.dropped, len(train) - len(train_ds)),
+    from harness.candidates.lora import count_parameters
+    from harness.candidates.training import RunFacts, run_trainer, summarise_run
+
+    scratch = out_dir / "_checkpoints"
+    trainer, tokenizer, p, truncation = prepare_full_trainer(
+        base_dir, train, validation, params, checkpoint_dir or scratch, seed=seed,
+        checkpointing=checkpoint_dir is not None, on_log=on_log)
+    trainable, total = count_parameters(trainer.model)
+    began = time.perf_counter()
+    output, resumed = run_trainer(trainer, checkpoint_dir, log)
+    runtime = time.perf_counter() - began
+    trained_entries = len(trainer.state.log_history)
+    eval_loss = float(trainer.evaluate()["eval_loss"]) if validation is not None else None
+    shutil.rmtree(scratch, ignore_errors=True)
+    if trainer.is_world_process_zero():  # the best checkpoint's weights when it was kept
+        trainer.model.save_pretrained(str(out_dir))
+        tokenizer.padding_side = "left"
+        tokenizer.save_pretrained(str(out_dir))
+    return summarise_run(RunFacts(
+        params=p, seed=seed, runtime_s=runtime, trainable_params=trainable, total_params=total,
+        training_loss=float(output.training_loss), global_step=trainer.state.global_step,
+        max_steps=trainer.state.max_steps, log_history=list(trainer.state.log_history),
+        train_history_length=trained_entries, eval_loss=eval_loss,
+        rows_dropped=max(truncation.dropped, len(train) - len(trainer.train_dataset)),
         rows_truncated=truncation.truncated,
-        notes=notes,
-    )
+        resumed_from_step=resumed, best_checkpoint=trainer.state.best_model_checkpoint
+        if trainer.args.load_best_model_at_end else None,
+        early_stopping=bool(p["early_stopping_patience"]) and validation is not None,
+    ))

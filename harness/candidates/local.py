@@ -1,10 +1,14 @@
-"""Candidates that run a local causal LM: the base model, LoRA adapters and full fine-tunes."""
+"""Candidates that run a local causal LM: the base model, LoRA adapters and full fine-tunes.
+
+Trained kinds are planned (parameters checked, data loaded, cache key computed), trained into
+the cache with resumable checkpoints, and any failure is reported as a ``TrainingError``.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,7 +16,7 @@ from typing import Any
 from harness.candidates.context import BuildContext
 from harness.candidates.protocol import DecodeParams, Generation, TrainingSummary
 from harness.candidates.spec import CandidateSpec, SuiteSpec
-from harness.data.records import Message
+from harness.data.records import Message, Split
 
 
 @dataclass
@@ -26,13 +30,22 @@ class LocalCausalLM:
     fingerprint: str
     training: TrainingSummary | None = None
     batch_size: int = 32
+    quantization: dict[str, Any] | None = None  # bitsandbytes settings the base is loaded with
     _loaded: Any = field(default=None, repr=False)
 
     def _model(self):
         if self._loaded is None:
-            from harness.runner.generate import load_model
+            from harness.errors import HarnessError, SpecError
 
-            self._loaded = load_model(self.model_dir, self.adapter_dir)
+            try:
+                self._loaded = load_local_model(self.model_dir, self.adapter_dir, self.quantization)
+            except HarnessError:
+                raise
+            except Exception as exc:  # wrong base for the adapter, unreadable weights, ...
+                adapter = f" with adapter {self.adapter_dir}" if self.adapter_dir else ""
+                first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+                raise SpecError(f"candidate {self.name!r}: cannot load model {self.model_dir}{adapter}: "
+                                f"{type(exc).__name__}: {first}") from None
         return self._loaded
 
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
@@ -54,11 +67,39 @@ class LocalCausalLM:
         self._loaded = None
 
 
-def model_fingerprint(ctx: BuildContext, model_dir: Path, adapter_dir: Path | None) -> str:
-    """Identity by content: weights, config, tokenizer and chat template (+ adapter files)."""
-    parts = {"model": ctx.fingerprint_dir(model_dir)}
+def load_local_model(model_dir: Path, adapter_dir: Path | None, quantization: dict[str, Any] | None = None):
+    """``(model, tokenizer)`` for inference; a quantised base (QLoRA) is loaded as it was trained."""
+    if quantization is None:
+        from harness.runner.generate import load_model
+
+        return load_model(model_dir, adapter_dir)
+    from transformers import AutoTokenizer
+
+    from harness.candidates.lora import load_quantized
+
+    has_tokenizer = adapter_dir is not None and (Path(adapter_dir) / "tokenizer_config.json").exists()
+    tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir if has_tokenizer else model_dir))
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = load_quantized(model_dir, quantization)
+    if adapter_dir is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, str(adapter_dir))
+    model.eval()
+    return model, tokenizer
+
+
+def model_fingerprint(ctx: BuildContext, model_dir: Path, adapter_dir: Path | None,
+                      quantization: dict[str, Any] | None = None) -> str:
+    """Identity by content: weights, config, tokenizer and chat template (+ adapter files, and
+    the quantisation the base is loaded with, which changes the outputs)."""
+    parts: dict[str, Any] = {"model": ctx.fingerprint_dir(model_dir)}
     if adapter_dir is not None:
         parts["adapter"] = ctx.fingerprint_dir(adapter_dir)
+    if quantization is not None:
+        parts["quantization"] = dict(quantization)
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -81,47 +122,153 @@ def build_base(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> Loca
                          batch_size=ctx.batch_size)
 
 
-def _train_cached(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, namespace: str, trainer) -> tuple[Path, TrainingSummary]:
-    from harness.cache import cache_key, library_versions
+@dataclass
+class TrainingPlan:
+    """Everything that determines one trained candidate, and the cache key it is stored under."""
 
-    base_dir = ctx.base_model_dir()
+    suite: SuiteSpec
+    spec: CandidateSpec
+    kind: str  # "lora" or "full"
+    namespace: str
+    key: str
+    base_dir: Path
+    train: Split
+    validation: Split | None
+    params: dict[str, Any]  # effective parameters (defaults filled in)
+    seed: int
+    trainer: Callable[..., TrainingSummary]
+    where: str
+
+    def run(self, out_dir: Path, *, checkpoint_dir: Path | None = None,
+            log: Callable[[str], None] | None = None) -> TrainingSummary:
+        """Train into ``out_dir`` (checkpointing into ``checkpoint_dir`` and resuming from it)."""
+        return self.trainer(self.base_dir, self.train, self.validation, self.params, out_dir,
+                            seed=self.seed, checkpoint_dir=checkpoint_dir, log=log)
+
+
+_TRAINED_KINDS = {
+    "lora": ("adapter", "harness.candidates.lora", "lora_params", "train_lora"),
+    "full": ("model", "harness.candidates.full", "full_params", "train_full"),
+}
+
+
+def candidate_where(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> str:
+    """``<spec file>: suites.<suite>.candidates.<name>``, the prefix of every error about it."""
+    return f"{ctx.spec.path}: suites.{suite.name}.candidates.{spec.name}"
+
+
+def plan_training(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, kind: str) -> TrainingPlan:
+    """Check the parameters, load the data and compute the cache key of a ``kind`` candidate.
+
+    The key hashes the effective parameters (defaults filled in), so a candidate that spells out
+    a default shares its artifact with one that leaves it out, and search trials equal to a
+    declared candidate reuse it.
+    """
+    import importlib
+
+    from harness.cache import cache_key, library_versions
+    from harness.candidates.training import cache_params, schedule_arguments
+    from harness.errors import SpecError
+
+    namespace, module_name, params_fn, train_fn = _TRAINED_KINDS[kind]
+    module = importlib.import_module(module_name)
+    where = candidate_where(ctx, suite, spec)
     train, validation = load_training_splits(suite, ctx.spec.path)
+    try:
+        params = getattr(module, params_fn)(spec.params)
+        schedule_arguments(params, has_eval=validation is not None, checkpointing=True)
+    except SpecError as exc:
+        raise SpecError(f"{where}.params: {exc}") from None
+    base_dir = ctx.base_model_dir()
     seed = int(spec.options.get("seed", ctx.spec.seed))
     key = cache_key(namespace, {
         "base": ctx.fingerprint_dir(base_dir),
         "train": train.fingerprint,
         "validation": validation.fingerprint if validation else None,
-        "params": spec.params,
+        "params": cache_params(params),
         "seed": seed,
         "versions": library_versions(),
     })
+    return TrainingPlan(suite, spec, kind, namespace, key, base_dir, train, validation, params, seed,
+                        getattr(module, train_fn), where)
+
+
+def _traceback_file(work: Path | None, key: str, exc: BaseException) -> Path | None:
+    import tempfile
+    import traceback
+
+    target = (work / "traceback.txt") if work is not None else Path(tempfile.gettempdir()) / f"ft-harness-{key}.txt"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("".join(traceback.format_exception(exc)), encoding="utf-8")
+    except OSError:
+        return None
+    return target
+
+
+def train_cached(ctx: BuildContext, plan: TrainingPlan) -> tuple[Any, TrainingSummary]:
+    """The trained artifact of ``plan`` from the cache, training it on a miss.
+
+    Training checkpoints into ``<cache root>/work/<key>/`` and resumes from there after an
+    interruption; the folder goes once the artifact is stored. Any failure becomes a
+    ``TrainingError`` that names the candidate and the cause (out of memory: with remedies).
+    Returns ``(cache_result, summary)``.
+    """
+    from harness.candidates.resume import checkpoints_dir, remove_work_dir, work_dir
+    from harness.candidates.training import summary_from_dict, training_failure
+    from harness.errors import HarnessError, SpecError
+
+    resumable = bool(ctx.cache.enabled and ctx.options.get("resume", True))
+    work = work_dir(Path(ctx.options.get("cache_root") or ctx.cache.root), plan.key) if resumable else None
+    label = f"{plan.suite.name}/{plan.spec.name}"
 
     def build(tmp: Path) -> dict[str, Any]:
-        ctx.log(f"training {suite.name}/{spec.name} ({spec.kind}) on {len(train)} examples")
+        ctx.log(f"training {label} ({plan.kind}) on {len(plan.train)} examples")
         ctx.count("trained")
-        summary = trainer(base_dir, train, validation, spec.params, tmp, seed=seed)
+        summary = plan.run(tmp, checkpoint_dir=checkpoints_dir(work) if work else None, log=ctx.log)
+        if getattr(summary, "resumed_from_step", None):
+            ctx.count("resumed")
+        for note in summary.notes:
+            if note.startswith(("overfitting", "early stopping")):
+                ctx.log(f"{label}: {note}")
         return {"training": summary.as_dict()}
 
-    entry = ctx.cache.get_or_build(key, build, description=f"{spec.kind} {suite.name}/{spec.name}")
-    return entry.path, TrainingSummary(**entry.metadata["training"])
+    try:
+        entry = ctx.cache.get_or_build(plan.key, build, description=f"{plan.kind} {label}")
+    except SpecError as exc:
+        raise SpecError(f"{plan.where}: {exc}") from None
+    except HarnessError:
+        raise
+    except Exception as exc:  # anything from torch / transformers / peft / trl
+        failure = training_failure(exc, where=plan.where, kind=plan.kind, params=plan.params,
+                                   traceback_file=_traceback_file(work, plan.key, exc))
+        raise failure from None
+    if work is not None:
+        remove_work_dir(work)
+    return entry, summary_from_dict(entry.metadata["training"])
+
+
+def trained_candidate(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec,
+                      kind: str) -> tuple[LocalCausalLM, Any]:
+    """A trained ``kind`` ("lora" or "full") candidate and the cache result behind it."""
+    from harness.candidates.lora import quantization_settings
+
+    plan = plan_training(ctx, suite, spec, kind)
+    entry, summary = train_cached(ctx, plan)
+    if kind == "full":
+        return LocalCausalLM(spec.name, spec.kind, entry.path, None, model_fingerprint(ctx, entry.path, None),
+                             summary, ctx.batch_size), entry
+    quant = quantization_settings(plan.params)
+    return LocalCausalLM(spec.name, spec.kind, plan.base_dir, entry.path,
+                         model_fingerprint(ctx, plan.base_dir, entry.path, quant), summary, ctx.batch_size,
+                         quant), entry
 
 
 def build_lora(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> LocalCausalLM:
-    """A LoRA adapter trained with TRL's SFTTrainer on the suite's train split (cached)."""
-    from harness.candidates.lora import lora_params, train_lora
-
-    lora_params(spec.params)  # refuse unknown keys before any work
-    adapter_dir, summary = _train_cached(ctx, suite, spec, "adapter", train_lora)
-    base_dir = ctx.base_model_dir()
-    return LocalCausalLM(spec.name, spec.kind, base_dir, adapter_dir,
-                         model_fingerprint(ctx, base_dir, adapter_dir), summary, ctx.batch_size)
+    """A LoRA (or QLoRA) adapter trained with TRL's SFTTrainer on the suite's train split (cached)."""
+    return trained_candidate(ctx, suite, spec, "lora")[0]
 
 
 def build_full(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> LocalCausalLM:
     """A full fine-tune with transformers' Trainer, best checkpoint by validation loss (cached)."""
-    from harness.candidates.full import full_params, train_full
-
-    full_params(spec.params)
-    model_dir, summary = _train_cached(ctx, suite, spec, "model", train_full)
-    return LocalCausalLM(spec.name, spec.kind, model_dir, None,
-                         model_fingerprint(ctx, model_dir, None), summary, ctx.batch_size)
+    return trained_candidate(ctx, suite, spec, "full")[0]

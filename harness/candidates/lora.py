@@ -1,5 +1,7 @@
 """LoRA fine-tuning with PEFT + TRL's SFTTrainer on chat data, assistant-only loss.
 
+QLoRA: with ``load_in_8bit`` / ``load_in_4bit`` the base is quantised by bitsandbytes and
+prepared with ``peft.prepare_model_for_kbit_training`` before the adapter is attached.
 Counts what SFTTrainer would silently drop (rows whose assistant reply is truncated away) and
 truncate, and reports both in the training summary.
 """
@@ -12,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.candidates.protocol import TrainingSummary
+from harness.candidates.training import SCHEDULE_DEFAULTS
 from harness.data.records import Split
 
 LORA_DEFAULTS: dict[str, Any] = {
@@ -26,19 +29,52 @@ LORA_DEFAULTS: dict[str, Any] = {
     "r": 8,
     "alpha": 16,
     "dropout": 0.0,
-    "target_modules": "all-linear",
-    "modules_to_save": None,
-    "bias": "none",
+    "target_modules": "all-linear",  # or a list of module names, e.g. ["q_proj", "v_proj"]
+    "modules_to_save": None,         # e.g. ["lm_head"]: trained fully and saved with the adapter
+    "bias": "none",                  # "none", "all" or "lora_only"
     "max_length": 256,
     "precision": "auto",
     "load_in_8bit": False,
     "load_in_4bit": False,
+    "bnb_4bit_quant_type": "nf4",
+    "bnb_4bit_use_double_quant": False,
     "logging_steps": 5,
+    **SCHEDULE_DEFAULTS,
 }
+
+BIAS_CHOICES = ("none", "all", "lora_only")
+QUANT_TYPES = ("nf4", "fp4")
+
+
+def _check_lora_values(p: Mapping[str, Any]) -> None:
+    from harness.candidates.training import check_common_params, check_positive
+    from harness.errors import SpecError
+
+    check_common_params(p)
+    check_positive(p, "r", int)
+    check_positive(p, "alpha", float)
+    if not isinstance(p["dropout"], (int, float)) or not 0 <= p["dropout"] < 1:
+        raise SpecError(f"parameter 'dropout': expected a number in [0, 1), got {p['dropout']!r}")
+    if p["bias"] not in BIAS_CHOICES:
+        raise SpecError(f"parameter 'bias': expected one of {', '.join(BIAS_CHOICES)}, got {p['bias']!r}")
+    targets = p["target_modules"]
+    if not (isinstance(targets, str) and targets) and not (
+            isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)):
+        raise SpecError("parameter 'target_modules': expected \"all-linear\", a module name or a list of "
+                        f"module names, got {targets!r}")
+    saved = p["modules_to_save"]
+    if saved is not None and not (isinstance(saved, list) and all(isinstance(m, str) and m for m in saved)):
+        raise SpecError(f"parameter 'modules_to_save': expected a list of module names, got {saved!r}")
+    if p["load_in_8bit"] and p["load_in_4bit"]:
+        raise SpecError("parameters 'load_in_8bit' and 'load_in_4bit' exclude each other; pick one")
+    if p["bnb_4bit_quant_type"] not in QUANT_TYPES:
+        raise SpecError(f"parameter 'bnb_4bit_quant_type': expected one of {', '.join(QUANT_TYPES)}, "
+                        f"got {p['bnb_4bit_quant_type']!r}")
 
 
 def lora_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Defaults overlaid with ``params``; unknown keys are refused (typos never pass silently)."""
+    """Defaults overlaid with ``params``; unknown keys and impossible values are refused
+    (typos never pass silently)."""
     from harness.errors import SpecError
 
     merged = dict(LORA_DEFAULTS)
@@ -46,7 +82,44 @@ def lora_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
         if key not in LORA_DEFAULTS:
             raise SpecError(f"unknown LoRA parameter {key!r}; known: {', '.join(sorted(LORA_DEFAULTS))}")
         merged[key] = value
+    _check_lora_values(merged)
     return merged
+
+
+def quantization_settings(p: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The bitsandbytes settings a (Q)LoRA run loads its base with, as plain data (None: full
+    precision). Inference loads the base the same way, so the adapter sees what it trained on."""
+    if p.get("load_in_4bit"):
+        return {"load_in_4bit": True, "bnb_4bit_quant_type": str(p.get("bnb_4bit_quant_type", "nf4")),
+                "bnb_4bit_use_double_quant": bool(p.get("bnb_4bit_use_double_quant", False))}
+    if p.get("load_in_8bit"):
+        return {"load_in_8bit": True}
+    return None
+
+
+def bitsandbytes_config(settings: Mapping[str, Any]):
+    """A ``BitsAndBytesConfig`` for ``settings``; compute in bf16/fp16 on a GPU, fp32 on CPU."""
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    from harness.errors import SpecError
+
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise SpecError("8-bit / 4-bit loading needs the bitsandbytes package (pip install bitsandbytes)") from None
+    if torch.cuda.is_available():
+        compute = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    else:
+        compute = torch.float32
+    return BitsAndBytesConfig(bnb_4bit_compute_dtype=compute, **settings)
+
+
+def load_quantized(model_dir: Path, settings: Mapping[str, Any]):
+    """A causal LM loaded in 8-bit or 4-bit through bitsandbytes."""
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(model_dir), quantization_config=bitsandbytes_config(settings))
 
 
 def to_chat_dataset(split: Split):
@@ -64,118 +137,135 @@ def count_parameters(model) -> tuple[int, int]:
 
 
 def load_base_for_training(base_dir: Path, p: Mapping[str, Any]):
-    """The base model, quantised through bitsandbytes when 8-bit or 4-bit loading is asked for."""
-    from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+    """The base model, quantised through bitsandbytes and prepared for k-bit training (QLoRA)
+    when 8-bit or 4-bit loading is asked for."""
+    from transformers import AutoModelForCausalLM
 
-    if p["load_in_8bit"] or p["load_in_4bit"]:
-        import torch
-        from peft import prepare_model_for_kbit_training
+    settings = quantization_settings(p)
+    if settings is None:
+        return AutoModelForCausalLM.from_pretrained(str(base_dir))
+    from peft import prepare_model_for_kbit_training
 
-        quant = BitsAndBytesConfig(
-            load_in_8bit=bool(p["load_in_8bit"]),
-            load_in_4bit=bool(p["load_in_4bit"]),
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_available() else torch.float32,
-        )
-        model = AutoModelForCausalLM.from_pretrained(str(base_dir), quantization_config=quant)
-        return prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(p["gradient_checkpointing"]))
-    return AutoModelForCausalLM.from_pretrained(str(base_dir))
+    model = load_quantized(base_dir, settings)
+    return prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(p["gradient_checkpointing"]))
 
 
-def train_lora(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
-               out_dir: Path, *, seed: int = 0,
-               on_log: Callable[[dict[str, Any]], None] | None = None) -> TrainingSummary:
-    """Train a LoRA adapter on ``train`` and save adapter + tokenizer into ``out_dir``."""
-    model, tokenizer, summary = fit_lora(base_dir, train, validation, params, out_dir, seed=seed, on_log=on_log)
-    model.save_pretrained(str(out_dir))
-    tokenizer.save_pretrained(str(out_dir))
-    return summary
+def _number(value: Any) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
 
 
-def fit_lora(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
-             work_dir: Path, *, seed: int = 0, on_log: Callable[[dict[str, Any]], None] | None = None):
-    """Train a LoRA adapter and return ``(peft_model, tokenizer, summary)`` without saving it."""
+def lora_config(p: Mapping[str, Any]):
+    """The PEFT ``LoraConfig`` of the parameters."""
     from peft import LoraConfig
-    from transformers import AutoTokenizer, TrainerCallback, set_seed
+
+    return LoraConfig(
+        r=int(p["r"]), lora_alpha=_number(p["alpha"]), lora_dropout=float(p["dropout"]),
+        target_modules=p["target_modules"], modules_to_save=p["modules_to_save"], bias=p["bias"],
+        task_type="CAUSAL_LM",
+    )
+
+
+def prepare_lora_trainer(base_dir: Path, train: Split, validation: Split | None,
+                         params: Mapping[str, Any] | None, output_dir: Path, *, seed: int = 0,
+                         checkpointing: bool = False,
+                         on_log: Callable[[dict[str, Any]], None] | None = None):
+    """The configured ``SFTTrainer`` (PEFT model attached, data tokenized), not yet trained.
+
+    Returns ``(trainer, tokenizer, params, truncation_report)``.
+    """
+    from transformers import AutoTokenizer, set_seed
     from trl import SFTConfig, SFTTrainer
 
-    from harness.candidates.hardware import mixed_precision_flags
+    from harness.candidates.training import trainer_arguments, training_callbacks
     from harness.data.truncation import count_truncation
 
     p = lora_params(params)
+    has_eval = validation is not None
+    args = SFTConfig(
+        **trainer_arguments(p, output_dir=output_dir, seed=seed, has_eval=has_eval, checkpointing=checkpointing),
+        max_length=int(p["max_length"]),
+        assistant_only_loss=True,
+    )
     set_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     model = load_base_for_training(base_dir, p)
     truncation = count_truncation(train.examples, tokenizer, int(p["max_length"]))
-
-    peft_config = LoraConfig(
-        r=int(p["r"]), lora_alpha=int(p["alpha"]), lora_dropout=float(p["dropout"]),
-        target_modules=p["target_modules"], modules_to_save=p["modules_to_save"], bias=p["bias"],
-        task_type="CAUSAL_LM",
-    )
-    args = SFTConfig(
-        output_dir=str(work_dir / "_checkpoints"),
-        num_train_epochs=float(p["n_epochs"]),
-        per_device_train_batch_size=int(p["batch_size"]),
-        per_device_eval_batch_size=int(p["batch_size"]),
-        gradient_accumulation_steps=int(p["gradient_accumulation_steps"]),
-        gradient_checkpointing=bool(p["gradient_checkpointing"]),
-        learning_rate=float(p["learning_rate"]),
-        lr_scheduler_type=str(p["lr_scheduler_type"]),
-        warmup_steps=p["warmup_steps"],
-        weight_decay=float(p["weight_decay"]),
-        logging_steps=int(p["logging_steps"]),
-        eval_strategy="epoch" if validation is not None else "no",
-        save_strategy="no",
-        max_length=int(p["max_length"]),
-        assistant_only_loss=True,
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        **mixed_precision_flags(p["precision"]),
-    )
-
-    history: list[dict[str, Any]] = []
-
-    class _Record(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs:
-                entry = {"step": state.global_step, "epoch": state.epoch, **logs}
-                history.append(entry)
-                if on_log:
-                    on_log(entry)
-
     trainer = SFTTrainer(
         model=model, args=args,
         train_dataset=to_chat_dataset(train),
-        eval_dataset=to_chat_dataset(validation) if validation is not None else None,
+        eval_dataset=to_chat_dataset(validation) if has_eval else None,
         processing_class=tokenizer,
-        peft_config=peft_config,
-        callbacks=[_Record()],
+        peft_config=lora_config(p),
+        callbacks=training_callbacks(p, has_eval=has_eval, on_log=on_log),
     )
+    return trainer, tokenizer, p, truncation
+
+
+def train_lora(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
+               out_dir: Path, *, seed: int = 0,
+               on_log: Callable[[dict[str, Any]], None] | None = None,
+               checkpoint_dir: Path | None = None,
+               log: Callable[[str], None] | None = None) -> TrainingSummary:
+    """Train a LoRA adapter on ``train`` and save adapter + tokenizer into ``out_dir``.
+
+    With ``checkpoint_dir`` the run checkpoints there and resumes from its last checkpoint.
+    """
+    from accelerate import PartialState
+
+    model, tokenizer, summary = fit_lora(base_dir, train, validation, params, out_dir, seed=seed,
+                                         on_log=on_log, checkpoint_dir=checkpoint_dir, log=log)
+    if PartialState().is_main_process:
+        model.save_pretrained(str(out_dir))
+        tokenizer.save_pretrained(str(out_dir))
+    return summary
+
+
+def fit_lora(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
+             work_dir: Path, *, seed: int = 0, on_log: Callable[[dict[str, Any]], None] | None = None,
+             checkpoint_dir: Path | None = None, log: Callable[[str], None] | None = None):
+    """Train a LoRA adapter and return ``(peft_model, tokenizer, summary)`` without saving it.
+
+    Checkpoints go to ``checkpoint_dir`` (kept, and resumed from on the next call) when given,
+    else to a scratch folder in ``work_dir`` that is removed afterwards.
+    """
+    import shutil
+
+    from harness.candidates.training import RunFacts, run_trainer, summarise_run
+
+    scratch = work_dir / "_checkpoints"
+    trainer, tokenizer, p, truncation = prepare_lora_trainer(
+        base_dir, train, validation, params, checkpoint_dir or scratch, seed=seed,
+        checkpointing=checkpoint_dir is not None, on_log=on_log)
     rows_kept = len(trainer.train_dataset)
     trainable, total = count_parameters(trainer.model)
     began = time.perf_counter()
-    output = trainer.train()
+    output, resumed = run_trainer(trainer, checkpoint_dir, log)
     runtime = time.perf_counter() - began
-    eval_loss = None
-    if validation is not None:
-        eval_loss = float(trainer.evaluate()["eval_loss"])
-    import shutil
+    trained_entries = len(trainer.state.log_history)
+    eval_loss = float(trainer.evaluate()["eval_loss"]) if validation is not None else None
+    shutil.rmtree(scratch, ignore_errors=True)
+    summary = summarise_run(RunFacts(
+        params=p, seed=seed, runtime_s=runtime, trainable_params=trainable, total_params=total,
+        training_loss=float(output.training_loss), global_step=trainer.state.global_step,
+        max_steps=trainer.state.max_steps, log_history=list(trainer.state.log_history),
+        train_history_length=trained_entries, eval_loss=eval_loss,
+        rows_dropped=max(truncation.dropped, len(train) - rows_kept), rows_truncated=truncation.truncated,
+        resumed_from_step=resumed, best_checkpoint=trainer.state.best_model_checkpoint
+        if trainer.args.load_best_model_at_end else None,
+        early_stopping=bool(p["early_stopping_patience"]) and validation is not None,
+    ))
+    if quantization_settings(p) is not None:
+        _upcast_adapter(trainer.model)
+    return trainer.model, tokenizer, summary
 
-    shutil.rmtree(work_dir / "_checkpoints", ignore_errors=True)
-    return trainer.model, tokenizer, TrainingSummary(
-        hyperparameters={**p, "seed": seed},
-        runtime_s=runtime,
-        trainable_params=trainable,
-        total_params=total,
-        train_loss=float(output.training_loss),
-        eval_loss=eval_loss,
-        log_history=history,
-        rows_dropped=max(truncation.dropped, len(train) - rows_kept),
-        rows_truncated=truncation.truncated,
-    )
+
+def _upcast_adapter(model) -> None:
+    """TRL trains QLoRA adapter weights in bf16; PEFT upcasts them to fp32 when the saved adapter
+    is loaded. Upcasting here (exact) makes the returned model compute as the reloaded one."""
+    import torch
+
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
+            param.data = param.data.to(torch.float32)

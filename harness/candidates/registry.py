@@ -13,8 +13,15 @@ KINDS: dict[str, str] = {
     "base": "harness.candidates.local:build_base",
     "lora": "harness.candidates.local:build_lora",
     "full": "harness.candidates.local:build_full",
+    "search": "harness.candidates.search:build_search",
+    "adapter": "harness.candidates.loaded:build_adapter",
+    "model": "harness.candidates.loaded:build_model",
     "openai": "harness.candidates.openai_ft:build",
     "endpoint": "harness.candidates.endpoint:build",
+    "encoder-base": "harness.candidates.encoder:build_encoder_base",
+    "encoder-lora": "harness.candidates.encoder:build_encoder_lora",
+    "encoder-full": "harness.candidates.encoder:build_encoder_full",
+    "encoder-zeroshot": "harness.candidates.encoder:build_encoder_zeroshot",
 }
 
 
