@@ -187,7 +187,8 @@ def break_even_requests(one_off_cost: float, prompted_cost_per_request: float,
     if one_off_cost < 0 or prompted_cost_per_request < 0 or fine_tuned_cost_per_request < 0:
         raise ValueError("costs must be >= 0")
     saving = prompted_cost_per_request - fine_tuned_cost_per_request
-    if saving <= 0:
+    # A saving within float rounding of the prices is no saving (equal costs computed two ways).
+    if saving <= 1e-9 * max(prompted_cost_per_request, fine_tuned_cost_per_request):
         return math.inf
     return one_off_cost / saving
 
