@@ -135,8 +135,8 @@ def test_guide_break_even_shorter_prompts_pay_for_training(few_shot, short, outp
         n_epochs=epochs, prompted_input_tokens=few_shot, fine_tuned_input_tokens=short,
         output_tokens=output)
     assert result.training_cost == pytest.approx(train_tokens * epochs * 3.00 / 1e6)
-    if math.isinf(result.break_even_requests):
-        assert result.fine_tuned_cost_per_request >= result.prompted_cost_per_request
+    if math.isinf(result.break_even_requests):  # no saving, up to float rounding of the prices
+        assert result.fine_tuned_cost_per_request >= result.prompted_cost_per_request * (1 - 1e-9)
     else:
         prompting, fine_tuning = result.total_cost(result.break_even_requests * 2 + 1)
         assert fine_tuning < prompting
