@@ -54,6 +54,23 @@ def _suite_images(results, intervals, out_dir: Path, name: str, suite: str) -> l
     return [(alt, path.name) for alt, path in drawn if path is not None]
 
 
+def _search_images(results, out_dir: Path, name: str, suite: str) -> dict[str, str]:
+    """One bar chart of trial selection scores per search candidate: candidate -> relative path."""
+    from harness.report.plots import Bar, plot_metric_bars
+
+    images = {}
+    for r in results:
+        trials = [t for t in ((r.training or {}).get("search") or {}).get("trials") or []
+                  if isinstance(t.get("score"), (int, float))]
+        bars = {"selection score": [Bar(f"trial {t.get('trial')}", float(t["score"]), float(t["score"]),
+                                        float(t["score"])) for t in trials]}
+        plot = plot_metric_bars(bars, out_dir / f"{name}-{slug(r.candidate)}-trials.png",
+                                title=f"{suite}/{r.candidate}: search trials")
+        if plot is not None:
+            images[r.candidate] = plot.name
+    return images
+
+
 def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None = None) -> list[Path]:
     """Write every report file for ``state`` into ``out_dir``; returns the paths written."""
     from harness.gate.store import write_atomic
@@ -74,9 +91,11 @@ def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None =
         per_candidate = {r.candidate: intervals[(r.suite, r.candidate)] for r in results}
         images = _suite_images(results, per_candidate, out_dir, name, suite)
         written += [out_dir / path for _, path in images]
+        search_images = _search_images(results, out_dir, name, suite)
+        written += [out_dir / path for path in search_images.values()]
         page = out_dir / f"{name}.md"
         write_atomic(page, suite_page(state, suite, intervals=per_candidate, images=images, date=date,
-                                      baseline_note=note))
+                                      baseline_note=note, search_images=search_images))
         pages[suite] = page.name
         written.append(page)
     index = out_dir / "index.md"

@@ -24,7 +24,8 @@ def suite_results(state: RunState, suite: str):
 
 
 def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[str, Interval]],
-               images: Sequence[tuple[str, str]], date: str, baseline_note: str | None = None) -> str:
+               images: Sequence[tuple[str, str]], date: str, baseline_note: str | None = None,
+               search_images: Mapping[str, str] | None = None) -> str:
     """The whole ``<suite>.md`` text: verdict line first, run info last."""
     results = suite_results(state, suite)
     gates = suite_gates(state, suite)
@@ -38,6 +39,7 @@ def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[s
         sections.regressions_section(gates),
         sections.plots_section(images),
         sections.training_section(results),
+        sections.search_section(results, search_images),
         sections.stability_section(results),
         sections.evaluation_notes_section(results),
         sections.datasets_section(results),

@@ -47,7 +47,7 @@ def loss_points(log_history: Sequence[dict[str, Any]]) -> tuple[list[tuple[float
     train, validation = [], []
     for entry in log_history:
         step = entry.get("step", entry.get("epoch"))
-        if step is None:
+        if step is None or entry.get("final_evaluation"):  # the kept model's re-evaluation, not a point in time
             continue
         if isinstance(entry.get("loss"), (int, float)):
             train.append((float(step), float(entry["loss"])))

@@ -130,10 +130,24 @@ def regressions_section(gates: Sequence[GateRecord]) -> str:
     return "## Regressions\n\n" + "\n".join(blocks) + "\n"
 
 
-def _hyperparameters(hyperparameters: Mapping[str, Any]) -> str:
+def _defaults_for(kind: str) -> Mapping[str, Any]:
+    """The training defaults of a candidate kind, so the report shows only what a spec changed."""
+    if kind in ("lora", "full"):
+        from harness.candidates.full import FULL_DEFAULTS
+        from harness.candidates.lora import LORA_DEFAULTS
+
+        return LORA_DEFAULTS if kind == "lora" else FULL_DEFAULTS
+    return {}
+
+
+def _hyperparameters(hyperparameters: Mapping[str, Any], kind: str = "") -> str:
     from harness.gate.baseline import redact_secrets
 
-    return ", ".join(f"{key}={value}" for key, value in sorted(redact_secrets(dict(hyperparameters)).items()))
+    defaults = _defaults_for(kind)
+    shown = {k: v for k, v in redact_secrets(dict(hyperparameters)).items()
+             if k not in defaults or defaults[k] != v}
+    text = ", ".join(f"{key}={value}" for key, value in sorted(shown.items()))
+    return f"{text} (others default)" if defaults and text else (text or "defaults")
 
 
 def _final_train_loss(training: Mapping[str, Any]) -> float | None:
@@ -150,13 +164,49 @@ def training_section(results: Sequence[EvalResult]) -> str:
     for r in trained:
         t = r.training or {}
         params = f"{fmt_int(t.get('trainable_params'))} / {fmt_int(t.get('total_params'))}"
-        rows.append([r.candidate, _hyperparameters(t.get("hyperparameters") or {}), fmt_float(t.get("runtime_s"), 3),
+        kind = (t.get("search") or {}).get("base_kind") or r.kind
+        rows.append([r.candidate, _hyperparameters(t.get("hyperparameters") or {}, kind),
+                     fmt_float(t.get("runtime_s"), 3),
                      params, fmt_float(_final_train_loss(t)), fmt_float(t.get("eval_loss")),
                      f"{fmt_int(t.get('rows_dropped', 0))} / {fmt_int(t.get('rows_truncated', 0))}",
                      "; ".join(str(n) for n in t.get("notes") or [])])
     headers = ["candidate", "hyperparameters", "runtime (s)", "trainable / total params", "final train loss",
                "validation loss", "rows dropped / truncated", "notes"]
-    return _section("Training", markdown_table(headers, rows))
+    warnings = [_overfitting_warning(r.candidate, r.training["overfitting"])
+                for r in trained if (r.training or {}).get("overfitting")]
+    return _section("Training", markdown_table(headers, rows), *warnings)
+
+
+def _overfitting_warning(candidate: str, info: Mapping[str, Any]) -> str:
+    return (f"⚠ **overfitting** in `{candidate}`: validation loss turned upward at epoch "
+            f"{fmt_float(info.get('turned_at_epoch'), 3)} (step {info.get('turned_at_step')}) while training loss "
+            f"kept falling: best validation loss {fmt_float(info.get('best_eval_loss'))}, final "
+            f"{fmt_float(info.get('final_eval_loss'))}. Fewer epochs, early stopping or more data would help.")
+
+
+def search_section(results: Sequence[EvalResult], images: Mapping[str, str] | None = None) -> str:
+    """Each hyperparameter search's trials, the selection rule and the chosen configuration."""
+    parts = []
+    for r in results:
+        search = (r.training or {}).get("search")
+        if not search:
+            continue
+        rows = [[str(t.get("trial")), ", ".join(f"{k}={v}" for k, v in sorted((t.get("params") or {}).items())),
+                 fmt_float(t.get("score")), fmt_float(t.get("eval_loss")), fmt_float(t.get("train_loss")),
+                 fmt_float(t.get("runtime_s"), 3), str(t.get("cache", NA)),
+                 "⚠" if t.get("overfitting") else "", "**best**" if t.get("best") else ""]
+                for t in search.get("trials", [])]
+        headers = ["trial", "parameters", f"score ({search.get('select', 'eval_loss')})", "validation loss",
+                   "train loss", "runtime (s)", "cache", "overfit", ""]
+        best = ", ".join(f"{k}={v}" for k, v in sorted((search.get("best_params") or {}).items()))
+        note = (f"{search.get('strategy', 'grid')} search over {', '.join(sorted(search.get('space', {})))} "
+                f"({search.get('n_trials')} trials), best by {search.get('select', 'eval_loss')} "
+                f"({search.get('mode', 'min')}) on the {search.get('selected_on', 'validation')} split: {best}. "
+                f"The candidate `{r.candidate}` is that trial's model.")
+        image = (images or {}).get(r.candidate)
+        body = markdown_table(headers, rows) + (f"\n\n![{r.candidate} trials]({image})" if image else "")
+        parts.append(_section(f"Search `{r.candidate}`", body, note, level=3))
+    return f"## Hyperparameter search\n\n{''.join(parts)}" if parts else ""
 
 
 def stability_section(results: Sequence[EvalResult]) -> str:
