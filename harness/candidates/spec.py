@@ -35,7 +35,9 @@ from harness.errors import SpecError
 TASKS = ("classification", "generation")
 SCORING = ("generate", "likelihood")
 _SUITE_KEYS = {"task", "labels", "train", "validation", "eval", "decode", "scoring", "gate", "candidates",
-               "metrics", "system", "label_aliases"}
+               "metrics", "system", "label_aliases", "metric_options"}
+METRIC_OPTIONS = {"rouge_tokenizer": ("default", "unicode"), "rouge_stemmer": (True, False),
+                  "bleu_tokenize": ("13a", "intl", "char", "zh", "ja-mecab", "ko-mecab", "flores101", "none")}
 _HARNESS_KEYS = {"base_model", "corpus", "seed", "batch_size", "tiny", "pricing", "torch_threads"}
 
 
@@ -64,6 +66,7 @@ class SuiteSpec:
     scoring: str = "generate"
     gate: dict[str, Any] = field(default_factory=dict)
     metrics: tuple[str, ...] = ()
+    metric_options: dict[str, Any] = field(default_factory=dict)
     candidates: dict[str, CandidateSpec] = field(default_factory=dict)
 
     def candidate(self, name: str, spec_path: Path | str = "") -> CandidateSpec:
@@ -138,6 +141,19 @@ def _decode(table: Any, where: str) -> DecodeParams:
         raise SpecError(f"{where}: {exc}") from None
 
 
+def _metric_options(table: Any, where: str) -> dict[str, Any]:
+    if table is None:
+        return {}
+    if not isinstance(table, dict):
+        raise SpecError(f"{where}: expected a table, got {table!r}")
+    _unknown(table, set(METRIC_OPTIONS), where)
+    for key, value in table.items():
+        if value not in METRIC_OPTIONS[key]:
+            allowed = ", ".join(repr(v) for v in METRIC_OPTIONS[key])
+            raise SpecError(f"{where}.{key}: {value!r} is not one of {allowed}")
+    return dict(table)
+
+
 def _candidate(name: str, table: Any, where: str) -> CandidateSpec:
     if not isinstance(table, dict):
         raise SpecError(f"{where}: expected a table, got {table!r}")
@@ -182,6 +198,7 @@ def _suite(name: str, table: Any, base: Path, where: str) -> SuiteSpec:
         scoring=scoring,
         gate=gate,
         metrics=tuple(table.get("metrics", ())),
+        metric_options=_metric_options(table.get("metric_options"), f"{where}.metric_options"),
         candidates=candidates,
     )
 

@@ -78,7 +78,8 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
         metrics, per_example, signatures, details = score_classification(
             predictions, references, suite.labels, suite.label_aliases)
     else:
-        metrics, per_example, signatures, details = score_generation(predictions, references, suite.metrics)
+        metrics, per_example, signatures, details = score_generation(predictions, references, suite.metrics,
+                                                                     suite.metric_options)
     details["method"] = method
     remote_model = getattr(candidate, "model", None)
     if isinstance(remote_model, str):

@@ -103,7 +103,8 @@ def result_from_outputs(rows: list[dict[str, Any]], template: EvalResult | None,
         metrics, per_example, signatures, details = score_classification(predictions, references, labels)
     else:
         wanted = sorted(template.metrics) if template else ()
-        metrics, per_example, signatures, details = score_generation(predictions, references, wanted)
+        options = template.details.get("metric_options") if template else None
+        metrics, per_example, signatures, details = score_generation(predictions, references, wanted, options)
     return EvalResult(
         suite=suite,
         candidate=candidate,

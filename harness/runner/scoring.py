@@ -38,8 +38,14 @@ def score_classification(predictions: Sequence[str], references: Sequence[str], 
     return metrics, per_example, signatures, details
 
 
-def score_generation(predictions: Sequence[str], references: Sequence[str], wanted: Sequence[str] = ()):
-    """Corpus BLEU (sacrebleu), ROUGE F-measures (rouge-score) and exact match, with per-example scores."""
+def score_generation(predictions: Sequence[str], references: Sequence[str], wanted: Sequence[str] = (),
+                     options: Mapping[str, Any] | None = None):
+    """Corpus BLEU (sacrebleu), ROUGE F-measures (rouge-score) and exact match, with per-example scores.
+
+    ``options`` (the suite's ``metric_options``): ``rouge_tokenizer`` "default" (rouge-score's,
+    Latin only) or "unicode" (any script), ``rouge_stemmer``, ``bleu_tokenize`` (sacrebleu's).
+    """
+    options = dict(options or {})
     from harness.metrics import bleu, exact_match, rouge
 
     wanted = tuple(wanted) or DEFAULT_GENERATION_METRICS
@@ -47,14 +53,16 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
     per_example: dict[str, list[float]] = {}
     signatures: dict[str, str] = {}
     if "bleu" in wanted:
-        corpus = bleu(list(predictions), list(references))
+        corpus = bleu(list(predictions), list(references), tokenize=options.get("bleu_tokenize", "13a"))
         sentences = corpus.sentence_bleu()  # same statistics, no second tokenisation
         metrics["bleu"] = corpus.score
         per_example["sentence_bleu"] = list(sentences.scores)
         signatures["bleu"] = corpus.signature
     rouge_types = [t for t in ("rouge1", "rouge2", "rougeL", "rougeLsum") if t in wanted]
     if rouge_types:
-        scores = rouge(list(predictions), list(references), rouge_types=rouge_types)
+        scores = rouge(list(predictions), list(references), rouge_types=rouge_types,
+                       tokenizer=options.get("rouge_tokenizer", "default"),
+                       use_stemmer=bool(options.get("rouge_stemmer", True)))
         for t in rouge_types:
             typed = scores.by_type[t]
             per_example[t] = [100.0 * f for f in typed.fmeasure]
@@ -65,4 +73,4 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
         per_example["exact_match"] = [float(x) for x in em.scores]
         metrics["exact_match"] = sum(per_example["exact_match"]) / max(1, len(predictions))
         signatures["exact_match"] = em.signature
-    return metrics, per_example, signatures, {}
+    return metrics, per_example, signatures, {"metric_options": options}

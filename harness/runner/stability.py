@@ -46,7 +46,8 @@ def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec,
         if suite.task == "classification":
             metrics = score_classification(predictions, first.references, suite.labels, suite.label_aliases)[0]
         else:
-            metrics = score_generation(predictions, first.references, tuple(first.metrics))[0]
+            metrics = score_generation(predictions, first.references, tuple(first.metrics),
+                                       suite.metric_options)[0]
         runs.append(predictions)
         metric_runs.append(metrics)
     differing = sorted({first.example_ids[j] for run in runs[1:] for j, p in enumerate(run) if p != runs[0][j]})
