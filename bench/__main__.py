@@ -7,6 +7,7 @@ this machine, never compared with numbers from elsewhere.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import platform
@@ -47,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         began = time.perf_counter()
         print(f"[bench] {name} ...", file=sys.stderr, flush=True)
-        results[name] = importlib.import_module(BENCHMARKS[name]).run()
+        with contextlib.redirect_stdout(sys.stderr):  # trainers print their logs; stdout is the JSON
+            results[name] = importlib.import_module(BENCHMARKS[name]).run()
         print(f"[bench] {name} done in {time.perf_counter() - began:.1f}s", file=sys.stderr, flush=True)
     print(json.dumps(results, indent=2, sort_keys=True))
     return 0
