@@ -27,9 +27,11 @@ def run(n_prompts: int = 64, max_new_tokens: int = 16, batch_size: int = 32) -> 
         raise AssertionError("batched and per-example generation disagree")
 
     labels = list(suite.labels)
-    cls_params = suite.decode
-    generate_s, _ = timed(lambda: generate_batch(model, tokenizer, prompts, cls_params, batch_size=batch_size))
-    likelihood_s, _ = timed(lambda: predict_by_likelihood(model, tokenizer, prompts, labels, batch_size=batch_size))
+    everything = [ex.prompt for ex in split.examples]  # the whole eval split, with the suite's decoding
+    generate_s, _ = timed(lambda: generate_batch(model, tokenizer, everything, suite.decode, batch_size=batch_size),
+                          repeat=3)
+    likelihood_s, _ = timed(lambda: predict_by_likelihood(model, tokenizer, everything, labels, batch_size=batch_size),
+                            repeat=3)
     return {
         "prompts": n_prompts,
         "max_new_tokens": max_new_tokens,
@@ -38,6 +40,7 @@ def run(n_prompts: int = 64, max_new_tokens: int = 16, batch_size: int = 32) -> 
         "batched_s": round(batched_s, 3),
         "batched_speedup": round(single_s / batched_s, 2),
         "outputs_identical": identical,
+        "classification_prompts": len(everything),
         "classification_generate_s": round(generate_s, 3),
         "classification_likelihood_s": round(likelihood_s, 3),
         "likelihood_vs_generate_speedup": round(generate_s / likelihood_s, 2),
