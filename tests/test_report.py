@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -260,3 +261,35 @@ def test_markdown_table_keeps_columns_for_any_text(rows):
     table = markdown_table(["a", "b", "c"], rows).splitlines()
     assert len(table) == len(rows) + 2
     assert all(columns(line) == 3 for line in table)
+
+
+def test_break_even_of_a_billed_fine_tune_against_prompting():
+    from harness.cost import PricingTable
+    from harness.report.costs import cost_section
+
+    table = PricingTable()
+    base_price = table.inference_price("gpt-4o-mini")
+    tuned_price = table.inference_price("ft:gpt-4o-mini:org::abc")
+    n = 10
+    prompted = make_result([1] * n, candidate="fewshot", details={"model": "gpt-4o-mini"},
+                           usage={"requests": n, "prompt_tokens": 1500.0 * n, "completion_tokens": 2.0 * n})
+    tuned = make_result([1] * n, candidate="ft", details={"model": "ft:gpt-4o-mini:org::abc"},
+                        training={"cost_usd": 0.9, "log_history": []},
+                        usage={"requests": n, "prompt_tokens": 60.0 * n, "completion_tokens": 2.0 * n})
+    # independent arithmetic: dollars per request from per-1M-token prices
+    p = (1500 * base_price.input_per_1m + 2 * base_price.output_per_1m) / 1e6
+    f = (60 * tuned_price.input_per_1m + 2 * tuned_price.output_per_1m) / 1e6
+    expected = math.ceil(0.9 / (p - f))
+    text = cost_section([prompted, tuned], table)
+    assert "Prompting vs fine-tuning" in text
+    assert f"{expected:,}" in text
+    row = next(line for line in text.split("### Prompting")[1].splitlines() if line.startswith("| ft "))
+    assert "fewshot" in row and "$0.9000" in row
+
+
+def test_no_break_even_table_without_a_billed_training_cost():
+    from harness.report.costs import cost_section
+
+    prompted = make_result([1, 0], candidate="a", details={"model": "gpt-4o-mini"},
+                           usage={"requests": 2, "prompt_tokens": 20.0, "completion_tokens": 2.0})
+    assert "Prompting vs fine-tuning" not in cost_section([prompted])

@@ -459,7 +459,7 @@ class FineTuneRun:
         return TrainingSummary(hyperparameters={**hyper, "base_model": job.model, "seed": job.seed},
                                runtime_s=runtime, trainable_params=0, total_params=0,
                                train_loss=train_loss, eval_loss=eval_loss, log_history=history,
-                               notes=notes)
+                               notes=notes, cost_usd=state.estimated_cost)
 
 
 def fine_tune(train: Split, validation: Split | None, settings: FineTuneSettings, *,

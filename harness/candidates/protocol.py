@@ -48,6 +48,7 @@ class TrainingSummary:
     rows_dropped: int = 0
     rows_truncated: int = 0
     notes: list[str] = field(default_factory=list)
+    cost_usd: float | None = None  # one-off training cost where it is billed (OpenAI jobs)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -7,9 +7,10 @@ token counts are shown.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from harness.cost import PRICES_AS_OF, PricingTable, usage_cost
+from harness.cost import PRICES_AS_OF, PricingTable, break_even_requests, usage_cost
 from harness.report.numbers import NA, fmt_float
 from harness.report.tables import markdown_table
 from harness.results import EvalResult
@@ -36,6 +37,36 @@ def cost_rows(results: Sequence[EvalResult], pricing: PricingTable | None = None
     return rows
 
 
+def _cost_per_request(result: EvalResult, table: PricingTable) -> float | None:
+    model = str(result.details.get("model") or "")
+    price = table.inference_price(model) if model else None
+    requests = result.usage.get("requests") or result.n
+    if price is None or not requests:
+        return None
+    return usage_cost(result.usage.get("prompt_tokens", 0.0), result.usage.get("completion_tokens", 0.0),
+                      price) / requests
+
+
+def break_even_rows(results: Sequence[EvalResult], pricing: PricingTable | None = None) -> list[list[str]]:
+    """Prompting vs fine-tuning: for each fine-tune with a billed training cost and each priced
+    candidate that was not trained, the number of requests after which the fine-tune pays off."""
+    table = pricing or PricingTable()
+    tuned = [r for r in results if r.training and r.training.get("cost_usd") is not None]
+    prompted = [r for r in results if not r.training]
+    rows = []
+    for f in tuned:
+        f_cost = _cost_per_request(f, table)
+        for p in prompted:
+            p_cost = _cost_per_request(p, table)
+            if f_cost is None or p_cost is None:
+                continue
+            requests = break_even_requests(float(f.training["cost_usd"]), p_cost, f_cost)
+            shown = "never" if math.isinf(requests) else f"{math.ceil(requests):,}"
+            rows.append([f.candidate, p.candidate, f"${f.training['cost_usd']:.4f}", f"${p_cost * PER:.4f}",
+                         f"${f_cost * PER:.4f}", shown])
+    return rows
+
+
 def cost_section(results: Sequence[EvalResult], pricing: PricingTable | None = None) -> str:
     """The markdown section, or "" when no candidate counted tokens."""
     rows = cost_rows(results, pricing)
@@ -44,5 +75,12 @@ def cost_section(results: Sequence[EvalResult], pricing: PricingTable | None = N
     headers = ["candidate", "model", "requests", "prompt tokens / 1k req", "completion tokens / 1k req",
                "cost / 1k req"]
     as_of = getattr(pricing, "as_of", PRICES_AS_OF)
-    return (f"## Cost\n\n{markdown_table(headers, rows)}\n\nPrices per 1M tokens as of {as_of} "
+    text = (f"## Cost\n\n{markdown_table(headers, rows)}\n\nPrices per 1M tokens as of {as_of} "
             "(harness.cost); n/a where the model has no listed price.\n\n")
+    even = break_even_rows(results, pricing)
+    if even:
+        headers = ["fine-tune", "vs prompting", "training cost", "prompted / 1k req", "fine-tuned / 1k req",
+                   "break-even (requests)"]
+        text += (f"### Prompting vs fine-tuning\n\n{markdown_table(headers, even)}\n\nRequests after which the "
+                 "one-off training cost is paid back by cheaper requests (shorter prompts, observed usage).\n\n")
+    return text
