@@ -347,3 +347,38 @@ def test_aa_false_regression_rate_is_at_most_alpha(kind):
     rate = regressions / runs
     assert rate <= alpha + 2 * math.sqrt(alpha * (1 - alpha) / runs)
     assert rate > 0  # the test does reject sometimes: the simulation exercised the gate
+
+
+# -- a baseline value edited by hand --------------------------------------------------------------
+def _with_value(baseline: Baseline, suite: str, candidate: str, metric: str, value: float) -> Baseline:
+    from dataclasses import replace
+
+    entry = baseline.entries[(suite, candidate)]
+    metrics = {**entry.metrics, metric: replace(entry.metrics[metric], value=value)}
+    return Baseline(entries={**baseline.entries, (suite, candidate): replace(entry, metrics=metrics)})
+
+
+def test_a_hand_raised_baseline_value_is_a_floor_that_fails_naming_both_values():
+    current = make_result(correctness(200, 0.7, seed=3))
+    baseline = _with_value(baseline_of(current), "sentiment", "lora", "accuracy", 0.95)
+    [record] = check(current, baseline, ACCURACY_GATE)
+    assert record.verdict == REGRESSED and record.details["demanded"]
+    assert record.baseline == 0.95 and record.current == current.metrics["accuracy"]
+    with pytest.raises(GateFailure) as failure:
+        raise_on_failure([record])
+    text = str(failure.value)
+    assert "accuracy" in text and "0.950" in text and f"{current.metrics['accuracy']:.3f}" in text
+
+
+def test_a_hand_set_floor_within_tolerance_passes():
+    current = make_result(correctness(200, 0.7, seed=3))
+    floor = current.metrics["accuracy"] + 0.02  # inside the 0.03 tolerance
+    [record] = check(current, _with_value(baseline_of(current), "sentiment", "lora", "accuracy", floor),
+                     ACCURACY_GATE)
+    assert record.verdict == PASS and record.details["demanded"]
+
+
+def test_an_untouched_baseline_is_compared_pairwise_not_as_a_floor():
+    current = make_result(correctness(200, 0.7, seed=3))
+    [record] = check(current, baseline_of(current), ACCURACY_GATE)
+    assert "demanded" not in record.details and record.details["n_paired"] == 200

@@ -151,6 +151,32 @@ def _flag(result: EvalResult, check: MetricCheck, verdict: str, reason: str, *,
                       details={"reason": reason, "tolerance": check.describe(), **details})
 
 
+# Metrics whose aggregate is the mean of their per-example scores (corpus BLEU is not).
+MEAN_OF_SCORES = frozenset(m for m in PAIRED_SCORE if m != "bleu")
+
+
+def _demanded_floor(result: EvalResult, check: MetricCheck, stored: BaselineMetric,
+                    current: float) -> GateRecord | None:
+    """A baseline value edited by hand (it no longer equals the mean of its per-example scores) is
+    a demanded floor: there is no paired data behind it, so the current value is held to it
+    directly, within the tolerance. None when the value is the scores' own mean."""
+    from harness.report.numbers import fmt_metric
+
+    metric = check.metric
+    if metric not in MEAN_OF_SCORES or stored.value is None or not stored.scores:
+        return None
+    scores_mean = sum(stored.scores.values()) / len(stored.scores)
+    if math.isclose(scores_mean, stored.value, rel_tol=1e-9, abs_tol=1e-9):
+        return None
+    allowed = check.allowed_drop(stored.value)
+    verdict = REGRESSED if current < stored.value - allowed else PASS
+    reason = (f"the baseline demands {metric} {fmt_metric(stored.value, metric)} (tolerance {check.describe()}); "
+              f"current {fmt_metric(current, metric)}. The value was set by hand: its per-example scores "
+              f"average {fmt_metric(scores_mean, metric)}, so it is a floor, not a paired comparison")
+    return _flag(result, check, verdict, reason, baseline=stored, current=current, demanded=True,
+                 scores_mean=scores_mean, allowed_drop=allowed)
+
+
 def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck,
              config: GateConfig) -> GateRecord | _Tested:
     from harness.stats import compare
@@ -176,6 +202,9 @@ def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck
         return _flag(result, check, NOT_COMPARABLE, f"eval set changed: fingerprint "
                      f"{entry.split_fingerprint[:12]} → {result.split_fingerprint[:12]}",
                      baseline=stored, current=current)
+    demanded = _demanded_floor(result, check, stored, current)
+    if demanded is not None:
+        return demanded
     pairing = pair_by_id(result.example_ids, scores, stored.scores)
     if not pairing.ids:
         return _flag(result, check, NOT_COMPARABLE, "no example id in common with the baseline",
