@@ -8,15 +8,15 @@ jobs; unfinished jobs are queued again.
 from __future__ import annotations
 
 import json
-import os
 import secrets
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from harness.atomic import write_atomic
 
 STATE_VERSION = 1
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -94,20 +94,6 @@ class JobRecord:
         }
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class Store:
     """Thread-safe registry of files and jobs; persisted when it has a state directory."""
 
@@ -147,7 +133,7 @@ class Store:
             data = {"version": STATE_VERSION,
                     "files": [asdict(f) for f in self.files.values()],
                     "jobs": [asdict(j) for j in self.jobs.values()]}
-            _atomic_write(self.state_path, json.dumps(data, indent=1, sort_keys=True))
+            write_atomic(self.state_path, json.dumps(data, indent=1, sort_keys=True))
 
     # -- files -------------------------------------------------------------------------
     def add_file(self, content: bytes, filename: str, purpose: str) -> FileRecord:
