@@ -24,3 +24,8 @@ def test_tuned_candidate_beats_base(evaluate, compare):
     result = compare(evaluate("base"), evaluate("lora_search"), metric="accuracy")
     assert result.mean_b > result.mean_a, result.verdict
     assert result.p_value < 0.05, result.verdict
+
+
+@pytest.mark.parametrize("name", ["base", "lora_search"])
+def test_no_regression_against_baseline(name, evaluate, gate):
+    gate(evaluate(name))
