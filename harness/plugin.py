@@ -110,6 +110,9 @@ class FtSession:
                 batch_size=self.config.getoption("--ft-batch-size") or self.spec.batch_size,
                 options={"openai_max_cost": self.config.getoption("--ft-openai-max-cost"),
                          "encoder_model": self.config.getoption("--ft-encoder-model"),
+                         # progress bars only where the user sees them: not captured, not -q
+                         "progress": (self.config.getoption("capture") == "no"
+                                      and self.config.getoption("verbose") >= 0),
                          "cache_root": root},
             )
         return self._ctx

@@ -90,3 +90,25 @@ def test_decoding_settings_are_part_of_the_outputs_key(ctx, tiny_base, sentiment
     assert run_candidate(ctx, candidate, replace(suite, decode=DecodeParams(max_new_tokens=2)), split)[2] == "miss"
     assert run_candidate(ctx, candidate, replace(suite, decode=DecodeParams(max_new_tokens=3)), split)[2] == "miss"
     assert run_candidate(ctx, candidate, replace(suite, decode=DecodeParams(max_new_tokens=2)), split)[2] == "hit"
+
+
+def test_progress_bar_counts_every_example_in_chunks(ctx, tiny_base, sentiment_eval, monkeypatch):
+    """Prompts reach the candidate in chunks (outputs unchanged), and the bar counts them all."""
+    from dataclasses import replace
+
+    import harness.runner.evaluate as evaluate
+    from harness.candidates.local import LocalCausalLM, model_fingerprint
+    from harness.runner.evaluate import run_candidate
+
+    monkeypatch.setattr(evaluate, "PROGRESS_CHUNK", 3)
+    suite = replace(ctx.spec.suite("sentiment"), decode=DecodeParams(max_new_tokens=2))
+    split = replace(sentiment_eval, examples=sentiment_eval.examples[:7])
+    candidate = LocalCausalLM("base", "base", tiny_base, None, model_fingerprint(ctx, tiny_base, None))
+    seen = []
+    original = candidate.generate
+    candidate.generate = lambda prompts, params: seen.append(len(prompts)) or original(prompts, params)
+    ctx.options["progress"] = True
+    chunked, _, _ = run_candidate(ctx, candidate, suite, split)
+    assert seen == [3, 3, 1]
+    whole = original([ex.prompt for ex in split.examples], suite.decode)
+    assert [g.text for g in chunked] == [g.text for g in whole]

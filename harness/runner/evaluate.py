@@ -13,6 +13,18 @@ from harness.candidates.spec import SuiteSpec
 from harness.data.records import Split
 from harness.results import EvalResult
 
+# Prompts handed to a candidate at once: large enough for full, length-sorted batches, small
+# enough for a progress bar that moves.
+PROGRESS_CHUNK = 256
+
+
+def _progress(ctx: BuildContext, total: int, label: str):
+    """A tqdm bar on stderr when the session asked for progress (``pytest -s``, not ``-q``)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"[ft-harness] {label}", unit="ex", leave=False, mininterval=1.0,
+                disable=not ctx.options.get("progress", False) or total < PROGRESS_CHUNK)
+
 
 def _prompt_text(messages: list[dict[str, Any]]) -> str:
     users = [str(m.get("content", "")) for m in messages if m.get("role") == "user"]
@@ -43,13 +55,18 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
         return [Generation(**g) for g in cached], method, "hit"
     prompts = [ex.prompt for ex in split.examples]
     ctx.count("generated")
-    if use_likelihood:
-        began = time.perf_counter()
-        labels = candidate.predict_labels(prompts, list(suite.labels))
-        per = (time.perf_counter() - began) / max(1, len(prompts))
-        outputs = [Generation(text=label, latency_s=per) for label in labels]
-    else:
-        outputs = candidate.generate(prompts, suite.decode)
+    outputs: list[Generation] = []
+    with _progress(ctx, len(prompts), f"{suite.name}/{candidate.name}") as bar:
+        for start in range(0, len(prompts), PROGRESS_CHUNK):
+            chunk = prompts[start:start + PROGRESS_CHUNK]
+            if use_likelihood:
+                began = time.perf_counter()
+                labels = candidate.predict_labels(chunk, list(suite.labels))
+                per = (time.perf_counter() - began) / max(1, len(chunk))
+                outputs += [Generation(text=label, latency_s=per) for label in labels]
+            else:
+                outputs += candidate.generate(chunk, suite.decode)
+            bar.update(len(chunk))
     ctx.cache.put_json(key, [g.__dict__ for g in outputs])
     return outputs, method, "miss"
 
