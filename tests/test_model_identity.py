@@ -112,3 +112,26 @@ def test_progress_bar_counts_every_example_in_chunks(ctx, tiny_base, sentiment_e
     assert seen == [3, 3, 1]
     whole = original([ex.prompt for ex in split.examples], suite.decode)
     assert [g.text for g in chunked] == [g.text for g in whole]
+
+
+def test_editing_one_eval_example_reruns_only_that_example(ctx, tiny_base, sentiment_eval):
+    from dataclasses import replace
+
+    from harness.candidates.local import LocalCausalLM, model_fingerprint
+    from harness.runner.evaluate import run_candidate
+
+    suite = replace(ctx.spec.suite("sentiment"), decode=DecodeParams(max_new_tokens=2))
+    split = replace(sentiment_eval, examples=sentiment_eval.examples[:6])
+    candidate = LocalCausalLM("base", "base", tiny_base, None, model_fingerprint(ctx, tiny_base, None))
+    seen = []
+    original = candidate.generate
+    candidate.generate = lambda prompts, params: seen.append(len(prompts)) or original(prompts, params)
+    first, _, status = run_candidate(ctx, candidate, suite, split)
+    assert status == "miss" and seen == [6]
+
+    edited = sentiment_eval.examples[6]  # a different review in place of the fourth example
+    changed = replace(split, examples=[*split.examples[:3], edited, *split.examples[4:]])
+    second, _, status = run_candidate(ctx, candidate, suite, changed)
+    assert status == "partial" and seen == [6, 1]
+    assert [g.text for i, g in enumerate(second) if i != 3] == [g.text for i, g in enumerate(first) if i != 3]
+    assert run_candidate(ctx, candidate, suite, changed)[2] == "hit" and seen == [6, 1]

@@ -1,8 +1,10 @@
 """Run one candidate over one eval split and score it: predictions → per-example and aggregate
-metrics. Model outputs are cached per (model fingerprint, prompts, decoding, method)."""
+metrics. Model outputs are cached per (model fingerprint, decoding, method, prompt)."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import statistics
 import time
 from typing import Any
@@ -31,44 +33,64 @@ def _prompt_text(messages: list[dict[str, Any]]) -> str:
     return users[-1] if users else ""
 
 
-def _outputs_key(candidate: Candidate, suite: SuiteSpec, split: Split, method: str) -> str:
+def _outputs_key(candidate: Candidate, suite: SuiteSpec, method: str) -> str:
+    """The cache entry holding this model's outputs under these decoding settings, by prompt."""
     from harness.cache import cache_key
 
     return cache_key("outputs", {
         "model": candidate.fingerprint,
-        "prompts": split.fingerprint,
         "decode": suite.decode.as_dict(),
         "method": method,
         "labels": list(suite.labels) if method != "generate" else [],
     })
 
 
+def prompt_key(messages: list[dict[str, Any]]) -> str:
+    """Content hash of one chat prompt: outputs are cached per prompt, so editing one eval
+    example re-runs only that example."""
+    text = json.dumps(messages, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
 def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split) -> tuple[list[Generation], str, str]:
-    """Model outputs for every example (from the cache when possible), the method, and hit/miss."""
+    """Model outputs for every example, the method, and ``hit`` / ``partial`` / ``miss``.
+
+    Outputs are cached per (model fingerprint, decoding, method, prompt): only prompts the
+    cache has not seen with this model and these settings are run.
+    """
     head = bool(getattr(candidate, "always_predicts_labels", False))  # answers with a label directly
     use_likelihood = (suite.task == "classification" and isinstance(candidate, LabelScorer)
                       and (suite.scoring == "likelihood" or head))
     method = ("classifier" if head else "likelihood") if use_likelihood else "generate"
-    key = _outputs_key(candidate, suite, split, method)
+    key = _outputs_key(candidate, suite, method)
     cached = ctx.cache.get_json(key)
-    if cached is not None and len(cached) == len(split):
-        return [Generation(**g) for g in cached], method, "hit"
+    known: dict[str, Any] = cached if isinstance(cached, dict) else {}
     prompts = [ex.prompt for ex in split.examples]
+    keys = [prompt_key(p) for p in prompts]
+    todo: dict[str, list[dict[str, Any]]] = {}
+    for k, prompt in zip(keys, prompts, strict=True):
+        if k not in known:
+            todo.setdefault(k, prompt)
+    if not todo:
+        return [Generation(**known[k]) for k in keys], method, "hit"
     ctx.count("generated")
-    outputs: list[Generation] = []
-    with _progress(ctx, len(prompts), f"{suite.name}/{candidate.name}") as bar:
-        for start in range(0, len(prompts), PROGRESS_CHUNK):
-            chunk = prompts[start:start + PROGRESS_CHUNK]
+    pending = list(todo.items())
+    with _progress(ctx, len(pending), f"{suite.name}/{candidate.name}") as bar:
+        for start in range(0, len(pending), PROGRESS_CHUNK):
+            chunk = pending[start:start + PROGRESS_CHUNK]
+            chunk_prompts = [prompt for _, prompt in chunk]
             if use_likelihood:
                 began = time.perf_counter()
-                labels = candidate.predict_labels(chunk, list(suite.labels))
+                labels = candidate.predict_labels(chunk_prompts, list(suite.labels))
                 per = (time.perf_counter() - began) / max(1, len(chunk))
-                outputs += [Generation(text=label, latency_s=per) for label in labels]
+                outputs = [Generation(text=label, latency_s=per) for label in labels]
             else:
-                outputs += candidate.generate(chunk, suite.decode)
+                outputs = candidate.generate(chunk_prompts, suite.decode)
+            known.update({k: dict(g.__dict__) for (k, _), g in zip(chunk, outputs, strict=True)})
             bar.update(len(chunk))
-    ctx.cache.put_json(key, [g.__dict__ for g in outputs])
-    return outputs, method, "miss"
+    ctx.cache.put_json(key, known)
+    status = "miss" if len(todo) == len(set(keys)) else "partial"
+    return [Generation(**known[k]) for k in keys], method, status
 
 
 def _usage(outputs: list[Generation]) -> dict[str, float]:
