@@ -139,7 +139,7 @@ def fit_encoder(kind: str, init_dir: Path, train: Split, validation: Split | Non
     )
 
     from harness.candidates.encoder_models import load_tokenizer
-    from harness.candidates.lora import count_parameters
+    from harness.candidates.training import count_parameters
 
     p = encoder_params(kind, params)
     set_seed(seed)

@@ -4,7 +4,6 @@ validation loss (``load_best_model_at_end``), early stopping, the chosen model s
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -110,34 +109,17 @@ def train_full(base_dir: Path, train: Split, validation: Split | None, params: M
     """Fine-tune every weight of the base on ``train``; keep the checkpoint with the best validation
     loss and save it into ``out_dir``. With ``checkpoint_dir`` the run checkpoints there and
     resumes from its last checkpoint."""
-    import shutil
-
-    from harness.candidates.lora import count_parameters
-    from harness.candidates.training import RunFacts, run_trainer, summarise_run
+    from harness.candidates.training import fit_and_summarise
 
     scratch = out_dir / "_checkpoints"
     trainer, tokenizer, p, truncation = prepare_full_trainer(
         base_dir, train, validation, params, checkpoint_dir or scratch, seed=seed,
         checkpointing=checkpoint_dir is not None, on_log=on_log)
-    trainable, total = count_parameters(trainer.model)
-    began = time.perf_counter()
-    output, resumed = run_trainer(trainer, checkpoint_dir, log)
-    runtime = time.perf_counter() - began
-    trained_entries = len(trainer.state.log_history)
-    eval_loss = float(trainer.evaluate()["eval_loss"]) if validation is not None else None
-    shutil.rmtree(scratch, ignore_errors=True)
+    summary = fit_and_summarise(trainer, params=p, seed=seed, train_rows=len(train),
+                                has_eval=validation is not None, truncation=truncation,
+                                checkpoint_dir=checkpoint_dir, scratch=scratch, log=log)
     if trainer.is_world_process_zero():  # the best checkpoint's weights when it was kept
         trainer.model.save_pretrained(str(out_dir))
         tokenizer.padding_side = "left"
         tokenizer.save_pretrained(str(out_dir))
-    return summarise_run(RunFacts(
-        params=p, seed=seed, runtime_s=runtime, trainable_params=trainable, total_params=total,
-        training_loss=float(output.training_loss), global_step=trainer.state.global_step,
-        max_steps=trainer.state.max_steps, log_history=list(trainer.state.log_history),
-        train_history_length=trained_entries, eval_loss=eval_loss,
-        rows_dropped=max(truncation.dropped, len(train) - len(trainer.train_dataset)),
-        rows_truncated=truncation.truncated,
-        resumed_from_step=resumed, best_checkpoint=trainer.state.best_model_checkpoint
-        if trainer.args.load_best_model_at_end else None,
-        early_stopping=bool(p["early_stopping_patience"]) and validation is not None,
-    ))
+    return summary

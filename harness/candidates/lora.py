@@ -8,7 +8,6 @@ truncate, and reports both in the training summary.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -129,13 +128,6 @@ def to_chat_dataset(split: Split):
     return Dataset.from_list([{"messages": [dict(m) for m in ex.messages]} for ex in split.examples])
 
 
-def count_parameters(model) -> tuple[int, int]:
-    """(trainable, total) parameter counts."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return trainable, total
-
-
 def load_base_for_training(base_dir: Path, p: Mapping[str, Any]):
     """The base model, quantised through bitsandbytes and prepared for k-bit training (QLoRA)
     when 8-bit or 4-bit loading is asked for."""
@@ -230,32 +222,15 @@ def fit_lora(base_dir: Path, train: Split, validation: Split | None, params: Map
     Checkpoints go to ``checkpoint_dir`` (kept, and resumed from on the next call) when given,
     else to a scratch folder in ``work_dir`` that is removed afterwards.
     """
-    import shutil
-
-    from harness.candidates.training import RunFacts, run_trainer, summarise_run
+    from harness.candidates.training import fit_and_summarise
 
     scratch = work_dir / "_checkpoints"
     trainer, tokenizer, p, truncation = prepare_lora_trainer(
         base_dir, train, validation, params, checkpoint_dir or scratch, seed=seed,
         checkpointing=checkpoint_dir is not None, on_log=on_log)
-    rows_kept = len(trainer.train_dataset)
-    trainable, total = count_parameters(trainer.model)
-    began = time.perf_counter()
-    output, resumed = run_trainer(trainer, checkpoint_dir, log)
-    runtime = time.perf_counter() - began
-    trained_entries = len(trainer.state.log_history)
-    eval_loss = float(trainer.evaluate()["eval_loss"]) if validation is not None else None
-    shutil.rmtree(scratch, ignore_errors=True)
-    summary = summarise_run(RunFacts(
-        params=p, seed=seed, runtime_s=runtime, trainable_params=trainable, total_params=total,
-        training_loss=float(output.training_loss), global_step=trainer.state.global_step,
-        max_steps=trainer.state.max_steps, log_history=list(trainer.state.log_history),
-        train_history_length=trained_entries, eval_loss=eval_loss,
-        rows_dropped=max(truncation.dropped, len(train) - rows_kept), rows_truncated=truncation.truncated,
-        resumed_from_step=resumed, best_checkpoint=trainer.state.best_model_checkpoint
-        if trainer.args.load_best_model_at_end else None,
-        early_stopping=bool(p["early_stopping_patience"]) and validation is not None,
-    ))
+    summary = fit_and_summarise(trainer, params=p, seed=seed, train_rows=len(train),
+                                has_eval=validation is not None, truncation=truncation,
+                                checkpoint_dir=checkpoint_dir, scratch=scratch, log=log)
     if quantization_settings(p) is not None:
         _upcast_adapter(trainer.model)
     return trainer.model, tokenizer, summary

@@ -260,6 +260,41 @@ def summarise_run(facts: RunFacts) -> TuningSummary:
     )
 
 
+def count_parameters(model: Any) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def fit_and_summarise(trainer: Any, *, params: Mapping[str, Any], seed: int, train_rows: int,
+                      has_eval: bool, truncation: Any, checkpoint_dir: Path | None, scratch: Path,
+                      log: Callable[[str], None] | None) -> TuningSummary:
+    """Train (resuming from ``checkpoint_dir`` when it holds a checkpoint), evaluate the kept
+    model, drop the scratch checkpoints and summarise the run; shared by LoRA and full training."""
+    import shutil
+    import time
+
+    trainable, total = count_parameters(trainer.model)
+    began = time.perf_counter()
+    output, resumed = run_trainer(trainer, checkpoint_dir, log)
+    runtime = time.perf_counter() - began
+    trained_entries = len(trainer.state.log_history)
+    eval_loss = float(trainer.evaluate()["eval_loss"]) if has_eval else None
+    shutil.rmtree(scratch, ignore_errors=True)
+    return summarise_run(RunFacts(
+        params=params, seed=seed, runtime_s=runtime, trainable_params=trainable, total_params=total,
+        training_loss=float(output.training_loss), global_step=trainer.state.global_step,
+        max_steps=trainer.state.max_steps, log_history=list(trainer.state.log_history),
+        train_history_length=trained_entries, eval_loss=eval_loss,
+        rows_dropped=max(truncation.dropped, train_rows - len(trainer.train_dataset)),
+        rows_truncated=truncation.truncated,
+        resumed_from_step=resumed, best_checkpoint=trainer.state.best_model_checkpoint
+        if trainer.args.load_best_model_at_end else None,
+        early_stopping=bool(params["early_stopping_patience"]) and has_eval,
+    ))
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
     """A CUDA (or other accelerator) out-of-memory error."""
     import torch
