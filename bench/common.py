@@ -19,8 +19,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def context(cache_root: Path | None = None):
     """A build context over the repository spec (cache in a temporary folder unless given)."""
     from harness.cache import CacheStore
-    from harness.candidates.context import BuildContext
-    from harness.candidates.spec import load_spec
+    from harness.context import BuildContext
+    from harness.spec import load_spec
 
     root = cache_root or Path(tempfile.mkdtemp(prefix="ft-bench-cache-"))
     return BuildContext(spec=load_spec(SPEC), cache=CacheStore(root), log=lambda _m: None)

@@ -6,10 +6,10 @@ from bench.common import context, timed
 
 
 def run(n_prompts: int = 64, max_new_tokens: int = 16, batch_size: int = 32) -> dict[str, float]:
-    from harness.candidates.protocol import DecodeParams
+    from harness.backends.hf.inference import generate_batch, load_model
+    from harness.backends.hf.likelihood import predict_by_likelihood
     from harness.data import load_split
-    from harness.runner.generate import generate_batch, load_model
-    from harness.runner.labels import predict_by_likelihood
+    from harness.protocol import DecodeParams
 
     ctx = context()
     model, tokenizer = load_model(ctx.base_model_dir())

@@ -35,7 +35,7 @@ def _direct(base_dir: Path, split, out: Path) -> None:
 
 
 def run(repeat: int = 2) -> dict[str, float]:
-    from harness.candidates.lora import train_lora
+    from harness.backends.hf.lora import train_lora
     from harness.data import load_split
 
     ctx = context()

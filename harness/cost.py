@@ -130,7 +130,7 @@ class PricingTable:
 
 
 class Usage(Protocol):
-    """Anything with token counts (a :class:`harness.candidates.protocol.Generation`)."""
+    """Anything with token counts (a :class:`harness.protocol.Generation`)."""
 
     prompt_tokens: int
     completion_tokens: int

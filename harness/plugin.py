@@ -89,7 +89,7 @@ class FtSession:
     @property
     def spec(self):
         if self._spec is None:
-            from harness.candidates.spec import load_spec
+            from harness.spec import load_spec
 
             self._spec = load_spec(self._path_option("--ft-spec", "ft_spec"))
         return self._spec
@@ -98,7 +98,7 @@ class FtSession:
     def ctx(self):
         if self._ctx is None:
             from harness.cache import CacheStore, default_cache_root
-            from harness.candidates.context import BuildContext
+            from harness.context import BuildContext
 
             cache_dir = self.config.getoption("--ft-cache-dir")
             root = Path(cache_dir) if cache_dir else default_cache_root(Path(self.config.rootpath))
@@ -127,7 +127,7 @@ class FtSession:
 
     def candidate(self, suite_name: str, name: str):
         """Build (train or load) a candidate once per session; a failure is remembered, not retried."""
-        from harness.candidates.registry import build_candidate
+        from harness.kinds import build_candidate
 
         key = (suite_name, name)
         if key in self._failures:

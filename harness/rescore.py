@@ -45,7 +45,7 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
         raise DatasetError("no outputs found (expected outputs/<suite>/<candidate>.jsonl)", path=str(root))
     spec = None
     if spec_path is not None:
-        from harness.candidates.spec import load_spec
+        from harness.spec import load_spec
 
         spec = load_spec(spec_path)
 

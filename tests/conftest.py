@@ -29,7 +29,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def tiny_base(tmp_path_factory) -> Path:
     """A small tiny-Llama base (tokenizer trained on the fixture corpus, short warm-up)."""
-    from harness.candidates.tiny import TinyModelConfig, build_tiny_base
+    from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
 
     out = tmp_path_factory.mktemp("tiny-base")
     config = TinyModelConfig(hidden_size=64, intermediate_size=128, vocab_size=512, warmup_epochs=0.3)

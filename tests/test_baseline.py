@@ -8,7 +8,7 @@ import os
 import pytest
 from test_gate import correctness, make_result
 
-import harness.atomic
+import harness.jsonio
 from harness.cli import EXIT_FINDINGS, EXIT_HARNESS_ERROR, EXIT_OK, main
 from harness.errors import BaselineError
 from harness.gate import (
@@ -155,7 +155,7 @@ def test_interrupted_write_leaves_the_old_file(tmp_path, two_results, monkeypatc
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(harness.atomic.os, failing, broken)
+    monkeypatch.setattr(harness.jsonio.os, failing, broken)
     newer = make_result(correctness(40, 0.95, 7), candidate="lora")
     with pytest.raises(OSError, match="disk full"):
         update_baseline(path, run_state(newer), date="2025-07-01")

@@ -23,7 +23,7 @@ from harness.cache import (
     validate_key,
 )
 from harness.cache.layout import CacheLayout
-from harness.cache.secrets import looks_like_secret_name
+from harness.secrets import looks_like_secret_name
 
 scalars = (st.none() | st.booleans() | st.integers() | st.text(max_size=12)
            | st.floats(allow_nan=False, allow_infinity=False))

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from harness.candidates.protocol import Generation
 from harness.cost import (
     DEFAULT_PRICES,
     PRICES_AS_OF,
@@ -23,6 +22,7 @@ from harness.cost import (
     training_cost,
     usage_cost,
 )
+from harness.protocol import Generation
 
 money = st.floats(min_value=0, max_value=1e3, allow_nan=False, allow_infinity=False)
 tokens = st.integers(min_value=0, max_value=10**7)

@@ -20,7 +20,7 @@ LABELS = ["positive", "negative"]
 
 
 def _texts(split, n=None):
-    from harness.runner.encoder import last_user_text
+    from harness.backends.encoder.inference import last_user_text
 
     return [last_user_text(ex.prompt) for ex in split.examples[:n]]
 
@@ -28,8 +28,8 @@ def _texts(split, n=None):
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory) -> Path:
     """A BertModel (hidden 32, 2 layers) with a WordPiece tokenizer trained on the fixture corpus."""
-    from harness.candidates.encoder_tiny import TinyEncoderConfig, build_tiny_encoder
-    from harness.candidates.tiny import read_corpus
+    from harness.backends.encoder.tiny import TinyEncoderConfig, build_tiny_encoder
+    from harness.backends.hf.tiny import read_corpus
 
     out = tmp_path_factory.mktemp("tiny-encoder")
     config = TinyEncoderConfig(vocab_size=600, hidden_size=32, intermediate_size=64, num_hidden_layers=2)
@@ -38,7 +38,7 @@ def tiny_encoder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_classifier(tiny_encoder, tmp_path_factory) -> Path:
-    from harness.candidates.encoder_models import init_classifier
+    from harness.backends.encoder.models import init_classifier
 
     out = tmp_path_factory.mktemp("tiny-classifier")
     init_classifier(tiny_encoder, LABELS, out, seed=0)
@@ -48,7 +48,7 @@ def tiny_classifier(tiny_encoder, tmp_path_factory) -> Path:
 # -- pure helpers ----------------------------------------------------------------------------
 @given(st.lists(st.integers(0, 50), max_size=60), st.integers(1, 9))
 def test_length_sorted_batches_cover_every_index_once_in_length_order(lengths, batch_size):
-    from harness.runner.encoder import length_sorted_batches
+    from harness.backends.encoder.inference import length_sorted_batches
 
     batches = length_sorted_batches(lengths, batch_size)
     flat = [i for batch in batches for i in batch]
@@ -60,7 +60,7 @@ def test_length_sorted_batches_cover_every_index_once_in_length_order(lengths, b
 @given(st.lists(st.text(st.characters(categories=["L", "N"]), min_size=1, max_size=8), min_size=1,
                 max_size=6, unique=True))
 def test_label_maps_are_inverse_and_follow_the_suite_order(labels):
-    from harness.candidates.encoder_models import label_maps
+    from harness.backends.encoder.models import label_maps
 
     id2label, label2id = label_maps(labels)
     assert [id2label[i] for i in range(len(labels))] == labels
@@ -68,7 +68,7 @@ def test_label_maps_are_inverse_and_follow_the_suite_order(labels):
 
 
 def test_duplicate_labels_are_refused():
-    from harness.candidates.encoder_models import label_maps
+    from harness.backends.encoder.models import label_maps
 
     with pytest.raises(SpecError, match="distinct"):
         label_maps(["positive", "positive"])
@@ -79,7 +79,7 @@ def test_duplicate_labels_are_refused():
 def test_mean_pool_averages_the_unmasked_token_vectors(batch, seq, dim, data):
     import torch
 
-    from harness.runner.encoder import mean_pool
+    from harness.backends.encoder.inference import mean_pool
 
     values = data.draw(st.lists(st.floats(-10, 10), min_size=batch * seq * dim, max_size=batch * seq * dim))
     hidden = torch.tensor(values, dtype=torch.float64).reshape(batch, seq, dim)
@@ -94,7 +94,7 @@ def test_mean_pool_averages_the_unmasked_token_vectors(batch, seq, dim, data):
 def test_nearest_labels_takes_the_best_description_of_each_label():
     import torch
 
-    from harness.candidates.encoder_zeroshot import nearest_labels
+    from harness.backends.encoder.zeroshot import nearest_labels
 
     texts = torch.nn.functional.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]), dim=1)
     # label 0 has two descriptions, label 1 one
@@ -109,7 +109,7 @@ def test_nearest_labels_takes_the_best_description_of_each_label():
 
 
 def test_description_table_defaults_to_label_names_and_names_bad_keys():
-    from harness.candidates.encoder_zeroshot import description_table
+    from harness.backends.encoder.zeroshot import description_table
 
     table = description_table(LABELS, {"positive": ["good", "great"]}, "spec: x")
     assert table == {"positive": ("good", "great"), "negative": ("negative",)}
@@ -120,7 +120,7 @@ def test_description_table_defaults_to_label_names_and_names_bad_keys():
 
 
 def test_encoder_reference_precedence(monkeypatch):
-    from harness.candidates.encoder_models import ENCODER_ENV, encoder_reference
+    from harness.backends.encoder.models import ENCODER_ENV, encoder_reference
 
     monkeypatch.delenv(ENCODER_ENV, raising=False)
     assert encoder_reference({}) == "minilm"
@@ -133,7 +133,7 @@ def test_encoder_reference_precedence(monkeypatch):
 def test_missing_minilm_package_names_the_install_command(monkeypatch):
     import importlib.resources
 
-    from harness.candidates.encoder_models import resolve_encoder_path
+    from harness.backends.encoder.models import resolve_encoder_path
 
     def absent(name):
         raise ModuleNotFoundError(f"No module named {name!r}")
@@ -144,7 +144,7 @@ def test_missing_minilm_package_names_the_install_command(monkeypatch):
 
 
 def test_encoder_directory_without_config_is_refused(tmp_path):
-    from harness.candidates.encoder_models import resolve_encoder_path
+    from harness.backends.encoder.models import resolve_encoder_path
 
     with pytest.raises(SpecError, match=r"no config\.json"):
         resolve_encoder_path(str(tmp_path))
@@ -154,9 +154,9 @@ def test_encoder_directory_without_config_is_refused(tmp_path):
 def test_label_maps_round_trip_through_the_saved_config(tiny_encoder, tmp_path, sentiment_eval):
     from transformers import AutoConfig
 
-    from harness.candidates.encoder import EncoderClassifier
-    from harness.candidates.encoder_models import init_classifier, load_classifier
-    from harness.runner.encoder import head_logits
+    from harness.backends.encoder.candidates import EncoderClassifier
+    from harness.backends.encoder.inference import head_logits
+    from harness.backends.encoder.models import init_classifier, load_classifier
 
     labels = ["neutral", "positive", "negative"]
     init_classifier(tiny_encoder, labels, tmp_path, seed=1)
@@ -181,8 +181,8 @@ def test_label_maps_round_trip_through_the_saved_config(tiny_encoder, tmp_path, 
 def test_batched_predictions_equal_one_at_a_time(tiny_classifier, sentiment_eval):
     import torch
 
-    from harness.candidates.encoder_models import load_classifier, load_encoder
-    from harness.runner.encoder import head_logits, sentence_embeddings
+    from harness.backends.encoder.inference import head_logits, sentence_embeddings
+    from harness.backends.encoder.models import load_classifier, load_encoder
 
     texts = _texts(sentiment_eval, 40)
     assert len({len(t) for t in texts}) > 10  # lengths differ, so batches really pad
@@ -201,8 +201,8 @@ def test_batched_predictions_equal_one_at_a_time(tiny_classifier, sentiment_eval
 def test_zero_shot_embedding_equals_a_direct_mean_pool(tiny_encoder, sentiment_eval):
     import torch
 
-    from harness.candidates.encoder_models import load_encoder
-    from harness.runner.encoder import sentence_embeddings
+    from harness.backends.encoder.inference import sentence_embeddings
+    from harness.backends.encoder.models import load_encoder
 
     texts = _texts(sentiment_eval, 12)
     model, tokenizer = load_encoder(tiny_encoder)
@@ -223,9 +223,9 @@ def test_lora_seq_cls_adapter_reloads_with_identical_predictions(tiny_classifier
                                                                  sentiment_eval, tmp_path):
     import torch
 
-    from harness.candidates.encoder_models import load_classifier
-    from harness.candidates.encoder_train import fit_encoder
-    from harness.runner.encoder import head_logits
+    from harness.backends.encoder.inference import head_logits
+    from harness.backends.encoder.models import load_classifier
+    from harness.backends.encoder.train import fit_encoder
 
     train = replace(sentiment_train, examples=sentiment_train.examples[:96])
     params = {"n_epochs": 2, "batch_size": 16, "learning_rate": 5e-3, "r": 4, "alpha": 8, "logging_steps": 2}
@@ -251,7 +251,7 @@ def test_lora_seq_cls_adapter_reloads_with_identical_predictions(tiny_classifier
 
 
 def test_unknown_encoder_parameter_is_refused():
-    from harness.candidates.encoder_train import encoder_params
+    from harness.backends.encoder.train import encoder_params
 
     with pytest.raises(SpecError, match="unknown encoder lora parameter 'rank'"):
         encoder_params("lora", {"rank": 8})
@@ -260,8 +260,8 @@ def test_unknown_encoder_parameter_is_refused():
 
 
 def test_a_training_label_outside_the_suite_names_file_and_line(sentiment_train, tiny_classifier):
-    from harness.candidates.encoder_models import label_ids, load_tokenizer
-    from harness.candidates.encoder_train import classification_dataset
+    from harness.backends.encoder.models import label_ids, load_tokenizer
+    from harness.backends.encoder.train import classification_dataset
 
     bad = sentiment_train.examples[3]
     messages = [*bad.messages[:-1], {"role": "assistant", "content": "mixed"}]
@@ -320,8 +320,8 @@ params = {{ n_epochs = 1, batch_size = 32, learning_rate = 1e-3 }}
 
 def _context(spec_path: Path, cache_dir: Path):
     from harness.cache import CacheStore
-    from harness.candidates.context import BuildContext
-    from harness.candidates.spec import load_spec
+    from harness.context import BuildContext
+    from harness.spec import load_spec
 
     spec = load_spec(spec_path)
     return BuildContext(spec=spec, cache=CacheStore(cache_dir), batch_size=16, log=lambda message: None)
@@ -330,8 +330,8 @@ def _context(spec_path: Path, cache_dir: Path):
 @pytest.mark.slow
 def test_encoder_kinds_build_evaluate_and_cache_through_the_spec(tiny_encoder, tmp_path, monkeypatch,
                                                                  sentiment_eval):
-    from harness.candidates.encoder_models import ENCODER_ENV
-    from harness.candidates.registry import build_candidate
+    from harness.backends.encoder.models import ENCODER_ENV
+    from harness.kinds import build_candidate
     from harness.runner.evaluate import evaluate_candidate
 
     monkeypatch.delenv(ENCODER_ENV, raising=False)
@@ -372,8 +372,8 @@ def test_encoder_kinds_build_evaluate_and_cache_through_the_spec(tiny_encoder, t
 def test_fingerprint_follows_weight_content_not_location(tiny_encoder, tmp_path, monkeypatch):
     from safetensors.torch import load_file, save_file
 
-    from harness.candidates.encoder_models import ENCODER_ENV
-    from harness.candidates.registry import build_candidate
+    from harness.backends.encoder.models import ENCODER_ENV
+    from harness.kinds import build_candidate
 
     monkeypatch.delenv(ENCODER_ENV, raising=False)
     copy = tmp_path / "copy"
@@ -400,7 +400,7 @@ def test_fingerprint_follows_weight_content_not_location(tiny_encoder, tmp_path,
 
 
 def test_bad_encoder_candidate_options_name_the_spec_key(tiny_encoder, tmp_path):
-    from harness.candidates.registry import build_candidate
+    from harness.kinds import build_candidate
 
     extra = """
 [suites.enc.candidates.typo]

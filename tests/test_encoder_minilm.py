@@ -22,7 +22,7 @@ DESCRIPTIONS = {"positive": ("The customer is happy and recommends it.",),
 
 @pytest.fixture(scope="module")
 def minilm():
-    from harness.candidates.encoder_models import load_encoder, minilm_dir
+    from harness.backends.encoder.models import load_encoder, minilm_dir
 
     return load_encoder(minilm_dir())
 
@@ -31,8 +31,8 @@ def test_embeddings_equal_sentence_transformers(minilm):
     sentence_transformers = pytest.importorskip("sentence_transformers")
     import torch
 
-    from harness.candidates.encoder_models import minilm_dir
-    from harness.runner.encoder import sentence_embeddings
+    from harness.backends.encoder.inference import sentence_embeddings
+    from harness.backends.encoder.models import minilm_dir
 
     model, tokenizer = minilm
     ours = sentence_embeddings(model, tokenizer, SENTENCES, batch_size=2)
@@ -43,7 +43,7 @@ def test_embeddings_equal_sentence_transformers(minilm):
 
 
 def test_zero_shot_labels_clear_reviews(minilm):
-    from harness.candidates.encoder_zeroshot import zero_shot_predict
+    from harness.backends.encoder.zeroshot import zero_shot_predict
 
     model, tokenizer = minilm
     predicted = zero_shot_predict(model, tokenizer, SENTENCES[:5], DESCRIPTIONS, ["positive", "negative"])

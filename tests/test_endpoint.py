@@ -6,15 +6,15 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.candidates.endpoint import EndpointCandidate, build
-from harness.candidates.openai_client import ClientConfig, RemoteCallError, RetryPolicy
-from harness.candidates.protocol import Candidate, DecodeParams
-from harness.candidates.spec import CandidateSpec, HarnessSpec, SuiteSpec
+from harness.backends.openai.client import ClientConfig, RemoteCallError, RetryPolicy
+from harness.backends.openai.endpoint import EndpointCandidate, build
 from harness.errors import SpecError
+from harness.protocol import Candidate, DecodeParams
 from harness.serve.app import ServerSettings
 from harness.serve.faults import FaultConfig
 from harness.serve.runtime import serve_in_thread
 from harness.serve.scripted import ScriptedBackend
+from harness.spec import CandidateSpec, HarnessSpec, SuiteSpec
 
 FAST = RetryPolicy(initial_backoff_s=0.01, max_backoff_s=0.02)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.candidates.protocol import DecodeParams
 from harness.errors import SpecError
+from harness.protocol import DecodeParams
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 LABELS = ["positive", "negative"]
@@ -42,15 +42,15 @@ def _spec(root: Path, candidates: str) -> Path:
 
 def _context(spec: Path, base: Path, cache: Path):
     from harness.cache import CacheStore
-    from harness.candidates.context import BuildContext
-    from harness.candidates.spec import load_spec
+    from harness.context import BuildContext
+    from harness.spec import load_spec
 
     return BuildContext(spec=load_spec(spec), cache=CacheStore(cache), base_model=str(base),
                         options={"cache_root": cache}, log=lambda message: None)
 
 
 def _build(ctx, name: str):
-    from harness.candidates.registry import build_candidate
+    from harness.kinds import build_candidate
 
     suite = ctx.spec.suite("play")
     return build_candidate(ctx, suite, suite.candidate(name))
@@ -67,8 +67,8 @@ def test_an_adapter_directory_is_a_candidate_without_training(tiny_base, adapter
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from harness.runner.generate import generate_batch
-    from harness.runner.labels import label_log_likelihoods
+    from harness.backends.hf.inference import generate_batch
+    from harness.backends.hf.likelihood import label_log_likelihoods
 
     relative = os.path.relpath(adapter_dir, tmp_path)  # paths are relative to the spec file
     spec = _spec(tmp_path, f'[suites.play.candidates.shipped]\nkind = "adapter"\npath = "{relative}"\n\n'
@@ -96,8 +96,8 @@ def test_an_adapter_directory_is_a_candidate_without_training(tiny_base, adapter
 def test_merge_writes_a_model_whose_predictions_equal_the_adapters(tiny_base, adapter_dir, tmp_path, capsys):
     import torch
 
+    from harness.backends.hf.likelihood import label_log_likelihoods
     from harness.cli import main
-    from harness.runner.labels import label_log_likelihoods
 
     merged = tmp_path / "merged"
     assert main(["merge", str(adapter_dir), str(merged)]) == 0

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.candidates.protocol import DecodeParams
+from harness.protocol import DecodeParams
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +28,8 @@ def _random_adapter(base: Path, out: Path, seed: int) -> Path:
 @pytest.fixture
 def ctx(tmp_path, repo_root):
     from harness.cache import CacheStore
-    from harness.candidates.context import BuildContext
-    from harness.candidates.spec import load_spec
+    from harness.context import BuildContext
+    from harness.spec import load_spec
 
     spec = load_spec(repo_root / "fixtures" / "candidates.toml")
     return BuildContext(spec=spec, cache=CacheStore(tmp_path / "cache"), log=lambda _m: None)
@@ -38,7 +38,7 @@ def ctx(tmp_path, repo_root):
 def test_swapped_adapter_file_changes_fingerprint_and_misses_the_cache(ctx, tiny_base, sentiment_eval, tmp_path):
     from dataclasses import replace
 
-    from harness.candidates.local import LocalCausalLM, model_fingerprint
+    from harness.backends.hf.candidates import LocalCausalLM, model_fingerprint
     from harness.runner.evaluate import run_candidate
 
     first = _random_adapter(tiny_base, tmp_path / "a", seed=1)
@@ -67,7 +67,7 @@ def test_swapped_adapter_file_changes_fingerprint_and_misses_the_cache(ctx, tiny
 
 
 def test_fingerprint_ignores_location_but_not_tokenizer(ctx, tiny_base, tmp_path):
-    from harness.candidates.local import model_fingerprint
+    from harness.backends.hf.candidates import model_fingerprint
 
     moved = tmp_path / "moved"
     shutil.copytree(tiny_base, moved)
@@ -81,7 +81,7 @@ def test_fingerprint_ignores_location_but_not_tokenizer(ctx, tiny_base, tmp_path
 def test_decoding_settings_are_part_of_the_outputs_key(ctx, tiny_base, sentiment_eval):
     from dataclasses import replace
 
-    from harness.candidates.local import LocalCausalLM, model_fingerprint
+    from harness.backends.hf.candidates import LocalCausalLM, model_fingerprint
     from harness.runner.evaluate import run_candidate
 
     suite = ctx.spec.suite("sentiment")
@@ -97,7 +97,7 @@ def test_progress_bar_counts_every_example_in_chunks(ctx, tiny_base, sentiment_e
     from dataclasses import replace
 
     import harness.runner.evaluate as evaluate
-    from harness.candidates.local import LocalCausalLM, model_fingerprint
+    from harness.backends.hf.candidates import LocalCausalLM, model_fingerprint
     from harness.runner.evaluate import run_candidate
 
     monkeypatch.setattr(evaluate, "PROGRESS_CHUNK", 3)
@@ -117,7 +117,7 @@ def test_progress_bar_counts_every_example_in_chunks(ctx, tiny_base, sentiment_e
 def test_editing_one_eval_example_reruns_only_that_example(ctx, tiny_base, sentiment_eval):
     from dataclasses import replace
 
-    from harness.candidates.local import LocalCausalLM, model_fingerprint
+    from harness.backends.hf.candidates import LocalCausalLM, model_fingerprint
     from harness.runner.evaluate import run_candidate
 
     suite = replace(ctx.spec.suite("sentiment"), decode=DecodeParams(max_new_tokens=2))

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.runner.normalize import UNPARSED, normalize_label
+from harness.metrics.labels import UNPARSED, normalize_label
 
 LABELS = ["positive", "negative"]
 

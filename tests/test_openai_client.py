@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.candidates.openai_client import (
+from harness.backends.openai.client import (
     ChatGenerator,
     ClientConfig,
     RemoteCallError,
@@ -27,8 +27,8 @@ from harness.candidates.openai_client import (
     retry_after_seconds,
     strip_credentials,
 )
-from harness.candidates.protocol import DecodeParams
 from harness.errors import HarnessError
+from harness.protocol import DecodeParams
 from harness.serve.app import ServerSettings
 from harness.serve.faults import FaultConfig
 from harness.serve.runtime import serve_in_thread

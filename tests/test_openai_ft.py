@@ -18,24 +18,24 @@ from types import SimpleNamespace
 import openai
 import pytest
 
-from harness.candidates.openai_client import ClientConfig, RetryPolicy
-from harness.candidates.openai_ft import (
+from harness.backends.openai.client import ClientConfig, RetryPolicy
+from harness.backends.openai.finetune import (
     CostLimitError,
     FineTuneSettings,
     build,
     fine_tune,
     job_key,
 )
-from harness.candidates.protocol import Candidate, DecodeParams
-from harness.candidates.spec import CandidateSpec, HarnessSpec, SuiteSpec
 from harness.cost import ModelPrice, PricingTable
 from harness.data.records import Example, Split
 from harness.errors import SpecError, TrainingError
+from harness.protocol import Candidate, DecodeParams
 from harness.serve.app import ServerSettings
 from harness.serve.faults import FaultConfig
 from harness.serve.jobs import TrainingDefaults
 from harness.serve.runtime import serve_in_thread
 from harness.serve.scripted import ScriptedBackend, instant_trainer
+from harness.spec import CandidateSpec, HarnessSpec, SuiteSpec
 
 FAST = RetryPolicy(max_attempts=6, initial_backoff_s=0.01, max_backoff_s=0.02)
 SETTINGS = FineTuneSettings("base", n_epochs=2, batch_size=2, poll_interval_s=0.02)

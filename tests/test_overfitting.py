@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.candidates.overfitting import (
+from harness.training.overfitting import (
     DEFAULT_MIN_RISE,
     detect_overfitting,
     loss_curves,

@@ -31,8 +31,8 @@ def write_project(root: Path, candidates: str, *, data: str = "sentiment", n_tra
 def context(spec_path: Path, base_dir: Path, cache_dir: Path, messages: list[str] | None = None):
     """A build context as the pytest plugin makes one, on ``base_dir`` and a private cache."""
     from harness.cache import CacheStore
-    from harness.candidates.context import BuildContext
-    from harness.candidates.spec import load_spec
+    from harness.context import BuildContext
+    from harness.spec import load_spec
 
     sink = messages if messages is not None else []
     return BuildContext(spec=load_spec(spec_path), cache=CacheStore(cache_dir), base_model=str(base_dir),
@@ -40,7 +40,7 @@ def context(spec_path: Path, base_dir: Path, cache_dir: Path, messages: list[str
 
 
 def build(ctx, name: str):
-    from harness.candidates.registry import build_candidate
+    from harness.kinds import build_candidate
 
     suite = ctx.spec.suite("play")
     return build_candidate(ctx, suite, suite.candidate(name))
@@ -55,7 +55,7 @@ def test_lora_options_reach_peft_and_trl_and_early_stopping_stops(tiny_base, sen
     from peft import PeftModel
     from transformers import EarlyStoppingCallback
 
-    from harness.candidates.lora import fit_lora, prepare_lora_trainer
+    from harness.backends.hf.lora import fit_lora, prepare_lora_trainer
 
     train = replace(sentiment_train, examples=sentiment_train.examples[:16])
     validation = replace(sentiment_train, name="validation", examples=sentiment_train.examples[16:20])
@@ -96,7 +96,7 @@ def test_lora_options_reach_peft_and_trl_and_early_stopping_stops(tiny_base, sen
 def test_full_options_reach_training_arguments(tiny_base, sentiment_train, tmp_path):
     from dataclasses import replace
 
-    from harness.candidates.full import prepare_full_trainer
+    from harness.backends.hf.full import prepare_full_trainer
 
     train = replace(sentiment_train, examples=sentiment_train.examples[:8])
     params = {"weight_decay": 0.05, "warmup_steps": 0.1, "lr_scheduler_type": "cosine_with_restarts",
@@ -131,7 +131,7 @@ def test_bad_training_parameters_name_the_candidate(tiny_base, tmp_path, params,
 def test_precision_the_hardware_lacks_is_refused_clearly(tiny_base, tmp_path, monkeypatch):
     import torch
 
-    from harness.candidates.hardware import mixed_precision_flags
+    from harness.training.hardware import mixed_precision_flags
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     spec = write_project(tmp_path, '[suites.play.candidates.half]\nkind = "full"\nparams = { precision = "bf16" }\n')
@@ -195,7 +195,7 @@ def test_any_training_crash_becomes_a_training_error_with_the_traceback_kept(tin
 
 @pytest.mark.slow
 def test_an_overfitting_run_says_so_and_keeps_the_best_checkpoint(tiny_base, tmp_path):
-    from harness.candidates.overfitting import loss_curves
+    from harness.training.overfitting import loss_curves
 
     spec = write_project(tmp_path, '[suites.play.candidates.memorise]\nkind = "full"\n'
                          'params = { n_epochs = 16, batch_size = 8, learning_rate = 4e-3, '

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from harness.candidates.protocol import DecodeParams
+from harness.protocol import DecodeParams
 
 LABELS = ["positive", "negative"]
 
@@ -22,10 +22,10 @@ def test_4bit_qlora_trains_on_cpu_and_reloads_with_identical_predictions(tiny_ba
                                                                          sentiment_eval, tmp_path):
     import torch
 
-    from harness.candidates.local import LocalCausalLM
-    from harness.candidates.lora import fit_lora, quantization_settings
-    from harness.runner.generate import generate_batch
-    from harness.runner.labels import label_log_likelihoods
+    from harness.backends.hf.candidates import LocalCausalLM
+    from harness.backends.hf.inference import generate_batch
+    from harness.backends.hf.likelihood import label_log_likelihoods
+    from harness.backends.hf.lora import fit_lora, quantization_settings
 
     params = {"n_epochs": 1, "batch_size": 8, "r": 4, "alpha": 8, "load_in_4bit": True}
     train = replace(sentiment_train, examples=sentiment_train.examples[:8])
@@ -58,7 +58,7 @@ def test_4bit_qlora_trains_on_cpu_and_reloads_with_identical_predictions(tiny_ba
 
 
 def test_8bit_loading_reaches_bitsandbytes_and_is_prepared_for_kbit_training(tiny_base):
-    from harness.candidates.lora import load_base_for_training, lora_params
+    from harness.backends.hf.lora import load_base_for_training, lora_params
 
     model = load_base_for_training(tiny_base, lora_params({"load_in_8bit": True, "gradient_checkpointing": True}))
     assert _quantised_layers(model) == {"Linear8bitLt"}
@@ -71,7 +71,7 @@ def test_8bit_loading_reaches_bitsandbytes_and_is_prepared_for_kbit_training(tin
 
 
 def test_quantisation_is_part_of_a_candidate_identity(tmp_path):
-    from harness.candidates.lora import lora_params, quantization_settings
+    from harness.backends.hf.lora import lora_params, quantization_settings
 
     assert quantization_settings(lora_params({})) is None
     four = quantization_settings(lora_params({"load_in_4bit": True, "bnb_4bit_use_double_quant": True}))

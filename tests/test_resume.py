@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.candidates.resume import last_complete_checkpoint
+from harness.training.resume import last_complete_checkpoint
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SPEC = """[harness]
@@ -43,9 +43,9 @@ def _project(root: Path) -> Path:
 
 def _build(spec: Path, base: Path, cache: Path, messages: list[str]):
     from harness.cache import CacheStore
-    from harness.candidates.context import BuildContext
-    from harness.candidates.registry import build_candidate
-    from harness.candidates.spec import load_spec
+    from harness.context import BuildContext
+    from harness.kinds import build_candidate
+    from harness.spec import load_spec
 
     ctx = BuildContext(spec=load_spec(spec), cache=CacheStore(cache), base_model=str(base),
                        options={"cache_root": cache}, log=messages.append)
@@ -69,7 +69,7 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
 
     spec = _project(tmp_path)
     cache = tmp_path / "cache"
-    command = [sys.executable, "-m", "harness.candidates.train_cli", "--spec", str(spec), "--suite", "play",
+    command = [sys.executable, "-m", "harness.cli.train", "--spec", str(spec), "--suite", "play",
                "--candidate", "lora", "--cache-dir", str(cache), "--base-model", str(tiny_base)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(tmp_path / "first.log", "wb") as log:

@@ -2,20 +2,20 @@
 
 import pytest
 
-from harness.candidates.protocol import DecodeParams
+from harness.protocol import DecodeParams
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def model_and_tokenizer(tiny_base):
-    from harness.runner.generate import load_model
+    from harness.backends.hf.inference import load_model
 
     return load_model(tiny_base)
 
 
 def test_batched_generation_equals_one_at_a_time(model_and_tokenizer, sentiment_eval):
-    from harness.runner.generate import generate_batch
+    from harness.backends.hf.inference import generate_batch
 
     model, tokenizer = model_and_tokenizer
     prompts = [ex.prompt for ex in sentiment_eval.examples[:24]]
@@ -29,7 +29,7 @@ def test_batched_generation_equals_one_at_a_time(model_and_tokenizer, sentiment_
 
 
 def test_stop_strings_cut_the_reply(model_and_tokenizer, sentiment_eval):
-    from harness.runner.generate import generate_batch
+    from harness.backends.hf.inference import generate_batch
 
     model, tokenizer = model_and_tokenizer
     prompts = [ex.prompt for ex in sentiment_eval.examples[:8]]
@@ -44,7 +44,7 @@ def test_stop_strings_cut_the_reply(model_and_tokenizer, sentiment_eval):
 def test_label_likelihood_matches_a_direct_forward_pass(model_and_tokenizer, sentiment_eval):
     import torch
 
-    from harness.runner.labels import label_log_likelihoods, predict_by_likelihood
+    from harness.backends.hf.likelihood import label_log_likelihoods, predict_by_likelihood
 
     model, tokenizer = model_and_tokenizer
     labels = ["positive", "negative"]

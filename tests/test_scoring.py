@@ -61,8 +61,8 @@ def test_scoring_needs_no_network(monkeypatch):
 
 
 def test_unknown_metric_option_is_a_spec_error(tmp_path):
-    from harness.candidates.spec import load_spec
     from harness.errors import SpecError
+    from harness.spec import load_spec
 
     spec = tmp_path / "spec.toml"
     spec.write_text('[suites.g]\ntask = "generation"\neval = "e.jsonl"\nmetric_options = { rouge_tokenizer = "icu" }\n',

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.candidates.search import expand_trials, parse_search, select_best
 from harness.errors import SpecError
+from harness.tuning.search import expand_trials, parse_search, select_best
 
 WHERE = "spec.toml: suites.s.candidates.search"
 values = st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=4, unique=True)

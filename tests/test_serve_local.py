@@ -23,10 +23,10 @@ import httpx
 import openai
 import pytest
 
-from harness.candidates.openai_client import ClientConfig, RetryPolicy
-from harness.candidates.openai_ft import FineTuneSettings, fine_tune
-from harness.candidates.protocol import DecodeParams
+from harness.backends.openai.client import ClientConfig, RetryPolicy
+from harness.backends.openai.finetune import FineTuneSettings, fine_tune
 from harness.data import load_split
+from harness.protocol import DecodeParams
 from harness.serve.app import ServerSettings
 from harness.serve.backend import LocalBackend
 from harness.serve.faults import FaultConfig
@@ -57,7 +57,7 @@ def write_jsonl(path: Path, n: int, answer: str, offset: int = 0) -> Path:
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory) -> Path:
-    from harness.candidates.tiny import TinyModelConfig, build_tiny_base
+    from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
 
     root = tmp_path_factory.mktemp("tiny")
     corpus = root / "corpus.txt"
@@ -124,8 +124,8 @@ def test_thirty_percent_faults_still_one_job(base_dir, tmp_path):
 CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from harness.candidates.openai_client import ClientConfig
-    from harness.candidates.openai_ft import FineTuneSettings, fine_tune
+    from harness.backends.openai.client import ClientConfig
+    from harness.backends.openai.finetune import FineTuneSettings, fine_tune
     from harness.data import load_split
 
     base_url, data, state = sys.argv[1:4]

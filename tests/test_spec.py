@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.candidates.spec import load_spec
 from harness.errors import SpecError
+from harness.spec import load_spec
 
 GOOD = """
 [harness]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -14,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.data import synthetic
 from harness.data.reading import read_source
 from harness.errors import DatasetError
 
@@ -23,6 +23,10 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "fixtures"
+_SPEC = importlib.util.spec_from_file_location("fixture_generator", FIXTURES / "generate.py")
+synthetic = importlib.util.module_from_spec(_SPEC)
+sys.modules["fixture_generator"] = synthetic
+_SPEC.loader.exec_module(synthetic)
 GENERATED = [f"{task}/{split}.jsonl" for task in ("sentiment", "generation")
              for split in ("train", "validation", "eval")] + ["corpus.txt", "README.md"]
 CONTRAST_BUT = re.compile(r"(?<!anything) but ")
@@ -72,13 +76,13 @@ def test_committed_fixtures_equal_a_fresh_run_byte_for_byte(tmp_path: Path) -> N
     assert sorted(p.relative_to(tmp_path).as_posix() for p in written) == sorted(GENERATED)
     for name in GENERATED:
         assert (tmp_path / name).read_bytes() == (FIXTURES / name).read_bytes(), (
-            f"fixtures/{name} is out of date: run python -m harness.data.synthetic")
+            f"fixtures/{name} is out of date: run python fixtures/generate.py")
 
 
 def test_command_line_output_does_not_depend_on_hash_seed(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    done = subprocess.run([sys.executable, "-m", "harness.data.synthetic", "--out", str(out),
+    done = subprocess.run([sys.executable, str(FIXTURES / "generate.py"), "--out", str(out),
                            "--seed", "0"], cwd=tmp_path, env=env, capture_output=True,
                           text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from harness.candidates.protocol import DecodeParams
+from harness.protocol import DecodeParams
 
 pytestmark = pytest.mark.slow
 
@@ -20,9 +20,9 @@ def test_lora_adapter_reloads_with_identical_predictions(tiny_base, sentiment_tr
     from peft import PeftModel
     from transformers import AutoModelForCausalLM
 
-    from harness.candidates.lora import fit_lora
-    from harness.runner.generate import generate_batch, load_model
-    from harness.runner.labels import label_log_likelihoods
+    from harness.backends.hf.inference import generate_batch, load_model
+    from harness.backends.hf.likelihood import label_log_likelihoods
+    from harness.backends.hf.lora import fit_lora
 
     train = _small(sentiment_train, 96)
     model, tokenizer, summary = fit_lora(tiny_base, train, None, {"n_epochs": 2, "r": 4, "alpha": 8},
@@ -53,7 +53,7 @@ def test_lora_adapter_reloads_with_identical_predictions(tiny_base, sentiment_tr
 
 
 def test_lora_training_is_seeded(tiny_base, sentiment_train, tmp_path):
-    from harness.candidates.lora import fit_lora
+    from harness.backends.hf.lora import fit_lora
 
     train = _small(sentiment_train, 48)
     params = {"n_epochs": 1, "r": 4, "alpha": 8, "batch_size": 8, "logging_steps": 1}
@@ -64,7 +64,7 @@ def test_lora_training_is_seeded(tiny_base, sentiment_train, tmp_path):
 
 
 def test_unknown_lora_parameter_is_refused():
-    from harness.candidates.lora import lora_params
+    from harness.backends.hf.lora import lora_params
     from harness.errors import SpecError
 
     with pytest.raises(SpecError, match="unknown LoRA parameter 'rank'"):
@@ -72,7 +72,7 @@ def test_unknown_lora_parameter_is_refused():
 
 
 def test_full_finetune_keeps_best_validation_checkpoint(tiny_base, sentiment_train, tmp_path):
-    from harness.candidates.full import train_full
+    from harness.backends.hf.full import train_full
 
     train = _small(sentiment_train, 64)
     validation = replace(sentiment_train, name="validation", examples=sentiment_train.examples[64:96])

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
-from harness.cache.secrets import looks_like_secret_name, looks_like_secret_value
+from harness.secrets import looks_like_secret_name, looks_like_secret_value
 
 KEY_DIGEST_CHARS = 40
 MAX_KEY_LENGTH = 200

@@ -67,8 +67,8 @@ def run_accept(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print one row per accepted metric."""
+    from harness.fmt import fmt_int, fmt_metric
     from harness.gate import load_baseline
-    from harness.report.numbers import fmt_int, fmt_metric
     from harness.report.tables import markdown_table
 
     baseline = load_baseline(args.baseline)

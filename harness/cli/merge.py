@@ -37,7 +37,7 @@ def _probes(path: Path | None) -> list[list[dict[str, str]]] | None:
 
 def run_merge(args: argparse.Namespace) -> int:
     """Merge, save and verify; exit 1 when the merged model's predictions differ."""
-    from harness.candidates.loaded import merge_adapter
+    from harness.backends.hf.loaded import merge_adapter
     from harness.cli import EXIT_FINDINGS, EXIT_OK
 
     if args.out_dir.exists() and any(args.out_dir.iterdir()) and not args.force:

@@ -99,7 +99,7 @@ def run_serve(args: argparse.Namespace) -> int:
                               default_max_tokens=args.default_max_tokens, faults=fault_config)
     lora = {**TrainingDefaults().lora, **dict(args.lora)}
     try:
-        from harness.candidates.lora import lora_params
+        from harness.backends.hf.lora import lora_params
 
         lora_params({k: v for k, v in lora.items()})
     except HarnessError as exc:

@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
 
 def run_synth(args: argparse.Namespace) -> int:
     """Collect the pairs, write them, report what was dropped."""
-    from harness.candidates.openai_client import ClientConfig
+    from harness.backends.openai.client import ClientConfig
     from harness.data.synth import synthesize_from_endpoint, write_chat_jsonl
 
     config = ClientConfig.resolve(base_url=args.endpoint, api_key_env=args.api_key_env,

@@ -271,8 +271,8 @@ def synthesize_from_endpoint(config: Any, model: str, topic: str, n: int, *, tem
                              max_requests: int | None = None,
                              progress: Callable[[str], None] | None = None) -> SynthResult:
     """:func:`synthesize` against an OpenAI-compatible chat endpoint (``config``: ClientConfig)."""
-    from harness.candidates.openai_client import ChatGenerator, RemoteCallError
-    from harness.candidates.protocol import DecodeParams
+    from harness.backends.openai.client import ChatGenerator, RemoteCallError
+    from harness.protocol import DecodeParams
 
     generator = ChatGenerator(config, model)
 

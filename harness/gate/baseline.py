@@ -225,7 +225,7 @@ REDACTED = "***"
 
 def redact_secrets(value: Any) -> Any:
     """``value`` with secret-looking fields and credential-shaped strings replaced by ``***``."""
-    from harness.cache.secrets import looks_like_secret_name, looks_like_secret_value
+    from harness.secrets import looks_like_secret_name, looks_like_secret_value
 
     if isinstance(value, dict):
         return {key: REDACTED if looks_like_secret_name(str(key)) else redact_secrets(item)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from harness.errors import SpecError
+from harness.fmt import fmt_interval, fmt_metric, fmt_p, fmt_p_clause, shorten
 from harness.gate.verdict import INCONCLUSIVE, NO_BASELINE, NOT_COMPARABLE, REGRESSED
-from harness.report.numbers import fmt_interval, fmt_metric, fmt_p, fmt_p_clause, shorten
 from harness.results import GateRecord
 
 UPDATE_INSTRUCTIONS = (

@@ -14,7 +14,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import write_atomic
 from harness.errors import BaselineError
 from harness.gate.baseline import (
     JSON_SCHEMA,
@@ -23,6 +22,7 @@ from harness.gate.baseline import (
     entry_from_result,
     library_versions,
 )
+from harness.jsonio import write_atomic
 from harness.results import RunState
 
 UPDATE_HINT = "pass --ft-force to pytest (or --force to `ft-harness baseline accept`) to overwrite it"

@@ -160,7 +160,7 @@ def _demanded_floor(result: EvalResult, check: MetricCheck, stored: BaselineMetr
     """A baseline value edited by hand (it no longer equals the mean of its per-example scores) is
     a demanded floor: there is no paired data behind it, so the current value is held to it
     directly, within the tolerance. None when the value is the scores' own mean."""
-    from harness.report.numbers import fmt_metric
+    from harness.fmt import fmt_metric
 
     metric = check.metric
     if metric not in MEAN_OF_SCORES or stored.value is None or not stored.scores:
@@ -222,7 +222,7 @@ def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck
 
 
 def _inconclusive_reason(drop: Any, p_drop: float, allowed: float, alpha: float, metric: str) -> str:
-    from harness.report.numbers import fmt_metric
+    from harness.fmt import fmt_metric
 
     if math.isnan(p_drop):
         return f"the paired test is undefined: {drop.note or 'too few pairs'}"
@@ -233,7 +233,7 @@ def _inconclusive_reason(drop: Any, p_drop: float, allowed: float, alpha: float,
 
 
 def _finish(result: EvalResult, tested: _Tested, p_drop: float, p_gain: float, config: GateConfig) -> GateRecord:
-    from harness.report.numbers import fmt_interval, fmt_metric, fmt_p_clause
+    from harness.fmt import fmt_interval, fmt_metric, fmt_p_clause
 
     drop, metric = tested.drop, tested.check.metric
     verdict = decide(difference=drop.difference, allowed_drop=tested.allowed_drop, p_drop=p_drop,

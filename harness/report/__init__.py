@@ -73,7 +73,7 @@ def _search_images(results, out_dir: Path, name: str, suite: str) -> dict[str, s
 
 def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None = None) -> list[Path]:
     """Write every report file for ``state`` into ``out_dir``; returns the paths written."""
-    from harness.atomic import write_atomic
+    from harness.jsonio import write_atomic
     from harness.report.intervals import metric_intervals
     from harness.report.markdown import index_page, suite_page, suite_results
     from harness.report.summary import append_step_summary

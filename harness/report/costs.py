@@ -11,7 +11,7 @@ import math
 from collections.abc import Sequence
 
 from harness.cost import PRICES_AS_OF, PricingTable, break_even_requests, usage_cost
-from harness.report.numbers import NA, fmt_float
+from harness.fmt import NA, fmt_float
 from harness.report.tables import markdown_table
 from harness.results import EvalResult
 

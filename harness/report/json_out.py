@@ -49,7 +49,7 @@ def results_document(state: RunState) -> dict[str, Any]:
 
 def write_results_json(state: RunState, path: Path) -> Path:
     """Write ``results.json`` atomically; returns its path."""
-    from harness.atomic import write_atomic
+    from harness.jsonio import write_atomic
 
     text = json.dumps(results_document(state), indent=2, sort_keys=True, ensure_ascii=False,
                       allow_nan=False) + "\n"

@@ -10,8 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.report.intervals import Interval
-from harness.report.numbers import (
+from harness.fmt import (
     NA,
     fmt_float,
     fmt_int,
@@ -21,6 +20,7 @@ from harness.report.numbers import (
     fmt_percent,
     shorten,
 )
+from harness.report.intervals import Interval
 from harness.report.tables import markdown_table
 from harness.report.verdicts import is_failing
 from harness.results import PAIRED_SCORE, ComparisonRecord, EvalResult, GateRecord, Problem
@@ -133,8 +133,8 @@ def regressions_section(gates: Sequence[GateRecord]) -> str:
 def _defaults_for(kind: str) -> Mapping[str, Any]:
     """The training defaults of a candidate kind, so the report shows only what a spec changed."""
     if kind in ("lora", "full"):
-        from harness.candidates.full import FULL_DEFAULTS
-        from harness.candidates.lora import LORA_DEFAULTS
+        from harness.backends.hf.full import FULL_DEFAULTS
+        from harness.backends.hf.lora import LORA_DEFAULTS
 
         return LORA_DEFAULTS if kind == "lora" else FULL_DEFAULTS
     return {}

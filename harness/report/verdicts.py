@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from harness.fmt import fmt_metric
 from harness.gate.failure import failing_records
-from harness.report.numbers import fmt_metric
 from harness.results import GateRecord, Problem, RunState
 
 FAIL, PASS, NOT_GATED = "FAIL", "PASS", "NOT GATED"

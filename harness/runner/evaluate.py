@@ -9,11 +9,11 @@ import statistics
 import time
 from typing import Any
 
-from harness.candidates.context import BuildContext
-from harness.candidates.protocol import Candidate, Generation, LabelScorer
-from harness.candidates.spec import SuiteSpec
+from harness.context import BuildContext
 from harness.data.records import Split
+from harness.protocol import Candidate, Generation, LabelScorer
 from harness.results import EvalResult
+from harness.spec import SuiteSpec
 
 # Prompts handed to a candidate at once: large enough for full, length-sorted batches, small
 # enough for a progress bar that moves.

@@ -30,7 +30,7 @@ def outputs_path(root: Path, suite: str, candidate: str) -> Path:
 
 def write_outputs(state: RunState, root: Path) -> list[Path]:
     """Write every result's per-example outputs; returns the files written."""
-    from harness.atomic import write_atomic
+    from harness.jsonio import write_atomic
 
     written = []
     for result in state.results:

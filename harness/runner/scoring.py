@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from harness.runner.normalize import UNPARSED, normalize_label
+from harness.metrics.labels import UNPARSED, normalize_label
 
 DEFAULT_GENERATION_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match")
 

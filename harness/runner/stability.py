@@ -10,11 +10,11 @@ import statistics
 from dataclasses import replace
 from typing import Any
 
-from harness.candidates.context import BuildContext
-from harness.candidates.protocol import Candidate
-from harness.candidates.spec import SuiteSpec
+from harness.context import BuildContext
 from harness.data.records import Split
+from harness.protocol import Candidate
 from harness.results import EvalResult
+from harness.spec import SuiteSpec
 
 
 def spread(values: list[float]) -> dict[str, float]:

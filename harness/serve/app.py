@@ -24,8 +24,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from harness.candidates.protocol import DecodeParams, Generation
 from harness.errors import DatasetError
+from harness.protocol import DecodeParams, Generation
 from harness.serve.backend import ModelBackend
 from harness.serve.errors import (
     APIError,

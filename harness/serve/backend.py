@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.candidates.protocol import DecodeParams, Generation
 from harness.data.records import Message
+from harness.protocol import DecodeParams, Generation
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class LocalBackend:
 
     def __init__(self, base_id: str, base_dir: str | Path, adapters: Mapping[str, str | Path] | None = None,
                  *, batch_size: int = 16, device: str | None = None) -> None:
-        from harness.runner.generate import load_model
+        from harness.backends.hf.inference import load_model
 
         self.base_id = base_id
         self._base_dir = Path(base_dir)
@@ -126,7 +126,7 @@ class LocalBackend:
 
     def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """Batched chat generation with ``model``'s adapter active."""
-        from harness.runner.generate import generate_batch
+        from harness.backends.hf.inference import generate_batch
 
         return self._run(model, lambda m: generate_batch(m, self.tokenizer, prompts, params,
                                                          batch_size=self.batch_size))

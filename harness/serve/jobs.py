@@ -21,8 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.candidates.protocol import TrainingSummary
 from harness.errors import DatasetError
+from harness.protocol import TrainingSummary
 from harness.serve.backend import ModelBackend
 from harness.serve.store import ACTIVE, TERMINAL, JobRecord, Store, new_id, now
 
@@ -224,7 +224,7 @@ class FineTuneWorker:
                   "learning_rate": self.defaults.learning_rate * hyper["learning_rate_multiplier"]}
         train_fn = self.train_fn
         if train_fn is None:
-            from harness.candidates.lora import train_lora as train_fn
+            from harness.backends.hf.lora import train_lora as train_fn
         summary = train_fn(self.backend.base_dir(job.model), train, validation, params, out_dir,
                            seed=job.seed, on_log=on_log)
         if job_id in self._cancelled:

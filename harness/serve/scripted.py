@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.candidates.protocol import DecodeParams, Generation, TrainingSummary
 from harness.data.records import Message
+from harness.protocol import DecodeParams, Generation, TrainingSummary
 from harness.serve.backend import ModelInfo
 
 Reply = Callable[[str, list[Message], DecodeParams], str]

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.atomic import write_atomic
+from harness.jsonio import write_atomic
 
 STATE_VERSION = 1
 TERMINAL = ("succeeded", "failed", "cancelled")

@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.candidates.protocol import TrainingSummary
 from harness.data.records import Split
+from harness.protocol import TrainingSummary
 
 _COMMON_DEFAULTS: dict[str, Any] = {
     "n_epochs": 3,
@@ -66,8 +66,8 @@ def classification_dataset(split: Split, labels: Sequence[str], tokenizer: Any, 
     """``(datasets.Dataset of input ids + labels, number of texts cut at max_length)``."""
     from datasets import Dataset
 
-    from harness.candidates.encoder_models import label_ids
-    from harness.runner.encoder import last_user_text
+    from harness.backends.encoder.inference import last_user_text
+    from harness.backends.encoder.models import label_ids
 
     texts = [last_user_text(ex.prompt) for ex in split.examples]
     ids = label_ids(split, labels, aliases)
@@ -88,7 +88,7 @@ def _accuracy(eval_prediction) -> dict[str, float]:
 def _training_args(p: Mapping[str, Any], out: Path, seed: int, *, evaluating: bool, keep_best: bool):
     from transformers import TrainingArguments
 
-    from harness.candidates.hardware import mixed_precision_flags
+    from harness.training.hardware import mixed_precision_flags
 
     strategy = "no" if not evaluating else ("steps" if p.get("eval_steps") else "epoch")
     if keep_best and evaluating:  # checkpoints hold weights only: the best one is reloaded, never resumed
@@ -138,8 +138,8 @@ def fit_encoder(kind: str, init_dir: Path, train: Split, validation: Split | Non
         set_seed,
     )
 
-    from harness.candidates.encoder_models import load_tokenizer
-    from harness.candidates.training import count_parameters
+    from harness.backends.encoder.models import load_tokenizer
+    from harness.training.lifecycle import count_parameters
 
     p = encoder_params(kind, params)
     set_seed(seed)

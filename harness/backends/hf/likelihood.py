@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from harness.backends.hf.inference import render_prompts
 from harness.data.records import Message
-from harness.runner.generate import render_prompts
 
 
 def _label_ids(tokenizer, labels: Sequence[str]) -> list[list[int]]:

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from harness.candidates.protocol import DecodeParams, Generation
 from harness.data.records import Message
 from harness.errors import HarnessError
+from harness.protocol import DecodeParams, Generation
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

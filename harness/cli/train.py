@@ -1,4 +1,4 @@
-"""Train one candidate of a spec outside pytest: ``python -m harness.candidates.train_cli``.
+"""Train one candidate of a spec outside pytest: ``python -m harness.cli.train``.
 
 One process: the candidate is built exactly as the pytest plugin builds it (same cache key,
 checkpoints in ``<cache>/work/<key>/``, resumed after an interruption), so a later
@@ -22,7 +22,7 @@ from harness.errors import HarnessError
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m harness.candidates.train_cli",
+    parser = argparse.ArgumentParser(prog="python -m harness.cli.train",
                                      description="Train (or find in the cache) one candidate of a spec.")
     parser.add_argument("--spec", type=Path, default=Path("fixtures/candidates.toml"), help="candidate spec TOML")
     parser.add_argument("--suite", required=True, help="suite name in the spec")
@@ -36,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def _context(args: argparse.Namespace):
     from harness.cache import CacheStore, default_cache_root
-    from harness.candidates.context import BuildContext
-    from harness.candidates.spec import load_spec
+    from harness.context import BuildContext
+    from harness.spec import load_spec
 
     spec = load_spec(args.spec)
     root = args.cache_dir or default_cache_root(Path.cwd())
@@ -64,9 +64,9 @@ def _train_distributed(ctx: Any, suite: Any, spec: Any) -> dict[str, Any] | None
 
     from accelerate import PartialState
 
-    from harness.candidates.local import plan_training
-    from harness.candidates.resume import checkpoints_dir, remove_work_dir, work_dir
-    from harness.candidates.training import training_failure
+    from harness.backends.hf.candidates import plan_training
+    from harness.training.lifecycle import training_failure
+    from harness.training.resume import checkpoints_dir, remove_work_dir, work_dir
 
     if spec.kind not in ("lora", "full"):
         raise HarnessError(f"{spec.kind!r} candidates train in one process; launch without accelerate/torchrun")
@@ -93,7 +93,7 @@ def _train_distributed(ctx: Any, suite: Any, spec: Any) -> dict[str, Any] | None
         state.wait_for_everyone()
     if not state.is_main_process:
         return None
-    from harness.candidates.registry import build_candidate
+    from harness.kinds import build_candidate
 
     return _describe(build_candidate(ctx, suite, spec), ctx)
 
@@ -108,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             described = _train_distributed(ctx, suite, spec)
         else:
-            from harness.candidates.registry import build_candidate
+            from harness.kinds import build_candidate
 
             described = _describe(build_candidate(ctx, suite, spec), ctx)
     except HarnessError as exc:

@@ -81,7 +81,7 @@ def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:
 
 def label_ids(split: Split, labels: Sequence[str], aliases: Mapping[str, str] | None = None) -> list[int]:
     """The label id of each example's reference reply; an unknown label names its file and line."""
-    from harness.runner.normalize import UNPARSED, normalize_label
+    from harness.metrics.labels import UNPARSED, normalize_label
 
     _, label2id = label_maps(labels)
     ids = []
@@ -132,7 +132,7 @@ def load_classifier(model_dir: Path, adapter_dir: Path | None = None) -> tuple[A
     """``(model, tokenizer)`` in eval mode on the best device: a saved classifier, with a SEQ_CLS LoRA adapter if given."""
     from transformers import AutoModelForSequenceClassification
 
-    from harness.runner.generate import pick_device
+    from harness.backends.hf.inference import pick_device
 
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
     if adapter_dir is not None:
@@ -148,7 +148,7 @@ def load_encoder(model_dir: Path) -> tuple[Any, Any]:
     """``(bare encoder, tokenizer)`` in eval mode, for sentence embeddings."""
     from transformers import AutoModel
 
-    from harness.runner.generate import pick_device
+    from harness.backends.hf.inference import pick_device
 
     model = AutoModel.from_pretrained(str(model_dir))
     model.to(pick_device())

@@ -12,9 +12,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.candidates.protocol import TrainingSummary
-from harness.candidates.training import SCHEDULE_DEFAULTS
 from harness.data.records import Split
+from harness.protocol import TrainingSummary
+from harness.training.lifecycle import SCHEDULE_DEFAULTS
 
 LORA_DEFAULTS: dict[str, Any] = {
     "n_epochs": 3,
@@ -46,8 +46,8 @@ QUANT_TYPES = ("nf4", "fp4")
 
 
 def _check_lora_values(p: Mapping[str, Any]) -> None:
-    from harness.candidates.training import check_common_params, check_positive
     from harness.errors import SpecError
+    from harness.training.lifecycle import check_common_params, check_positive
 
     check_common_params(p)
     check_positive(p, "r", int)
@@ -168,8 +168,8 @@ def prepare_lora_trainer(base_dir: Path, train: Split, validation: Split | None,
     from transformers import AutoTokenizer, set_seed
     from trl import SFTConfig, SFTTrainer
 
-    from harness.candidates.training import trainer_arguments, training_callbacks
     from harness.data.truncation import count_truncation
+    from harness.training.lifecycle import trainer_arguments, training_callbacks
 
     p = lora_params(params)
     has_eval = validation is not None
@@ -222,7 +222,7 @@ def fit_lora(base_dir: Path, train: Split, validation: Split | None, params: Map
     Checkpoints go to ``checkpoint_dir`` (kept, and resumed from on the next call) when given,
     else to a scratch folder in ``work_dir`` that is removed afterwards.
     """
-    from harness.candidates.training import fit_and_summarise
+    from harness.training.lifecycle import fit_and_summarise
 
     scratch = work_dir / "_checkpoints"
     trainer, tokenizer, p, truncation = prepare_lora_trainer(

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.candidates.spec import HarnessSpec
+from harness.spec import HarnessSpec
 
 EMBEDDED = "embedded"
 MODEL_FILES = ("*.safetensors", "*.bin", "config.json", "generation_config.json", "tokenizer*",
@@ -72,8 +72,8 @@ class BuildContext:
                             "pass a local directory with --ft-base-model") from None
 
     def _embedded_base(self) -> Path:
+        from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
         from harness.cache import cache_key, hash_file, library_versions
-        from harness.candidates.tiny import TinyModelConfig, build_tiny_base
         from harness.errors import SpecError
 
         corpus = self.spec.corpus

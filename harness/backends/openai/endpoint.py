@@ -12,16 +12,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.candidates.openai_client import (
+from harness.backends.openai.client import (
     ChatGenerator,
     ClientConfig,
     RemoteCallError,
     call_with_retries,
 )
-from harness.candidates.openai_ft import client_config_from_options, fingerprint_of
-from harness.candidates.protocol import DecodeParams, Generation, TrainingSummary
+from harness.backends.openai.finetune import client_config_from_options, fingerprint_of
 from harness.data.records import Message
 from harness.errors import SpecError
+from harness.protocol import DecodeParams, Generation, TrainingSummary
 
 KIND = "endpoint"
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from harness.candidates.protocol import TrainingSummary
 from harness.errors import SpecError, TrainingError
+from harness.protocol import TrainingSummary
 
 # Evaluation, checkpoint and early-stopping parameters common to both kinds.
 SCHEDULE_DEFAULTS: dict[str, Any] = {
@@ -128,7 +128,7 @@ def schedule_arguments(p: Mapping[str, Any], *, has_eval: bool, checkpointing: b
 def trainer_arguments(p: Mapping[str, Any], *, output_dir: Path, seed: int, has_eval: bool,
                       checkpointing: bool) -> dict[str, Any]:
     """Keyword arguments shared by ``TrainingArguments`` and ``SFTConfig`` for one run."""
-    from harness.candidates.hardware import mixed_precision_flags
+    from harness.training.hardware import mixed_precision_flags
 
     return {
         "output_dir": str(output_dir),
@@ -183,7 +183,7 @@ def run_trainer(trainer: Any, checkpoints: Path | None,
                 log: Callable[[str], None] | None = None) -> tuple[Any, int | None]:
     """``trainer.train()``, resumed from the last whole checkpoint in ``checkpoints`` if one is
     there; returns the train output and the step it resumed from (None for a fresh run)."""
-    from harness.candidates.resume import checkpoint_step, last_complete_checkpoint
+    from harness.training.resume import checkpoint_step, last_complete_checkpoint
 
     checkpoint = last_complete_checkpoint(checkpoints) if checkpoints is not None else None
     if checkpoint is None:
@@ -218,8 +218,8 @@ class RunFacts:
 def summarise_run(facts: RunFacts) -> TuningSummary:
     """The training summary: losses over the whole run (resumed or not), the overfitting check,
     early stopping and best-checkpoint notes."""
-    from harness.candidates.overfitting import detect_overfitting, whole_run_train_loss
-    from harness.candidates.resume import checkpoint_step
+    from harness.training.overfitting import detect_overfitting, whole_run_train_loss
+    from harness.training.resume import checkpoint_step
 
     trained = facts.log_history[:facts.train_history_length]
     train_loss = whole_run_train_loss(trained, facts.training_loss, facts.resumed_from_step,

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from harness.candidates.protocol import DecodeParams, Generation
 from harness.data.records import Message
+from harness.protocol import DecodeParams, Generation
 
 OOM_REMEDIES = (
     "try a smaller --ft-batch-size, gradient accumulation, 8-bit/4-bit base loading, "

@@ -49,10 +49,10 @@ class SearchSpec:
 
 def _defaults_of(kind: str) -> Mapping[str, Any]:
     if kind == "lora":
-        from harness.candidates.lora import LORA_DEFAULTS
+        from harness.backends.hf.lora import LORA_DEFAULTS
 
         return LORA_DEFAULTS
-    from harness.candidates.full import FULL_DEFAULTS
+    from harness.backends.hf.full import FULL_DEFAULTS
 
     return FULL_DEFAULTS
 
@@ -197,9 +197,9 @@ def trials_table(rows: Sequence[Mapping[str, Any]], select: str) -> str:
 
 def build_search(ctx, suite, spec):
     """Build the ``kind = "search"`` candidate: train (or reuse) every trial, pick the best."""
-    from harness.candidates.local import LocalCausalLM, candidate_where, trained_candidate
-    from harness.candidates.spec import CandidateSpec
-    from harness.candidates.training import summary_from_dict
+    from harness.backends.hf.candidates import LocalCausalLM, candidate_where, trained_candidate
+    from harness.spec import CandidateSpec
+    from harness.training.lifecycle import summary_from_dict
 
     where = candidate_where(ctx, suite, spec)
     search = parse_search(spec.params, spec.options, where)

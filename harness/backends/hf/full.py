@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from harness.candidates.protocol import TrainingSummary
-from harness.candidates.training import SCHEDULE_DEFAULTS
 from harness.data.records import Split
+from harness.protocol import TrainingSummary
+from harness.training.lifecycle import SCHEDULE_DEFAULTS
 
 FULL_DEFAULTS: dict[str, Any] = {
     "n_epochs": 3,
@@ -31,8 +31,8 @@ FULL_DEFAULTS: dict[str, Any] = {
 
 def full_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Defaults overlaid with ``params``; unknown keys and impossible values are refused."""
-    from harness.candidates.training import check_common_params
     from harness.errors import SpecError
+    from harness.training.lifecycle import check_common_params
 
     merged = dict(FULL_DEFAULTS)
     for key, value in (params or {}).items():
@@ -77,8 +77,8 @@ def prepare_full_trainer(base_dir: Path, train: Split, validation: Split | None,
         set_seed,
     )
 
-    from harness.candidates.training import trainer_arguments, training_callbacks
     from harness.data.truncation import count_truncation
+    from harness.training.lifecycle import trainer_arguments, training_callbacks
 
     p = full_params(params)
     has_eval = validation is not None
@@ -109,7 +109,7 @@ def train_full(base_dir: Path, train: Split, validation: Split | None, params: M
     """Fine-tune every weight of the base on ``train``; keep the checkpoint with the best validation
     loss and save it into ``out_dir``. With ``checkpoint_dir`` the run checkpoints there and
     resumes from its last checkpoint."""
-    from harness.candidates.training import fit_and_summarise
+    from harness.training.lifecycle import fit_and_summarise
 
     scratch = out_dir / "_checkpoints"
     trainer, tokenizer, p, truncation = prepare_full_trainer(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.candidates.openai_client import (
+from harness.backends.openai.client import (
     ChatGenerator,
     ClientConfig,
     RemoteCallError,
@@ -34,10 +34,10 @@ from harness.candidates.openai_client import (
     make_client,
     redact,
 )
-from harness.candidates.protocol import DecodeParams, Generation, TrainingSummary
 from harness.cost import PricingTable, training_cost
 from harness.data.records import Message, Split
 from harness.errors import SpecError, TrainingError
+from harness.protocol import DecodeParams, Generation, TrainingSummary
 
 KIND = "openai"
 METADATA_KEY = "ft_harness_key"
@@ -535,7 +535,7 @@ def pricing_from_spec(pricing: Mapping[str, Any] | None) -> PricingTable:
 
 def build(ctx, suite, spec) -> OpenAIFineTuneCandidate:
     """Build the ``kind = "openai"`` candidate of a suite (registry entry point)."""
-    from harness.candidates.local import load_training_splits
+    from harness.backends.hf.candidates import load_training_splits
 
     where = f"{ctx.spec.path}: suites.{suite.name}.candidates.{spec.name}"
     unknown = sorted(set(spec.options) - _OPTIONS) or sorted(set(spec.params) - _PARAMS)

@@ -29,8 +29,8 @@ from typing import Any
 
 import tomllib
 
-from harness.candidates.protocol import DecodeParams
 from harness.errors import SpecError
+from harness.protocol import DecodeParams
 
 TASKS = ("classification", "generation")
 SCORING = ("generate", "likelihood")

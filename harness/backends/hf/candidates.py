@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.candidates.context import BuildContext
-from harness.candidates.protocol import DecodeParams, Generation, TrainingSummary
-from harness.candidates.spec import CandidateSpec, SuiteSpec
+from harness.context import BuildContext
 from harness.data.records import Message, Split
+from harness.protocol import DecodeParams, Generation, TrainingSummary
+from harness.spec import CandidateSpec, SuiteSpec
 
 
 @dataclass
@@ -50,14 +50,14 @@ class LocalCausalLM:
 
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """Batched greedy (or seeded sampled) generation, one reply per prompt."""
-        from harness.runner.generate import generate_batch
+        from harness.backends.hf.inference import generate_batch
 
         model, tokenizer = self._model()
         return generate_batch(model, tokenizer, prompts, params, batch_size=self.batch_size)
 
     def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
         """The most likely label per prompt by label log-likelihood."""
-        from harness.runner.labels import predict_by_likelihood
+        from harness.backends.hf.likelihood import predict_by_likelihood
 
         model, tokenizer = self._model()
         return predict_by_likelihood(model, tokenizer, prompts, labels, batch_size=self.batch_size)
@@ -70,12 +70,12 @@ class LocalCausalLM:
 def load_local_model(model_dir: Path, adapter_dir: Path | None, quantization: dict[str, Any] | None = None):
     """``(model, tokenizer)`` for inference; a quantised base (QLoRA) is loaded as it was trained."""
     if quantization is None:
-        from harness.runner.generate import load_model
+        from harness.backends.hf.inference import load_model
 
         return load_model(model_dir, adapter_dir)
     from transformers import AutoTokenizer
 
-    from harness.candidates.lora import load_quantized
+    from harness.backends.hf.lora import load_quantized
 
     has_tokenizer = adapter_dir is not None and (Path(adapter_dir) / "tokenizer_config.json").exists()
     tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir if has_tokenizer else model_dir))
@@ -147,8 +147,8 @@ class TrainingPlan:
 
 
 _TRAINED_KINDS = {
-    "lora": ("adapter", "harness.candidates.lora", "lora_params", "train_lora"),
-    "full": ("model", "harness.candidates.full", "full_params", "train_full"),
+    "lora": ("adapter", "harness.backends.hf.lora", "lora_params", "train_lora"),
+    "full": ("model", "harness.backends.hf.full", "full_params", "train_full"),
 }
 
 
@@ -167,8 +167,8 @@ def plan_training(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, kind
     import importlib
 
     from harness.cache import cache_key, library_versions
-    from harness.candidates.training import cache_params, schedule_arguments
     from harness.errors import SpecError
+    from harness.training.lifecycle import cache_params, schedule_arguments
 
     namespace, module_name, params_fn, train_fn = _TRAINED_KINDS[kind]
     module = importlib.import_module(module_name)
@@ -214,9 +214,9 @@ def train_cached(ctx: BuildContext, plan: TrainingPlan) -> tuple[Any, TrainingSu
     ``TrainingError`` that names the candidate and the cause (out of memory: with remedies).
     Returns ``(cache_result, summary)``.
     """
-    from harness.candidates.resume import checkpoints_dir, remove_work_dir, work_dir
-    from harness.candidates.training import summary_from_dict, training_failure
     from harness.errors import HarnessError, SpecError
+    from harness.training.lifecycle import summary_from_dict, training_failure
+    from harness.training.resume import checkpoints_dir, remove_work_dir, work_dir
 
     resumable = bool(ctx.cache.enabled and ctx.options.get("resume", True))
     work = work_dir(Path(ctx.options.get("cache_root") or ctx.cache.root), plan.key) if resumable else None
@@ -251,7 +251,7 @@ def train_cached(ctx: BuildContext, plan: TrainingPlan) -> tuple[Any, TrainingSu
 def trained_candidate(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec,
                       kind: str) -> tuple[LocalCausalLM, Any]:
     """A trained ``kind`` ("lora" or "full") candidate and the cache result behind it."""
-    from harness.candidates.lora import quantization_settings
+    from harness.backends.hf.lora import quantization_settings
 
     plan = plan_training(ctx, suite, spec, kind)
     entry, summary = train_cached(ctx, plan)

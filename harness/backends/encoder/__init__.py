@@ -1,0 +1,1 @@
+"""Sequence-classification encoders: inference, training, zero-shot."""

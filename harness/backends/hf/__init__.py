@@ -1,0 +1,1 @@
+"""Local causal LMs through transformers / peft / trl: inference, likelihood, training."""

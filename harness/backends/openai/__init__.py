@@ -1,0 +1,1 @@
+"""OpenAI-compatible APIs: client, fine-tuning jobs, deployed endpoints."""

@@ -1,0 +1,1 @@
+"""One training lifecycle shared by every trainer: arguments, checks, resume, overfitting."""
