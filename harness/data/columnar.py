@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.findings import ERROR, Finding
-from harness.data.reading import RawFile, Row, decode_lines, parse_json
+from harness.data.raw import RawFile, Row, decode_lines, parse_json
 
 JSON_CELL_COLUMNS = ("messages", "prompt", "completion")
 _PANDAS_LINE = re.compile(r"line (\d+)")

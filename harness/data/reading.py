@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from harness.data.findings import ERROR, Finding
+from harness.data.columnar import read_columnar, read_hub
+from harness.data.findings import Finding
+from harness.data.raw import RawFile, Row, decode_lines, file_error, parse_json
+
+__all__ = ["SUFFIX_READERS", "RawFile", "Row", "decode_lines", "parse_json", "read_source",
+           "read_text_bytes"]
 
 #: File suffixes and the reader that handles them.
 SUFFIX_READERS = {
@@ -28,34 +31,6 @@ SUFFIX_READERS = {
     ".parquet": "parquet", ".pq": "parquet", ".txt": "text",
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-@dataclass(frozen=True)
-class Row:
-    """One raw record and where it came from (``unit`` is "line" or "row")."""
-
-    number: int
-    record: Any
-    unit: str = "line"
-
-
-@dataclass
-class RawFile:
-    """The rows read from one source plus the problems met while reading it."""
-
-    path: str
-    rows: list[Row]
-    findings: list[Finding]
-    reader: str
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_json(text: str) -> Any:
-    """``json.loads`` that rejects NaN / Infinity (OpenAI and most tools refuse them)."""
-    return json.loads(text, parse_constant=_reject_constant)
 
 
 def read_source(path: str | Path, reader: str | None = None, *, split: str | None = None
@@ -72,31 +47,27 @@ def read_source(path: str | Path, reader: str | None = None, *, split: str | Non
         exists, is_dir, is_file = p.exists(), p.is_dir(), p.is_file()
     except (OSError, ValueError) as exc:  # embedded NUL, name too long, permission
         reason = getattr(exc, "strerror", None) or str(exc)
-        return RawFile(path_str, [], [_file_error("unreadable", f"cannot access path: {reason}",
+        return RawFile(path_str, [], [file_error("unreadable", f"cannot access path: {reason}",
                                                   path_str)], reader or "?")
     if not exists:
         if reader is None and _HUB_ID.match(path_str):
-            from harness.data.columnar import read_hub
-
             return read_hub(path_str, split)
-        return RawFile(path_str, [], [_file_error("missing_file", "file not found", path_str)],
+        return RawFile(path_str, [], [file_error("missing_file", "file not found", path_str)],
                        reader or "?")
     if is_dir:
-        return RawFile(path_str, [], [_file_error(
+        return RawFile(path_str, [], [file_error(
             "directory", "is a directory, expected a dataset file", path_str)], reader or "?")
     if not is_file:
-        return RawFile(path_str, [], [_file_error(
+        return RawFile(path_str, [], [file_error(
             "not_a_file", "not a regular file (a device or pipe?)", path_str)], reader or "?")
     if reader is None:
         reader = _sniff_reader(p)
     if reader in ("csv", "parquet"):
-        from harness.data.columnar import read_columnar
-
         return read_columnar(path_str, reader)
     try:
         data = p.read_bytes()
     except OSError as exc:
-        return RawFile(path_str, [], [_file_error("unreadable", f"cannot read file: {exc.strerror}",
+        return RawFile(path_str, [], [file_error("unreadable", f"cannot read file: {exc.strerror}",
                                                   path_str)], reader)
     return read_text_bytes(data, path_str, reader)
 
@@ -111,40 +82,10 @@ def _sniff_reader(p: Path) -> str:
     return "parquet" if magic == b"PAR1" else "jsonl"
 
 
-def _file_error(code: str, message: str, path: str, line: int | None = None) -> Finding:
-    return Finding(ERROR, code, message, path=path, line=line)
-
-
-def decode_lines(data: bytes, path: str) -> tuple[list[tuple[int, str]], list[Finding]]:
-    """Split bytes into (line number, text) pairs; report NUL bytes and invalid UTF-8 by line."""
-    findings: list[Finding] = []
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return [], [_file_error("encoding", "file is UTF-16 encoded; save it as UTF-8", path, 1)]
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
-    lines: list[tuple[int, str]] = []
-    for number, raw in enumerate(data.split(b"\n"), start=1):
-        if b"\x00" in raw:
-            column = raw.index(b"\x00") + 1
-            findings.append(_file_error(
-                "binary", f"binary data: NUL byte at column {column} (not a text file?)",
-                path, number))
-            continue
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            findings.append(_file_error(
-                "encoding", f"invalid UTF-8: byte 0x{raw[exc.start]:02x} at column "
-                f"{exc.start + 1} (save the file as UTF-8)", path, number))
-            continue
-        lines.append((number, text.removesuffix("\r")))
-    return lines, findings
-
-
 def read_text_bytes(data: bytes, path: str, reader: str) -> RawFile:
     """Parse the bytes of a JSONL, JSON or plain-text file into rows."""
     if not data.strip():
-        return RawFile(path, [], [_file_error("empty_file", "empty file: no records", path)], reader)
+        return RawFile(path, [], [file_error("empty_file", "empty file: no records", path)], reader)
     lines, findings = decode_lines(data, path)
     if reader == "json" and findings:  # a JSON document with undecodable lines: stop here
         return RawFile(path, [], findings, reader)
@@ -156,7 +97,7 @@ def read_text_bytes(data: bytes, path: str, reader: str) -> RawFile:
         rows, more = _read_json_lines(lines, path)
     findings.extend(more)
     if not rows and not findings:
-        findings.append(_file_error("empty_file", "empty file: no records", path))
+        findings.append(file_error("empty_file", "empty file: no records", path))
     return RawFile(path, rows, findings, reader)
 
 
@@ -184,7 +125,7 @@ def _read_json_lines(lines: list[tuple[int, str]], path: str) -> tuple[list[Row]
             message = _json_problem(exc)
             if number == 1 and text.lstrip().startswith("[") and not text.rstrip().endswith("]"):
                 message += "; the file looks like a JSON array: name it .json"
-            findings.append(_file_error("invalid_json", message, path, number))
+            findings.append(file_error("invalid_json", message, path, number))
     return rows, findings
 
 
@@ -198,10 +139,10 @@ def _read_json_document(lines: list[tuple[int, str]], path: str
         if exc.msg == "Extra data":  # several top-level values: JSON Lines named .json
             return _read_json_lines(lines, path)
         line = lines[min(exc.lineno, len(lines)) - 1][0] if lines else 1
-        return [], [_file_error("invalid_json", f"invalid JSON: {exc.msg} (column {exc.colno})",
+        return [], [file_error("invalid_json", f"invalid JSON: {exc.msg} (column {exc.colno})",
                                 path, line)]
     except (ValueError, RecursionError) as exc:
-        return [], [_file_error("invalid_json", _json_problem(exc), path, 1)]
+        return [], [file_error("invalid_json", _json_problem(exc), path, 1)]
     if isinstance(value, list):
         starts = _array_element_lines(text)
         return [Row(lines[start - 1][0], item) for start, item in zip(starts, value, strict=True)], []
