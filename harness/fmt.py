@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-#: Metrics reported on a 0–100 scale.
-PERCENT_SCALE_METRICS = frozenset({"bleu", "chrf", "rouge1", "rouge2", "rougeL", "rougeLsum"})
+from harness.metrics.registry import percent_scale
+
+#: Metrics reported on a 0–100 scale (read from the metric registry).
+PERCENT_SCALE_METRICS = percent_scale()
 NA = "n/a"
 
 

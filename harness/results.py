@@ -9,16 +9,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-# Which per-example score backs each aggregate metric in paired tests, and its score type.
-PAIRED_SCORE = {
-    "accuracy": ("correct", "binary"),
-    "exact_match": ("exact_match", "binary"),
-    "bleu": ("sentence_bleu", "continuous"),
-    "rouge1": ("rouge1", "continuous"),
-    "rouge2": ("rouge2", "continuous"),
-    "rougeL": ("rougeL", "continuous"),
-    "rougeLsum": ("rougeLsum", "continuous"),
-}
+from harness.metrics.registry import paired_score_table
+
+# Which per-example score backs each aggregate metric in paired tests, and its score type
+# (read from the metric registry).
+PAIRED_SCORE = paired_score_table()
 
 
 @dataclass

@@ -6,26 +6,40 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.metrics.labels import UNPARSED, normalize_label
+from harness.metrics.registry import (
+    CLASSIFICATION,
+    GENERATION,
+    ROUGE_TYPES,
+    default_metrics,
+    info,
+    option_value,
+)
 
-DEFAULT_GENERATION_METRICS = ("bleu", "rouge1", "rouge2", "rougeL", "rougeLsum", "exact_match")
+DEFAULT_GENERATION_METRICS = default_metrics(GENERATION)
+DEFAULT_CLASSIFICATION_METRICS = default_metrics(CLASSIFICATION)
 
 
 def score_classification(predictions: Sequence[str], references: Sequence[str], labels: Sequence[str],
-                         aliases: Mapping[str, str] | None = None):
-    """Accuracy, macro / weighted F1 and the scikit-learn report over normalised labels."""
+                         aliases: Mapping[str, str] | None = None, wanted: Sequence[str] = ()):
+    """Accuracy, macro / weighted F1 and the scikit-learn report over normalised labels.
+
+    ``wanted`` (the suite's ``metrics``) restricts the aggregates; by default all are reported.
+    """
     from harness.metrics import classification
 
     parsed = [normalize_label(p, labels, aliases) for p in predictions]
     truth = [normalize_label(r, labels, aliases) or r for r in references]
     result = classification(truth, parsed, labels=list(labels))
-    metrics = {
+    computed = {
         "accuracy": result.accuracy,
         "f1_macro": result.macro_f1,
         "f1_weighted": result.weighted_f1,
         "precision_macro": result.macro_precision,
         "recall_macro": result.macro_recall,
     }
-    per_example = {"correct": [float(c) for c in result.correct]}
+    chosen = tuple(wanted) or DEFAULT_CLASSIFICATION_METRICS
+    metrics = {name: computed[name] for name in DEFAULT_CLASSIFICATION_METRICS if name in chosen}
+    per_example = {info("accuracy").score: [float(c) for c in result.correct]}
     signature = result.signature
     signatures = {name: signature for name in metrics}
     details: dict[str, Any] = {
@@ -53,16 +67,16 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
     per_example: dict[str, list[float]] = {}
     signatures: dict[str, str] = {}
     if "bleu" in wanted:
-        corpus = bleu(list(predictions), list(references), tokenize=options.get("bleu_tokenize", "13a"))
+        corpus = bleu(list(predictions), list(references), tokenize=option_value(options, "bleu_tokenize"))
         sentences = corpus.sentence_bleu()  # same statistics, no second tokenisation
         metrics["bleu"] = corpus.score
-        per_example["sentence_bleu"] = list(sentences.scores)
+        per_example[info("bleu").score] = list(sentences.scores)
         signatures["bleu"] = corpus.signature
-    rouge_types = [t for t in ("rouge1", "rouge2", "rougeL", "rougeLsum") if t in wanted]
+    rouge_types = [t for t in ROUGE_TYPES if t in wanted]
     if rouge_types:
         scores = rouge(list(predictions), list(references), rouge_types=rouge_types,
-                       tokenizer=options.get("rouge_tokenizer", "default"),
-                       use_stemmer=bool(options.get("rouge_stemmer", True)))
+                       tokenizer=option_value(options, "rouge_tokenizer"),
+                       use_stemmer=bool(option_value(options, "rouge_stemmer")))
         for t in rouge_types:
             typed = scores.by_type[t]
             per_example[t] = [100.0 * f for f in typed.fmeasure]

@@ -1,0 +1,143 @@
+"""One table of metric facts: every metric a suite can name, its scale, direction, paired score,
+how its aggregate is formed, the task it belongs to and the options it reads.
+
+Everything else (the spec's checks, scoring, the gate's paired tests, the report's number
+formatting and column order) reads these facts from here, so a metric is described once.
+
+=============  ==============  =====  ===================  ==========  ==============================
+metric         task            scale  per-example score    aggregate   options
+=============  ==============  =====  ===================  ==========  ==============================
+accuracy       classification  0–1    ``correct`` (0/1)    mean        —
+exact_match    generation      0–1    ``exact_match`` 0/1  mean        —
+bleu           generation      0–100  ``sentence_bleu``    corpus      ``bleu_tokenize``
+rouge1/2/L     generation      0–100  same name            mean        ``rouge_tokenizer``, ``rouge_stemmer``
+rougeLsum      generation      0–100  ``rougeLsum``        mean        ``rouge_tokenizer``, ``rouge_stemmer``
+f1_macro …     classification  0–1    —                    corpus      —
+=============  ==============  =====  ===================  ==========  ==============================
+
+A gate tolerance is on the metric's own scale (0.02 accuracy, 3.0 BLEU points). This module is
+pure data: it imports nothing from the harness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+CLASSIFICATION = "classification"
+GENERATION = "generation"
+TASKS = (CLASSIFICATION, GENERATION)
+BINARY = "binary"
+CONTINUOUS = "continuous"
+MEAN = "mean"      # the aggregate is the mean of the per-example scores
+CORPUS = "corpus"  # the aggregate is computed from corpus statistics (not a mean of examples)
+
+
+@dataclass(frozen=True)
+class MetricOption:
+    """A suite ``metric_options`` key: the values it accepts and its default."""
+
+    name: str
+    choices: tuple[Any, ...]
+    default: Any
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """What the harness knows about one metric."""
+
+    name: str
+    task: str                    # "classification" or "generation"
+    scale: float                 # 1.0 (0–1) or 100.0 (0–100): the scale of values and tolerances
+    higher_is_better: bool       # direction of improvement
+    score: str | None            # key in EvalResult.per_example behind paired tests (None: none)
+    score_kind: str | None       # "binary" or "continuous" (None without a per-example score)
+    aggregate: str               # "mean" (of the per-example scores) or "corpus"
+    default: bool                # computed when the suite lists no ``metrics``
+    options: tuple[str, ...] = ()
+    library: str = ""            # the library whose numbers the harness reproduces
+
+    @property
+    def paired(self) -> bool:
+        """True when per-example scores back the metric, so it can be gated."""
+        return self.score is not None
+
+
+_ROUGE_OPTIONS = ("rouge_tokenizer", "rouge_stemmer")
+
+
+def _rouge(name: str) -> MetricInfo:
+    return MetricInfo(name, GENERATION, 100.0, True, name, CONTINUOUS, MEAN, True, _ROUGE_OPTIONS,
+                      "rouge-score")
+
+
+def _class_level(name: str) -> MetricInfo:
+    return MetricInfo(name, CLASSIFICATION, 1.0, True, None, None, CORPUS, True, (), "scikit-learn")
+
+
+#: Every metric, paired ones first (the report's column order).
+METRICS: dict[str, MetricInfo] = {m.name: m for m in (
+    MetricInfo("accuracy", CLASSIFICATION, 1.0, True, "correct", BINARY, MEAN, True, (), "scikit-learn"),
+    MetricInfo("exact_match", GENERATION, 1.0, True, "exact_match", BINARY, MEAN, True),
+    MetricInfo("bleu", GENERATION, 100.0, True, "sentence_bleu", CONTINUOUS, CORPUS, True,
+               ("bleu_tokenize",), "sacrebleu"),
+    _rouge("rouge1"), _rouge("rouge2"), _rouge("rougeL"), _rouge("rougeLsum"),
+    _class_level("f1_macro"), _class_level("f1_weighted"),
+    _class_level("precision_macro"), _class_level("recall_macro"),
+)}
+
+#: Every ``metric_options`` key.
+OPTIONS: dict[str, MetricOption] = {o.name: o for o in (
+    MetricOption("bleu_tokenize", ("13a", "intl", "char", "zh", "ja-mecab", "ko-mecab", "flores101", "none"),
+                 "13a", "sacrebleu's tokenizer for BLEU"),
+    MetricOption("rouge_tokenizer", ("default", "unicode"), "default",
+                 "rouge-score's tokenizer (Latin a-z0-9 only) or a Unicode word tokenizer (any script)"),
+    MetricOption("rouge_stemmer", (True, False), True, "Porter stemming before ROUGE matching"),
+)}
+
+ROUGE_TYPES = tuple(name for name in METRICS if name.startswith("rouge"))
+
+
+def info(name: str) -> MetricInfo:
+    """The facts of metric ``name``; KeyError naming the known metrics otherwise."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise KeyError(f"unknown metric {name!r} (known: {', '.join(METRICS)})") from None
+
+
+def metrics_for(task: str) -> tuple[str, ...]:
+    """Every metric a ``task`` suite can report, in table order."""
+    return tuple(name for name, m in METRICS.items() if m.task == task)
+
+
+def default_metrics(task: str) -> tuple[str, ...]:
+    """The metrics a ``task`` suite reports when it lists none."""
+    return tuple(name for name, m in METRICS.items() if m.task == task and m.default)
+
+
+def paired_score_table() -> dict[str, tuple[str, str]]:
+    """metric → (per-example score key, score kind) for every metric with per-example scores."""
+    return {name: (m.score, m.score_kind) for name, m in METRICS.items()
+            if m.score is not None and m.score_kind is not None}
+
+
+def percent_scale() -> frozenset[str]:
+    """Metrics reported on a 0–100 scale."""
+    return frozenset(name for name, m in METRICS.items() if m.scale == 100.0)
+
+
+def mean_of_scores() -> frozenset[str]:
+    """Paired metrics whose aggregate is the mean of their per-example scores."""
+    return frozenset(name for name, m in METRICS.items() if m.paired and m.aggregate == MEAN)
+
+
+def options_for(metrics: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The ``metric_options`` keys any of ``metrics`` reads."""
+    return tuple(dict.fromkeys(o for name in metrics for o in METRICS[name].options))
+
+
+def option_value(options: dict[str, Any] | None, name: str) -> Any:
+    """The suite's value of option ``name``, else its default."""
+    return (options or {}).get(name, OPTIONS[name].default)
