@@ -1,27 +1,66 @@
-"""Atomic text-file writes: a reader sees the old file or the new one, never half of either."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+
+Every writer in the package goes through :func:`atomic_path` (the temp file beside the target,
+then ``os.replace``): text through :func:`write_atomic`, bytes through :func:`write_atomic_bytes`,
+and library writers (pandas, ``datasets``) by writing to the path it yields.
+"""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically (temp file in the same folder, fsync, replace)."""
+@contextmanager
+def atomic_path(path: Path, *, durable: bool = True, prefix: str | None = None) -> Iterator[Path]:
+    """A temporary path beside ``path`` that replaces ``path`` when the block ends without error.
+
+    ``durable`` fsyncs the file and its folder (skip it for re-buildable cache entries);
+    ``prefix`` names the temp file (default ``.<name>.``), for callers that sweep leftovers.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix or f".{path.name}.",
+                                     suffix=".tmp")
+    os.close(fd)
+    temp = Path(temp_name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)  # mkstemp creates 0600; reports and the baseline are shared files
-        os.replace(temp_name, path)
+        yield temp
+        if durable:
+            _fsync_file(temp)
+        os.chmod(temp, 0o644)  # mkstemp creates 0600; reports and the baseline are shared files
+        os.replace(temp, path)
     except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
-    _fsync_directory(path.parent)
+    if durable:
+        _fsync_directory(path.parent)
+
+
+def write_atomic(path: Path, text: str, *, check: Callable[[Path], object] | None = None) -> None:
+    """Replace ``path`` with ``text`` atomically; ``check`` may inspect (and refuse) the temp file first."""
+    with atomic_path(path) as temp:
+        temp.write_text(text, encoding="utf-8")
+        if check is not None:
+            check(temp)
+
+
+def write_atomic_bytes(path: Path, data: bytes, *, durable: bool = True,
+                       prefix: str | None = None) -> None:
+    """Replace ``path`` with ``data`` atomically (see :func:`atomic_path` for the options)."""
+    with atomic_path(path, durable=durable, prefix=prefix) as temp:
+        temp.write_bytes(data)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fsync_directory(folder: Path) -> None:

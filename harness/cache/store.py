@@ -35,6 +35,7 @@ from harness.cache.manifest import (
     write_manifest,
 )
 from harness.errors import CacheError
+from harness.jsonio import write_atomic_bytes
 
 Builder = Callable[[Path], "Mapping[str, Any] | None"]
 _MISSING = object()
@@ -233,15 +234,8 @@ class CacheStore:
 
     def _write_json(self, key: str, data: bytes) -> None:
         self._layout.ensure()
-        handle, temp_name = tempfile.mkstemp(prefix=f".{key}~", suffix=".tmp",
-                                             dir=self._layout.json)
-        try:
-            with os.fdopen(handle, "wb") as temp:
-                temp.write(data)
-            os.replace(temp_name, self._layout.json_file(key))
-        except BaseException:
-            Path(temp_name).unlink(missing_ok=True)
-            raise
+        # the ".<key>~" prefix lets prune find leftovers of crashed writers; entries are rebuilt, not fsynced
+        write_atomic_bytes(self._layout.json_file(key), data, durable=False, prefix=f".{key}~")
 
     # -- reporting and maintenance ---------------------------------------------------------
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
+
+from harness.data.records import Message
+from harness.data.synth import synthesize, write_chat_jsonl
+from harness.errors import HarnessError
+from harness.protocol import DecodeParams
 
 EXIT_OK, EXIT_FINDINGS = 0, 1
 
@@ -53,10 +59,26 @@ def register(subparsers: Any) -> None:
     add_synth_parser(subparsers)
 
 
+def endpoint_asker(config: Any, model: str, *, temperature: float, max_tokens: int,
+                   seed: int) -> Callable[[list[Message], int], str]:
+    """The ``ask`` callable :func:`harness.data.synth.synthesize` needs, against a chat endpoint."""
+    from harness.backends.openai.client import ChatGenerator, RemoteCallError
+
+    generator = ChatGenerator(config, model)
+
+    def ask(messages: list[Message], number: int) -> str:
+        params = DecodeParams(max_new_tokens=max_tokens, temperature=temperature, seed=seed + number)
+        try:
+            return generator.generate_one(messages, params).text
+        except RemoteCallError as exc:
+            raise HarnessError(f"synthesising data with {model!r}: {exc}") from None
+
+    return ask
+
+
 def run_synth(args: argparse.Namespace) -> int:
     """Collect the pairs, write them, report what was dropped."""
     from harness.backends.openai.client import ClientConfig
-    from harness.data.synth import synthesize_from_endpoint, write_chat_jsonl
 
     config = ClientConfig.resolve(base_url=args.endpoint, api_key_env=args.api_key_env,
                                   timeout_s=args.timeout)
@@ -65,10 +87,10 @@ def run_synth(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(f"[synth] {line}", file=sys.stderr, flush=True)
 
-    result = synthesize_from_endpoint(config, args.model, args.topic, args.n,
-                                      temperature=args.temperature, max_tokens=args.max_tokens,
-                                      seed=args.seed, per_request=args.per_request,
-                                      max_requests=args.max_requests, progress=progress)
+    ask = endpoint_asker(config, args.model, temperature=args.temperature,
+                         max_tokens=args.max_tokens, seed=args.seed)
+    result = synthesize(ask, args.topic, args.n, per_request=args.per_request,
+                        max_requests=args.max_requests, progress=progress)
     if result.pairs:
         write_chat_jsonl(args.out, result.pairs, system=args.system)
     print(f"{args.out}: {result.summary()}")

@@ -8,8 +8,6 @@ converting a file and converting it back gives the original records (see
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +21,12 @@ from harness.data.formats import (
     TEXT,
     from_messages,
     normalise_format,
+    to_messages,
 )
 from harness.data.loading import load_split
 from harness.data.records import Example
 from harness.errors import DatasetError
+from harness.jsonio import atomic_path
 
 #: The keys each format owns; every other key of a record is carried across a conversion.
 FORMAT_KEYS = {CHAT: ("messages",), INSTRUCTION: ("instruction", "input", "output", "system"),
@@ -65,8 +65,6 @@ def convert_example(example: Example, to: str) -> dict[str, Any]:
 
 
 def _unchanged(example: Example) -> bool:
-    from harness.data.formats import to_messages
-
     record, source = example.meta["record"], example.meta["format"]
     return to_messages(record, source) == list(example.messages)
 
@@ -91,24 +89,16 @@ def write_records(records: list[dict[str, Any]], out_path: str | Path) -> None:
     suffix = out.suffix.lower()
     if out.is_dir():
         raise DatasetError("output is a directory", path=str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=str(out.parent))
-    os.close(fd)
-    try:
+    with atomic_path(out) as temp:
         if suffix == ".json":
-            Path(tmp_name).write_text(json.dumps(records, ensure_ascii=False, indent=2) + "\n",
-                                      encoding="utf-8")
+            temp.write_text(json.dumps(records, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         elif suffix == ".csv":
-            _write_csv(records, tmp_name)
+            _write_csv(records, str(temp))
         elif suffix in (".parquet", ".pq"):
-            _write_parquet(records, tmp_name, str(out))
+            _write_parquet(records, str(temp), str(out))
         else:
-            Path(tmp_name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                              for r in records), encoding="utf-8")
-        os.replace(tmp_name, out)
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
+            temp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+                            encoding="utf-8")
 
 
 def _write_csv(records: list[dict[str, Any]], path: str) -> None:

@@ -9,17 +9,16 @@ written as chat JSONL that :func:`harness.data.load_split` accepts.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.data.loading import load_split
 from harness.data.records import Message
-from harness.errors import HarnessError
+from harness.jsonio import write_atomic
 
 QUESTION_KEYS = ("question", "q", "prompt", "input", "query", "instruction")
 ANSWER_KEYS = ("answer", "a", "response", "output", "completion", "reply")
@@ -248,40 +247,8 @@ def synthesize(ask: Callable[[list[Message], int], str], topic: str, n: int, *,
 
 
 def write_chat_jsonl(path: str | Path, pairs: Sequence[QAPair], *, system: str | None = None) -> Path:
-    """Write pairs as chat JSONL atomically, then load it back with the harness validator."""
-    from harness.data import load_split
-
+    """Write pairs as chat JSONL atomically, after loading them back with the harness validator."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(json.dumps(to_chat_record(p, system), ensure_ascii=False) + "\n" for p in pairs)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        load_split(tmp, name=path.stem, format="chat")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, check=lambda temp: load_split(temp, name=path.stem, format="chat"))
     return path
-
-
-def synthesize_from_endpoint(config: Any, model: str, topic: str, n: int, *, temperature: float = 0.7,
-                             max_tokens: int = 1024, seed: int = 0, per_request: int = 10,
-                             max_requests: int | None = None,
-                             progress: Callable[[str], None] | None = None) -> SynthResult:
-    """:func:`synthesize` against an OpenAI-compatible chat endpoint (``config``: ClientConfig)."""
-    from harness.backends.openai.client import ChatGenerator, RemoteCallError
-    from harness.protocol import DecodeParams
-
-    generator = ChatGenerator(config, model)
-
-    def ask(messages: list[Message], number: int) -> str:
-        params = DecodeParams(max_new_tokens=max_tokens, temperature=temperature, seed=seed + number)
-        try:
-            return generator.generate_one(messages, params).text
-        except RemoteCallError as exc:
-            raise HarnessError(f"synthesising data with {model!r}: {exc}") from None
-
-    return synthesize(ask, topic, n, per_request=per_request, max_requests=max_requests,
-                      progress=progress)
