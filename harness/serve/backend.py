@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from harness.data.records import Message
 from harness.protocol import DecodeParams, Generation
+from harness.text import cut_at_stop
 
 
 @dataclass(frozen=True)
@@ -136,14 +137,6 @@ class LocalBackend:
         return self._run(model, lambda m: complete_texts(m, self.tokenizer, prompts, params))
 
 
-def _cut_at_stop(text: str, stop: Sequence[str]) -> str:
-    cut = len(text)
-    for marker in stop:
-        if marker and (index := text.find(marker)) != -1:
-            cut = min(cut, index)
-    return text[:cut]
-
-
 def complete_texts(model: Any, tokenizer: Any, prompts: Sequence[str], params: DecodeParams) -> list[Generation]:
     """Continue raw text prompts (no chat template): one left-padded ``model.generate`` batch."""
     import torch
@@ -172,6 +165,6 @@ def complete_texts(model: Any, tokenizer: Any, prompts: Sequence[str], params: D
             if token == tokenizer.eos_token_id:
                 break
         text = tokenizer.decode(tokens, skip_special_tokens=True)
-        results.append(Generation(text=_cut_at_stop(text, params.stop), prompt_tokens=int(sum(mask)),
+        results.append(Generation(text=cut_at_stop(text, params.stop), prompt_tokens=int(sum(mask)),
                                   completion_tokens=len(tokens), latency_s=latency))
     return results

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.data.records import Message
 from harness.protocol import DecodeParams, Generation
+from harness.text import cut_at_stop
 
 OOM_REMEDIES = (
     "try a smaller --ft-batch-size, gradient accumulation, 8-bit/4-bit base loading, "
@@ -57,14 +58,6 @@ def render_prompts(tokenizer, prompts: Sequence[list[Message]]) -> list[list[int
                                             return_dict=True)["input_ids"]
         rendered.append(list(ids))
     return rendered
-
-
-def _apply_stop(text: str, stop: Sequence[str]) -> str:
-    cut = len(text)
-    for s in stop:
-        if s and (i := text.find(s)) != -1:
-            cut = min(cut, i)
-    return text[:cut]
 
 
 def _run_batch(model, tokenizer, batch: list[list[int]], params: DecodeParams) -> list[tuple[list[int], int]]:
@@ -132,7 +125,7 @@ def generate_batch(model, tokenizer, prompts: Sequence[list[Message]], params: D
         for i, (tokens, n_completion) in zip(indices, results, strict=True):
             text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
             outputs[i] = Generation(
-                text=_apply_stop(text, params.stop).strip(),
+                text=cut_at_stop(text, params.stop).strip(),
                 prompt_tokens=len(encoded[i]),
                 completion_tokens=n_completion,
                 latency_s=elapsed,
