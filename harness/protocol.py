@@ -26,12 +26,18 @@ class DecodeParams:
 
 @dataclass
 class Generation:
-    """One model output with the token counts needed for cost and latency reporting."""
+    """One model output with the token counts needed for cost and latency reporting.
+
+    ``latency_s`` is measured per request for endpoints; for batched local inference it is the
+    batch's wall time divided by its size (``batch_latency_s`` and ``batch_size`` say which batch).
+    """
 
     text: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
+    batch_latency_s: float = 0.0  # wall time of the local batch this output came from (0: per request)
+    batch_size: int = 1
 
 
 @dataclass

@@ -1,23 +1,22 @@
 """Batched greedy generation for local causal LMs: left padding, length sorting, KV cache.
 
-Prompts are sorted by length so each batch pads little; outputs are returned in the caller's
-order. On CUDA an out-of-memory error halves the batch and retries, down to one prompt.
+Prompts are rendered with the chat template and tokenized in one batched call, sorted by length
+so each batch pads little, and returned in the caller's order. Generation stops on every stop id
+of the model's ``generation_config`` (which may list several) and on the chat template's
+end-of-turn token. On CUDA an out-of-memory error halves the batch and retries, down to one prompt.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from harness.backends.batching import oom_safe_batches
 from harness.data.records import Message
 from harness.protocol import DecodeParams, Generation
 from harness.text import cut_at_stop
 
-OOM_REMEDIES = (
-    "try a smaller --ft-batch-size, gradient accumulation, 8-bit/4-bit base loading, "
-    "or LoRA instead of full fine-tuning"
-)
+_REPLY_MARK = "ft-harness-reply-marker"
 
 
 def pick_device() -> str:
@@ -27,12 +26,22 @@ def pick_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def set_torch_threads(torch_threads: int | None) -> None:
+    """Use ``torch_threads`` intra-op threads for inference (``None`` leaves torch's default)."""
+    if torch_threads:
+        import torch
+
+        if torch.get_num_threads() != torch_threads:
+            torch.set_num_threads(int(torch_threads))
+
+
 def load_model(model_dir: str | Path, adapter_dir: str | Path | None = None, *,
-               device: str | None = None, torch_dtype: str | None = None):
+               device: str | None = None, torch_dtype: str | None = None, torch_threads: int | None = None):
     """Load a causal LM (optionally with a LoRA adapter) and its tokenizer for inference."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    set_torch_threads(torch_threads)
     device = device or pick_device()
     tokenizer_source = adapter_dir if adapter_dir and (Path(adapter_dir) / "tokenizer_config.json").exists() else model_dir
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
@@ -51,102 +60,126 @@ def load_model(model_dir: str | Path, adapter_dir: str | Path | None = None, *,
 
 
 def render_prompts(tokenizer, prompts: Sequence[list[Message]]) -> list[list[int]]:
-    """Token ids of each chat prompt with the generation prompt appended."""
-    rendered = []
-    for messages in prompts:
-        ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True,
-                                            return_dict=True)["input_ids"]
-        rendered.append(list(ids))
-    return rendered
+    """Token ids of each chat prompt with the generation prompt appended.
+
+    The template renders every prompt, then one batched tokenizer call encodes them all; the ids
+    equal ``apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)`` per prompt.
+    """
+    if not prompts:
+        return []
+    texts = tokenizer.apply_chat_template([list(p) for p in prompts], add_generation_prompt=True, tokenize=False)
+    return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
 
-def _run_batch(model, tokenizer, batch: list[list[int]], params: DecodeParams) -> list[tuple[list[int], int]]:
+def end_of_turn_text(tokenizer) -> str:
+    """What the chat template writes after an assistant reply (``""`` if nothing)."""
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"},
+                                          {"role": "assistant", "content": _REPLY_MARK}], tokenize=False)
+    at = text.rfind(_REPLY_MARK)
+    return text[at + len(_REPLY_MARK):] if at != -1 else ""
+
+
+def end_of_turn_id(tokenizer) -> int | None:
+    """The special token that ends an assistant turn in the chat template, if it has one."""
+    tail = end_of_turn_text(tokenizer)
+    if not tail:
+        return None
+    ids = tokenizer(tail, add_special_tokens=False)["input_ids"]
+    if not ids or ids[0] not in set(tokenizer.all_special_ids):
+        return None  # a turn ending in plain text ("\n\n") is no stop token
+    return int(ids[0])
+
+
+def config_stop_ids(model, tokenizer) -> list[int]:
+    """Every ``eos_token_id`` of the model's generation config (the tokenizer's eos if it lists none)."""
+    config = getattr(model, "generation_config", None)
+    eos = getattr(config, "eos_token_id", None) if config is not None else None
+    if eos is None:
+        eos = getattr(getattr(model, "config", None), "eos_token_id", None)
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    ids = [eos] if isinstance(eos, int) else list(eos or [])
+    return [int(i) for i in ids]
+
+
+def stop_token_ids(model, tokenizer) -> list[int]:
+    """The ids generation stops on: the generation config's, then the template's end-of-turn."""
+    ids = config_stop_ids(model, tokenizer)
+    eot = end_of_turn_id(tokenizer) if getattr(tokenizer, "chat_template", None) else None
+    if eot is not None and eot not in ids:
+        ids.append(eot)
+    return ids
+
+
+def cut_at_stop_ids(row: Sequence[int], stop_ids: Sequence[int]) -> list[int]:
+    """Generated tokens up to and including the first stop id (all of them if none occurs)."""
+    stops = set(stop_ids)
+    for k, token in enumerate(row):
+        if token in stops:
+            return list(row[:k + 1])
+    return list(row)
+
+
+def left_padded(batch: Sequence[Sequence[int]], pad_id: int):
+    """``(input_ids, attention_mask)`` of ``batch`` left-padded to its longest row."""
     import torch
 
-    pad_id = tokenizer.pad_token_id
     width = max(len(ids) for ids in batch)
     input_ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(batch), width), dtype=torch.long)
     for row, ids in enumerate(batch):
-        input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
+        input_ids[row, width - len(ids):] = torch.tensor(list(ids), dtype=torch.long)
         attention[row, width - len(ids):] = 1
-    device = model.device
+    return input_ids, attention
+
+
+def generate_ids(model, input_ids, attention, params: DecodeParams, stop_ids: Sequence[int], pad_id: int):
+    """One ``model.generate`` call; returns only the new tokens (rows of the batch)."""
+    import torch
+
     sampling = params.temperature > 0
     kwargs = {"do_sample": sampling}
     if sampling:
         torch.manual_seed(params.seed)
         kwargs.update(temperature=params.temperature, top_p=params.top_p)
+    device = model.device
     with torch.inference_mode():
-        out = model.generate(
-            input_ids=input_ids.to(device),
-            attention_mask=attention.to(device),
-            max_new_tokens=params.max_new_tokens,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=pad_id,
-            use_cache=True,
-            **kwargs,
-        )
-    results = []
-    for row in out[:, width:].tolist():
-        completion = []
-        for token in row:
-            if token == tokenizer.eos_token_id:
-                completion.append(token)
-                break
-            if token == pad_id:
-                break
-            completion.append(token)
-        results.append((completion, len(completion)))
-    return results
+        out = model.generate(input_ids=input_ids.to(device), attention_mask=attention.to(device),
+                             max_new_tokens=params.max_new_tokens, eos_token_id=list(stop_ids),
+                             pad_token_id=pad_id, use_cache=True, **kwargs)
+    return out[:, input_ids.shape[1]:].tolist()
+
+
+def _pad_id(tokenizer, stop_ids: Sequence[int]) -> int:
+    if tokenizer.pad_token_id is not None:
+        return int(tokenizer.pad_token_id)
+    return int(tokenizer.eos_token_id if tokenizer.eos_token_id is not None else stop_ids[0])
 
 
 def generate_batch(model, tokenizer, prompts: Sequence[list[Message]], params: DecodeParams, *,
                    batch_size: int = 32, progress: Callable[[int], None] | None = None) -> list[Generation]:
-    """Generate one reply per prompt, batched by similar length; outputs in input order."""
+    """Generate one reply per prompt, batched by similar length; outputs in input order.
+
+    ``latency_s`` is the batch's wall time divided by its size (a per-example share, not a
+    measured request latency); ``batch_latency_s`` is the wall time of the batch itself.
+    """
     encoded = render_prompts(tokenizer, prompts)
     order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), i))
     outputs: list[Generation | None] = [None] * len(encoded)
-    start = 0
-    size = max(1, batch_size)
-    while start < len(order):
-        indices = order[start:start + size]
-        began = time.perf_counter()
-        try:
-            results = _run_batch(model, tokenizer, [encoded[i] for i in indices], params)
-        except Exception as exc:  # CUDA OOM: halve and retry
-            if not _is_oom(exc) or size == 1:
-                if _is_oom(exc):
-                    raise MemoryError(f"out of memory during generation at batch size 1; {OOM_REMEDIES}") from exc
-                raise
-            _free_cuda()
-            size = max(1, size // 2)
-            continue
-        elapsed = (time.perf_counter() - began) / len(indices)
-        for i, (tokens, n_completion) in zip(indices, results, strict=True):
+    stop_ids = stop_token_ids(model, tokenizer)
+    pad_id = _pad_id(tokenizer, stop_ids)
+
+    def run(indices: list[int]) -> list[list[int]]:
+        input_ids, attention = left_padded([encoded[i] for i in indices], pad_id)
+        return generate_ids(model, input_ids, attention, params, stop_ids, pad_id)
+
+    for indices, rows, seconds in oom_safe_batches(order, batch_size, run, what="generation"):
+        for i, row in zip(indices, rows, strict=True):
+            tokens = cut_at_stop_ids(row, stop_ids)
             text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
-            outputs[i] = Generation(
-                text=cut_at_stop(text, params.stop).strip(),
-                prompt_tokens=len(encoded[i]),
-                completion_tokens=n_completion,
-                latency_s=elapsed,
-            )
-        start += len(indices)
+            outputs[i] = Generation(text=cut_at_stop(text, params.stop).strip(), prompt_tokens=len(encoded[i]),
+                                    completion_tokens=len(tokens), latency_s=seconds / len(indices),
+                                    batch_latency_s=seconds, batch_size=len(indices))
         if progress:
             progress(len(indices))
     return [g for g in outputs if g is not None]
-
-
-def _is_oom(exc: BaseException) -> bool:
-    import torch
-
-    return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-def _free_cuda() -> None:
-    import gc
-
-    import torch
-
-    gc.collect()
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
