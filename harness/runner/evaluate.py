@@ -13,6 +13,7 @@ from harness.context import BuildContext
 from harness.data.records import Split
 from harness.protocol import Candidate, Generation, LabelScorer
 from harness.results import EvalResult
+from harness.runner.scoring import score_task
 from harness.spec import SuiteSpec
 
 # Prompts handed to a candidate at once: large enough for full, length-sorted batches, small
@@ -107,18 +108,13 @@ def _usage(outputs: list[Generation]) -> dict[str, float]:
 
 def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split) -> EvalResult:
     """Score ``candidate`` on ``split`` with the suite's task metrics."""
-    from harness.runner.scoring import score_classification, score_generation
-
     began = time.perf_counter()
     outputs, method, hit = run_candidate(ctx, candidate, suite, split)
     predictions = [g.text for g in outputs]
     references = [ex.reference for ex in split.examples]
-    if suite.task == "classification":
-        metrics, per_example, signatures, details = score_classification(
-            predictions, references, suite.labels, suite.label_aliases)
-    else:
-        metrics, per_example, signatures, details = score_generation(predictions, references, suite.metrics,
-                                                                     suite.metric_options)
+    metrics, per_example, signatures, details = score_task(
+        suite.task, predictions, references, labels=suite.labels, aliases=suite.label_aliases,
+        metrics=suite.metrics, options=suite.metric_options)
     details["method"] = method
     remote_model = getattr(candidate, "model", None)
     if isinstance(remote_model, str):

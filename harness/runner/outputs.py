@@ -92,19 +92,15 @@ def read_outputs(path: Path) -> list[dict[str, Any]]:
 def result_from_outputs(rows: list[dict[str, Any]], template: EvalResult | None, *, suite: str,
                         candidate: str, task: str, labels: list[str]) -> EvalResult:
     """Re-score saved outputs with the same pure scoring code the live run used."""
-    from harness.runner.scoring import score_classification, score_generation
-
     predictions = [row["prediction"] for row in rows]
     references = [row["reference"] for row in rows]
-    if task == "classification":
-        if not labels:
-            raise DatasetError(f"suite {suite!r}: classification outputs need the label set "
-                               "(from results.json or --labels)")
-        metrics, per_example, signatures, details = score_classification(predictions, references, labels)
-    else:
-        wanted = sorted(template.metrics) if template else ()
-        options = template.details.get("metric_options") if template else None
-        metrics, per_example, signatures, details = score_generation(predictions, references, wanted, options)
+    if task == "classification" and not labels:
+        raise DatasetError(f"suite {suite!r}: classification outputs need the label set "
+                           "(from results.json or --labels)")
+    recorded = template.details if template else {}
+    metrics, per_example, signatures, details = score_task(
+        task, predictions, references, labels=labels, aliases=recorded.get("label_aliases"),
+        metrics=sorted(template.metrics) if template else (), options=recorded.get("metric_options"))
     return EvalResult(
         suite=suite,
         candidate=candidate,

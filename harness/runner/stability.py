@@ -14,6 +14,7 @@ from harness.context import BuildContext
 from harness.data.records import Split
 from harness.protocol import Candidate
 from harness.results import EvalResult
+from harness.runner.scoring import score_task
 from harness.spec import SuiteSpec
 
 
@@ -30,8 +31,6 @@ def spread(values: list[float]) -> dict[str, float]:
 def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split,
                       first: EvalResult, repeats: int) -> dict[str, Any]:
     """Run ``repeats - 1`` more evaluations (no output cache) and summarise all of them."""
-    from harness.runner.scoring import score_classification, score_generation
-
     sampled = suite.decode.temperature > 0
     prompts = [ex.prompt for ex in split.examples]
     runs = [first.predictions]
@@ -43,11 +42,9 @@ def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec,
         else:
             predictions = [g.text for g in candidate.generate(prompts, params)]
         ctx.count("generated")
-        if suite.task == "classification":
-            metrics = score_classification(predictions, first.references, suite.labels, suite.label_aliases)[0]
-        else:
-            metrics = score_generation(predictions, first.references, tuple(first.metrics),
-                                       suite.metric_options)[0]
+        metrics = score_task(suite.task, predictions, first.references, labels=suite.labels,
+                             aliases=suite.label_aliases, metrics=tuple(first.metrics),
+                             options=suite.metric_options)[0]
         runs.append(predictions)
         metric_runs.append(metrics)
     differing = sorted({first.example_ids[j] for run in runs[1:] for j, p in enumerate(run) if p != runs[0][j]})
