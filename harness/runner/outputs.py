@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DatasetError
+from harness.jsonio import write_atomic
 from harness.results import EvalResult, RunState
+from harness.runner.scoring import score_task
 
 REQUIRED = ("id", "reference", "prediction")
 
@@ -30,8 +32,6 @@ def outputs_path(root: Path, suite: str, candidate: str) -> Path:
 
 def write_outputs(state: RunState, root: Path) -> list[Path]:
     """Write every result's per-example outputs; returns the files written."""
-    from harness.jsonio import write_atomic
-
     written = []
     for result in state.results:
         lines = []

@@ -44,6 +44,7 @@ def score_classification(predictions: Sequence[str], references: Sequence[str], 
     signatures = {name: signature for name in metrics}
     details: dict[str, Any] = {
         "labels": list(labels),
+        **({"label_aliases": dict(aliases)} if aliases else {}),  # rescoring saved outputs needs them
         "parsed": parsed,
         "unparsed": sum(1 for p in parsed if p == UNPARSED),
         "confusion_matrix": result.confusion_matrix,
@@ -88,3 +89,12 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
         metrics["exact_match"] = sum(per_example["exact_match"]) / max(1, len(predictions))
         signatures["exact_match"] = em.signature
     return metrics, per_example, signatures, {"metric_options": options}
+
+
+def score_task(task: str, predictions: Sequence[str], references: Sequence[str], *,
+               labels: Sequence[str] = (), aliases: Mapping[str, str] | None = None,
+               metrics: Sequence[str] = (), options: Mapping[str, Any] | None = None):
+    """Score by task: labels for ``classification``, text metrics otherwise (one dispatch for all)."""
+    if task == CLASSIFICATION:
+        return score_classification(predictions, references, labels, aliases, metrics)
+    return score_generation(predictions, references, metrics, options)
