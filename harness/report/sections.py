@@ -130,20 +130,11 @@ def regressions_section(gates: Sequence[GateRecord]) -> str:
     return "## Regressions\n\n" + "\n".join(blocks) + "\n"
 
 
-def _defaults_for(kind: str) -> Mapping[str, Any]:
-    """The training defaults of a candidate kind, so the report shows only what a spec changed."""
-    if kind in ("lora", "full"):
-        from harness.backends.hf.full import FULL_DEFAULTS
-        from harness.backends.hf.lora import LORA_DEFAULTS
-
-        return LORA_DEFAULTS if kind == "lora" else FULL_DEFAULTS
-    return {}
-
-
-def _hyperparameters(hyperparameters: Mapping[str, Any], kind: str = "") -> str:
+def _hyperparameters(hyperparameters: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+    """The hyperparameters a spec changed from the recipe's ``defaults`` (recorded by the training
+    summary, so the report never imports a trainer); every one of them when none were recorded."""
     from harness.gate.baseline import redact_secrets
 
-    defaults = _defaults_for(kind)
     shown = {k: v for k, v in redact_secrets(dict(hyperparameters)).items()
              if k not in defaults or defaults[k] != v}
     text = ", ".join(f"{key}={value}" for key, value in sorted(shown.items()))
@@ -164,8 +155,7 @@ def training_section(results: Sequence[EvalResult]) -> str:
     for r in trained:
         t = r.training or {}
         params = f"{fmt_int(t.get('trainable_params'))} / {fmt_int(t.get('total_params'))}"
-        kind = (t.get("search") or {}).get("base_kind") or r.kind
-        rows.append([r.candidate, _hyperparameters(t.get("hyperparameters") or {}, kind),
+        rows.append([r.candidate, _hyperparameters(t.get("hyperparameters") or {}, t.get("defaults") or {}),
                      fmt_float(t.get("runtime_s"), 3),
                      params, fmt_float(_final_train_loss(t)), fmt_float(t.get("eval_loss")),
                      f"{fmt_int(t.get('rows_dropped', 0))} / {fmt_int(t.get('rows_truncated', 0))}",
