@@ -7,22 +7,12 @@ import importlib
 from harness.context import BuildContext
 from harness.errors import SpecError
 from harness.protocol import Candidate
+from harness.spec import KINDS as KIND_FACTS
 from harness.spec import CandidateSpec, SuiteSpec
 
-KINDS: dict[str, str] = {
-    "base": "harness.backends.hf.candidates:build_base",
-    "lora": "harness.backends.hf.candidates:build_lora",
-    "full": "harness.backends.hf.candidates:build_full",
-    "search": "harness.tuning.search:build_search",
-    "adapter": "harness.backends.hf.loaded:build_adapter",
-    "model": "harness.backends.hf.loaded:build_model",
-    "openai": "harness.backends.openai.finetune:build",
-    "endpoint": "harness.backends.openai.endpoint:build",
-    "encoder-base": "harness.backends.encoder.candidates:build_encoder_base",
-    "encoder-lora": "harness.backends.encoder.candidates:build_encoder_lora",
-    "encoder-full": "harness.backends.encoder.candidates:build_encoder_full",
-    "encoder-zeroshot": "harness.backends.encoder.candidates:build_encoder_zeroshot",
-}
+#: kind -> "module:function" that builds it; the kinds and the keys each takes are declared
+#: (and checked when the spec loads) in :data:`harness.spec.KINDS`.
+KINDS: dict[str, str] = {name: facts.builder for name, facts in KIND_FACTS.items()}
 
 
 def build_candidate(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> Candidate:

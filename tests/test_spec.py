@@ -49,9 +49,9 @@ def test_committed_spec_loads(repo_root):
     (('task = "classification"', 'task = "ranking"'), "suites.s.task"),
     (('labels = ["a", "b"]', 'labels = ["a"]'), "suites.s.labels"),
     (('kind = "lora"', 'kin = "lora"'), "missing key 'kind'"),
-    (('decode = { max_new_tokens = 3 }', 'decode = { max_tokens = 3 }'), "unknown key 'max_tokens'"),
+    (('decode = { max_new_tokens = 3 }', 'decode = { max_tokens = 3 }'), "suites.s.decode.max_tokens: unknown key"),
     (('eval = "eval.jsonl"', 'eval = 3'), "suites.s.eval"),
-    (('[suites.s]', '[suites.s]\nbogus = 1'), "unknown key 'bogus'"),
+    (('[suites.s]', '[suites.s]\nbogus = 1'), "suites.s.bogus: unknown key"),
 ])
 def test_errors_name_file_and_key(tmp_path, mutation, expected):
     old, new = mutation

@@ -13,6 +13,8 @@ A tolerance is the largest drop that is not a regression, on the metric's own sc
 (accuracy 0–1, BLEU / ROUGE 0–100). A number is absolute unless ``relative = true`` (then
 0.05 means 5 % of the baseline value); a string ``"2%"`` is relative, ``"0.02"`` absolute.
 Without a ``metrics`` table every metric with per-example scores is gated at ``tolerance``.
+The spec parses this table when it loads (``SuiteSpec.gate`` is a :class:`GateConfig`), so a
+mistake here fails before anything trains.
 """
 
 from __future__ import annotations
@@ -23,7 +25,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.errors import SpecError
-from harness.results import PAIRED_SCORE
+from harness.metrics.registry import METRICS, paired_score_table
+
+PAIRED_SCORE = paired_score_table()
 
 DEFAULT_ALPHA = 0.05
 DEFAULT_TOLERANCE = "2%"
@@ -70,6 +74,8 @@ def parse_tolerance(value: Any, *, relative: bool | None = None, where: str = "t
 
 
 def _gateable(metric: str, where: str) -> str:
+    if metric not in METRICS:
+        raise SpecError(f"{where}: unknown metric {metric!r} (known: {', '.join(METRICS)})")
     if metric not in PAIRED_SCORE:
         raise SpecError(f"{where}: metric {metric!r} cannot be gated: it has no per-example scores for a "
                         f"paired test (gateable: {', '.join(sorted(PAIRED_SCORE))})")
@@ -109,9 +115,19 @@ class GateConfig:
                        for m in dict.fromkeys(metrics))
         return replace(self, checks=chosen)
 
+    @property
+    def metrics(self) -> tuple[str, ...] | None:
+        """The metrics named in the table (None: every metric with per-example scores)."""
+        return None if self.checks is None else tuple(c.metric for c in self.checks)
+
     @classmethod
-    def from_mapping(cls, table: Mapping[str, Any] | None, *, where: str = "gate") -> GateConfig:
-        """Parse a ``[gate]`` table; every error names the offending key under ``where``."""
+    def from_mapping(cls, table: Mapping[str, Any] | GateConfig | None, *, where: str = "gate") -> GateConfig:
+        """Parse a ``[gate]`` table; every error names the offending key under ``where``.
+
+        A :class:`GateConfig` (what the spec already parsed) is returned as it is.
+        """
+        if isinstance(table, GateConfig):
+            return table
         if table is not None and not isinstance(table, Mapping):
             raise SpecError(f"{where}: expected a table, got {table!r}")
         table = dict(table or {})
@@ -131,6 +147,9 @@ class GateConfig:
         if "metrics" in table:
             metrics = table["metrics"]
             if isinstance(metrics, (list, tuple)):
+                bad = [name for name in metrics if not isinstance(name, str)]
+                if bad:
+                    raise SpecError(f"{where}.metrics: expected metric names, got {bad[0]!r}")
                 metrics = {name: {} for name in metrics}
             if not isinstance(metrics, dict):
                 raise SpecError(f"{where}.metrics: expected a table like "

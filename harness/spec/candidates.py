@@ -1,0 +1,175 @@
+"""Candidate tables of the spec, checked when the spec loads: the kind, the keys each kind takes,
+the types of their values, and the trainer's parameter names (and values) for trained kinds.
+
+The trainers own their parameters (their defaults tables and checks live beside them in
+``harness.backends``); they are read here through ``"module:attribute"`` names, imported only
+when a spec names such a kind, so a typo in ``params`` fails at load, not after another
+candidate has trained for minutes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import SpecError
+from harness.spec.model import CandidateSpec
+from harness.spec.table import Table, show, unknown_key
+
+
+@dataclass(frozen=True)
+class KindFacts:
+    """What one candidate kind is built by and which keys its table takes."""
+
+    builder: str                             # "module:function" that builds it
+    options: tuple[str, ...] = ()            # keys besides ``kind`` and ``params``
+    params: str | None = None                # "module:NAME" of the trainer's defaults; None: no params
+    values: tuple[str, ...] = ()             # "module:attr.path" value checks (the first found runs)
+    summary: str = ""
+
+
+_OPENAI_CLIENT = ("model", "base_url", "api_key_env", "timeout_s", "concurrency", "max_attempts",
+                  "max_tokens_field", "request_options")
+_HF = "harness.backends.hf"
+_ENC = "harness.backends.encoder"
+
+#: Every candidate kind. ``harness.kinds`` builds them; the spec checks their tables.
+KINDS: dict[str, KindFacts] = {
+    "base": KindFacts(f"{_HF}.candidates:build_base", summary="the untouched base model"),
+    "lora": KindFacts(f"{_HF}.candidates:build_lora", ("seed",), f"{_HF}.lora:LORA_DEFAULTS",
+                      (f"{_HF}.lora:LORA.params", f"{_HF}.lora:lora_params"), "a LoRA adapter trained here"),
+    "full": KindFacts(f"{_HF}.candidates:build_full", ("seed",), f"{_HF}.full:FULL_DEFAULTS",
+                      (f"{_HF}.full:FULL.params", f"{_HF}.full:full_params"), "a full fine-tune trained here"),
+    "search": KindFacts("harness.tuning.search:build_search",
+                        ("base_kind", "grid", "random", "trials", "seed", "select", "mode", "training_seed"),
+                        summary="a hyperparameter search over lora / full trials"),
+    "adapter": KindFacts(f"{_HF}.loaded:build_adapter", ("path", "base", "load_in_8bit", "load_in_4bit", "seed"),
+                         summary="an existing PEFT adapter"),
+    "model": KindFacts(f"{_HF}.loaded:build_model", ("path", "seed"), summary="an existing model directory"),
+    "openai": KindFacts("harness.backends.openai.finetune:build",
+                        (*_OPENAI_CLIENT, "suffix", "max_cost", "poll_interval_s", "job_timeout_s", "seed"),
+                        "harness.backends.openai.finetune:_PARAMS", summary="an OpenAI fine-tuning job"),
+    "endpoint": KindFacts("harness.backends.openai.endpoint:build", (*_OPENAI_CLIENT, "verify"),
+                          summary="an OpenAI-compatible endpoint"),
+    "encoder-base": KindFacts(f"{_ENC}.candidates:build_encoder_base", ("base_model", "seed", "max_length"),
+                              summary="an encoder with a seeded, untrained head"),
+    "encoder-lora": KindFacts(f"{_ENC}.candidates:build_encoder_lora", ("base_model", "seed"),
+                              f"{_ENC}.train:ENCODER_LORA_DEFAULTS", (f"{_ENC}.train:ENCODER_LORA.params",),
+                              "an encoder LoRA adapter trained here"),
+    "encoder-full": KindFacts(f"{_ENC}.candidates:build_encoder_full", ("base_model", "seed"),
+                              f"{_ENC}.train:ENCODER_FULL_DEFAULTS", (f"{_ENC}.train:ENCODER_FULL.params",),
+                              "an encoder fine-tuned here"),
+    "encoder-zeroshot": KindFacts(f"{_ENC}.candidates:build_encoder_zeroshot",
+                                  ("base_model", "max_length", "label_descriptions"),
+                                  summary="nearest label description by sentence embedding"),
+}
+
+# The type of every option value, checked at load (the builders check what depends on files).
+_STR, _INT, _POS, _NUM, _BOOL, _TABLE = "str", "int", "pos", "num", "bool", "table"
+_OPTION_TYPES = {
+    "seed": _INT, "training_seed": _INT, "trials": _POS, "concurrency": _POS, "max_attempts": _POS,
+    "max_length": _POS, "timeout_s": _NUM, "poll_interval_s": _NUM, "job_timeout_s": _NUM, "max_cost": _NUM,
+    "load_in_8bit": _BOOL, "load_in_4bit": _BOOL, "verify": _BOOL,
+    "label_descriptions": _TABLE, "request_options": _TABLE, "grid": _TABLE, "random": _TABLE,
+}
+
+
+def resolve(target: str) -> Any:
+    """The object a ``"module:attr.path"`` name points to (AttributeError / ImportError if none)."""
+    module_name, _, attribute = target.partition(":")
+    value: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def _first(targets: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any] | None:
+    for target in targets:
+        try:
+            return resolve(target)
+        except (AttributeError, ImportError):
+            continue
+    return None
+
+
+def param_names(kind: str) -> frozenset[str]:
+    """The parameter names a trained ``kind`` accepts (its trainer's defaults)."""
+    facts = KINDS[kind]
+    return frozenset(resolve(facts.params)) if facts.params else frozenset()
+
+
+def _check_option(t: Table, key: str) -> None:
+    expected = _OPTION_TYPES.get(key, _STR)
+    if expected == _STR:
+        t.string(key)
+    elif expected == _INT:
+        t.integer(key, 0)
+    elif expected == _POS:
+        t.integer(key, 1, minimum=1)
+    elif expected == _NUM:
+        t.number(key, 0.0, minimum=0.0)
+    elif expected == _BOOL:
+        t.boolean(key, False)
+    else:
+        t.table(key)
+
+
+def _check_params(kind: str, params: Table, options: Mapping[str, Any], has_validation: bool) -> None:
+    facts = KINDS[kind]
+    if kind == "search":
+        base_kind = options.get("base_kind")
+        if base_kind in ("lora", "full"):
+            known = param_names(base_kind)
+            for key in params:
+                if key not in known:
+                    raise unknown_key(params.where, key, known)
+        if not has_validation:
+            raise SpecError(f"{params.where.removesuffix('.params')}: a search selects on the validation split; "
+                            "the suite has none (add `validation = ...`)")
+        search = resolve("harness.tuning.search:parse_search")
+        search(dict(params.data), dict(options), params.where.removesuffix(".params"))
+        return
+    if facts.params is None:
+        if params.data:
+            raise SpecError(f"{params.where}: kind {kind!r} ({facts.summary}) trains nothing and takes no params")
+        return
+    known = param_names(kind)
+    for key in params:
+        if key not in known:
+            raise unknown_key(params.where, key, known)
+    check = _first(facts.values)
+    if check is None:
+        return
+    try:
+        check(dict(params.data))
+    except SpecError as exc:
+        located = getattr(exc, "located", None)
+        if callable(located):
+            raise located(params.where.removesuffix(".params")) from None
+        raise SpecError(f"{params.where}: {exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{params.where}: {exc}") from None
+
+
+def check_candidate(name: str, value: Any, where: str, *, has_validation: bool = False) -> CandidateSpec:
+    """A checked candidate table: known kind, known keys of the right types, known parameters."""
+    if not isinstance(value, dict):
+        raise SpecError(f"{where}: expected a table with at least `kind = \"...\"`, got {show(value)}")
+    t = Table(value, where)
+    kind = t.string("kind", required=True)
+    if kind not in KINDS:
+        raise SpecError(f"{t.at('kind')}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
+    facts = KINDS[kind]
+    allowed = ("kind", "params", *facts.options)
+    for key in t:
+        if key not in allowed:
+            raise unknown_key(where, key, allowed)
+    for key in facts.options:
+        if key in t:
+            _check_option(t, key)
+    params = t.table("params") or Table({}, t.at("params"))
+    options = {k: v for k, v in value.items() if k not in ("kind", "params")}
+    _check_params(kind, params, options, has_validation)
+    return CandidateSpec(name=name, kind=kind, params=dict(params.data), options=options)

@@ -1,0 +1,222 @@
+"""Loading the spec: the whole file is checked before anything trains (see :mod:`harness.spec`)."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from harness.errors import SpecError
+from harness.gate.config import GateConfig
+from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_for, options_for
+from harness.protocol import DecodeParams
+from harness.spec.candidates import check_candidate, resolve
+from harness.spec.model import HarnessSpec, SuiteSpec
+from harness.spec.table import Table, show, unknown_key
+
+TASKS = ("classification", "generation")
+SCORING = ("generate", "likelihood")
+_TOP_KEYS = ("harness", "suites")
+_HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing", "torch_threads")
+_SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
+               "scoring", "metrics", "metric_options", "gate", "candidates")
+_DECODE_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
+#: ``metric_options`` keys and the values each accepts (from the metric registry).
+METRIC_OPTIONS = {name: option.choices for name, option in OPTIONS.items()}
+_PRICE_FIELDS = ("input_per_1m", "output_per_1m", "training_per_1m", "fine_tuned_input_per_1m",
+                 "fine_tuned_output_per_1m")
+
+
+def _path(base: Path, t: Table, key: str, *, required: bool = False) -> Path | None:
+    value = t.string(key, required=required)
+    return (base / value).resolve() if value is not None else None
+
+
+def _decode(t: Table | None) -> DecodeParams:
+    if t is None:
+        return DecodeParams()
+    top_p = t.number("top_p", 1.0)
+    if not 0 < top_p <= 1:
+        raise SpecError(f"{t.at('top_p')}: expected a number in (0, 1], got {show(top_p)}")
+    return DecodeParams(max_new_tokens=t.integer("max_new_tokens", 16, minimum=1),
+                        temperature=t.number("temperature", 0.0, minimum=0.0),
+                        top_p=top_p, seed=t.integer("seed", 0),
+                        stop=t.strings("stop"))
+
+
+def _labels(t: Table, task: str) -> tuple[str, ...]:
+    labels = t.strings("labels")
+    if task != "classification":
+        if "labels" in t:
+            raise SpecError(f"{t.at('labels')}: only a classification suite takes labels (task is {task!r})")
+        return ()
+    if len(labels) < 2:
+        raise SpecError(f"{t.at('labels')}: a classification suite needs at least two labels, got {list(labels)}")
+    seen: dict[str, str] = {}
+    for label in labels:
+        folded = label.strip().casefold()
+        if folded in seen:
+            same = "twice" if seen[folded] == label else f"as {seen[folded]!r} and {label!r} (labels match case-insensitively)"
+            raise SpecError(f"{t.at('labels')}: duplicate label, {label!r} is listed {same}")
+        seen[folded] = label
+    return labels
+
+
+def _aliases(t: Table, labels: tuple[str, ...]) -> dict[str, str]:
+    table = t.table("label_aliases")
+    if table is None:
+        return {}
+    if not labels:
+        raise SpecError(f"{t.at('label_aliases')}: only a classification suite takes label aliases")
+    aliases = {}
+    for spelling in table:
+        label = table.string(spelling, required=True)
+        if label not in labels:
+            raise SpecError(f"{table.at(spelling)}: {label!r} is not one of the labels ({', '.join(labels)})")
+        aliases[spelling] = label
+    return aliases
+
+
+def _metrics(t: Table, task: str) -> tuple[str, ...]:
+    names = t.strings("metrics")
+    reportable = metrics_for(task)
+    for i, name in enumerate(names):
+        where = f"{t.at('metrics')}[{i}]"
+        if name not in METRICS:
+            raise SpecError(f"{where}: unknown metric {name!r} (a {task} suite reports: {', '.join(reportable)})")
+        if name not in reportable:
+            raise SpecError(f"{where}: {name!r} is a {METRICS[name].task} metric; a {task} suite reports: "
+                            f"{', '.join(reportable)}")
+        if name in names[:i]:
+            raise SpecError(f"{where}: {name!r} is listed twice")
+    if "metrics" in t and not names:
+        raise SpecError(f"{t.at('metrics')}: the list is empty (leave it out for the defaults: "
+                        f"{', '.join(default_metrics(task))})")
+    return names
+
+
+def _metric_options(t: Table, reported: tuple[str, ...]) -> dict[str, Any]:
+    table = t.table("metric_options", known=tuple(OPTIONS))
+    if table is None:
+        return {}
+    readers = options_for(reported)
+    for key, value in table.items():
+        choices = OPTIONS[key].choices
+        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+            raise SpecError(f"{table.at(key)}: {value!r} is not one of {', '.join(repr(c) for c in choices)}")
+        if key not in readers:
+            raise SpecError(f"{table.at(key)}: no metric of this suite reads it (metrics: {', '.join(reported)}; "
+                            f"options they read: {', '.join(readers) or 'none'})")
+    return dict(table.items())
+
+
+def _gate(t: Table, reported: tuple[str, ...]) -> GateConfig:
+    where = t.at("gate")
+    config = GateConfig.from_mapping(t.get("gate"), where=where)
+    for name in config.metrics or ():
+        if name not in reported:
+            raise SpecError(f"{where}.metrics.{name}: the suite does not report {name!r} "
+                            f"(it reports: {', '.join(reported)})")
+    return config
+
+
+def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
+    t = Table(value, where, _SUITE_KEYS)
+    task = t.string("task", required=True, choices=TASKS)
+    labels = _labels(t, task)
+    scoring = t.string("scoring", "generate", choices=SCORING)
+    if scoring != "generate" and task != "classification":
+        raise SpecError(f"{t.at('scoring')}: {scoring!r} scoring needs a classification suite (task is {task!r})")
+    metrics = _metrics(t, task)
+    reported = metrics or default_metrics(task)
+    system = t.string("system")
+    if system is not None and not system.strip():
+        raise SpecError(f"{t.at('system')}: the system prompt is empty (leave the key out for none)")
+    candidates = t.table("candidates")
+    suite = SuiteSpec(
+        name=name, task=task,
+        train=_path(base, t, "train"), validation=_path(base, t, "validation"),
+        eval=_path(base, t, "eval", required=True),  # type: ignore[arg-type]
+        labels=labels, label_aliases=_aliases(t, labels),
+        decode=_decode(t.table("decode", known=_DECODE_KEYS)),
+        scoring=scoring, gate=_gate(t, reported), metrics=metrics,
+        metric_options=_metric_options(t, reported),
+        candidates={cname: check_candidate(cname, candidates.get(cname), candidates.at(cname),
+                                           has_validation="validation" in t)
+                    for cname in (candidates or {})},
+        system=system,
+    )
+    return suite
+
+
+def check_tiny(t: Table) -> dict[str, Any]:
+    """``[harness.tiny]``: sizes of the embedded base, by the fields of its config."""
+    config = resolve("harness.backends.hf.tiny:TinyModelConfig")
+    types = {f.name: type(f.default) for f in fields(config) if f.name != "seed"}
+    for key in t:
+        if key == "seed":
+            raise SpecError(f"{t.at(key)}: the embedded base takes harness.seed; remove this key")
+        if key not in types:
+            raise unknown_key(t.where, key, types)
+        if types[key] is int:
+            t.integer(key, 1, minimum=1)
+        else:
+            t.number(key, 0.0, minimum=0.0)
+    return dict(t.data)
+
+
+def check_pricing(t: Table) -> dict[str, Any]:
+    """``[harness.pricing]``: ``as_of`` and ``models = { id = { input_per_1m = ... } }`` (or models directly)."""
+    from harness.cost import PricingTable
+
+    if "as_of" in t:
+        t.string("as_of")
+    models = t.table("models") if "models" in t else Table({k: v for k, v in t.items() if k != "as_of"}, t.where)
+    for model in models:
+        entry = models.table(model, known=_PRICE_FIELDS)
+        for key in entry or ():
+            entry.number(key, 0.0, minimum=0.0)  # type: ignore[union-attr]
+    try:
+        PricingTable().with_overrides(models.data, as_of=t.get("as_of"))
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"{t.where}: {exc}") from None
+    return dict(t.data)
+
+
+def parse_spec(raw: Any, path: Path) -> HarnessSpec:
+    """Check a parsed TOML document completely and build the spec; errors name file and key."""
+    path = Path(path)
+    top = Table(raw, f"{path}:", _TOP_KEYS, top=True)
+    base = path.parent.resolve()
+    h = top.table("harness", known=_HARNESS_KEYS) or Table({}, f"{path}: harness", ())
+    suites = top.table("suites")
+    tiny = h.table("tiny")
+    pricing = h.table("pricing")
+    threads = h.get("torch_threads")
+    return HarnessSpec(
+        path=path,
+        base_model=h.string("base_model", "embedded", nonempty=True),
+        corpus=_path(base, h, "corpus"),
+        seed=h.integer("seed", 0),
+        batch_size=h.integer("batch_size", 32, minimum=1),
+        torch_threads=None if threads is None else h.integer("torch_threads", 0, minimum=1),
+        tiny=check_tiny(tiny) if tiny is not None else {},
+        pricing=check_pricing(pricing) if pricing is not None else {},
+        suites={name: _suite(name, suites.get(name), base, suites.at(name)) for name in (suites or {})},
+    )
+
+
+def load_spec(path: Path | str) -> HarnessSpec:
+    """Parse and check the spec file; every error names the file and the offending key."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SpecError(f"{path}: candidate spec not found (set --ft-spec or ft_spec in pytest.ini)") from None
+    except IsADirectoryError:
+        raise SpecError(f"{path}: is a directory, not a candidate spec file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: not valid TOML: {exc}") from None
+    return parse_spec(raw, path)

@@ -1,0 +1,81 @@
+"""The parsed spec as plain, frozen data: the whole file, its suites and their candidates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import SpecError
+from harness.gate.config import GateConfig
+from harness.metrics.registry import default_metrics
+from harness.protocol import DecodeParams
+
+
+@dataclass(frozen=True)
+class CandidateSpec:
+    """One candidate: its kind, training parameters and kind-specific options."""
+
+    name: str
+    kind: str
+    params: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One evaluation suite: task, data splits, decoding, gate settings and candidates.
+
+    ``system`` (optional) is the system prompt given to every train and eval conversation that
+    has none of its own; ``gate`` is the parsed ``[gate]`` table.
+    """
+
+    name: str
+    task: str
+    train: Path | None
+    validation: Path | None
+    eval: Path
+    labels: tuple[str, ...] = ()
+    label_aliases: dict[str, str] = field(default_factory=dict)
+    decode: DecodeParams = field(default_factory=DecodeParams)
+    scoring: str = "generate"
+    gate: GateConfig = field(default_factory=GateConfig)
+    metrics: tuple[str, ...] = ()
+    metric_options: dict[str, Any] = field(default_factory=dict)
+    candidates: dict[str, CandidateSpec] = field(default_factory=dict)
+    system: str | None = None
+
+    @property
+    def reported_metrics(self) -> tuple[str, ...]:
+        """The metrics this suite reports: those it lists, else its task's defaults."""
+        return self.metrics or default_metrics(self.task)
+
+    def candidate(self, name: str, spec_path: Path | str = "") -> CandidateSpec:
+        try:
+            return self.candidates[name]
+        except KeyError:
+            known = ", ".join(sorted(self.candidates)) or "none"
+            raise SpecError(f"{spec_path}: suite {self.name!r} has no candidate {name!r} "
+                            f"(declared: {known})") from None
+
+
+@dataclass(frozen=True)
+class HarnessSpec:
+    """The whole spec file."""
+
+    path: Path
+    base_model: str = "embedded"
+    corpus: Path | None = None
+    seed: int = 0
+    batch_size: int = 32
+    torch_threads: int | None = None
+    tiny: dict[str, Any] = field(default_factory=dict)
+    pricing: dict[str, Any] = field(default_factory=dict)
+    suites: dict[str, SuiteSpec] = field(default_factory=dict)
+
+    def suite(self, name: str) -> SuiteSpec:
+        try:
+            return self.suites[name]
+        except KeyError:
+            known = ", ".join(sorted(self.suites)) or "none"
+            raise SpecError(f"{self.path}: no suite {name!r} (declared: {known})") from None
