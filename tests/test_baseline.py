@@ -213,3 +213,38 @@ def test_cli_errors(tmp_path, capsys):
     broken.write_text("{\n\n  nope\n")
     assert main(["baseline", "show", "--baseline", str(broken)]) == EXIT_HARNESS_ERROR
     assert f"{broken}:3:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("where", ["value", "score"])
+def test_non_finite_baseline_numbers_are_errors_naming_file_line_and_field(tmp_path, two_results, bad, where):
+    """NaN would switch the gate off (a silent pass), Infinity fail it forever: both refused on read."""
+    path = tmp_path / "baseline.json"
+    update_baseline(path, run_state(*two_results), date="2025-06-01")
+    data = json.loads(path.read_text())
+    accuracy = data["suites"]["sentiment"]["lora"]["metrics"]["accuracy"]
+    first_id = sorted(accuracy["scores"])[0]
+    if where == "value":
+        accuracy["value"] = 0.123456789
+        field, token = "suites.sentiment.lora.metrics.accuracy.value", "0.123456789"
+    else:
+        accuracy["scores"][first_id] = 0.123456789
+        field, token = f"suites.sentiment.lora.metrics.accuracy.scores.{first_id}", "0.123456789"
+    text = json.dumps(data, indent=2, sort_keys=True)
+    expected_line = text[:text.index(token)].count("\n") + 1
+    path.write_text(text.replace(token, bad))
+    with pytest.raises(BaselineError) as info:
+        load_baseline(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:{expected_line}: field '{field}'")
+    assert "not a finite number" in message
+
+
+def test_non_finite_baseline_fails_the_cli_with_the_harness_error_code(tmp_path, two_results, capsys):
+    path = tmp_path / "baseline.json"
+    update_baseline(path, run_state(*two_results), date="2025-06-01")
+    text = path.read_text()
+    value = json.loads(text)["suites"]["sentiment"]["base"]["metrics"]["accuracy"]["value"]
+    path.write_text(text.replace(f'"value": {json.dumps(value)}', '"value": NaN', 1))
+    assert main(["baseline", "show", "--baseline", str(path)]) == EXIT_HARNESS_ERROR
+    assert "not a finite number" in capsys.readouterr().err

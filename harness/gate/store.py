@@ -82,12 +82,35 @@ def line_of_key(text: str, path: Iterable[Any]) -> int:
     return text.count("\n", 0, position) + 1
 
 
+def _non_finite(value: Any, where: list[Any]) -> tuple[list[Any], float] | None:
+    """The path and value of the first NaN / Infinity in a parsed JSON document, or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where, value
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, child in children:
+        found = _non_finite(child, [*where, key])
+        if found is not None:
+            return found
+    return None
+
+
 def parse_baseline(text: str, *, path: str) -> Baseline:
-    """Parse and schema-check the file's text; errors name the file, line and field."""
+    """Parse and schema-check the file's text; errors name the file, line and field.
+
+    ``NaN`` and ``Infinity`` (which Python's JSON reader accepts) are refused: a NaN baseline
+    value or score would switch its gate off, an infinite one would fail it forever.
+    """
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise BaselineError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
+    found = _non_finite(data, [])
+    if found is not None:
+        field_path, value = found
+        field_name = ".".join(str(p) for p in field_path)
+        raise BaselineError(f"{path}:{line_of_key(text, field_path)}: field {field_name!r}: {value} is not a "
+                            "finite number (NaN would switch this gate off, Infinity fail it forever); "
+                            "write the measured value or accept the run again")
     import jsonschema
 
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(JSON_SCHEMA).iter_errors(data))
