@@ -44,6 +44,9 @@ class EvalResult:
     training: dict[str, Any] | None = None
     cache: dict[str, str] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    #: content fingerprint of each example (same order as ``example_ids``): the gate pairs
+    #: with the baseline by id and fingerprint, so an edited example is left out, not compared
+    example_fingerprints: list[str] = field(default_factory=list)
 
     @property
     def n(self) -> int:
@@ -77,6 +80,8 @@ class ComparisonRecord:
     a: str
     b: str
     result: dict[str, Any]  # harness.stats.compare's result as a dict
+    #: degenerate-model warnings of either side, e.g. "lora: constant predictor: 'positive' for 100% of examples"
+    flags: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -164,8 +164,8 @@ def test_better_baseline_scores_make_the_gate_fail_naming_the_metric():
     assert isinstance(info.value, AssertionError)
     assert "sentiment / lora / accuracy: regressed" in message
     assert f"baseline {np.mean(better):.3f} → current {np.mean(current_lora.per_example['correct']):.3f}" in message
-    assert "paired mean Δ -0.150" in message and "95% CI [" in message
-    assert "McNemar" in message and "one-sided p" in message
+    assert "paired mean Δ -0.150" in message and "90% CI [" in message
+    assert "paired t interval (non-inferiority)" in message and "one-sided p" in message
     assert "30 example(s) got worse (right in the baseline, wrong now)" in message
     first = flipped[0]
     assert (f"ex-{first:04d}: expected {current_lora.references[first]!r}, "
@@ -190,8 +190,8 @@ def test_noise_below_the_mde_is_never_a_regression():
 
 
 @pytest.mark.parametrize(("n", "why"), [
-    (40, "cannot detect a drop of the tolerance's size"),      # Δ -0.025 within tolerance, MDE above it
-    (20, "the drop exceeds the tolerance but is not significant"),  # Δ -0.05: too few examples to tell
+    (40, "straddles the allowed drop −0.030"),  # Δ -0.025 within tolerance, but the interval reaches below
+    (20, "straddles the allowed drop −0.030"),  # Δ -0.05 beyond it, but too few examples to show it
 ])
 def test_inconclusive_when_the_eval_set_is_too_small_and_policy_decides(n, why):
     current = correctness(n, 0.7, 6)
@@ -240,8 +240,8 @@ def test_pairs_on_the_shared_ids_and_says_so():
     current = make_result(base_scores[10:] + [1.0] * 15, ids=ids)
     record = check(current, baseline_of(baseline), ACCURACY_GATE)[0]
     assert record.details["n_paired"] == 90
-    assert record.details["pairing_note"] == ("example ids differ from the baseline's: paired on the 90 ids "
-                                              "both have (15 only in this run, 10 only in the baseline)")
+    assert record.details["pairing_note"] == ("eval set differs from the baseline's: paired on the 90 unchanged "
+                                              "examples (15 added, 10 removed, 0 changed)")
     assert record.details["delta"] == 0.0
     disjoint = make_result(base_scores, ids=[f"other-{i}" for i in range(100)])
     assert check(disjoint, baseline_of(baseline), ACCURACY_GATE)[0].verdict == NOT_COMPARABLE
@@ -270,7 +270,7 @@ def test_every_regression_is_listed_with_continuous_drops():
     message = str(info.value)
     assert "2 of 2 gated metric(s)" in message
     assert "sentiment / lora / accuracy: regressed" in message
-    assert "descriptions / full / rougeL: regressed" in message and "paired t-test" in message
+    assert "descriptions / full / rougeL: regressed" in message and "paired t interval" in message
     worst = int(np.argmax(accepted - dropped))
     assert "largest rougeL drops" in message
     assert f"ex-{worst:04d}: {accepted[worst]:.2f} → {dropped[worst]:.2f}" in message
@@ -314,16 +314,18 @@ def test_failure_frames_are_hidden_from_pytest_tracebacks():
     assert "__tracebackhide__" in raise_on_failure.__code__.co_varnames
 
 
-@settings(max_examples=200)
-@given(difference=st.floats(-1, 1), allowed=st.floats(0, 0.5), p_drop=st.floats(0, 1), p_gain=st.floats(0, 1),
-       mde=st.floats(0, 1) | st.just(math.nan), alpha=st.floats(0.001, 0.2))
-def test_decide_properties(difference, allowed, p_drop, p_gain, mde, alpha):
-    verdict = decide(difference=difference, allowed_drop=allowed, p_drop=p_drop, p_gain=p_gain, mde=mde, alpha=alpha)
-    assert (verdict == REGRESSED) == (difference < -allowed and p_drop < alpha)
+@settings(max_examples=300)
+@given(difference=st.floats(-1, 1), allowed=st.floats(0, 0.5), p_ni=st.floats(0, 1) | st.just(math.nan),
+       p_inf=st.floats(0, 1), p_sup=st.floats(0, 1), alpha=st.floats(0.001, 0.2))
+def test_decide_properties(difference, allowed, p_ni, p_inf, p_sup, alpha):
+    verdict = decide(difference=difference, allowed_drop=allowed, p_noninferior=p_ni, p_inferior=p_inf,
+                     p_superior=p_sup, alpha=alpha)
+    defined = not math.isnan(p_ni)
+    assert (verdict == REGRESSED) == (defined and p_inf < alpha)
+    assert (verdict in (PASS, IMPROVED)) == (defined and p_inf >= alpha and p_ni < alpha)
     if verdict == IMPROVED:
-        assert difference > allowed and p_gain < alpha
-    if verdict == PASS:
-        assert difference >= -allowed and (math.isnan(mde) or mde <= allowed)
+        assert difference > allowed and p_sup < alpha
+    assert (verdict == INCONCLUSIVE) == (not defined or (p_inf >= alpha and p_ni >= alpha))
 
 
 # -- calibration ----------------------------------------------------------------------------------

@@ -81,6 +81,8 @@ JSON_SCHEMA: dict[str, Any] = {
                         "hyperparameters": {"type": ["object", "null"]},
                         "versions": {"type": "object", "additionalProperties": _STRING},
                         "date": _STRING,
+                        # content fingerprint of each example, by id (optional: older files lack it)
+                        "example_fingerprints": {"type": ["object", "null"], "additionalProperties": _STRING},
                         "metrics": {
                             "type": "object",
                             "additionalProperties": {
@@ -95,6 +97,10 @@ JSON_SCHEMA: dict[str, Any] = {
                                     "score_kind": {"enum": ["binary", "continuous", None]},
                                     "scores": {"type": ["object", "null"],
                                                "additionalProperties": {"type": "number"}},
+                                    # per-example sufficient statistics of a corpus metric (BLEU)
+                                    "stats": {"type": ["object", "null"],
+                                              "additionalProperties": {"type": "array",
+                                                                       "items": {"type": "integer"}}},
                                 },
                             },
                         },
@@ -116,12 +122,16 @@ class BaselineMetric:
     score: str | None = None
     score_kind: str | None = None
     scores: dict[str, float] | None = None
+    stats: dict[str, list[int]] | None = None  # corpus metrics: sufficient statistics by example id
 
     def as_dict(self) -> dict[str, Any]:
-        """The metric as stored under ``metrics.<metric>``."""
-        return {"value": self.value, "n": self.n, "signature": self.signature, "score": self.score,
+        """The metric as stored under ``metrics.<metric>`` (``stats`` only where there are some)."""
+        data = {"value": self.value, "n": self.n, "signature": self.signature, "score": self.score,
                 "score_kind": self.score_kind,
                 "scores": dict(self.scores) if self.scores is not None else None}
+        if self.stats is not None:
+            data["stats"] = {k: list(v) for k, v in self.stats.items()}
+        return data
 
 
 @dataclass(frozen=True)
@@ -139,15 +149,19 @@ class BaselineEntry:
     hyperparameters: dict[str, Any] | None = None
     versions: dict[str, str] = field(default_factory=dict)
     date: str = ""
+    example_fingerprints: dict[str, str] | None = None  # content fingerprint by example id
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as stored under ``suites.<suite>.<candidate>``."""
-        return {
+        data = {
             "kind": self.kind, "model_fingerprint": self.model_fingerprint, "split": self.split,
             "split_fingerprint": self.split_fingerprint, "n": self.n,
             "hyperparameters": self.hyperparameters, "versions": dict(self.versions), "date": self.date,
             "metrics": {name: m.as_dict() for name, m in sorted(self.metrics.items())},
         }
+        if self.example_fingerprints is not None:
+            data["example_fingerprints"] = dict(self.example_fingerprints)
+        return data
 
     def same_scores(self, other: BaselineEntry) -> bool:
         """True when ``other`` records the same results (the acceptance date is ignored)."""
@@ -164,7 +178,7 @@ class BaselineEntry:
                    model_fingerprint=data["model_fingerprint"], split=data["split"],
                    split_fingerprint=data["split_fingerprint"], n=data["n"], metrics=metrics,
                    hyperparameters=data["hyperparameters"], versions=dict(data["versions"]),
-                   date=data["date"])
+                   date=data["date"], example_fingerprints=data.get("example_fingerprints"))
 
 
 @dataclass
@@ -256,9 +270,12 @@ def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str
             scores = {example_id: float(v) for example_id, v in zip(result.example_ids, values, strict=True)}
         else:
             score_name = score_kind = None
+        stats_rows = result.details.get(f"{name}_stats") if scores is not None else None
+        stats = ({example_id: [int(x) for x in row] for example_id, row in
+                  zip(result.example_ids, stats_rows, strict=True)} if stats_rows else None)
         metrics[name] = BaselineMetric(value=_finite_or_none(value), n=result.n,
                                        signature=str(result.signatures.get(name, "")),
-                                       score=score_name, score_kind=score_kind, scores=scores)
+                                       score=score_name, score_kind=score_kind, scores=scores, stats=stats)
     hyperparameters = (result.training or {}).get("hyperparameters")
     if hyperparameters is not None:  # stored as JSON holds it, so a reloaded entry compares equal
         hyperparameters = redact_secrets(json.loads(json.dumps(hyperparameters, default=str, sort_keys=True)))
@@ -268,4 +285,6 @@ def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str
         split_fingerprint=result.split_fingerprint, n=result.n, metrics=metrics,
         hyperparameters=hyperparameters,
         versions=dict(versions), date=date,
+        example_fingerprints=(dict(zip(result.example_ids, result.example_fingerprints, strict=True))
+                              if result.example_fingerprints else None),
     )

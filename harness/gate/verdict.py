@@ -1,34 +1,47 @@
 """The gate's verdict for each metric of one candidate against its baseline (pure: no I/O).
 
-Verdicts:
+Each gated metric is a **non-inferiority test against its tolerance** ``m`` (the allowed drop),
+read from the paired interval of ``Δ = current - baseline`` (:mod:`harness.stats.margin`):
 
-* ``regressed``: the paired mean dropped by more than the tolerance AND the one-sided paired
-  test (McNemar for 0/1 scores, paired t-test otherwise, via :func:`harness.stats.compare`)
-  says the drop is significant after Holm's correction across the candidate's gated metrics;
-* ``improved``: the same for a gain;
-* ``inconclusive``: no significant regression, but the eval set could not have detected a
-  drop of the tolerance's size (MDE > tolerance), the point estimate itself dropped beyond the
-  tolerance, or the test is undefined — the ``inconclusive`` policy decides whether it fails;
-* ``pass``: otherwise;
+* ``pass``: the interval's lower bound is above ``-m`` (non-inferiority shown), whatever the MDE;
+* ``improved``: a pass whose Δ exceeds the tolerance and whose gain over the baseline is
+  significant (H0 ``Δ <= 0`` rejected);
+* ``regressed``: the interval lies entirely below ``-m`` (a drop beyond the tolerance shown);
+* ``inconclusive``: the interval straddles ``-m`` (or is undefined); the record gives the MDE,
+  the smallest tolerance this eval set could clear for an unchanged candidate with 80 % power.
+  The ``inconclusive`` policy decides whether it fails;
 * ``no baseline``: nothing accepted yet for this candidate / metric;
-* ``not comparable``: the score signature or the eval-set fingerprint differs from the
-  baseline's, or no example ids are shared — flagged, not compared.
+* ``not comparable``: the score signature differs from the baseline's, or too few unchanged
+  examples are left to test (:mod:`harness.gate.pairing`) — flagged, not compared.
 
-Scores are paired by example id; when the ids differ from the baseline's the comparison uses
-the ids both have and says so. Deltas and tolerances are on the metric's scale, computed from
-the paired per-example scores (their mean is the aggregate for accuracy, ROUGE and exact
-match; for BLEU it is the mean sentence BLEU, while the record also shows corpus BLEU).
+Levels. Each bound is a one-sided ``1 - alpha`` bound, so the interval shown is the two-sided
+``1 - 2 alpha`` one (90 % for alpha 0.05): "lower bound above -m" is exactly "the one-sided
+non-inferiority test rejects at alpha", and "upper bound below -m" exactly "the one-sided
+inferiority test rejects at alpha". Across a candidate's gated metrics the p-values of each
+family (inferiority, non-inferiority, superiority) are Holm-adjusted, and verdicts read the
+adjusted p-values: with one gated metric that is the interval itself; with k metrics Holm's
+step-down tests the j-th smallest p-value at ``alpha / (k - j + 1)``, so an interval that
+clears ``-m`` at the nominal level can still be inconclusive (the reason says so).
+
+Statistics. Means of per-example scores (accuracy, exact match, ROUGE) use the paired t
+interval of the mean difference; corpus BLEU uses the paired bootstrap of corpus BLEU itself
+from each example's sufficient statistics, so value, interval and test describe one number.
+Scores are paired by example id and content fingerprint: examples added, removed or edited
+since the baseline are counted and left out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from harness.gate.baseline import BaselineEntry, BaselineMetric
 from harness.gate.config import GateConfig, MetricCheck
+from harness.gate.pairing import Pairing, pair_by_id
 from harness.results import PAIRED_SCORE, EvalResult, GateRecord
 
 PASS = "pass"
@@ -39,56 +52,36 @@ NO_BASELINE = "no baseline"
 NOT_COMPARABLE = "not comparable"
 VERDICTS = (PASS, IMPROVED, REGRESSED, INCONCLUSIVE, NO_BASELINE, NOT_COMPARABLE)
 
+#: Corpus-level metrics: tested on the corpus statistic from per-example sufficient statistics
+#: kept in ``EvalResult.details[<key>]`` and ``BaselineMetric.stats``.
+CORPUS_STATS = {"bleu": "bleu_stats"}
+
 #: How many of the worst-changed examples a record keeps (ids, input, expected, got).
 MAX_EXAMPLES = 5
 _TEXT_LIMIT = 300
 
-
-@dataclass(frozen=True)
-class Pairing:
-    """Baseline and current scores of the example ids both runs scored, in current order."""
-
-    ids: tuple[str, ...]
-    baseline: tuple[float, ...]
-    current: tuple[float, ...]
-    current_only: int
-    baseline_only: int
-
-    @property
-    def note(self) -> str:
-        """Why fewer pairs than examples were compared ("" when the id sets are equal)."""
-        if not (self.current_only or self.baseline_only):
-            return ""
-        return (f"example ids differ from the baseline's: paired on the {len(self.ids)} ids both have "
-                f"({self.current_only} only in this run, {self.baseline_only} only in the baseline)")
+__all__ = ["MAX_EXAMPLES", "VERDICTS", "Pairing", "decide", "decide_array", "evaluate_gate", "pair_by_id"]
 
 
-def pair_by_id(current_ids: Sequence[str], current_scores: Sequence[float],
-               baseline_scores: Mapping[str, float]) -> Pairing:
-    """Pair current scores with the baseline's by example id (the intersection, current order)."""
-    ids, base, cur = [], [], []
-    for example_id, score in zip(current_ids, current_scores, strict=True):
-        if example_id in baseline_scores:
-            ids.append(example_id)
-            base.append(float(baseline_scores[example_id]))
-            cur.append(float(score))
-    current_only = len(set(current_ids) - set(ids))
-    baseline_only = len(set(baseline_scores) - set(ids))
-    return Pairing(tuple(ids), tuple(base), tuple(cur), current_only, baseline_only)
+def decide_array(*, difference: Any, allowed_drop: Any, p_noninferior: Any, p_inferior: Any,
+                 p_superior: Any, alpha: float, identical: Any = False) -> np.ndarray:
+    """Verdicts for arrays of (adjusted) one-sided p-values: vectorised, for simulations."""
+    difference, allowed = np.asarray(difference, dtype=float), np.asarray(allowed_drop, dtype=float)
+    p_ni, p_inf, p_sup = (np.asarray(p, dtype=float) for p in (p_noninferior, p_inferior, p_superior))
+    identical = np.asarray(identical, dtype=bool)
+    undefined = np.isnan(p_ni) | np.isnan(p_inf)
+    noninferior = p_ni < alpha
+    improved = noninferior & (difference > allowed) & (p_sup < alpha)
+    return np.select([identical, undefined, p_inf < alpha, improved, noninferior],
+                     [PASS, INCONCLUSIVE, REGRESSED, IMPROVED, PASS], default=INCONCLUSIVE)
 
 
-def decide(*, difference: float, allowed_drop: float, p_drop: float, p_gain: float, mde: float,
-           alpha: float) -> str:
-    """The verdict from the paired difference, its (adjusted) one-sided p-values and the MDE."""
-    if difference < -allowed_drop and p_drop < alpha:
-        return REGRESSED
-    if difference > allowed_drop and p_gain < alpha:
-        return IMPROVED
-    if math.isnan(p_drop) or difference < -allowed_drop:
-        return INCONCLUSIVE
-    if not math.isnan(mde) and mde > allowed_drop:
-        return INCONCLUSIVE
-    return PASS
+def decide(*, difference: float, allowed_drop: float, p_noninferior: float, p_inferior: float,
+           p_superior: float, alpha: float, identical: bool = False) -> str:
+    """The verdict of one metric from its (Holm-adjusted) one-sided p-values (see the module doc)."""
+    return str(decide_array(difference=difference, allowed_drop=allowed_drop, p_noninferior=p_noninferior,
+                            p_inferior=p_inferior, p_superior=p_superior, alpha=alpha,
+                            identical=identical)[()])
 
 
 def holm_nan_aware(p_values: Sequence[float]) -> list[float]:
@@ -110,9 +103,7 @@ class _Tested:
     baseline_value: float | None
     current_value: float
     allowed_drop: float
-    drop: Any  # harness.stats.Comparison, alternative "less"
-    p_gain: float
-    gain_method: str
+    test: Any  # harness.stats.MarginTest
 
 
 def _shorten(text: Any) -> str:
@@ -121,15 +112,14 @@ def _shorten(text: Any) -> str:
 
 
 def changed_examples(result: EvalResult, pairing: Pairing, *, limit: int = MAX_EXAMPLES) -> dict[str, Any]:
-    """The examples that got worse (for 0/1 scores: right in the baseline, wrong now), worst first."""
+    """The examples that got worse, largest score drop first (ties: eval-set order, not id order)."""
     position = {example_id: i for i, example_id in enumerate(result.example_ids)}
-    changes = [(cur - base, example_id, base, cur)
+    changes = [(cur - base, position[example_id], example_id, base, cur)
                for example_id, base, cur in zip(pairing.ids, pairing.baseline, pairing.current, strict=True)
                if cur != base]
-    worse = sorted((c for c in changes if c[0] < 0), key=lambda c: (c[0], c[1]))
+    worse = sorted(c for c in changes if c[0] < 0)
     shown = []
-    for _, example_id, base, cur in worse[:limit]:
-        i = position[example_id]
+    for _, i, example_id, base, cur in worse[:limit]:
         shown.append({"id": example_id, "input": _shorten(result.inputs[i]),
                       "expected": _shorten(result.references[i]), "got": _shorten(result.predictions[i]),
                       "baseline_score": base, "current_score": cur})
@@ -152,7 +142,7 @@ def _flag(result: EvalResult, check: MetricCheck, verdict: str, reason: str, *,
 
 
 # Metrics whose aggregate is the mean of their per-example scores (corpus BLEU is not).
-MEAN_OF_SCORES = frozenset(m for m in PAIRED_SCORE if m != "bleu")
+MEAN_OF_SCORES = frozenset(m for m in PAIRED_SCORE if m not in CORPUS_STATS)
 
 
 def _demanded_floor(result: EvalResult, check: MetricCheck, stored: BaselineMetric,
@@ -177,9 +167,23 @@ def _demanded_floor(result: EvalResult, check: MetricCheck, stored: BaselineMetr
                  scores_mean=scores_mean, allowed_drop=allowed)
 
 
+def _corpus_test(result: EvalResult, metric: str, stored: BaselineMetric, pairing: Pairing, allowed: float,
+                 config: GateConfig) -> Any:
+    """The margin test of a corpus statistic on the paired examples, from both runs' sufficient statistics."""
+    from harness.metrics.bleu_metric import resampled_corpus_bleu
+    from harness.stats import corpus_margin_test
+
+    current = dict(zip(result.example_ids, result.details[CORPUS_STATS[metric]], strict=True))
+    stats_b = np.asarray([current[i] for i in pairing.ids], dtype=np.int64)
+    stats_a = np.asarray([(stored.stats or {})[i] for i in pairing.ids], dtype=np.int64)
+    return corpus_margin_test(lambda counts: resampled_corpus_bleu(stats_a, counts),
+                              lambda counts: resampled_corpus_bleu(stats_b, counts), len(pairing.ids),
+                              margin=allowed, alpha=config.alpha, n_resamples=config.resamples or 1000)
+
+
 def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck,
              config: GateConfig) -> GateRecord | _Tested:
-    from harness.stats import compare
+    from harness.stats import margin_test
 
     metric = check.metric
     try:
@@ -198,72 +202,90 @@ def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck
     if stored.signature and signature and stored.signature != signature:
         return _flag(result, check, NOT_COMPARABLE, f"score signature changed: {stored.signature} → "
                      f"{signature}", baseline=stored, current=current)
-    if entry.split_fingerprint and entry.split_fingerprint != result.split_fingerprint:
+    by_example = bool(entry.example_fingerprints and result.example_fingerprints)
+    if not by_example and entry.split_fingerprint and entry.split_fingerprint != result.split_fingerprint:
         return _flag(result, check, NOT_COMPARABLE, f"eval set changed: fingerprint "
-                     f"{entry.split_fingerprint[:12]} → {result.split_fingerprint[:12]}",
+                     f"{entry.split_fingerprint[:12]} → {result.split_fingerprint[:12]} and the baseline "
+                     "has no per-example fingerprints to pair the unchanged examples by",
                      baseline=stored, current=current)
     demanded = _demanded_floor(result, check, stored, current)
     if demanded is not None:
         return demanded
-    pairing = pair_by_id(result.example_ids, scores, stored.scores)
-    if not pairing.ids:
-        return _flag(result, check, NOT_COMPARABLE, "no example id in common with the baseline",
-                     baseline=stored, current=current)
-    drop = compare(pairing.baseline, pairing.current, kind=kind, alternative="less", alpha=config.alpha,
-                   n_resamples=config.resamples)
-    reference = stored.value if stored.value is not None else drop.mean_a
+    pairing = pair_by_id(result.example_ids, scores, stored.scores,
+                         current_fingerprints=result.example_fingerprints if by_example else None,
+                         baseline_fingerprints=entry.example_fingerprints if by_example else None)
+    small = pairing.too_small(len(stored.scores))
+    if small:
+        return _flag(result, check, NOT_COMPARABLE, small, baseline=stored, current=current,
+                     n_added=pairing.current_only, n_removed=pairing.baseline_only, n_changed=pairing.changed)
+    reference = stored.value if stored.value is not None else float(np.mean(pairing.baseline))
     allowed = check.allowed_drop(reference)
-    p_gain, gain_method = 1.0, drop.method
-    if drop.difference > allowed:  # only a gain beyond the tolerance can be an improvement
-        gain = compare(pairing.baseline, pairing.current, kind=kind, alternative="greater",
-                       alpha=config.alpha, n_resamples=0)
-        p_gain, gain_method = gain.p_value, gain.method
-    return _Tested(check, kind, pairing, stored.value, current, allowed, drop, p_gain, gain_method)
+    if metric in CORPUS_STATS:
+        if not stored.stats or CORPUS_STATS[metric] not in result.details:
+            return _flag(result, check, NOT_COMPARABLE, f"{metric} is tested at corpus level, but "
+                         f"{'the baseline' if not stored.stats else 'this run'} has no per-example "
+                         f"{metric} statistics (accept a new baseline)", baseline=stored, current=current)
+        test, kind = _corpus_test(result, metric, stored, pairing, allowed, config), "corpus"
+    else:
+        test = margin_test(pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
+    return _Tested(check, kind, pairing, stored.value, current, allowed, test)
 
 
-def _inconclusive_reason(drop: Any, p_drop: float, allowed: float, alpha: float, metric: str) -> str:
-    from harness.fmt import fmt_metric
+def _inconclusive_reason(test: Any, adjusted_ni: float, allowed: float, alpha: float, metric: str,
+                         k: int) -> str:
+    from harness.fmt import fmt_interval, fmt_metric, fmt_p
 
-    if math.isnan(p_drop):
-        return f"the paired test is undefined: {drop.note or 'too few pairs'}"
-    if drop.difference < -allowed:
-        return f"the drop exceeds the tolerance but is not significant at alpha {alpha:g}"
-    return (f"MDE {fmt_metric(drop.mde, metric)} > allowed drop {fmt_metric(allowed, metric)}: this eval set "
-            "cannot detect a drop of the tolerance's size")
+    if math.isnan(test.p_noninferior) or math.isnan(test.lower):
+        return f"the paired interval is undefined: {test.note or 'too few pairs'}"
+    if test.lower > -allowed:
+        return (f"the {test.confidence:.0%} CI clears the allowed drop −{fmt_metric(allowed, metric)}, but not "
+                f"after Holm's adjustment across {k} gated metrics (non-inferiority p = "
+                f"{fmt_p(adjusted_ni)} ≥ alpha {alpha:g})")
+    return (f"the {test.confidence:.0%} CI {fmt_interval(test.ci, metric, signed=True)} straddles the allowed "
+            f"drop −{fmt_metric(allowed, metric)}: MDE {fmt_metric(test.mde, metric)} (the tolerance this eval "
+            f"set needs for an unchanged candidate to pass with {test.power:.0%} power)")
 
 
-def _finish(result: EvalResult, tested: _Tested, p_drop: float, p_gain: float, config: GateConfig) -> GateRecord:
+def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], config: GateConfig,
+            k: int) -> GateRecord:
     from harness.fmt import fmt_interval, fmt_metric, fmt_p_clause
 
-    drop, metric = tested.drop, tested.check.metric
-    verdict = decide(difference=drop.difference, allowed_drop=tested.allowed_drop, p_drop=p_drop,
-                     p_gain=p_gain, mde=drop.mde, alpha=config.alpha)
-    improved = verdict == IMPROVED
-    p_shown, p_raw = (p_gain, tested.p_gain) if improved else (p_drop, drop.p_value)
-    direction = "gain" if improved else "drop"
+    test, metric, allowed = tested.test, tested.check.metric, tested.allowed_drop
+    verdict = decide(difference=test.difference, allowed_drop=allowed, p_noninferior=adjusted["ni"],
+                     p_inferior=adjusted["inf"], p_superior=adjusted["sup"], alpha=config.alpha,
+                     identical=test.identical)
+    shown, raw, alternative = {
+        REGRESSED: (adjusted["inf"], test.p_inferior, "less"),
+        IMPROVED: (adjusted["sup"], test.p_superior, "greater"),
+    }.get(verdict, (adjusted["ni"], test.p_noninferior, "non-inferior"))
+    question = {"less": f"drop beyond −{fmt_metric(allowed, metric)}", "greater": "gain",
+                "non-inferior": f"no drop beyond −{fmt_metric(allowed, metric)}"}[alternative]
     message = (f"{metric}: {fmt_metric(tested.baseline_value, metric)} → {fmt_metric(tested.current_value, metric)} "
-               f"(paired mean Δ {fmt_metric(drop.difference, metric, signed=True)}, "
-               f"{drop.confidence:.0%} CI {fmt_interval(drop.ci, metric, signed=True)}; "
-               f"{tested.gain_method if improved else drop.method}, one-sided ({direction}) "
-               f"{fmt_p_clause(p_shown)} Holm-adjusted; tolerance {tested.check.describe()}, "
-               f"MDE {fmt_metric(drop.mde, metric)}; n = {drop.n}): {verdict}")
+               f"(paired Δ {fmt_metric(test.difference, metric, signed=True)}, "
+               f"{test.confidence:.0%} CI {fmt_interval(test.ci, metric, signed=True)}; {test.method}, "
+               f"one-sided ({question}) {fmt_p_clause(shown)} Holm-adjusted; tolerance "
+               f"{tested.check.describe()}, MDE {fmt_metric(test.mde, metric)}; n = {test.n}): {verdict}")
     if tested.pairing.note:
         message += f" [{tested.pairing.note}]"
     reason = ""
     if verdict == INCONCLUSIVE:
-        reason = _inconclusive_reason(drop, p_drop, tested.allowed_drop, config.alpha, metric)
+        reason = _inconclusive_reason(test, adjusted["ni"], allowed, config.alpha, metric, k)
         message += f" ({reason})"
+    pairing = tested.pairing
     details = {
-        "kind": tested.kind, "method": drop.method, "n_paired": drop.n,
-        "baseline_mean": drop.mean_a, "current_mean": drop.mean_b, "delta": drop.difference,
-        "relative_change": drop.relative_improvement, "ci": list(drop.ci), "confidence": drop.confidence,
-        "p_value": p_shown, "p_value_raw": p_raw, "alternative": "greater" if improved else "less",
-        "p_drop": drop.p_value, "p_drop_adjusted": p_drop, "p_gain": tested.p_gain,
-        "p_gain_adjusted": p_gain, "alpha": config.alpha, "mde": drop.mde,
-        "tolerance": tested.check.describe(), "allowed_drop": tested.allowed_drop,
-        "reason": reason, "pairing_note": tested.pairing.note, "n_current_only": tested.pairing.current_only,
-        "n_baseline_only": tested.pairing.baseline_only, "test_note": drop.note,
-        **changed_examples(result, tested.pairing),
+        "kind": tested.kind, "method": test.method, "n_paired": test.n,
+        "baseline_mean": test.mean_a, "current_mean": test.mean_b, "delta": test.difference,
+        "relative_change": test.difference / abs(test.mean_a) if test.mean_a else None,
+        "ci": list(test.ci), "confidence": test.confidence,
+        "p_value": shown, "p_value_raw": raw, "alternative": alternative,
+        "p_drop": test.p_inferior, "p_drop_adjusted": adjusted["inf"],
+        "p_noninferior": test.p_noninferior, "p_noninferior_adjusted": adjusted["ni"],
+        "p_gain": test.p_superior, "p_gain_adjusted": adjusted["sup"], "alpha": config.alpha,
+        "n_gated": k, "mde": test.mde, "tolerance": tested.check.describe(), "allowed_drop": allowed,
+        "reason": reason, "pairing_note": pairing.note, "n_current_only": pairing.current_only,
+        "n_baseline_only": pairing.baseline_only, "n_added": pairing.current_only,
+        "n_removed": pairing.baseline_only, "n_changed": pairing.changed, "test_note": test.note,
+        **changed_examples(result, pairing),
     }
     return GateRecord(suite=result.suite, candidate=result.candidate, metric=metric, verdict=verdict,
                       baseline=tested.baseline_value, current=tested.current_value, message=message,
@@ -275,12 +297,13 @@ def evaluate_gate(result: EvalResult, entry: BaselineEntry | None, config: GateC
     available = [m for m, (score, _) in PAIRED_SCORE.items() if score in result.per_example]
     prepared = [_prepare(result, entry, check, config) for check in config.checks_for(available)]
     tested = [p for p in prepared if isinstance(p, _Tested)]
-    p_drop = iter(holm_nan_aware([t.drop.p_value for t in tested]))
-    p_gain = iter(holm_nan_aware([t.p_gain for t in tested]))
+    families = {name: iter(holm_nan_aware([getattr(t.test, field) for t in tested]))
+                for name, field in (("ni", "p_noninferior"), ("inf", "p_inferior"), ("sup", "p_superior"))}
     records = []
     for item in prepared:
         if isinstance(item, _Tested):
-            records.append(_finish(result, item, next(p_drop), next(p_gain), config))
+            adjusted = {name: next(values) for name, values in families.items()}
+            records.append(_finish(result, item, adjusted, config, len(tested)))
         else:
             records.append(item)
     return records

@@ -70,11 +70,7 @@ class BleuResult:
 
         ``counts`` has shape (resamples, n); row r's statistics are ``counts[r] @ stats``.
         """
-        weights = np.asarray(counts, dtype=np.int64)
-        if weights.ndim != 2 or weights.shape[1] != self.n:
-            raise ValueError(f"counts must have shape (resamples, {self.n}), got {weights.shape}")
-        return np.array([_score_of(row, effective_order=False).score
-                         for row in weights @ self.stats], dtype=float)
+        return resampled_corpus_bleu(self.stats, counts)
 
 
 @dataclass(frozen=True, eq=False)
@@ -184,3 +180,19 @@ def corpus_bleu_from_stats(summed: Sequence[int] | np.ndarray) -> float:
         raise ValueError(f"a summed BLEU statistics row has {len(STATS_COLUMNS)} entries "
                          f"({', '.join(STATS_COLUMNS)}), got shape {row.shape}")
     return float(_score_of(row, effective_order=False).score)
+
+
+def resampled_corpus_bleu(stats: np.ndarray | Sequence[Sequence[int]], counts: np.ndarray) -> np.ndarray:
+    """Corpus BLEU of each resample: row r re-adds the per-example statistics ``counts[r] @ stats``.
+
+    ``stats`` has one row of ``STATS_COLUMNS`` per example (``BleuResult.stats``); ``counts`` has
+    shape (resamples, n), how often each example is drawn. The statistics are computed once and
+    re-added, as in sacrebleu's paired bootstrap (``sacrebleu.significance``).
+    """
+    table = np.asarray(stats, dtype=np.int64)
+    weights = np.asarray(counts, dtype=np.int64)
+    if table.ndim != 2 or table.shape[1] != len(STATS_COLUMNS):
+        raise ValueError(f"stats must have shape (n, {len(STATS_COLUMNS)}), got {table.shape}")
+    if weights.ndim != 2 or weights.shape[1] != table.shape[0]:
+        raise ValueError(f"counts must have shape (resamples, {table.shape[0]}), got {weights.shape}")
+    return np.array([_score_of(row, effective_order=False).score for row in weights @ table], dtype=float)

@@ -13,6 +13,7 @@ from harness.context import BuildContext
 from harness.data.records import Split
 from harness.protocol import Candidate, Generation, LabelScorer
 from harness.results import EvalResult
+from harness.runner.checks import classification_checks, example_fingerprints, full_signatures
 from harness.runner.scoring import score_task
 from harness.spec import SuiteSpec
 
@@ -116,6 +117,9 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
         suite.task, predictions, references, labels=suite.labels, aliases=suite.label_aliases,
         metrics=suite.metrics, options=suite.metric_options)
     details["method"] = method
+    signatures = full_signatures(signatures, suite, method)  # scoring method, decoding, prompt, labels
+    if suite.task == "classification":
+        details["degenerate"] = classification_checks(suite, references, details["parsed"])
     remote_model = getattr(candidate, "model", None)
     if isinstance(remote_model, str):
         details["model"] = remote_model  # priced by the report's cost table
@@ -139,4 +143,5 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
         training=candidate.training.as_dict() if candidate.training else None,
         cache={"outputs": hit},
         timings={"evaluate_s": time.perf_counter() - began},
+        example_fingerprints=example_fingerprints(split.examples),
     )

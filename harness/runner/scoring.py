@@ -73,6 +73,7 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
         metrics["bleu"] = corpus.score
         per_example[info("bleu").score] = list(sentences.scores)
         signatures["bleu"] = corpus.signature
+        bleu_stats = corpus.stats.tolist()  # per-example sufficient statistics: corpus-level tests
     rouge_types = [t for t in ROUGE_TYPES if t in wanted]
     if rouge_types:
         scores = rouge(list(predictions), list(references), rouge_types=rouge_types,
@@ -88,7 +89,10 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
         per_example["exact_match"] = [float(x) for x in em.scores]
         metrics["exact_match"] = sum(per_example["exact_match"]) / max(1, len(predictions))
         signatures["exact_match"] = em.signature
-    return metrics, per_example, signatures, {"metric_options": options}
+    details: dict[str, Any] = {"metric_options": options}
+    if "bleu" in wanted:
+        details["bleu_stats"] = bleu_stats
+    return metrics, per_example, signatures, details
 
 
 def score_task(task: str, predictions: Sequence[str], references: Sequence[str], *,

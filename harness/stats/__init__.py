@@ -7,6 +7,8 @@ result's ``note``.
 """
 
 from harness.stats.comparison import Comparison, compare
+from harness.stats.corpus import compare_corpus
+from harness.stats.margin import MarginTest, corpus_margin_test, margin_test, t_margin_arrays
 from harness.stats.multiple import holm
 from harness.stats.paired_tests import (
     MCNEMAR_EXACT_BELOW,
@@ -23,9 +25,13 @@ __all__ = [
     "MCNEMAR_EXACT_BELOW",
     "BootstrapResult",
     "Comparison",
+    "MarginTest",
     "PairedTestResult",
     "compare",
+    "compare_corpus",
+    "corpus_margin_test",
     "holm",
+    "margin_test",
     "mcnemar",
     "mcnemar_mde",
     "mcnemar_power",
@@ -36,5 +42,6 @@ __all__ = [
     "paired_ttest",
     "permutation_test",
     "resample_counts",
+    "t_margin_arrays",
     "wilcoxon",
 ]

@@ -55,6 +55,9 @@ class Comparison:
     alternative: str
     verdict: str
     note: str = ""
+    #: degenerate-model warnings of either side, added by the caller that knows the candidates
+    #: (e.g. "lora: constant predictor: 'positive' for 100% of examples"); empty from ``compare``
+    flags: tuple[str, ...] = ()
 
     @property
     def defined(self) -> bool:
@@ -70,6 +73,7 @@ class Comparison:
         """All fields plus ``significant`` and ``defined``, JSON-friendly."""
         data = asdict(self)
         data["ci"] = list(self.ci)
+        data["flags"] = list(self.flags)
         data["significant"] = self.significant
         data["defined"] = self.defined
         return data

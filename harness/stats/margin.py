@@ -1,0 +1,193 @@
+"""Margin (non-inferiority) tests of a paired difference ``Δ = b - a`` against a tolerance ``m``.
+
+The gate asks two one-sided questions about the true mean difference, each at level ``alpha``:
+
+* non-inferiority: H0 ``Δ <= -m`` against H1 ``Δ > -m`` (``p_noninferior``): rejected → *pass*;
+* inferiority:     H0 ``Δ >= -m`` against H1 ``Δ < -m`` (``p_inferior``): rejected → *regressed*;
+
+plus superiority, H0 ``Δ <= 0`` against ``Δ > 0`` (``p_superior``), for "improved".
+
+Both margin tests are read off one interval: the two-sided ``1 - 2 alpha`` interval
+``[lower, upper]`` (90 % for alpha 0.05). ``lower > -m`` exactly when ``p_noninferior < alpha``,
+and ``upper < -m`` exactly when ``p_inferior < alpha`` — each bound is the one-sided
+``1 - alpha`` confidence bound. So the interval straddles ``-m`` exactly when neither test
+rejects: the only inconclusive case.
+
+Two ways to get the interval and the p-values, each the dual of the other:
+
+* a mean of per-example scores (accuracy, exact match, ROUGE): the paired t interval of the
+  mean difference (``scipy.stats.ttest_1samp(d, -m)``; for 0/1 scores this is the Wald
+  interval of a paired difference of proportions with the n - 1 correction), vectorised over
+  rows so a simulation of many runs costs one call;
+* a corpus statistic (corpus BLEU): the paired bootstrap of the statistic itself, with
+  ``inverted_cdf`` quantiles so that bounds and p-values agree exactly.
+
+The MDE is the smallest margin that a candidate with no true change clears with ``power``
+(default 80 %): for the t interval the paired t-test's MDE at the observed SD
+(:func:`harness.stats.power.mde`, one-sided), for the bootstrap ``(z_(1-alpha) + z_power) * sd``
+of the resampled differences. Equivalently a true drop of ``m + MDE`` reads *regressed* with
+that power.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from harness.stats._inputs import check_probability, paired
+from harness.stats.power import mde as t_test_mde
+from harness.stats.resampling import resample_counts
+
+T_METHOD = "paired t interval (non-inferiority)"
+BOOTSTRAP_METHOD = "paired bootstrap of the corpus statistic (non-inferiority)"
+
+
+@dataclass(frozen=True)
+class MarginTest:
+    """Both one-sided margin tests of ``Δ = b - a`` and the ``1 - 2 alpha`` interval they are read from."""
+
+    method: str
+    n: int
+    mean_a: float
+    mean_b: float
+    difference: float
+    lower: float
+    upper: float
+    confidence: float
+    margin: float
+    alpha: float
+    p_noninferior: float
+    p_inferior: float
+    p_superior: float
+    mde: float
+    power: float
+    identical: bool = False
+    note: str = ""
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """(lower, upper): the two-sided ``1 - 2 alpha`` interval of the difference."""
+        return (self.lower, self.upper)
+
+    def as_dict(self) -> dict[str, Any]:
+        """All fields, JSON-friendly."""
+        data = asdict(self)
+        data["ci"] = [self.lower, self.upper]
+        return data
+
+
+def t_margin_arrays(differences: np.ndarray, margin: float, alpha: float) -> dict[str, np.ndarray]:
+    """Vectorised paired t margin tests over the last axis of ``differences`` (one row per run).
+
+    Returns arrays ``mean``, ``se``, ``lower``, ``upper`` (the ``1 - 2 alpha`` interval),
+    ``p_noninferior``, ``p_inferior``, ``p_superior``. Rows with zero spread get exact
+    p-values (0 or 1: the difference is known); rows of fewer than 2 values get NaN.
+    """
+    from scipy import special
+
+    d = np.asarray(differences, dtype=float)
+    n = d.shape[-1]
+    mean = d.mean(axis=-1)
+    if n < 2:
+        nan = np.full(mean.shape, np.nan)
+        return {"mean": mean, "se": nan, "lower": nan, "upper": nan, "p_noninferior": nan,
+                "p_inferior": nan, "p_superior": nan}
+    se = d.std(axis=-1, ddof=1) / math.sqrt(n)
+    df = n - 1
+    critical = float(special.stdtrit(df, 1.0 - alpha))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_margin = (mean + margin) / se
+        t_zero = mean / se
+        p_ni = special.stdtr(df, -t_margin)
+        p_inf = special.stdtr(df, t_margin)
+        p_sup = special.stdtr(df, -t_zero)
+    flat = se == 0
+    # no spread: every difference equals the mean, so each hypothesis is known to hold or not
+    p_ni = np.where(flat, np.where(mean + margin > 0, 0.0, 1.0), p_ni)
+    p_inf = np.where(flat, np.where(mean + margin < 0, 0.0, 1.0), p_inf)
+    p_sup = np.where(flat, np.where(mean > 0, 0.0, 1.0), p_sup)
+    return {"mean": mean, "se": se, "lower": mean - critical * se, "upper": mean + critical * se,
+            "p_noninferior": p_ni, "p_inferior": p_inf, "p_superior": p_sup}
+
+
+def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: float = 0.8) -> MarginTest:
+    """Paired t margin tests of the mean of ``b - a`` against the tolerance ``margin`` (>= 0)."""
+    first, second = paired(a, b)
+    check_probability(alpha, "alpha")
+    check_probability(power, "power")
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
+    if alpha >= 0.5:
+        raise ValueError(f"alpha must be below 0.5 for a 1 - 2 alpha interval, got {alpha}")
+    d = second - first
+    n = int(d.shape[0])
+    row = {k: float(np.ravel(v)[0]) for k, v in t_margin_arrays(d[None, :], margin, alpha).items()}
+    identical = bool(np.all(d == 0))
+    sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
+    detectable = math.nan if n < 2 else (0.0 if sd == 0 else
+                                         t_test_mde(n, sd, alpha=alpha, power=power, alternative="greater"))
+    note = ""
+    if n < 2:
+        note = "a paired interval needs at least 2 pairs"
+    elif identical:
+        note = "identical scores on every paired example"
+    return MarginTest(method=T_METHOD, n=n, mean_a=float(first.mean()), mean_b=float(second.mean()),
+                      difference=row["mean"], lower=row["lower"], upper=row["upper"],
+                      confidence=1.0 - 2.0 * alpha, margin=float(margin), alpha=alpha,
+                      p_noninferior=row["p_noninferior"], p_inferior=row["p_inferior"],
+                      p_superior=row["p_superior"], mde=detectable, power=power, identical=identical,
+                      note=note)
+
+
+def bootstrap_margin_arrays(resampled: np.ndarray, margin: float, alpha: float) -> dict[str, float]:
+    """Margin tests from bootstrap replicates of a difference: bounds and p-values that agree exactly.
+
+    ``lower`` is the ``inverted_cdf`` ``alpha`` quantile, so ``lower > -m`` iff the share of
+    replicates ``<= -m`` (``p_noninferior``) is below alpha; ``upper`` is the largest ``x`` with a
+    share of replicates ``>= x`` of at least alpha, so ``upper < -m`` iff ``p_inferior`` (the
+    share ``>= -m``) is below alpha.
+    """
+    values = np.asarray(resampled, dtype=float)
+    lower = float(np.quantile(values, alpha, method="inverted_cdf"))
+    upper = float(-np.quantile(-values, alpha, method="inverted_cdf"))
+    return {"lower": lower, "upper": upper,
+            "p_noninferior": float(np.mean(values <= -margin)),
+            "p_inferior": float(np.mean(values >= -margin)),
+            "p_superior": float(np.mean(values <= 0.0)), "sd": float(np.std(values, ddof=1))}
+
+
+def corpus_margin_test(score_a: Callable[[np.ndarray], np.ndarray], score_b: Callable[[np.ndarray], np.ndarray],
+                       n: int, *, margin: float, alpha: float = 0.05, power: float = 0.8,
+                       n_resamples: int = 2000, seed: int = 0) -> MarginTest:
+    """Margin tests of a corpus-level difference (corpus BLEU b - a) by the paired bootstrap.
+
+    ``score_a`` / ``score_b`` map a (resamples, n) matrix of draw counts to one corpus score per
+    row (``BleuResult.resampled_scores``); both see the same resamples, drawn as
+    ``numpy.random.default_rng(seed).integers(0, n, (R, n))`` (sacrebleu's ``paired_bs`` draws).
+    """
+    from scipy import special
+
+    check_probability(alpha, "alpha")
+    check_probability(power, "power")
+    full = np.ones((1, n), dtype=np.int64)
+    mean_a, mean_b = float(score_a(full)[0]), float(score_b(full)[0])
+    difference = mean_b - mean_a
+    if n < 2 or n_resamples < 1:
+        nan = math.nan
+        return MarginTest(BOOTSTRAP_METHOD, n, mean_a, mean_b, difference, nan, nan, 1 - 2 * alpha, margin,
+                          alpha, nan, nan, nan, nan, power, note="a bootstrap needs at least 2 examples and "
+                          "1 resample")
+    counts = resample_counts(n, n_resamples, seed)
+    replicates = np.asarray(score_b(counts), dtype=float) - np.asarray(score_a(counts), dtype=float)
+    tests = bootstrap_margin_arrays(replicates, margin, alpha)
+    identical = bool(np.all(replicates == 0)) and difference == 0
+    detectable = float((special.ndtri(1 - alpha) + special.ndtri(power)) * tests["sd"])
+    return MarginTest(BOOTSTRAP_METHOD, n, mean_a, mean_b, difference, tests["lower"], tests["upper"],
+                      1 - 2 * alpha, float(margin), alpha, tests["p_noninferior"], tests["p_inferior"],
+                      tests["p_superior"], detectable, power, identical=identical,
+                      note="identical scores on every resample" if identical else
+                      f"{n_resamples} paired bootstrap resamples, seed {seed}")
