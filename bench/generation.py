@@ -8,13 +8,12 @@ from bench.common import context, timed
 def run(n_prompts: int = 64, max_new_tokens: int = 16, batch_size: int = 32) -> dict[str, float]:
     from harness.backends.hf.inference import generate_batch, load_model
     from harness.backends.hf.likelihood import predict_by_likelihood
-    from harness.data import load_split
     from harness.protocol import DecodeParams
 
     ctx = context()
     model, tokenizer = load_model(ctx.base_model_dir())
     suite = ctx.spec.suite("sentiment")
-    split = load_split(suite.eval, name="eval")
+    split = suite.load_split("eval")
     prompts = [ex.prompt for ex in split.examples[:n_prompts]]
     params = DecodeParams(max_new_tokens=max_new_tokens)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.data.records import Split
 from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import default_metrics
@@ -49,6 +50,29 @@ class SuiteSpec:
     def reported_metrics(self) -> tuple[str, ...]:
         """The metrics this suite reports: those it lists, else its task's defaults."""
         return self.metrics or default_metrics(self.task)
+
+    def load_split(self, which: str) -> Split:
+        """The suite's ``train``, ``validation`` or ``eval`` split, loaded and validated.
+
+        With ``system`` set, every conversation starts with that system prompt (added where it has
+        none); a conversation carrying a different one of its own is refused, never overridden.
+        """
+        from harness.data import load_split
+
+        path = {"train": self.train, "validation": self.validation, "eval": self.eval}[which]
+        if path is None:
+            raise SpecError(f"suite {self.name!r} has no {which} split (add `{which} = ...` to the spec)")
+        split = load_split(path, name=which, system=self.system)
+        if self.system is not None:
+            own = [ex for ex in split.examples
+                   if ex.messages and ex.messages[0].get("role") == "system"
+                   and ex.messages[0].get("content") != self.system]
+            if own:
+                first = own[0]
+                raise SpecError(f"{first.source or path}:{first.line}: suite {self.name!r} sets `system = ...` but "
+                                f"{len(own)} of {len(split)} {which} conversations carry a different system "
+                                "prompt of their own; remove one of the two")
+        return split
 
     def candidate(self, name: str, spec_path: Path | str = "") -> CandidateSpec:
         try:

@@ -212,9 +212,7 @@ def build_search(ctx, suite, spec):
                 f"(asked for {search.trials})")
     validation = None
     if search.select not in LOSS_SELECTORS:
-        from harness.data import load_split
-
-        validation = load_split(suite.validation, name="validation")
+        validation = suite.load_split("validation")
     options = {"seed": search.training_seed} if search.training_seed is not None else {}
     rows: list[dict[str, Any]] = []
     built: list[Any] = []
