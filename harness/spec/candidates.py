@@ -28,6 +28,8 @@ class KindFacts:
     params: str | None = None                # "module:NAME" of the trainer's defaults; None: no params
     values: tuple[str, ...] = ()             # "module:attr.path" value checks (the first found runs)
     summary: str = ""
+    required: tuple[str, ...] = ()           # options the kind cannot do without
+    schedule: bool = False                   # also check the evaluation / checkpoint schedule
 
 
 _OPENAI_CLIENT = ("model", "base_url", "api_key_env", "timeout_s", "concurrency", "max_attempts",
@@ -39,20 +41,24 @@ _ENC = "harness.backends.encoder"
 KINDS: dict[str, KindFacts] = {
     "base": KindFacts(f"{_HF}.candidates:build_base", summary="the untouched base model"),
     "lora": KindFacts(f"{_HF}.candidates:build_lora", ("seed",), f"{_HF}.lora:LORA_DEFAULTS",
-                      (f"{_HF}.lora:LORA.params", f"{_HF}.lora:lora_params"), "a LoRA adapter trained here"),
+                      (f"{_HF}.lora:LORA.params", f"{_HF}.lora:lora_params"), "a LoRA adapter trained here",
+                      schedule=True),
     "full": KindFacts(f"{_HF}.candidates:build_full", ("seed",), f"{_HF}.full:FULL_DEFAULTS",
-                      (f"{_HF}.full:FULL.params", f"{_HF}.full:full_params"), "a full fine-tune trained here"),
+                      (f"{_HF}.full:FULL.params", f"{_HF}.full:full_params"), "a full fine-tune trained here",
+                      schedule=True),
     "search": KindFacts("harness.tuning.search:build_search",
                         ("base_kind", "grid", "random", "trials", "seed", "select", "mode", "training_seed"),
-                        summary="a hyperparameter search over lora / full trials"),
+                        summary="a hyperparameter search over lora / full trials", required=("base_kind",)),
     "adapter": KindFacts(f"{_HF}.loaded:build_adapter", ("path", "base", "load_in_8bit", "load_in_4bit", "seed"),
-                         summary="an existing PEFT adapter"),
-    "model": KindFacts(f"{_HF}.loaded:build_model", ("path", "seed"), summary="an existing model directory"),
+                         summary="an existing PEFT adapter", required=("path",)),
+    "model": KindFacts(f"{_HF}.loaded:build_model", ("path", "seed"), summary="an existing model directory",
+                       required=("path",)),
     "openai": KindFacts("harness.backends.openai.finetune:build",
                         (*_OPENAI_CLIENT, "suffix", "max_cost", "poll_interval_s", "job_timeout_s", "seed"),
-                        "harness.backends.openai.finetune:_PARAMS", summary="an OpenAI fine-tuning job"),
+                        "harness.backends.openai.finetune:_PARAMS", summary="an OpenAI fine-tuning job",
+                        required=("model",)),
     "endpoint": KindFacts("harness.backends.openai.endpoint:build", (*_OPENAI_CLIENT, "verify"),
-                          summary="an OpenAI-compatible endpoint"),
+                          summary="an OpenAI-compatible endpoint", required=("model",)),
     "encoder-base": KindFacts(f"{_ENC}.candidates:build_encoder_base", ("base_model", "seed", "max_length"),
                               summary="an encoder with a seeded, untrained head"),
     "encoder-lora": KindFacts(f"{_ENC}.candidates:build_encoder_lora", ("base_model", "seed"),
@@ -65,6 +71,8 @@ KINDS: dict[str, KindFacts] = {
                                   ("base_model", "max_length", "label_descriptions"),
                                   summary="nearest label description by sentence embedding"),
 }
+
+_SCHEDULE = ("harness.training.arguments:schedule_arguments", "harness.training.lifecycle:schedule_arguments")
 
 # The type of every option value, checked at load (the builders check what depends on files).
 _STR, _INT, _POS, _NUM, _BOOL, _TABLE = "str", "int", "pos", "num", "bool", "table"
@@ -142,8 +150,11 @@ def _check_params(kind: str, params: Table, options: Mapping[str, Any], has_vali
     check = _first(facts.values)
     if check is None:
         return
+    schedule = _first(_SCHEDULE) if facts.schedule else None
     try:
-        check(dict(params.data))
+        merged = check(dict(params.data))
+        if schedule is not None and isinstance(merged, Mapping):
+            schedule(merged, has_eval=has_validation, checkpointing=True)
     except SpecError as exc:
         located = getattr(exc, "located", None)
         if callable(located):
@@ -169,6 +180,8 @@ def check_candidate(name: str, value: Any, where: str, *, has_validation: bool =
     for key in facts.options:
         if key in t:
             _check_option(t, key)
+        elif key in facts.required:
+            raise SpecError(f"{t.at(key)}: missing key {key!r} (kind {kind!r}: {facts.summary})")
     params = t.table("params") or Table({}, t.at("params"))
     options = {k: v for k, v in value.items() if k not in ("kind", "params")}
     _check_params(kind, params, options, has_validation)
