@@ -31,12 +31,12 @@ def write_project(root: Path, candidates: str, *, data: str = "sentiment", n_tra
 def context(spec_path: Path, base_dir: Path, cache_dir: Path, messages: list[str] | None = None):
     """A build context as the pytest plugin makes one, on ``base_dir`` and a private cache."""
     from harness.cache import CacheStore
-    from harness.context import BuildContext
+    from harness.context import BuildContext, BuildOptions
     from harness.spec import load_spec
 
     sink = messages if messages is not None else []
     return BuildContext(spec=load_spec(spec_path), cache=CacheStore(cache_dir), base_model=str(base_dir),
-                        options={"cache_root": cache_dir}, log=sink.append)
+                        options=BuildOptions(cache_root=cache_dir), log=sink.append)
 
 
 def build(ctx, name: str):
@@ -112,20 +112,25 @@ def test_full_options_reach_training_arguments(tiny_base, sentiment_train, tmp_p
 
 
 @pytest.mark.parametrize(("params", "message"), [
-    ("rank = 8", "unknown LoRA parameter 'rank'"),
-    ('bias = "some"', "'bias': expected one of none, all, lora_only"),
-    ("load_in_8bit = true, load_in_4bit = true", "exclude each other"),
-    ("batch_size = 0", "'batch_size': expected a positive integer"),
-    ("target_modules = []", "'target_modules'"),
-    ("eval_steps = 4, save_steps = 6, load_best_model_at_end = true", "must be a multiple of 'eval_steps'"),
+    ("rank = 8", "params.rank: unknown key"),
+    ('bias = "some"', "params.bias: expected one of none, all, lora_only, got 'some'"),
+    ("load_in_8bit = true, load_in_4bit = true", "params.load_in_4bit: 'load_in_8bit' and 'load_in_4bit' exclude"),
+    ("batch_size = 0", "params.batch_size: expected a positive integer, got 0"),
+    ("target_modules = []", "params.target_modules: expected"),
+    ("alpha = 0", "params.alpha: expected a positive number, got 0"),
+    ('alpha = "16"', "params.alpha: expected a positive number, got '16'"),
+    ("learning_rate = -0.001", "params.learning_rate: expected a positive number, got -0.001"),
+    ("gradient_checkpointing = 1", "params.gradient_checkpointing: expected true or false, got 1"),
+    ("eval_steps = 4, save_steps = 6, load_best_model_at_end = true",
+     "params.save_steps: 6 must be a multiple of 'eval_steps'"),
 ])
 def test_bad_training_parameters_name_the_candidate(tiny_base, tmp_path, params, message):
     spec = write_project(tmp_path, f'[suites.play.candidates.bad]\nkind = "lora"\nparams = {{ {params} }}\n')
-    ctx = context(spec, tiny_base, tmp_path / "cache")
-    with pytest.raises(SpecError, match=r"spec\.toml: suites\.play\.candidates\.bad") as raised:
-        build(ctx, "bad")
+    messages: list[str] = []
+    with pytest.raises(SpecError, match=r"spec\.toml: suites\.play\.candidates\.bad\.params") as raised:
+        build(context(spec, tiny_base, tmp_path / "cache", messages), "bad")  # at load or at plan time
     assert message in str(raised.value)
-    assert ctx.events.get("trained", 0) == 0
+    assert not any(m.startswith("training") for m in messages)
 
 
 def test_precision_the_hardware_lacks_is_refused_clearly(tiny_base, tmp_path, monkeypatch):

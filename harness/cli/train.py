@@ -3,22 +3,26 @@
 One process: the candidate is built exactly as the pytest plugin builds it (same cache key,
 checkpoints in ``<cache>/work/<key>/``, resumed after an interruption), so a later
 ``pytest suites/`` finds it in the cache. Several processes (``accelerate launch`` or
-``torchrun``, ``WORLD_SIZE`` > 1): every process trains together, data-parallel through the
-Trainer, checkpoints go to the shared work folder and the main process stores the result.
-Prints one JSON line describing the built candidate.
+``torchrun``, ``WORLD_SIZE`` > 1): the same training lifecycle has every process train
+together, data-parallel through the Trainer, into the shared work folder; the main process
+stores the result and prints one JSON line describing the built candidate.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.kinds import build_candidate
+from harness.training.lifecycle import world_size
+
+# Kinds trained through the training lifecycle, which several processes can share.
+TRAINED_TOGETHER = ("lora", "full", "encoder-lora", "encoder-full")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,15 +39,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _context(args: argparse.Namespace):
-    from harness.cache import CacheStore, default_cache_root
-    from harness.context import BuildContext
-    from harness.spec import load_spec
+    from harness.session import EvalSession, SessionOptions
 
-    spec = load_spec(args.spec)
-    root = args.cache_dir or default_cache_root(Path.cwd())
-    return BuildContext(spec=spec, cache=CacheStore(root), base_model=args.base_model or spec.base_model,
-                        batch_size=spec.batch_size,
-                        options={"cache_root": root, "resume": not args.no_resume})
+    options = SessionOptions(spec_path=args.spec, root_dir=Path.cwd(), base_model=args.base_model,
+                             cache_dir=args.cache_dir, resume=not args.no_resume)
+    return EvalSession(options).ctx
 
 
 def _describe(candidate: Any, ctx: Any) -> dict[str, Any]:
@@ -58,44 +58,12 @@ def _describe(candidate: Any, ctx: Any) -> dict[str, Any]:
     }
 
 
-def _train_distributed(ctx: Any, suite: Any, spec: Any) -> dict[str, Any] | None:
-    """All ranks train one ``lora`` / ``full`` candidate together; the main rank stores it."""
-    import shutil
-
+def _is_main_process(together: bool) -> bool:
+    if not together:
+        return True
     from accelerate import PartialState
 
-    from harness.backends.hf.candidates import plan_training
-    from harness.training.lifecycle import training_failure
-    from harness.training.resume import checkpoints_dir, remove_work_dir, work_dir
-
-    if spec.kind not in ("lora", "full"):
-        raise HarnessError(f"{spec.kind!r} candidates train in one process; launch without accelerate/torchrun")
-    state = PartialState()
-    plan = plan_training(ctx, suite, spec, spec.kind)
-    if ctx.cache.info(plan.key) is None:
-        work = work_dir(Path(ctx.options["cache_root"]), plan.key)
-        output = work / "output"
-        try:
-            summary = plan.run(output, checkpoint_dir=checkpoints_dir(work),
-                               log=ctx.log if state.is_main_process else None)
-        except HarnessError:
-            raise
-        except Exception as exc:  # anything from torch / transformers / peft / trl
-            raise training_failure(exc, where=plan.where, kind=plan.kind, params=plan.params) from None
-        state.wait_for_everyone()
-        if state.is_main_process:
-            def store(tmp: Path) -> dict[str, Any]:
-                shutil.copytree(output, tmp, dirs_exist_ok=True)
-                return {"training": summary.as_dict()}
-
-            ctx.cache.get_or_build(plan.key, store, description=f"{plan.kind} {suite.name}/{spec.name}")
-            remove_work_dir(work)
-        state.wait_for_everyone()
-    if not state.is_main_process:
-        return None
-    from harness.kinds import build_candidate
-
-    return _describe(build_candidate(ctx, suite, spec), ctx)
+    return PartialState().is_main_process
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,12 +73,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = _context(args)
         suite = ctx.spec.suite(args.suite)
         spec = suite.candidate(args.candidate, ctx.spec.path)
-        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
-            described = _train_distributed(ctx, suite, spec)
-        else:
-            from harness.kinds import build_candidate
-
-            described = _describe(build_candidate(ctx, suite, spec), ctx)
+        together = world_size() > 1
+        if together and spec.kind not in TRAINED_TOGETHER:
+            raise HarnessError(f"{spec.kind!r} candidates train in one process; launch without "
+                               f"accelerate/torchrun (several processes train: {', '.join(TRAINED_TOGETHER)})")
+        candidate = build_candidate(ctx, suite, spec)  # the lifecycle trains with every process
+        described = _describe(candidate, ctx) if _is_main_process(together) else None
     except HarnessError as exc:
         print(f"train_cli: error: {exc}", file=sys.stderr, flush=True)
         return 3

@@ -167,7 +167,7 @@ def encoder_base_dir(ctx: BuildContext, spec: CandidateSpec) -> Path:
     """Local directory of the candidate's encoder base (the embedded tiny BERT built and cached once)."""
     from harness.backends.encoder.models import EMBEDDED, encoder_reference, resolve_encoder_path
 
-    ref = encoder_reference(spec.options, ctx.options)
+    ref = encoder_reference(spec.options, ctx.options.encoder_model)
     return _embedded_encoder(ctx) if ref == EMBEDDED else resolve_encoder_path(ref)
 
 
@@ -230,43 +230,19 @@ def build_encoder_base(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec)
 
 
 def _train_cached(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, mode: str):
-    from harness.backends.encoder.train import encoder_params, train_encoder
-    from harness.backends.hf.candidates import load_training_splits
-    from harness.cache import cache_key, library_versions
+    """``(init_dir, artifact_dir, summary, max_length)`` of a trained encoder, through the one
+    training lifecycle (checked parameters, resumable checkpoints, out-of-memory advice)."""
+    from harness.backends.encoder.train import encoder_recipe
+    from harness.training.lifecycle import plan_training, train_cached
 
-    params = encoder_params(mode, spec.params)  # refuse unknown keys before any work
-    base_dir, init_dir = classifier_init_dir(ctx, suite, spec)
-    train, validation = load_training_splits(suite, ctx.spec.path)
-    seed = _seed(ctx, spec)
-    key = cache_key("encoder-adapter" if mode == "lora" else "encoder-model", {
-        "base": ctx.fingerprint_dir(base_dir),
-        "init": ctx.fingerprint_dir(init_dir),
-        "labels": list(suite.labels),
-        "label_aliases": dict(suite.label_aliases),
-        "train": train.fingerprint,
-        "validation": validation.fingerprint if validation else None,
-        "params": params,
-        "seed": seed,
-        "versions": library_versions(),
-    })
+    def source() -> tuple[Path, dict[str, Any]]:
+        base_dir, init_dir = classifier_init_dir(ctx, suite, spec)
+        return init_dir, {"base": ctx.fingerprint_dir(base_dir), "init": ctx.fingerprint_dir(init_dir),
+                          "labels": list(suite.labels), "label_aliases": dict(suite.label_aliases)}
 
-    def build(tmp: Path) -> dict[str, Any]:
-        ctx.log(f"training {suite.name}/{spec.name} ({spec.kind}) on {len(train)} examples")
-        ctx.count("trained")
-        try:
-            summary = train_encoder(mode, init_dir, train, validation, suite.labels, params, tmp, seed=seed,
-                                    aliases=suite.label_aliases)
-        except HarnessError:
-            raise
-        except (RuntimeError, ValueError) as exc:
-            from harness.errors import TrainingError
-
-            raise TrainingError(f"{_where(ctx, suite, spec)}: training failed ({type(exc).__name__}: "
-                                f"{str(exc).splitlines()[0][:300] if str(exc) else ''})") from exc
-        return {"training": summary.as_dict()}
-
-    entry = ctx.cache.get_or_build(key, build, description=f"{spec.kind} {suite.name}/{spec.name}")
-    return init_dir, entry.path, TrainingSummary(**entry.metadata["training"]), int(params["max_length"])
+    plan = plan_training(ctx, suite, spec, encoder_recipe(mode), source)
+    entry, summary = train_cached(ctx, plan)
+    return plan.model_dir, entry.path, summary, int(plan.params["max_length"])
 
 
 def build_encoder_lora(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> EncoderClassifier:

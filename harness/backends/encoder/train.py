@@ -5,18 +5,21 @@ Two ways, both starting from a saved classifier (base encoder + seeded head, see
 trained too, as PEFT adds it to ``modules_to_save``), or every weight (best checkpoint by
 validation loss). The text is each example's last user message; its label id comes from the
 reference reply through the suite's label order.
+
+Both are recipes of the one training lifecycle (``harness.training``): the same value checks,
+checkpoints and resume, out-of-memory advice and summary as the causal-LM trainers.
 """
 
 from __future__ import annotations
 
-import shutil
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from harness.data.records import Split
 from harness.protocol import TrainingSummary
+from harness.training.params import SCHEDULE_DEFAULTS, check_adapter_params
+from harness.training.recipe import Prepared, Recipe, TrainingJob
 
 _COMMON_DEFAULTS: dict[str, Any] = {
     "n_epochs": 3,
@@ -29,7 +32,7 @@ _COMMON_DEFAULTS: dict[str, Any] = {
     "precision": "auto",
     "logging_steps": 5,
 }
-ENCODER_LORA_DEFAULTS: dict[str, Any] = {
+_LORA_KEYED: dict[str, Any] = {
     **_COMMON_DEFAULTS,
     "learning_rate": 1e-3,
     "r": 16,
@@ -39,26 +42,27 @@ ENCODER_LORA_DEFAULTS: dict[str, Any] = {
     "modules_to_save": None,  # the classification head is always added by PEFT for SEQ_CLS
     "bias": "none",
 }
-ENCODER_FULL_DEFAULTS: dict[str, Any] = {
+_FULL_KEYED: dict[str, Any] = {
     **_COMMON_DEFAULTS,
     "learning_rate": 5e-5,
     "eval_steps": None,
     "save_total_limit": 1,
     "early_stopping_patience": None,
 }
+# The parameters above are always part of a cache key; the ones added since (the shared schedule,
+# gradient checkpointing) count only when set to something else than their default, so every
+# artifact trained before keeps its key.
+ENCODER_LORA_DEFAULTS: dict[str, Any] = {**SCHEDULE_DEFAULTS, "gradient_checkpointing": False, **_LORA_KEYED}
+ENCODER_FULL_DEFAULTS: dict[str, Any] = {
+    **SCHEDULE_DEFAULTS, "gradient_checkpointing": False, **_FULL_KEYED,
+    "load_best_model_at_end": True,  # keep the checkpoint with the lowest validation loss
+}
 
 
 def encoder_params(kind: str, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Defaults of ``kind`` ("lora" or "full") overlaid with ``params``; unknown keys are refused."""
-    from harness.errors import SpecError
-
-    defaults = ENCODER_LORA_DEFAULTS if kind == "lora" else ENCODER_FULL_DEFAULTS
-    merged = dict(defaults)
-    for key, value in (params or {}).items():
-        if key not in defaults:
-            raise SpecError(f"unknown encoder {kind} parameter {key!r}; known: {', '.join(sorted(defaults))}")
-        merged[key] = value
-    return merged
+    """Defaults of ``kind`` ("lora" or "full") overlaid with ``params``; unknown keys and
+    impossible values are refused."""
+    return encoder_recipe(kind).params(params)
 
 
 def classification_dataset(split: Split, labels: Sequence[str], tokenizer: Any, max_length: int,
@@ -85,137 +89,120 @@ def _accuracy(eval_prediction) -> dict[str, float]:
     return {"accuracy": float(accuracy_score(references, logits.argmax(axis=-1)))}
 
 
-def _training_args(p: Mapping[str, Any], out: Path, seed: int, *, evaluating: bool, keep_best: bool):
-    from transformers import TrainingArguments
+def lora_config(p: Mapping[str, Any]):
+    """The PEFT ``LoraConfig`` (task type SEQ_CLS) of the parameters; alpha kept as given."""
+    from peft import LoraConfig, TaskType
 
-    from harness.training.hardware import mixed_precision_flags
+    from harness.training.params import number
 
-    strategy = "no" if not evaluating else ("steps" if p.get("eval_steps") else "epoch")
-    if keep_best and evaluating:  # checkpoints hold weights only: the best one is reloaded, never resumed
-        extra: dict[str, Any] = {"save_strategy": strategy, "save_steps": p.get("eval_steps"),
-                 "save_total_limit": p["save_total_limit"], "save_only_model": True,
-                 "load_best_model_at_end": True,
-                 "metric_for_best_model": "eval_loss", "greater_is_better": False}
-    else:
-        extra = {"save_strategy": "no"}
-    return TrainingArguments(
-        output_dir=str(out),
-        num_train_epochs=float(p["n_epochs"]),
-        per_device_train_batch_size=int(p["batch_size"]),
-        per_device_eval_batch_size=int(p["batch_size"]),
-        gradient_accumulation_steps=int(p["gradient_accumulation_steps"]),
-        learning_rate=float(p["learning_rate"]),
-        lr_scheduler_type=str(p["lr_scheduler_type"]),
-        warmup_steps=p["warmup_steps"],
-        weight_decay=float(p["weight_decay"]),
-        logging_steps=int(p["logging_steps"]),
-        eval_strategy=strategy,
-        eval_steps=p.get("eval_steps"),
-        report_to="none",
-        seed=seed,
-        data_seed=seed,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        **extra,
-        **mixed_precision_flags(p["precision"]),
+    targets = p["target_modules"]
+    return LoraConfig(
+        task_type=TaskType.SEQ_CLS, r=int(p["r"]), lora_alpha=number(p["alpha"]),
+        lora_dropout=float(p["dropout"]), bias=str(p["bias"]),
+        target_modules=list(targets) if isinstance(targets, (list, tuple)) else targets,
+        modules_to_save=list(p["modules_to_save"]) if p["modules_to_save"] else None,
     )
+
+
+def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool, *, adapter: bool) -> Prepared:
+    """The configured ``Trainer`` over the saved classifier ``job.model_dir``, not yet trained."""
+    from transformers import (
+        AutoModelForSequenceClassification,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    from harness.backends.encoder.models import load_tokenizer
+    from harness.training.arguments import trainer_arguments, training_callbacks
+
+    p, has_eval = job.params, job.validation is not None
+    args = TrainingArguments(**trainer_arguments(p, output_dir=output_dir, seed=job.seed, has_eval=has_eval,
+                                                 checkpointing=checkpointing))
+    set_seed(job.seed)
+    tokenizer = load_tokenizer(job.model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(str(job.model_dir))
+    max_length = int(p["max_length"])
+    labels = list(job.labels)
+    train_ds, truncated = classification_dataset(job.train, labels, tokenizer, max_length, job.aliases)
+    eval_ds = (classification_dataset(job.validation, labels, tokenizer, max_length, job.aliases)[0]
+               if has_eval else None)
+    if adapter:
+        from peft import get_peft_model
+
+        if p["gradient_checkpointing"]:
+            model.enable_input_require_grads()  # frozen embeddings: checkpointed blocks still need grads
+        model = get_peft_model(model, lora_config(p))
+    trainer = Trainer(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=_accuracy,
+        callbacks=training_callbacks(p, has_eval=has_eval, on_log=job.on_log),
+    )
+    return Prepared(trainer, tokenizer, rows_truncated=truncated, hyperparameters={"labels": labels})
+
+
+def _finish(prepared: Prepared, job: TrainingJob) -> None:
+    prepared.trainer.model.eval()
+
+
+def _save(prepared: Prepared, out_dir: Path) -> None:
+    """The adapter (head included) or the whole classifier, and its tokenizer (main process only)."""
+    if prepared.trainer.is_world_process_zero():
+        prepared.trainer.model.save_pretrained(str(out_dir))
+        prepared.tokenizer.save_pretrained(str(out_dir))
+
+
+def _full_remedies(p: Mapping[str, Any]) -> list[str]:
+    return ["LoRA instead of full fine-tuning: kind = \"encoder-lora\""]
+
+
+ENCODER_LORA = Recipe(
+    kind="encoder-lora", title="encoder lora", namespace="encoder-adapter", defaults=ENCODER_LORA_DEFAULTS,
+    prepare=lambda job, out, checkpointing: _prepare(job, out, checkpointing, adapter=True),
+    save=_save, finish=_finish, check=check_adapter_params, key_fields=frozenset(_LORA_KEYED))
+ENCODER_FULL = Recipe(
+    kind="encoder-full", title="encoder full", namespace="encoder-model", defaults=ENCODER_FULL_DEFAULTS,
+    prepare=lambda job, out, checkpointing: _prepare(job, out, checkpointing, adapter=False),
+    save=_save, finish=_finish, remedies=_full_remedies, key_fields=frozenset(_FULL_KEYED))
+
+
+def encoder_recipe(kind: str) -> Recipe:
+    """The recipe of ``kind`` ("lora" or "full")."""
+    if kind not in ("lora", "full"):
+        raise ValueError(f"unknown encoder training kind {kind!r} (expected 'lora' or 'full')")
+    return ENCODER_LORA if kind == "lora" else ENCODER_FULL
+
+
+def _job(kind: str, init_dir: Path, train: Split, validation: Split | None, labels: Sequence[str],
+         params: Mapping[str, Any] | None, seed: int, aliases: Mapping[str, str] | None,
+         on_log: Callable[[dict[str, Any]], None] | None) -> TrainingJob:
+    return TrainingJob(Path(init_dir), train, validation, encoder_params(kind, params), seed, tuple(labels),
+                       dict(aliases or {}), on_log)
 
 
 def fit_encoder(kind: str, init_dir: Path, train: Split, validation: Split | None, labels: Sequence[str],
                 params: Mapping[str, Any] | None, work_dir: Path, *, seed: int = 0,
                 aliases: Mapping[str, str] | None = None,
-                on_log: Callable[[dict[str, Any]], None] | None = None) -> tuple[Any, Any, TrainingSummary]:
+                on_log: Callable[[dict[str, Any]], None] | None = None,
+                checkpoint_dir: Path | None = None,
+                log: Callable[[str], None] | None = None) -> tuple[Any, Any, TrainingSummary]:
     """Train ``kind`` ("lora" or "full") from the saved classifier ``init_dir``.
 
-    Returns ``(model, tokenizer, summary)``; nothing is saved (``work_dir`` holds checkpoints).
+    Returns ``(model, tokenizer, summary)``; nothing is saved (checkpoints go to ``checkpoint_dir``,
+    resumed from on the next call, or to a scratch folder in ``work_dir`` removed afterwards).
     """
-    from transformers import (
-        AutoModelForSequenceClassification,
-        DataCollatorWithPadding,
-        EarlyStoppingCallback,
-        Trainer,
-        TrainerCallback,
-        set_seed,
-    )
-
-    from harness.backends.encoder.models import load_tokenizer
-    from harness.training.lifecycle import count_parameters
-
-    p = encoder_params(kind, params)
-    set_seed(seed)
-    tokenizer = load_tokenizer(init_dir)
-    model = AutoModelForSequenceClassification.from_pretrained(str(init_dir))
-    max_length = int(p["max_length"])
-    train_ds, truncated = classification_dataset(train, labels, tokenizer, max_length, aliases)
-    eval_ds = classification_dataset(validation, labels, tokenizer, max_length, aliases)[0] if validation else None
-    if kind == "lora":
-        from peft import LoraConfig, TaskType, get_peft_model
-
-        targets = p["target_modules"]
-        model = get_peft_model(model, LoraConfig(
-            task_type=TaskType.SEQ_CLS, r=int(p["r"]), lora_alpha=int(p["alpha"]),
-            lora_dropout=float(p["dropout"]), bias=str(p["bias"]),
-            target_modules=list(targets) if isinstance(targets, (list, tuple)) else targets,
-            modules_to_save=list(p["modules_to_save"]) if p["modules_to_save"] else None,
-        ))
-
-    history: list[dict[str, Any]] = []
-
-    class _Record(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            if logs:
-                entry = {"step": state.global_step, "epoch": state.epoch, **logs}
-                history.append(entry)
-                if on_log:
-                    on_log(entry)
-
-    callbacks: list[Any] = [_Record()]
-    keep_best = kind == "full"
-    if keep_best and p["early_stopping_patience"] and eval_ds is not None:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=int(p["early_stopping_patience"])))
-    trainer = Trainer(
-        model=model,
-        args=_training_args(p, work_dir / "_checkpoints", seed, evaluating=eval_ds is not None,
-                            keep_best=keep_best),
-        train_dataset=train_ds, eval_dataset=eval_ds,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=_accuracy,
-        callbacks=callbacks,
-    )
-    trainable, total = count_parameters(trainer.model)
-    began = time.perf_counter()
-    output = trainer.train()
-    runtime = time.perf_counter() - began
-    notes = []
-    eval_loss = None
-    if eval_ds is not None:
-        final = trainer.evaluate()
-        eval_loss = float(final["eval_loss"])
-        notes.append(f"validation accuracy: {final['eval_accuracy']:.4f}")
-    if trainer.state.best_model_checkpoint:
-        notes.append(f"best checkpoint by validation loss: {Path(trainer.state.best_model_checkpoint).name}")
-    shutil.rmtree(work_dir / "_checkpoints", ignore_errors=True)
-    trainer.model.eval()
-    return trainer.model, tokenizer, TrainingSummary(
-        hyperparameters={**p, "seed": seed, "labels": list(labels)},
-        runtime_s=runtime,
-        trainable_params=trainable,
-        total_params=total,
-        train_loss=float(output.training_loss),
-        eval_loss=eval_loss,
-        log_history=history,
-        rows_dropped=0,
-        rows_truncated=truncated,
-        notes=notes,
-    )
+    job = _job(kind, init_dir, train, validation, labels, params, seed, aliases, on_log)
+    prepared, summary = encoder_recipe(kind).fit(job, Path(work_dir), checkpoint_dir=checkpoint_dir, log=log)
+    return prepared.trainer.model, prepared.tokenizer, summary
 
 
 def train_encoder(kind: str, init_dir: Path, train: Split, validation: Split | None, labels: Sequence[str],
                   params: Mapping[str, Any] | None, out_dir: Path, *, seed: int = 0,
-                  aliases: Mapping[str, str] | None = None) -> TrainingSummary:
+                  aliases: Mapping[str, str] | None = None,
+                  checkpoint_dir: Path | None = None,
+                  log: Callable[[str], None] | None = None) -> TrainingSummary:
     """Train and save into ``out_dir``: the LoRA adapter (``kind="lora"``) or the whole classifier."""
-    model, tokenizer, summary = fit_encoder(kind, init_dir, train, validation, labels, params, out_dir,
-                                            seed=seed, aliases=aliases)
-    model.save_pretrained(str(out_dir))
-    tokenizer.save_pretrained(str(out_dir))
-    return summary
+    job = _job(kind, init_dir, train, validation, labels, params, seed, aliases, None)
+    return encoder_recipe(kind).train(job, Path(out_dir), checkpoint_dir=checkpoint_dir, log=log)

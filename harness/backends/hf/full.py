@@ -10,7 +10,8 @@ from typing import Any
 
 from harness.data.records import Split
 from harness.protocol import TrainingSummary
-from harness.training.lifecycle import SCHEDULE_DEFAULTS
+from harness.training.params import SCHEDULE_DEFAULTS
+from harness.training.recipe import Prepared, Recipe, TrainingJob
 
 FULL_DEFAULTS: dict[str, Any] = {
     "n_epochs": 3,
@@ -31,16 +32,7 @@ FULL_DEFAULTS: dict[str, Any] = {
 
 def full_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Defaults overlaid with ``params``; unknown keys and impossible values are refused."""
-    from harness.errors import SpecError
-    from harness.training.lifecycle import check_common_params
-
-    merged = dict(FULL_DEFAULTS)
-    for key, value in (params or {}).items():
-        if key not in FULL_DEFAULTS:
-            raise SpecError(f"unknown full fine-tuning parameter {key!r}; known: {', '.join(sorted(FULL_DEFAULTS))}")
-        merged[key] = value
-    check_common_params(merged)
-    return merged
+    return FULL.params(params)
 
 
 def tokenize_with_assistant_labels(split: Split, tokenizer, max_length: int):
@@ -60,14 +52,8 @@ def tokenize_with_assistant_labels(split: Split, tokenizer, max_length: int):
     return Dataset.from_list(rows)
 
 
-def prepare_full_trainer(base_dir: Path, train: Split, validation: Split | None,
-                         params: Mapping[str, Any] | None, output_dir: Path, *, seed: int = 0,
-                         checkpointing: bool = False,
-                         on_log: Callable[[dict[str, Any]], None] | None = None):
-    """The configured ``Trainer`` (data tokenized with assistant-only labels), not yet trained.
-
-    Returns ``(trainer, tokenizer, params, truncation_report)``.
-    """
+def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool) -> Prepared:
+    """The configured ``Trainer`` (data tokenized with assistant-only labels), not yet trained."""
     from transformers import (
         AutoModelForCausalLM,
         AutoTokenizer,
@@ -78,27 +64,53 @@ def prepare_full_trainer(base_dir: Path, train: Split, validation: Split | None,
     )
 
     from harness.data.truncation import count_truncation
-    from harness.training.lifecycle import trainer_arguments, training_callbacks
+    from harness.training.arguments import trainer_arguments, training_callbacks
 
-    p = full_params(params)
-    has_eval = validation is not None
-    args = TrainingArguments(**trainer_arguments(p, output_dir=output_dir, seed=seed, has_eval=has_eval,
+    p, has_eval = job.params, job.validation is not None
+    args = TrainingArguments(**trainer_arguments(p, output_dir=output_dir, seed=job.seed, has_eval=has_eval,
                                                  checkpointing=checkpointing))
-    set_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    set_seed(job.seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(job.model_dir))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "right"
-    model = AutoModelForCausalLM.from_pretrained(str(base_dir))
-    truncation = count_truncation(train.examples, tokenizer, int(p["max_length"]))
-    train_ds = tokenize_with_assistant_labels(train, tokenizer, int(p["max_length"]))
-    eval_ds = tokenize_with_assistant_labels(validation, tokenizer, int(p["max_length"])) if has_eval else None
+    model = AutoModelForCausalLM.from_pretrained(str(job.model_dir))
+    max_length = int(p["max_length"])
+    truncation = count_truncation(job.train.examples, tokenizer, max_length)
+    train_ds = tokenize_with_assistant_labels(job.train, tokenizer, max_length)
+    eval_ds = tokenize_with_assistant_labels(job.validation, tokenizer, max_length) if has_eval else None
     trainer = Trainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True),
-        callbacks=training_callbacks(p, has_eval=has_eval, on_log=on_log),
+        callbacks=training_callbacks(p, has_eval=has_eval, on_log=job.on_log),
     )
-    return trainer, tokenizer, p, truncation
+    return Prepared(trainer, tokenizer, rows_dropped=truncation.dropped, rows_truncated=truncation.truncated)
+
+
+def _save(prepared: Prepared, out_dir: Path) -> None:
+    """The kept model (the best checkpoint's weights when it was kept) and a left-padding tokenizer."""
+    if prepared.trainer.is_world_process_zero():
+        prepared.trainer.model.save_pretrained(str(out_dir))
+        prepared.tokenizer.padding_side = "left"
+        prepared.tokenizer.save_pretrained(str(out_dir))
+
+
+def _remedies(p: Mapping[str, Any]) -> list[str]:
+    return ["LoRA instead of full fine-tuning: kind = \"lora\" (optionally with load_in_4bit = true)"]
+
+
+FULL = Recipe(kind="full", title="full fine-tuning", namespace="model", defaults=FULL_DEFAULTS,
+              prepare=_prepare, save=_save, remedies=_remedies)
+
+
+def prepare_full_trainer(base_dir: Path, train: Split, validation: Split | None,
+                         params: Mapping[str, Any] | None, output_dir: Path, *, seed: int = 0,
+                         checkpointing: bool = False,
+                         on_log: Callable[[dict[str, Any]], None] | None = None):
+    """The configured ``Trainer``, not yet trained: ``(trainer, tokenizer, params, prepared)``."""
+    job = TrainingJob(Path(base_dir), train, validation, FULL.params(params), seed, on_log=on_log)
+    prepared = _prepare(job, Path(output_dir), checkpointing)
+    return prepared.trainer, prepared.tokenizer, dict(job.params), prepared
 
 
 def train_full(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
@@ -109,17 +121,5 @@ def train_full(base_dir: Path, train: Split, validation: Split | None, params: M
     """Fine-tune every weight of the base on ``train``; keep the checkpoint with the best validation
     loss and save it into ``out_dir``. With ``checkpoint_dir`` the run checkpoints there and
     resumes from its last checkpoint."""
-    from harness.training.lifecycle import fit_and_summarise
-
-    scratch = out_dir / "_checkpoints"
-    trainer, tokenizer, p, truncation = prepare_full_trainer(
-        base_dir, train, validation, params, checkpoint_dir or scratch, seed=seed,
-        checkpointing=checkpoint_dir is not None, on_log=on_log)
-    summary = fit_and_summarise(trainer, params=p, seed=seed, train_rows=len(train),
-                                has_eval=validation is not None, truncation=truncation,
-                                checkpoint_dir=checkpoint_dir, scratch=scratch, log=log)
-    if trainer.is_world_process_zero():  # the best checkpoint's weights when it was kept
-        trainer.model.save_pretrained(str(out_dir))
-        tokenizer.padding_side = "left"
-        tokenizer.save_pretrained(str(out_dir))
-    return summary
+    job = TrainingJob(Path(base_dir), train, validation, FULL.params(params), seed, on_log=on_log)
+    return FULL.train(job, Path(out_dir), checkpoint_dir=checkpoint_dir, log=log)

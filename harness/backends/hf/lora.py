@@ -14,7 +14,8 @@ from typing import Any
 
 from harness.data.records import Split
 from harness.protocol import TrainingSummary
-from harness.training.lifecycle import SCHEDULE_DEFAULTS
+from harness.training.params import SCHEDULE_DEFAULTS
+from harness.training.recipe import Prepared, Recipe, TrainingJob
 
 LORA_DEFAULTS: dict[str, Any] = {
     "n_epochs": 3,
@@ -41,48 +42,24 @@ LORA_DEFAULTS: dict[str, Any] = {
     **SCHEDULE_DEFAULTS,
 }
 
-BIAS_CHOICES = ("none", "all", "lora_only")
 QUANT_TYPES = ("nf4", "fp4")
 
 
 def _check_lora_values(p: Mapping[str, Any]) -> None:
-    from harness.errors import SpecError
-    from harness.training.lifecycle import check_common_params, check_positive
+    from harness.training.params import ParamError, check_adapter_params
 
-    check_common_params(p)
-    check_positive(p, "r", int)
-    check_positive(p, "alpha", float)
-    if not isinstance(p["dropout"], (int, float)) or not 0 <= p["dropout"] < 1:
-        raise SpecError(f"parameter 'dropout': expected a number in [0, 1), got {p['dropout']!r}")
-    if p["bias"] not in BIAS_CHOICES:
-        raise SpecError(f"parameter 'bias': expected one of {', '.join(BIAS_CHOICES)}, got {p['bias']!r}")
-    targets = p["target_modules"]
-    if not (isinstance(targets, str) and targets) and not (
-            isinstance(targets, list) and targets and all(isinstance(t, str) and t for t in targets)):
-        raise SpecError("parameter 'target_modules': expected \"all-linear\", a module name or a list of "
-                        f"module names, got {targets!r}")
-    saved = p["modules_to_save"]
-    if saved is not None and not (isinstance(saved, list) and all(isinstance(m, str) and m for m in saved)):
-        raise SpecError(f"parameter 'modules_to_save': expected a list of module names, got {saved!r}")
+    check_adapter_params(p)
     if p["load_in_8bit"] and p["load_in_4bit"]:
-        raise SpecError("parameters 'load_in_8bit' and 'load_in_4bit' exclude each other; pick one")
+        raise ParamError("load_in_4bit", "'load_in_8bit' and 'load_in_4bit' exclude each other; pick one")
     if p["bnb_4bit_quant_type"] not in QUANT_TYPES:
-        raise SpecError(f"parameter 'bnb_4bit_quant_type': expected one of {', '.join(QUANT_TYPES)}, "
-                        f"got {p['bnb_4bit_quant_type']!r}")
+        raise ParamError("bnb_4bit_quant_type", f"expected one of {', '.join(QUANT_TYPES)}, "
+                                                f"got {p['bnb_4bit_quant_type']!r}")
 
 
 def lora_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Defaults overlaid with ``params``; unknown keys and impossible values are refused
     (typos never pass silently)."""
-    from harness.errors import SpecError
-
-    merged = dict(LORA_DEFAULTS)
-    for key, value in (params or {}).items():
-        if key not in LORA_DEFAULTS:
-            raise SpecError(f"unknown LoRA parameter {key!r}; known: {', '.join(sorted(LORA_DEFAULTS))}")
-        merged[key] = value
-    _check_lora_values(merged)
-    return merged
+    return LORA.params(params)
 
 
 def quantization_settings(p: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -142,57 +119,88 @@ def load_base_for_training(base_dir: Path, p: Mapping[str, Any]):
     return prepare_model_for_kbit_training(model, use_gradient_checkpointing=bool(p["gradient_checkpointing"]))
 
 
-def _number(value: Any) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
-
-
 def lora_config(p: Mapping[str, Any]):
     """The PEFT ``LoraConfig`` of the parameters."""
     from peft import LoraConfig
 
+    from harness.training.params import number
+
     return LoraConfig(
-        r=int(p["r"]), lora_alpha=_number(p["alpha"]), lora_dropout=float(p["dropout"]),
+        r=int(p["r"]), lora_alpha=number(p["alpha"]), lora_dropout=float(p["dropout"]),
         target_modules=p["target_modules"], modules_to_save=p["modules_to_save"], bias=p["bias"],
         task_type="CAUSAL_LM",
     )
+
+
+def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool) -> Prepared:
+    """The configured ``SFTTrainer`` (PEFT model attached, data tokenized), not yet trained."""
+    from transformers import AutoTokenizer, set_seed
+    from trl import SFTConfig, SFTTrainer
+
+    from harness.data.truncation import count_truncation
+    from harness.training.arguments import trainer_arguments, training_callbacks
+
+    p, has_eval = job.params, job.validation is not None
+    args = SFTConfig(
+        **trainer_arguments(p, output_dir=output_dir, seed=job.seed, has_eval=has_eval,
+                            checkpointing=checkpointing),
+        max_length=int(p["max_length"]),
+        assistant_only_loss=True,
+    )
+    set_seed(job.seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(job.model_dir))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    model = load_base_for_training(job.model_dir, p)
+    truncation = count_truncation(job.train.examples, tokenizer, int(p["max_length"]))
+    trainer = SFTTrainer(
+        model=model, args=args,
+        train_dataset=to_chat_dataset(job.train),
+        eval_dataset=to_chat_dataset(job.validation) if has_eval else None,
+        processing_class=tokenizer,
+        peft_config=lora_config(p),
+        callbacks=training_callbacks(p, has_eval=has_eval, on_log=job.on_log),
+    )
+    return Prepared(trainer, tokenizer, rows_dropped=truncation.dropped, rows_truncated=truncation.truncated)
+
+
+def _finish(prepared: Prepared, job: TrainingJob) -> None:
+    if quantization_settings(job.params) is not None:
+        _upcast_adapter(prepared.trainer.model)
+
+
+def _save(prepared: Prepared, out_dir: Path) -> None:
+    """Adapter and tokenizer into ``out_dir`` (main process only)."""
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:
+        prepared.trainer.model.save_pretrained(str(out_dir))
+        prepared.tokenizer.save_pretrained(str(out_dir))
+
+
+def _remedies(p: Mapping[str, Any]) -> list[str]:
+    if p.get("load_in_8bit") or p.get("load_in_4bit"):
+        return []
+    return ["8-bit or 4-bit base loading: load_in_8bit = true or load_in_4bit = true (QLoRA)"]
+
+
+LORA = Recipe(kind="lora", title="LoRA", namespace="adapter", defaults=LORA_DEFAULTS, prepare=_prepare,
+              save=_save, check=_check_lora_values, finish=_finish, remedies=_remedies)
+
+
+def _job(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
+         seed: int, on_log: Callable[[dict[str, Any]], None] | None) -> TrainingJob:
+    return TrainingJob(Path(base_dir), train, validation, LORA.params(params), seed, on_log=on_log)
 
 
 def prepare_lora_trainer(base_dir: Path, train: Split, validation: Split | None,
                          params: Mapping[str, Any] | None, output_dir: Path, *, seed: int = 0,
                          checkpointing: bool = False,
                          on_log: Callable[[dict[str, Any]], None] | None = None):
-    """The configured ``SFTTrainer`` (PEFT model attached, data tokenized), not yet trained.
-
-    Returns ``(trainer, tokenizer, params, truncation_report)``.
-    """
-    from transformers import AutoTokenizer, set_seed
-    from trl import SFTConfig, SFTTrainer
-
-    from harness.data.truncation import count_truncation
-    from harness.training.lifecycle import trainer_arguments, training_callbacks
-
-    p = lora_params(params)
-    has_eval = validation is not None
-    args = SFTConfig(
-        **trainer_arguments(p, output_dir=output_dir, seed=seed, has_eval=has_eval, checkpointing=checkpointing),
-        max_length=int(p["max_length"]),
-        assistant_only_loss=True,
-    )
-    set_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    model = load_base_for_training(base_dir, p)
-    truncation = count_truncation(train.examples, tokenizer, int(p["max_length"]))
-    trainer = SFTTrainer(
-        model=model, args=args,
-        train_dataset=to_chat_dataset(train),
-        eval_dataset=to_chat_dataset(validation) if has_eval else None,
-        processing_class=tokenizer,
-        peft_config=lora_config(p),
-        callbacks=training_callbacks(p, has_eval=has_eval, on_log=on_log),
-    )
-    return trainer, tokenizer, p, truncation
+    """The configured ``SFTTrainer``, not yet trained: ``(trainer, tokenizer, params, prepared)``."""
+    job = _job(base_dir, train, validation, params, seed, on_log)
+    prepared = _prepare(job, Path(output_dir), checkpointing)
+    return prepared.trainer, prepared.tokenizer, dict(job.params), prepared
 
 
 def train_lora(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
@@ -204,14 +212,8 @@ def train_lora(base_dir: Path, train: Split, validation: Split | None, params: M
 
     With ``checkpoint_dir`` the run checkpoints there and resumes from its last checkpoint.
     """
-    from accelerate import PartialState
-
-    model, tokenizer, summary = fit_lora(base_dir, train, validation, params, out_dir, seed=seed,
-                                         on_log=on_log, checkpoint_dir=checkpoint_dir, log=log)
-    if PartialState().is_main_process:
-        model.save_pretrained(str(out_dir))
-        tokenizer.save_pretrained(str(out_dir))
-    return summary
+    job = _job(base_dir, train, validation, params, seed, on_log)
+    return LORA.train(job, Path(out_dir), checkpoint_dir=checkpoint_dir, log=log)
 
 
 def fit_lora(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
@@ -222,18 +224,9 @@ def fit_lora(base_dir: Path, train: Split, validation: Split | None, params: Map
     Checkpoints go to ``checkpoint_dir`` (kept, and resumed from on the next call) when given,
     else to a scratch folder in ``work_dir`` that is removed afterwards.
     """
-    from harness.training.lifecycle import fit_and_summarise
-
-    scratch = work_dir / "_checkpoints"
-    trainer, tokenizer, p, truncation = prepare_lora_trainer(
-        base_dir, train, validation, params, checkpoint_dir or scratch, seed=seed,
-        checkpointing=checkpoint_dir is not None, on_log=on_log)
-    summary = fit_and_summarise(trainer, params=p, seed=seed, train_rows=len(train),
-                                has_eval=validation is not None, truncation=truncation,
-                                checkpoint_dir=checkpoint_dir, scratch=scratch, log=log)
-    if quantization_settings(p) is not None:
-        _upcast_adapter(trainer.model)
-    return trainer.model, tokenizer, summary
+    job = _job(base_dir, train, validation, params, seed, on_log)
+    prepared, summary = LORA.fit(job, Path(work_dir), checkpoint_dir=checkpoint_dir, log=log)
+    return prepared.trainer.model, prepared.tokenizer, summary
 
 
 def _upcast_adapter(model) -> None:
