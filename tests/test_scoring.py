@@ -31,7 +31,27 @@ def test_generation_scores_equal_the_reference_libraries(pairs):
     assert metrics["rouge1"] == pytest.approx(100 * sum(e["rouge1"].fmeasure for e in expected) / len(pairs),
                                               abs=1e-9)
     assert per_example["exact_match"] == [float(p.strip() == r.strip()) for p, r in pairs]
-    assert "sacrebleu" in signatures["bleu"].lower() or "bleu" in signatures["bleu"].lower()
+    assert _fields(signatures["bleu"])["tok"] == "13a"  # sacrebleu's default tokenizer unless asked
+
+
+def _fields(signature: str) -> dict[str, str]:
+    return dict(part.split(":", 1) for part in signature.split("|"))
+
+
+@pytest.mark.parametrize("tokenize", ["13a", "char", "intl"])
+def test_bleu_signature_carries_sacrebleu_own_settings(tokenize):
+    import sacrebleu
+
+    predictions, references = ["the lamp is green", "a red chair"], ["the lamp is red", "a red chair"]
+    theirs = sacrebleu.metrics.BLEU(tokenize=tokenize)
+    score = theirs.corpus_score(predictions, [references])
+    metrics, _, signatures, _ = score_generation(predictions, references, ["bleu"], {"bleu_tokenize": tokenize})
+    assert metrics["bleu"] == pytest.approx(score.score, abs=1e-9)
+    ours, expected = _fields(signatures["bleu"]), _fields(str(theirs.get_signature()))
+    assert ours["tok"] == tokenize == expected["tok"]
+    assert ours["sacrebleu"] == expected["version"] == sacrebleu.__version__
+    for key in ("nrefs", "case", "eff", "smooth"):
+        assert ours[key] == expected[key], key
 
 
 def test_non_latin_rouge_warns_by_default_and_scores_with_the_unicode_tokenizer():
