@@ -20,6 +20,15 @@ def test_finetuned_beats_base(name, evaluate, compare):
     assert result.p_value < 0.05, result.verdict
 
 
+@pytest.mark.parametrize("name", FINE_TUNED)
+def test_finetuned_beats_the_majority_class(name, evaluate):
+    tuned = evaluate(name)
+    references = tuned.details["degenerate"]
+    assert tuned.metrics["accuracy"] > references["majority_rate"], references
+    assert tuned.metrics["accuracy"] > references["train_majority_accuracy"], references
+    assert not references["flags"], references["flags"]
+
+
 @pytest.mark.parametrize("name", ["base", *FINE_TUNED])
 def test_no_regression_against_baseline(name, evaluate, gate):
     gate(evaluate(name))

@@ -37,6 +37,15 @@ def test_full_finetune_beats_untrained_head(evaluate, compare):
     assert result.p_value < 0.01, result.verdict
 
 
+@pytest.mark.parametrize("name", FINE_TUNED)
+def test_finetuned_beats_the_majority_class(name, evaluate):
+    tuned = evaluate(name)
+    references = tuned.details["degenerate"]
+    assert tuned.metrics["accuracy"] > references["majority_rate"], references
+    assert tuned.metrics["accuracy"] > references["train_majority_accuracy"], references
+    assert not references["flags"], references["flags"]
+
+
 @pytest.mark.parametrize("name", ["base", "zeroshot", *FINE_TUNED])
 def test_no_regression_against_baseline(name, evaluate, gate):
     gate(evaluate(name))

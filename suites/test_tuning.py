@@ -24,6 +24,10 @@ def test_tuned_candidate_beats_base(evaluate, compare):
     result = compare(evaluate("base"), evaluate("lora_search"), metric="accuracy")
     assert result.mean_b > result.mean_a, result.verdict
     assert result.p_value < 0.05, result.verdict
+    tuned = evaluate("lora_search")
+    references = tuned.details["degenerate"]
+    assert tuned.metrics["accuracy"] > references["majority_rate"], references
+    assert not [f for f in result.flags if f.startswith("lora_search:")], result.flags
 
 
 @pytest.mark.parametrize("name", ["base", "lora_search"])

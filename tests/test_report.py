@@ -293,3 +293,16 @@ def test_no_break_even_table_without_a_billed_training_cost():
     prompted = make_result([1, 0], candidate="a", details={"model": "gpt-4o-mini"},
                            usage={"requests": 2, "prompt_tokens": 20.0, "completion_tokens": 2.0})
     assert "Prompting vs fine-tuning" not in cost_section([prompted])
+
+
+def test_fails_the_run_legend_only_where_a_row_fails():
+    from harness.report.sections import gate_section
+
+    result = make_result(correctness(200, 0.8, 5))
+    config = GateConfig.from_mapping({"metrics": {"accuracy": {"tolerance": 0.03}}})
+    passing = check(result, baseline_of(result), config)
+    assert "✗" not in gate_section(passing)
+    failing = check(result, baseline_of(make_result([1.0] * 200)), config)
+    section = gate_section(failing)
+    assert "regressed ✗" in section and "✗ fails the run." in section
+    assert "90% CI (1 − 2α)" in section

@@ -3,8 +3,10 @@
 The interval of a metric is the percentile bootstrap CI of the mean of its per-example
 scores: :func:`harness.stats.paired_bootstrap` of the scores against a zero vector, which
 resamples examples exactly like the paired comparisons do (fixed seed, so reports repeat).
-Where the aggregate is not the mean of the per-example scores (corpus BLEU vs. sentence
-BLEU) the interval is of the per-example mean and is flagged ``per_example_mean``.
+Corpus BLEU gets the percentile bootstrap CI of corpus BLEU itself: the per-example sufficient
+statistics (``details["bleu_stats"]``) are resampled and re-added, as sacrebleu's significance
+module does, so the row reads ``corpus BLEU [CI of corpus BLEU]``. Where only per-example scores
+exist and the aggregate is not their mean, the interval is of the per-example mean and is flagged.
 Metrics without per-example scores get no interval.
 """
 
@@ -30,6 +32,23 @@ class Interval:
     of_aggregate: bool
 
 
+def corpus_interval(stats: list[list[int]], value: float, *, confidence: float = CONFIDENCE,
+                    n_resamples: int = N_RESAMPLES, seed: int = SEED) -> Interval:
+    """Percentile bootstrap CI of a corpus BLEU from its per-example sufficient statistics."""
+    import numpy as np
+
+    from harness.metrics.bleu_metric import resampled_corpus_bleu
+    from harness.stats import resample_counts
+
+    n = len(stats)
+    if n < 2:
+        return Interval(math.nan, math.nan, value, True)
+    scores = resampled_corpus_bleu(stats, resample_counts(n, n_resamples, seed))
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(scores, [tail, 1.0 - tail])
+    return Interval(float(low), float(high), value, True)
+
+
 def metric_intervals(result: EvalResult, *, confidence: float = CONFIDENCE,
                      n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict[str, Interval]:
     """Bootstrap CIs of every metric of ``result`` that has per-example scores."""
@@ -37,6 +56,10 @@ def metric_intervals(result: EvalResult, *, confidence: float = CONFIDENCE,
 
     intervals = {}
     for metric, value in result.metrics.items():
+        if f"{metric}_stats" in result.details and value is not None:
+            intervals[metric] = corpus_interval(result.details[f"{metric}_stats"], float(value),
+                                                confidence=confidence, n_resamples=n_resamples, seed=seed)
+            continue
         score_name = PAIRED_SCORE.get(metric, (None,))[0]
         scores = result.per_example.get(score_name) if score_name else None
         if not scores:

@@ -61,13 +61,34 @@ def candidates_section(results: Sequence[EvalResult], intervals: Mapping[str, Ma
                 text += f" {fmt_interval((interval.low, interval.high), metric)}{mark}"
             row.append(text)
         rows.append(row)
-    note = ("Brackets: 95% percentile bootstrap CI of the mean per-example score (2,000 resamples, "
-            "seed 0).")
+    rows += reference_rows(results, metrics)
+    note = ("Brackets: 95% percentile bootstrap CI (2,000 resamples, seed 0) of the mean per-example score; "
+            "for corpus BLEU, of corpus BLEU itself (per-example statistics resampled and re-added).")
+    if any("degenerate" in r.details for r in results):
+        note += (" *Reference* rows: accuracy without a model — always the eval set's majority label, always "
+                 "the train split's majority label, and a uniform guess (1 / #labels).")
     if flagged:
         note += (f" {PER_EXAMPLE_MARK} the aggregate is corpus-level, so its interval is that of the "
                  "mean per-example (sentence) score.")
     return _section("Candidates", markdown_table(["candidate", "kind", "model", "n", *metrics], rows), note,
                     level=level)
+
+
+def reference_rows(results: Sequence[EvalResult], metrics: Sequence[str]) -> list[list[str]]:
+    """Candidates-table rows for the degenerate-model references of a classification suite."""
+    checks = next((r.details["degenerate"] for r in results if r.details.get("degenerate")), None)
+    if not checks or "accuracy" not in metrics:
+        return []
+    n = fmt_int(next(r.n for r in results if r.details.get("degenerate")))
+    references = []
+    if checks.get("majority_rate") is not None:
+        references.append((f"majority class ({checks['majority_label']!r})", checks["majority_rate"]))
+    if checks.get("train_majority_accuracy") is not None:
+        references.append((f"train majority ({checks['train_majority_label']!r})", checks["train_majority_accuracy"]))
+    if checks.get("chance") is not None:
+        references.append((f"chance (1/{checks['n_labels']})", checks["chance"]))
+    return [[f"*{name}*", "reference", NA, n,
+             *[fmt_metric(value, m) if m == "accuracy" else NA for m in metrics]] for name, value in references]
 
 
 def comparisons_section(comparisons: Sequence[ComparisonRecord]) -> str:
@@ -86,8 +107,11 @@ def comparisons_section(comparisons: Sequence[ComparisonRecord]) -> str:
                      "yes" if significant else "no"])
     headers = ["metric", "A", "B", "mean A", "mean B", "B − A", "improvement", "95% CI", "p", "alternative",
                "test", "MDE", "significant"]
+    flags = sorted({f for c in comparisons for f in (c.flags or [])})
     return _section("A/B comparisons", markdown_table(headers, rows),
-                    "MDE: the smallest difference this eval set detects with 80% power.")
+                    "MDE: the smallest difference this eval set detects with 80% power. BLEU is tested at corpus "
+                    "level (paired bootstrap of corpus BLEU, as sacrebleu's paired_bs).",
+                    *[f"⚠ {flag}" for flag in flags])
 
 
 def gate_section(gates: Sequence[GateRecord]) -> str:
@@ -102,10 +126,15 @@ def gate_section(gates: Sequence[GateRecord]) -> str:
                      fmt_metric(d.get("delta"), m, signed=True), fmt_interval(d.get("ci"), m, signed=True),
                      fmt_p(d.get("p_value")), d.get("method", ""), d.get("tolerance", ""),
                      fmt_metric(d.get("mde"), m), d.get("reason") or d.get("pairing_note") or ""])
-    headers = ["candidate", "metric", "verdict", "baseline", "current", "Δ (paired)", "95% CI", "p (Holm)",
+    headers = ["candidate", "metric", "verdict", "baseline", "current", "Δ (paired)", "CI", "p (Holm)",
                "test", "tolerance", "MDE", "note"]
+    legend = "✗ fails the run. " if any(is_failing(g) for g in gates) else ""
+    confidence = next((g.details["confidence"] for g in gates if g.details.get("confidence")), None)
+    level = f"{confidence:.0%} CI (1 − 2α)" if confidence else "CI"
     return _section("Gate", markdown_table(headers, rows),
-                    "✗ fails the run. p: one-sided, Holm-adjusted across the candidate's gated metrics.")
+                    f"{legend}Verdict: non-inferiority against the tolerance, read from the {level} of the paired "
+                    "Δ: lower bound above −tolerance passes, upper bound below it regresses, an interval across it "
+                    "is inconclusive. p: one-sided, Holm-adjusted across the candidate's gated metrics.")
 
 
 def regressions_section(gates: Sequence[GateRecord]) -> str:

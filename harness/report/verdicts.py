@@ -40,8 +40,25 @@ def suite_gates(state: RunState, suite: str) -> list[GateRecord]:
     return sorted((g for g in state.gates if g.suite == suite), key=lambda g: (g.candidate, g.metric))
 
 
+def suite_warnings(state: RunState, suite: str) -> list[str]:
+    """Degenerate-model warnings of the suite's candidates ("lora: constant predictor: ...")."""
+    return [f"{r.candidate}: {flag}" for r in sorted(state.results, key=lambda r: r.candidate)
+            if r.suite == suite for flag in (r.details.get("degenerate") or {}).get("flags") or []]
+
+
 def suite_verdict(state: RunState, suite: str) -> SuiteVerdict:
-    """FAIL when a gated metric failed or a test of the suite failed; else PASS (or NOT GATED)."""
+    """FAIL when a gated metric failed or a test of the suite failed; else PASS (or NOT GATED).
+
+    Degenerate-model warnings (:mod:`harness.metrics.degenerate`) follow the verdict on its line;
+    they do not change it."""
+    verdict = _suite_verdict(state, suite)
+    warnings = suite_warnings(state, suite)
+    if not warnings:
+        return verdict
+    return SuiteVerdict(verdict.suite, verdict.status, verdict.line + " · ⚠ " + "; ⚠ ".join(warnings))
+
+
+def _suite_verdict(state: RunState, suite: str) -> SuiteVerdict:
     gates = suite_gates(state, suite)
     failing = [g for g in gates if is_failing(g)]
     problems = [p for p in suite_problems(state, suite) if p.category != "regression"]
