@@ -17,13 +17,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def context(cache_root: Path | None = None):
-    """A build context over the repository spec (cache in a temporary folder unless given)."""
-    from harness.cache import CacheStore
-    from harness.context import BuildContext
-    from harness.spec import load_spec
+    """A build context over the repository spec (cache in a temporary folder unless given), made
+    by the evaluation session exactly as the pytest plugin makes it."""
+    from harness.session import EvalSession, SessionOptions
 
     root = cache_root or Path(tempfile.mkdtemp(prefix="ft-bench-cache-"))
-    return BuildContext(spec=load_spec(SPEC), cache=CacheStore(root), log=lambda _m: None)
+    return EvalSession(SessionOptions(spec_path=SPEC, root_dir=REPO, cache_dir=root), log=lambda _m: None).ctx
 
 
 def timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, object]:

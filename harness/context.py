@@ -1,4 +1,4 @@
-"""What building a candidate needs from the session: spec, cache, base model, options."""
+"""What building a candidate needs from the session: spec, cache, base model, typed options."""
 
 from __future__ import annotations
 
@@ -20,6 +20,17 @@ def _stderr(message: str) -> None:
     print(f"[ft-harness] {message}", file=sys.stderr, flush=True)
 
 
+@dataclass(frozen=True)
+class BuildOptions:
+    """Session settings the builders and the runner read (set by the session, never by a spec)."""
+
+    cache_root: Path | None = None  # where work folders (resumable checkpoints) live; default: the cache's root
+    resume: bool = True  # resume an interrupted training from its checkpoints
+    progress: bool = False  # show progress bars (only where the user sees them)
+    encoder_model: str | None = None  # encoder base overriding the spec and $FT_ENCODER_MODEL
+    openai_max_cost: float | None = None  # refuse OpenAI fine-tuning jobs estimated above this (USD)
+
+
 @dataclass
 class BuildContext:
     """Shared by every candidate builder in one session (one per xdist worker)."""
@@ -28,7 +39,7 @@ class BuildContext:
     cache: Any  # harness.cache.CacheStore
     base_model: str = EMBEDDED
     batch_size: int = 32
-    options: dict[str, Any] = field(default_factory=dict)
+    options: BuildOptions = field(default_factory=BuildOptions)
     log: Callable[[str], None] = _stderr
     _base_dir: Path | None = None
     _fingerprints: dict[str, str] = field(default_factory=dict)
@@ -39,6 +50,11 @@ class BuildContext:
             import torch
 
             torch.set_num_threads(self.spec.torch_threads)
+
+    @property
+    def cache_root(self) -> Path:
+        """The folder of resumable work (``<cache>/work/<key>``): the configured root, else the cache's."""
+        return Path(self.options.cache_root or self.cache.root)
 
     def count(self, event: str) -> None:
         """Count a run event (``trained``, ``generated``, ...) for the report's run-info."""

@@ -8,7 +8,6 @@ candidate once, evaluates it once, and at session finish writes the reports (and
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,10 +15,8 @@ from typing import Any
 import pytest
 
 from harness.errors import HarnessError
-from harness.results import ComparisonRecord, EvalResult, GateRecord, Problem, RunState
-
-DEFAULT_SPEC = "fixtures/candidates.toml"
-DEFAULT_REPORTS = "reports"
+from harness.results import EvalResult, Problem, RunState
+from harness.session import DEFAULT_REPORTS, DEFAULT_SPEC, EvalSession, OptionError, SessionOptions
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -48,168 +45,117 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("ft_reports_dir", "reports folder, relative to the rootdir", default=DEFAULT_REPORTS)
 
 
+_FLAGS = {"spec_path": "--ft-spec", "base_model": "--ft-base-model", "cache_dir": "--ft-cache-dir",
+          "reports_dir": "--ft-reports-dir", "baseline_path": "--ft-baseline", "batch_size": "--ft-batch-size",
+          "repeat": "--ft-repeat", "encoder_model": "--ft-encoder-model",
+          "openai_max_cost": "--ft-openai-max-cost"}
+
+
+def session_options(config: pytest.Config) -> SessionOptions:
+    """The session's typed options from the ``--ft-*`` command line and ini settings."""
+    root = Path(config.rootpath)
+
+    def under_root(option: str, ini: str) -> Path:
+        path = Path(config.getoption(option) or config.getini(ini))
+        return path if path.is_absolute() else root / path
+
+    def given(option: str) -> Any:
+        return config.getoption(option)
+
+    try:
+        return SessionOptions(
+            spec_path=under_root("--ft-spec", "ft_spec"), root_dir=root,
+            base_model=given("--ft-base-model"),
+            cache_dir=Path(given("--ft-cache-dir")) if given("--ft-cache-dir") else None,
+            no_cache=bool(given("--ft-no-cache")), batch_size=given("--ft-batch-size"),
+            repeat=given("--ft-repeat"), reports_dir=under_root("--ft-reports-dir", "ft_reports_dir"),
+            baseline_path=Path(given("--ft-baseline")) if given("--ft-baseline") else None,
+            update_baseline=bool(given("--ft-update-baseline")), force=bool(given("--ft-force")),
+            strict=bool(given("--ft-strict")), encoder_model=given("--ft-encoder-model"),
+            openai_max_cost=given("--ft-openai-max-cost"),
+            # progress bars only where the user sees them: not captured, not -q
+            progress=given("capture") == "no" and given("verbose") >= 0,
+        )
+    except OptionError as exc:
+        flag = _FLAGS.get(exc.option, exc.option)
+        raise pytest.UsageError(f"{flag}: expected {exc.expected}, got {exc.got!r}") from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ft_suite(name): the candidate-spec suite this module or test evaluates")
-    config.stash[SESSION_KEY] = FtSession(config)
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(_XdistMerge(config), "ft-harness-xdist")
+    session = FtSession(session_options(config))
+    config.stash[SESSION_KEY] = session
+    config.pluginmanager.register(session, "ft-harness-session")
 
 
-class FtSession:
-    """Per-process state: spec, build context, built candidates and the run's records."""
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        del config.stash[SESSION_KEY]
+        config.pluginmanager.unregister(session)
 
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-        self.state = RunState()
-        self.started = time.time()
-        self._spec = None
-        self._ctx = None
-        self._candidates: dict[tuple[str, str], Any] = {}
-        self._results: dict[tuple[str, str], EvalResult] = {}
-        self._failures: dict[tuple[str, str], HarnessError] = {}
-        self._splits: dict[str, Any] = {}
-        self._baseline = None
-        self.used = False
 
-    # -- configuration -------------------------------------------------------------------
-    def _path_option(self, option: str, ini: str) -> Path:
-        value = self.config.getoption(option) or self.config.getini(ini)
-        path = Path(value)
-        return path if path.is_absolute() else Path(self.config.rootpath) / path
+class FtSession(EvalSession):
+    """The evaluation session as a pytest plugin: it counts the tests that ran, merges xdist
+    workers' records, and at session finish writes the baseline (complete runs only) and reports."""
 
-    @property
-    def reports_dir(self) -> Path:
-        return self._path_option("--ft-reports-dir", "ft_reports_dir")
+    def __init__(self, options: SessionOptions) -> None:
+        super().__init__(options)
+        self.tests_finished = 0
 
-    @property
-    def baseline_path(self) -> Path:
-        value = self.config.getoption("--ft-baseline")
-        return Path(value) if value else self.reports_dir / "baseline.json"
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "teardown":
+            self.tests_finished += 1
 
-    @property
-    def spec(self):
-        if self._spec is None:
-            from harness.spec import load_spec
-
-            self._spec = load_spec(self._path_option("--ft-spec", "ft_spec"))
-        return self._spec
-
-    @property
-    def ctx(self):
-        if self._ctx is None:
-            from harness.cache import CacheStore, default_cache_root
-            from harness.context import BuildContext
-
-            cache_dir = self.config.getoption("--ft-cache-dir")
-            root = Path(cache_dir) if cache_dir else default_cache_root(Path(self.config.rootpath))
-            store = CacheStore(root, enabled=not self.config.getoption("--ft-no-cache"))
-            self._ctx = BuildContext(
-                spec=self.spec,
-                cache=store,
-                base_model=self.config.getoption("--ft-base-model") or self.spec.base_model,
-                batch_size=self.config.getoption("--ft-batch-size") or self.spec.batch_size,
-                options={"openai_max_cost": self.config.getoption("--ft-openai-max-cost"),
-                         "encoder_model": self.config.getoption("--ft-encoder-model"),
-                         # progress bars only where the user sees them: not captured, not -q
-                         "progress": (self.config.getoption("capture") == "no"
-                                      and self.config.getoption("verbose") >= 0),
-                         "cache_root": root},
-            )
-        return self._ctx
-
-    # -- work ------------------------------------------------------------------------------
-    def eval_split(self, suite_name: str):
-        if suite_name not in self._splits:
-            from harness.data import load_split
-
-            self._splits[suite_name] = load_split(self.spec.suite(suite_name).eval, name="eval")
-        return self._splits[suite_name]
-
-    def candidate(self, suite_name: str, name: str):
-        """Build (train or load) a candidate once per session; a failure is remembered, not retried."""
-        from harness.kinds import build_candidate
-
-        key = (suite_name, name)
-        if key in self._failures:
-            raise self._failures[key]
-        if key not in self._candidates:
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        payload = getattr(node, "workeroutput", {}).get("ft_state")
+        if payload:
+            self.state.merge(RunState.from_dict(json.loads(payload)))
             self.used = True
-            suite = self.spec.suite(suite_name)
-            try:
-                self._candidates[key] = build_candidate(self.ctx, suite, suite.candidate(name, self.spec.path))
-            except HarnessError as exc:
-                self._failures[key] = exc
-                raise
-        return self._candidates[key]
 
-    def evaluate(self, suite_name: str, name: str) -> EvalResult:
-        """Score a candidate on its suite's eval split once per session and record the result."""
-        from harness.runner.evaluate import evaluate_candidate
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if hasattr(session.config, "workerinput"):  # an xdist worker: hand the records to the controller
+            self.record_run_info()
+            session.config.workeroutput["ft_state"] = json.dumps(self.state.as_dict(), default=str)
+            self.close()
+            return
+        if self.finish(exitstatus, incomplete=self._incomplete(session, exitstatus)):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
-        key = (suite_name, name)
-        if key not in self._results:
-            candidate = self.candidate(suite_name, name)
-            suite, split = self.spec.suite(suite_name), self.eval_split(suite_name)
-            result = evaluate_candidate(self.ctx, candidate, suite, split)
-            repeats = int(self.config.getoption("--ft-repeat") or 1)
-            if repeats > 1:
-                from harness.runner.stability import repeat_evaluation
+    def _incomplete(self, session: pytest.Session, exitstatus: int) -> str | None:
+        """Why this run did not complete (interrupted, stopped early, tests not run), or None."""
+        if exitstatus == pytest.ExitCode.INTERRUPTED:
+            return "the run was interrupted"
+        if exitstatus in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR):
+            return f"the run ended with {pytest.ExitCode(exitstatus).name}"
+        missing = session.testscollected - self.tests_finished
+        if missing > 0:
+            return f"{missing} of {session.testscollected} test(s) did not run"
+        return None
 
-                result.details["repeats"] = repeat_evaluation(self.ctx, candidate, suite, split, result, repeats)
-            self._results[key] = result
-            self.state.results.append(result)
-        return self._results[key]
-
-    def compare(self, a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 0.05):
-        """Paired comparison of ``b`` against ``a`` on ``metric`` (recorded for the report)."""
-        from harness.stats import compare
-
-        if a.suite != b.suite:
-            raise ValueError(f"cannot pair {a.candidate!r} of suite {a.suite!r} with {b.candidate!r} of suite {b.suite!r}")
-        if a.example_ids != b.example_ids:
-            raise ValueError(f"{a.candidate!r} and {b.candidate!r} were scored on different examples; cannot pair")
-        scores_a, kind = a.paired_scores(metric)
-        scores_b, _ = b.paired_scores(metric)
-        result = compare(scores_a, scores_b, kind=kind, alpha=alpha)
-        self.state.comparisons.append(ComparisonRecord(suite=a.suite, metric=metric, a=a.candidate,
-                                                       b=b.candidate, result=_as_plain(result)))
-        return result
-
-    @property
-    def baseline(self):
-        if self._baseline is None:
-            from harness.gate import load_baseline
-
-            self._baseline = load_baseline(self.baseline_path)
-        return self._baseline
-
-    def gate(self, result: EvalResult, metrics: list[str] | None = None) -> list[GateRecord]:
-        """Gate ``result`` against the stored baseline; raises a failure naming every regression."""
-        __tracebackhide__ = True
-        from harness.gate import GateConfig, check, raise_on_failure
-
-        suite = self.spec.suite(result.suite)
-        config = GateConfig.from_mapping(suite.gate, where=f"{self.spec.path}: suites.{suite.name}.gate")
-        if metrics:
-            config = config.only(metrics)
-        updating = self.config.getoption("--ft-update-baseline")
-        strict = self.config.getoption("--ft-strict")
-        records = check(result, self.baseline, config, strict=strict)
-        if updating:
-            for record in records:
-                record.details["updating_baseline"] = True
-        self.state.gates.extend(records)
-        if not updating:
-            raise_on_failure(records, strict=strict, policy=config.inconclusive)
-        return records
-
-
-def _as_plain(value: Any) -> dict[str, Any]:
-    import dataclasses
-
-    if dataclasses.is_dataclass(value):
-        return json.loads(json.dumps(dataclasses.asdict(value), default=str))
-    return dict(value)
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+        written = self.state.run_info.get("written")
+        if not written:
+            return
+        write = terminalreporter.write_line
+        terminalreporter.section("ft-harness")
+        for note in self.state.run_info.get("notes", []):
+            write(note)
+        for gate in self.state.gates:
+            if gate.verdict not in ("pass", "improved"):
+                write(f"{gate.suite}/{gate.candidate} {gate.metric}: {gate.verdict}")
+        by_category: dict[str, int] = {}
+        for problem in self.state.problems:
+            by_category[problem.category] = by_category.get(problem.category, 0) + 1
+        if by_category:
+            write("failures: " + ", ".join(f"{n} {c}" for c, n in sorted(by_category.items())))
+        for problem in self.state.problems:
+            write(f"  [{problem.category}] {problem.nodeid}: {problem.message[:160]}")
+        cache = self.state.run_info.get("cache")
+        if cache:
+            write(f"cache: {cache}")
+        write(f"reports: {', '.join(written[:3])}{' ...' if len(written) > 3 else ''}")
 
 
 SESSION_KEY = pytest.StashKey[FtSession]()
@@ -289,87 +235,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             category = "harness error"
         else:
             category = "test error"
-        message = str(call.excinfo.value).strip().splitlines()
+        text = str(call.excinfo.value).strip()
+        message = text.splitlines()
         _session(item.config).state.problems.append(
             Problem(nodeid=item.nodeid, category=category, message=message[0] if message else call.excinfo.typename))
+        if category == "harness error":  # the user's problem in the user's terms: no harness traceback
+            report.longrepr = f"{call.excinfo.typename}: {text}" if text else call.excinfo.typename
         report.user_properties.append(("ft_failure_category", category))
     return report
-
-
-# -- session finish: merge, baseline, reports -------------------------------------------------
-class _XdistMerge:
-    """Collect each xdist worker's records on the controller."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node, error) -> None:
-        payload = getattr(node, "workeroutput", {}).get("ft_state")
-        if payload:
-            session = _session(self.config)
-            session.state.merge(RunState.from_dict(json.loads(payload)))
-            session.used = True
-
-
-def _is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    ft = _session(session.config)
-    if ft._ctx is not None:
-        ft.state.run_info["cache"] = ft.ctx.cache.stats()
-        ft.state.run_info["events"] = dict(ft.ctx.events)
-    if _is_worker(session.config):
-        session.config.workeroutput["ft_state"] = json.dumps(ft.state.as_dict(), default=str)
-        if ft._ctx is not None:
-            ft.ctx.cache.close()
-        return
-    if not (ft.used or ft.state.results or ft.state.gates):
-        return
-    ft.state.run_info.setdefault("duration_s", round(time.time() - ft.started, 1))
-    ft.state.run_info["exit_status"] = int(exitstatus)
-    notes = []
-    if session.config.getoption("--ft-update-baseline") and ft.state.results:
-        from harness.gate import update_baseline
-
-        try:
-            outcome = update_baseline(ft.baseline_path, ft.state, force=session.config.getoption("--ft-force"))
-            notes.append(str(outcome))
-        except HarnessError as exc:
-            notes.append(f"baseline NOT updated: {exc}")
-            session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    from harness.report import write_reports
-    from harness.runner.outputs import write_outputs
-
-    written = write_reports(ft.state, ft.reports_dir, baseline_note="\n".join(notes) or None)
-    written += write_outputs(ft.state, ft.reports_dir / "outputs")
-    ft.state.run_info["written"] = [str(p) for p in written]
-    ft.state.run_info["notes"] = notes
-    if ft._ctx is not None:
-        ft.ctx.cache.close()
-
-
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    ft = _session(config)
-    written = ft.state.run_info.get("written")
-    if not written:
-        return
-    terminalreporter.section("ft-harness")
-    for note in ft.state.run_info.get("notes", []):
-        terminalreporter.write_line(note)
-    for gate in ft.state.gates:
-        if gate.verdict not in ("pass", "improved"):
-            terminalreporter.write_line(f"{gate.suite}/{gate.candidate} {gate.metric}: {gate.verdict}")
-    by_category: dict[str, int] = {}
-    for problem in ft.state.problems:
-        by_category[problem.category] = by_category.get(problem.category, 0) + 1
-    if by_category:
-        terminalreporter.write_line("failures: " + ", ".join(f"{n} {c}" for c, n in sorted(by_category.items())))
-    for problem in ft.state.problems:
-        terminalreporter.write_line(f"  [{problem.category}] {problem.nodeid}: {problem.message[:160]}")
-    cache = ft.state.run_info.get("cache")
-    if cache:
-        terminalreporter.write_line(f"cache: {cache}")
-    terminalreporter.write_line(f"reports: {', '.join(written[:3])}{' ...' if len(written) > 3 else ''}")

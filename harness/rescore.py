@@ -1,5 +1,6 @@
 """Re-score a saved run from its per-example outputs: metrics, comparisons and gate verdicts,
-without loading any model. Works on outputs written by another tool in the same JSONL shape."""
+without loading any model, through the session's compare and gate code (examples paired by id).
+Works on outputs written by another tool in the same JSONL shape."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import DatasetError
-from harness.results import ComparisonRecord, GateRecord, RunState
+from harness.results import GateRecord, RunState
 
 
 @dataclass
@@ -23,17 +24,35 @@ def _outputs_root(run_dir: Path) -> Path:
     return nested if nested.is_dir() else run_dir
 
 
+def _check_ids(path: Path, rows: list[dict]) -> None:
+    """Every example id appears once in an outputs file (pairing is by id)."""
+    first: dict[str, int] = {}
+    for row in rows:
+        example_id = str(row["id"])
+        if example_id in first:
+            raise DatasetError(f"example id {example_id!r} repeats line {first[example_id]}; ids must be unique "
+                               "(examples are paired by id)", path=str(path), line=row["_line"], field="id")
+        first[example_id] = row["_line"]
+
+
 def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: Path | None = None,
                 task: str | None = None, labels: list[str] | None = None, strict: bool = False) -> Rescored:
     """Recompute every result of ``run_dir`` from ``outputs/<suite>/<candidate>.jsonl``.
 
     ``results.json`` in ``run_dir`` (when present) supplies each suite's task, labels and the
     comparisons to redo; without it ``task`` (and ``labels`` for classification) must be given.
+    Comparisons and gate verdicts go through the session's own code, examples paired by id.
     """
-    from harness.gate import GateConfig, check, failing_records, load_baseline
+    from harness.gate import GateFailure, load_baseline
     from harness.report import read_results
     from harness.runner.outputs import read_outputs, result_from_outputs
-    from harness.stats import compare
+    from harness.session import (
+        PairingError,
+        compare_results,
+        enforce_gate,
+        gate_config,
+        gate_records,
+    )
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -50,6 +69,7 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
         spec = load_spec(spec_path)
 
     state = RunState(run_info={"rescored_from": str(run_dir)})
+    sources: dict[tuple[str, str], Path] = {}
     for path in files:
         suite, candidate = path.parent.name, path.stem
         template = original.result(suite, candidate)
@@ -60,22 +80,22 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
             suite_labels = suite_labels or list(spec.suites[suite].labels)
         if suite_task is None:
             raise DatasetError("task unknown: pass --task classification|generation (no results.json)", path=str(path))
-        state.results.append(result_from_outputs(read_outputs(path), template, suite=suite, candidate=candidate,
+        rows = read_outputs(path)
+        _check_ids(path, rows)
+        state.results.append(result_from_outputs(rows, template, suite=suite, candidate=candidate,
                                                  task=suite_task, labels=suite_labels))
+        sources[(suite, candidate)] = path
 
     for record in original.comparisons:
         a, b = state.result(record.suite, record.a), state.result(record.suite, record.b)
         if a is None or b is None:
             continue
-        scores_a, kind = a.paired_scores(record.metric)
-        scores_b, _ = b.paired_scores(record.metric)
-        alpha = float(record.result.get("alpha", 0.05))
-        result = compare(scores_a, scores_b, kind=kind, alpha=alpha)
-        import dataclasses
-        import json
-
-        plain = json.loads(json.dumps(dataclasses.asdict(result), default=str))
-        state.comparisons.append(ComparisonRecord(record.suite, record.metric, record.a, record.b, plain))
+        try:
+            _, redone = compare_results(a, b, record.metric, alpha=float(record.result.get("alpha", 0.05)))
+        except PairingError as exc:
+            files_ab = " and ".join(str(sources[(record.suite, name)]) for name in (record.a, record.b))
+            raise DatasetError(f"cannot compare {files_ab} on {record.metric}: {exc}") from None
+        state.comparisons.append(redone)
 
     gated = {(g.suite, g.candidate) for g in original.gates}
     if baseline_path is not None and Path(baseline_path).exists():
@@ -84,10 +104,12 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
         for result in state.results:
             if gated and (result.suite, result.candidate) not in gated:
                 continue
-            table = spec.suites[result.suite].gate if spec is not None and result.suite in spec.suites else {}
-            config = GateConfig.from_mapping(table, where=f"suites.{result.suite}.gate")
-            records = check(result, baseline, config, strict=strict)
+            config = gate_config(spec, result.suite)
+            records = gate_records(result, baseline, config, strict=strict)
             state.gates.extend(records)
-            failing += failing_records(records, strict=strict, policy=config.inconclusive)
+            try:
+                enforce_gate(records, config, strict=strict)
+            except GateFailure as failure:
+                failing += failure.records
         return Rescored(state, failing)
     return Rescored(state)

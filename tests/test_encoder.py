@@ -127,7 +127,7 @@ def test_encoder_reference_precedence(monkeypatch):
     assert encoder_reference({"base_model": "/models/a"}) == "/models/a"
     monkeypatch.setenv(ENCODER_ENV, "/models/b")
     assert encoder_reference({"base_model": "/models/a"}) == "/models/b"
-    assert encoder_reference({"base_model": "/models/a"}, {"encoder_model": "/models/c"}) == "/models/c"
+    assert encoder_reference({"base_model": "/models/a"}, "/models/c") == "/models/c"
 
 
 def test_missing_minilm_package_names_the_install_command(monkeypatch):

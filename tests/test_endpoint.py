@@ -8,6 +8,7 @@ import pytest
 
 from harness.backends.openai.client import ClientConfig, RemoteCallError, RetryPolicy
 from harness.backends.openai.endpoint import EndpointCandidate, build
+from harness.context import BuildOptions
 from harness.errors import SpecError
 from harness.protocol import Candidate, DecodeParams
 from harness.serve.app import ServerSettings
@@ -64,7 +65,7 @@ def test_unknown_model_is_a_clear_error(server):
 def test_spec_builder(server, tmp_path):
     spec = HarnessSpec(path=tmp_path / "c.toml")
     suite = SuiteSpec("qa", "generation", None, None, tmp_path / "eval.jsonl")
-    ctx = SimpleNamespace(spec=spec, options={}, log=lambda s: None)
+    ctx = SimpleNamespace(spec=spec, options=BuildOptions(), log=lambda s: None)
     candidate = build(ctx, suite, CandidateSpec("prod", "endpoint", {},
                                                 {"model": "deployed", "base_url": server.base_url,
                                                  "concurrency": 2, "max_attempts": 8}))

@@ -42,11 +42,11 @@ def _spec(root: Path, candidates: str) -> Path:
 
 def _context(spec: Path, base: Path, cache: Path):
     from harness.cache import CacheStore
-    from harness.context import BuildContext
+    from harness.context import BuildContext, BuildOptions
     from harness.spec import load_spec
 
     return BuildContext(spec=load_spec(spec), cache=CacheStore(cache), base_model=str(base),
-                        options={"cache_root": cache}, log=lambda message: None)
+                        options=BuildOptions(cache_root=cache), log=lambda message: None)
 
 
 def _build(ctx, name: str):

@@ -107,7 +107,7 @@ def test_progress_bar_counts_every_example_in_chunks(ctx, tiny_base, sentiment_e
     seen = []
     original = candidate.generate
     candidate.generate = lambda prompts, params: seen.append(len(prompts)) or original(prompts, params)
-    ctx.options["progress"] = True
+    ctx.options = replace(ctx.options, progress=True)
     chunked, _, _ = run_candidate(ctx, candidate, suite, split)
     assert seen == [3, 3, 1]
     whole = original([ex.prompt for ex in split.examples], suite.decode)

@@ -26,6 +26,7 @@ from harness.backends.openai.finetune import (
     fine_tune,
     job_key,
 )
+from harness.context import BuildOptions
 from harness.cost import ModelPrice, PricingTable
 from harness.data.records import Example, Split
 from harness.errors import SpecError, TrainingError
@@ -260,7 +261,7 @@ def test_spec_builder_maps_options_and_refuses_unknown_keys(server, tmp_path):
     train.write_text("".join(json.dumps({"messages": ex.messages}) + "\n" for ex in make_split().examples))
     spec = HarnessSpec(path=tmp_path / "candidates.toml")
     suite = SuiteSpec("qa", "generation", train, None, train)
-    ctx = SimpleNamespace(spec=spec, cache=SimpleNamespace(root=tmp_path / "cache"), options={},
+    ctx = SimpleNamespace(spec=spec, cache=SimpleNamespace(root=tmp_path / "cache"), options=BuildOptions(),
                           log=lambda s: None, count=lambda event: None)
     good = CandidateSpec("ft", "openai", {"n_epochs": 1},
                          {"model": "base", "base_url": server.base_url, "poll_interval_s": 0.02,
@@ -272,7 +273,7 @@ def test_spec_builder_maps_options_and_refuses_unknown_keys(server, tmp_path):
         build(ctx, suite, CandidateSpec("ft", "openai", {"n_epoch": 1}, {"model": "base"}))
     with pytest.raises(SpecError, match="missing key 'model'"):
         build(ctx, suite, CandidateSpec("ft", "openai", {}, {"base_url": server.base_url}))
-    ctx.options["openai_max_cost"] = 0.0
+    ctx.options = BuildOptions(openai_max_cost=0.0)
     pricey = CandidateSpec("ft2", "openai", {"n_epochs": 2}, {**good.options, "suffix": "other"})
     spec_with_price = HarnessSpec(path=spec.path, pricing={"base": {"input_per_1m": 1, "output_per_1m": 1,
                                                                     "training_per_1m": 5}})

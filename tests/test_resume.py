@@ -43,12 +43,12 @@ def _project(root: Path) -> Path:
 
 def _build(spec: Path, base: Path, cache: Path, messages: list[str]):
     from harness.cache import CacheStore
-    from harness.context import BuildContext
+    from harness.context import BuildContext, BuildOptions
     from harness.kinds import build_candidate
     from harness.spec import load_spec
 
     ctx = BuildContext(spec=load_spec(spec), cache=CacheStore(cache), base_model=str(base),
-                       options={"cache_root": cache}, log=messages.append)
+                       options=BuildOptions(cache_root=cache), log=messages.append)
     suite = ctx.spec.suite("play")
     return build_candidate(ctx, suite, suite.candidate("lora")), ctx
 

