@@ -32,6 +32,7 @@ def filled(tmp_path: Path) -> CacheStore:
     store.get_or_build("adapter-1", lambda out: (out / "w.bin").write_bytes(b"w" * 3000)
                        and {"loss": 0.5}, description="tiny LoRA")
     store.put_json("gen-1", {"texts": ["a"]}, description="generations")
+    store.close()  # the run that filled it is over: nothing is in use
     return store
 
 

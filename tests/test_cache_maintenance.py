@@ -92,6 +92,7 @@ def test_prune_by_age_removes_only_entries_unused_for_that_long(store: CacheStor
     for key in ("old-1", "old-2", "oldjson-1"):
         _age(store, key, 10)
     _age(store, "recent-1", 1)
+    store.close()  # the run that used them is over
     result = store.prune(older_than=timedelta(days=7))
     assert sorted(e.key for e in result.removed) == ["old-1", "old-2", "oldjson-1"]
     assert [e.key for e in store.entries()] == ["recent-1"]
@@ -104,6 +105,7 @@ def test_prune_by_size_removes_least_recently_used_first(store: CacheStore):
         _age(store, key, days)
     sizes = {e.key: e.size for e in store.entries()}
     limit = sizes["newest-1"] + sizes["middle-1"]
+    store.close()
     result = store.prune(max_size=limit)
     assert [e.key for e in result.removed] == ["ancient-1", "oldest-1"]
     assert sorted(e.key for e in store.entries()) == ["middle-1", "newest-1"]
@@ -117,6 +119,7 @@ def test_prune_by_size_removes_least_recently_used_first(store: CacheStore):
 def test_prune_dry_run_removes_nothing(store: CacheStore):
     _artifact(store, "adapter-1", 100)
     _age(store, "adapter-1", 30)
+    store.close()
     result = store.prune(older_than=timedelta(days=1), dry_run=True)
     assert [e.key for e in result.removed] == ["adapter-1"]
     assert [e.key for e in store.entries()] == ["adapter-1"]
@@ -127,6 +130,7 @@ def test_prune_skips_an_entry_another_process_holds(store: CacheStore):
     _artifact(store, "idle-1", 100)
     for key in ("busy-1", "idle-1"):
         _age(store, key, 30)
+    store.close()
     with FileLock(store.root / "locks" / "busy-1.lock"):
         result = store.prune(older_than=timedelta(days=1))
     assert [e.key for e in result.removed] == ["idle-1"]
@@ -141,6 +145,7 @@ def test_prune_always_removes_broken_entries_and_abandoned_builds(store: CacheSt
     (store.root / "tmp" / "crashed-1~abc123").mkdir()
     (store.root / "tmp" / "running-1~def456").mkdir()
     (store.root / "json" / ".gen-1~xyz.tmp").write_text("half")
+    store.close()
     with FileLock(store.root / "locks" / "running-1.lock"):
         result = store.prune(older_than=timedelta(days=365))
     assert [e.key for e in result.removed] == ["broken-1"]

@@ -15,7 +15,7 @@ from harness.cache.hashing import list_files
 from harness.cache.jsonentry import decode_json_entry, read_json_header
 from harness.cache.keys import namespace_of, validate_key
 from harness.cache.layout import CacheLayout
-from harness.cache.locking import try_key_lock
+from harness.cache.locking import release_in_use, try_exclusive_use, try_key_lock
 from harness.cache.manifest import LAST_USED_NAME, read_manifest, verify_entry
 from harness.errors import CacheError
 
@@ -146,7 +146,7 @@ class PruneResult:
 
     removed: list[CacheEntry] = field(default_factory=list)
     kept: list[CacheEntry] = field(default_factory=list)
-    skipped_locked: list[CacheEntry] = field(default_factory=list)
+    skipped_locked: list[CacheEntry] = field(default_factory=list)  # being built, or in use by a run
     leftovers_removed: int = 0
 
     @property
@@ -220,7 +220,8 @@ def prune(layout: CacheLayout, *, older_than: timedelta | None = None,
           max_size: int | None = None, dry_run: bool = False,
           now: float | None = None) -> PruneResult:
     """Remove broken entries, entries unused for ``older_than``, then least recently used ones
-    until the total size is at most ``max_size``. An entry locked by a running build is skipped.
+    until the total size is at most ``max_size``. An entry locked by a running build, or held
+    in use by a running session (its shared in-use lock), is skipped and kept.
 
     Each removal renames the entry out of place first, so no reader ever sees half of one.
     """
@@ -228,9 +229,6 @@ def prune(layout: CacheLayout, *, older_than: timedelta | None = None,
     doomed = _select_for_removal(entries, older_than, max_size, time.time() if now is None else now)
     doomed_ids = {id(e) for e in doomed}
     result = PruneResult(kept=[e for e in entries if id(e) not in doomed_ids])
-    if dry_run:
-        result.removed = doomed
-        return result
     for entry in doomed:
         lock = try_key_lock(layout, entry.key)
         if lock is None:
@@ -238,12 +236,33 @@ def prune(layout: CacheLayout, *, older_than: timedelta | None = None,
             result.kept.append(entry)
             continue
         try:
-            layout.discard(entry.path)
+            in_use = _remove_unless_in_use(layout, entry, dry_run=dry_run)
         finally:
             lock.release()
-        result.removed.append(entry)
+        (result.skipped_locked if in_use else result.removed).append(entry)
+        if in_use:
+            result.kept.append(entry)
+    if dry_run:
+        return result
     result.leftovers_removed = _remove_leftovers(layout)
     return result
+
+
+def _remove_unless_in_use(layout: CacheLayout, entry: CacheEntry, *, dry_run: bool) -> bool:
+    """Remove ``entry`` (its build lock is held) unless a reader holds it in use; True if in use."""
+    if entry.kind != "artifact":
+        if not dry_run:
+            layout.discard(entry.path)
+        return False
+    hold = try_exclusive_use(layout, entry.key)
+    if hold is False:
+        return True
+    try:
+        if not dry_run:
+            layout.discard(entry.path)
+    finally:
+        release_in_use(hold)
+    return False
 
 
 def entries_as_json(entries: list[CacheEntry]) -> str:

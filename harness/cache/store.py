@@ -23,7 +23,7 @@ from typing import Any
 from harness.cache.jsonentry import decode_json_entry, encode_json_entry
 from harness.cache.keys import namespace_of, validate_key
 from harness.cache.layout import CacheLayout
-from harness.cache.locking import key_lock
+from harness.cache.locking import hold_in_use, key_lock, release_in_use
 from harness.cache.maintenance import CacheEntry, PruneResult, entry_info, list_entries, prune
 from harness.cache.manifest import (
     LAST_USED_NAME,
@@ -76,12 +76,25 @@ def _remove_all(paths: list[Path]) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _release_all(held: dict[str, int | None]) -> None:
+    for handle in held.values():
+        release_in_use(handle)
+    held.clear()
+
+
+def _cleanup(paths: list[Path], held: dict[str, int | None]) -> None:
+    _remove_all(paths)
+    _release_all(held)
+
+
 class CacheStore:
     """A content-addressed cache rooted at ``root`` (created lazily, atomically, on first write).
 
     With ``enabled=False`` every artifact is built into a fresh temporary directory (removed
     by :meth:`close`) and nothing is read from or written to ``root``. ``lock_timeout`` bounds
     the wait for another process building the same key (None waits as long as it takes).
+    Every artifact handed out stays under a shared in-use lock until :meth:`close`, so
+    ``prune`` in another process keeps it while this one may still read its files.
     """
 
     def __init__(self, root: Path, *, enabled: bool = True,
@@ -93,7 +106,8 @@ class CacheStore:
         self._counters = _Counters()
         self._verified: dict[str, Verified] = {}
         self._scratch: list[Path] = []
-        self._finalizer = weakref.finalize(self, _remove_all, self._scratch)
+        self._in_use: dict[str, int | None] = {}
+        self._finalizer = weakref.finalize(self, _cleanup, self._scratch, self._in_use)
 
     def __repr__(self) -> str:
         state = "enabled" if self.enabled else "disabled"
@@ -106,9 +120,17 @@ class CacheStore:
         self.close()
 
     def close(self) -> None:
-        """Remove the temporary directories built while disabled (their paths become invalid)."""
+        """Release the entries this store handed out (``prune`` may remove them again) and remove
+        the temporary directories built while disabled (their paths become invalid)."""
         _remove_all(self._scratch)
         self._scratch.clear()
+        _release_all(self._in_use)
+
+    def _hold(self, key: str) -> None:
+        """Keep a shared in-use lock on artifact ``key`` until :meth:`close`, so a concurrent
+        ``prune`` leaves the entry alone while this process may still read its files."""
+        if key not in self._in_use:
+            self._in_use[key] = hold_in_use(self._layout, key)
 
     # -- artifacts -------------------------------------------------------------------------
 
@@ -136,11 +158,13 @@ class CacheStore:
                     self._layout.discard(entry)
                     rebuilt_corrupt = True
                 else:
+                    self._hold(key)
                     self._verified[key] = verified
                     _touch(entry / LAST_USED_NAME)
                     self._counters.add(key, "hits")
                     return CacheResult(entry, True, False, manifest["metadata"], key)
             metadata = self._build_entry(key, build, description, entry)
+            self._hold(key)
         self._counters.add(key, "misses")
         return CacheResult(entry, False, rebuilt_corrupt, metadata, key)
 
