@@ -26,9 +26,38 @@ def test_alias_and_unparsed():
     assert normalize_label("positively", LABELS) == UNPARSED  # a different word is not the label
 
 
-@given(st.text(max_size=40))
-def test_result_is_a_label_or_unparsed(text):
-    assert normalize_label(text, LABELS) in (*LABELS, UNPARSED)
+# words that are not labels (some contain a label: a different word is not the label)
+FILLER = st.lists(st.sampled_from(["the", "review", "is", "clearly", "not", "so", "positively", "negatives",
+                                   "Überall", "5", "non-negative"]), max_size=5)
+SEPARATOR = st.sampled_from([" ", ", ", ": ", "\n", " - ", "! "])
+
+
+def _mixed_case(word: str, mask: int) -> str:
+    return "".join(c.upper() if mask >> i & 1 else c for i, c in enumerate(word))
+
+
+@given(FILLER, st.sampled_from(LABELS), st.integers(0, 255), FILLER, SEPARATOR)
+def test_a_label_standing_as_a_word_anywhere_is_found_in_any_case(before, label, mask, after, sep):
+    text = sep.join([*before, _mixed_case(label, mask), *after])
+    assert normalize_label(text, LABELS) == label
+
+
+@given(FILLER, SEPARATOR)
+def test_text_without_a_label_word_is_unparsed(words, sep):
+    assert normalize_label(sep.join(words), LABELS) == UNPARSED
+
+
+@given(FILLER, st.permutations(LABELS), FILLER, SEPARATOR)
+def test_the_first_label_word_wins(before, order, between, sep):
+    text = sep.join([*before, order[0], *between, order[1]])
+    assert normalize_label(text, LABELS) == order[0]
+
+
+@given(FILLER, st.sampled_from(["pos", "POS", "Pos"]), FILLER, SEPARATOR)
+def test_an_alias_maps_to_its_label_in_any_case(before, alias, after, sep):
+    text = sep.join([*before, alias, *after])
+    assert normalize_label(text, LABELS, {"pos": "positive"}) == "positive"
+    assert normalize_label(text, LABELS) == UNPARSED
 
 
 @given(st.sampled_from(LABELS), st.sampled_from(["", " ", "\n"]), st.sampled_from(["", ".", "!", " "]))
