@@ -53,10 +53,10 @@ KINDS: dict[str, KindFacts] = {
                          summary="an existing PEFT adapter", required=("path",)),
     "model": KindFacts(f"{_HF}.loaded:build_model", ("path", "seed"), summary="an existing model directory",
                        required=("path",)),
-    "openai": KindFacts("harness.backends.openai.finetune:build",
+    "openai": KindFacts("harness.backends.openai.candidates:build_openai",
                         (*_OPENAI_CLIENT, "suffix", "max_cost", "poll_interval_s", "job_timeout_s", "seed"),
-                        "harness.backends.openai.finetune:_PARAMS", summary="an OpenAI fine-tuning job",
-                        required=("model",)),
+                        "harness.backends.openai.candidates:PARAMS", ("harness.spec.candidates:openai_params",),
+                        summary="an OpenAI fine-tuning job", required=("model",)),
     "endpoint": KindFacts("harness.backends.openai.endpoint:build", (*_OPENAI_CLIENT, "verify"),
                           summary="an OpenAI-compatible endpoint", required=("model",)),
     "encoder-base": KindFacts(f"{_ENC}.candidates:build_encoder_base", ("base_model", "seed", "max_length"),
@@ -100,6 +100,29 @@ def _first(targets: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any] | Non
         except (AttributeError, ImportError):
             continue
     return None
+
+
+class _ParamProblem(SpecError):
+    """A parameter value refused by a check defined here; ``located`` names its key path."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"parameter {key!r}: {problem}")
+        self.key, self.problem = key, problem
+
+    def located(self, where: str) -> SpecError:
+        return SpecError(f"{where}.params.{self.key}: {self.problem}")
+
+
+def openai_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI's fine-tuning hyperparameters: each ``"auto"`` or a positive number (whole for
+    ``n_epochs`` and ``batch_size``)."""
+    for key, value in params.items():
+        whole = key != "learning_rate_multiplier"
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value == "auto" or (number and value > 0 and (not whole or float(value).is_integer())):
+            continue
+        raise _ParamProblem(key, f"expected \"auto\" or a positive {'integer' if whole else 'number'}, got {value!r}")
+    return dict(params)
 
 
 def param_names(kind: str) -> frozenset[str]:
