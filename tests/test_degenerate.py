@@ -102,3 +102,12 @@ def test_switching_the_scoring_method_reads_not_comparable_not_improved():
     [record] = check(scored, baseline_of(generated), GateConfig.from_mapping({}))
     assert record.verdict == NOT_COMPARABLE and "method:generate" in record.message
     assert "method:likelihood" in record.message
+
+
+def test_rescoring_keeps_the_scoring_part_of_the_live_runs_signature():
+    from harness.runner.checks import carried_signatures
+
+    live = full_signatures({"accuracy": "acc-v1"}, suite(), "likelihood")
+    assert carried_signatures({"accuracy": "acc-v1"}, live) == live
+    assert carried_signatures({"accuracy": "acc-v2"}, live)["accuracy"].startswith("acc-v2|method:likelihood")
+    assert carried_signatures({"accuracy": "acc-v1"}, {}) == {"accuracy": "acc-v1"}

@@ -47,6 +47,15 @@ def full_signatures(signatures: Mapping[str, str], suite: SuiteSpec, method: str
     return {name: f"{signature}|{tail}" for name, signature in signatures.items()}
 
 
+def carried_signatures(signatures: Mapping[str, str], recorded: Mapping[str, str]) -> dict[str, str]:
+    """Re-scored metrics' signatures with the scoring part (``|method:...``) the live run recorded."""
+    carried = {}
+    for name, signature in signatures.items():
+        _, found, tail = str(recorded.get(name, "")).partition("|method:")
+        carried[name] = f"{signature}|method:{tail}" if found else signature
+    return carried
+
+
 def example_fingerprint(example: Example) -> str:
     """Content hash of one example (its whole conversation: prompt and reference)."""
     return hashlib.sha256(_compact(example.messages).encode("utf-8")).hexdigest()[:16]

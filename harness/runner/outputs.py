@@ -16,6 +16,7 @@ from typing import Any
 from harness.errors import DatasetError
 from harness.jsonio import write_atomic
 from harness.results import EvalResult, RunState
+from harness.runner.checks import carried_signatures
 from harness.runner.scoring import score_task
 
 REQUIRED = ("id", "reference", "prediction")
@@ -115,9 +116,11 @@ def result_from_outputs(rows: list[dict[str, Any]], template: EvalResult | None,
         predictions=predictions,
         metrics=metrics,
         per_example=per_example,
-        signatures=signatures,
+        signatures=carried_signatures(signatures, template.signatures) if template else signatures,
         details={**(template.details if template else {}), **details},
         usage=dict(template.usage) if template else {},
         training=template.training if template else None,
         cache={"outputs": "rescored"},
+        example_fingerprints=(list(template.example_fingerprints)
+                              if template and template.example_ids == [str(row["id"]) for row in rows] else []),
     )
