@@ -115,7 +115,8 @@ def test_legacy_completions_with_several_prompts(shared):
     ({"model": "base", "messages": [{"role": "user", "content": "x"}], "n": 0}, 400, "n"),
     ({"model": "base", "messages": [{"role": "user", "content": "x"}], "stop": list("abcde")}, 400, "stop"),
     ({"model": "base", "messages": [{"role": "user", "content": "x"}], "max_tokens": 10**6}, 400, "max_tokens"),
-    ({"model": "base", "messages": [{"role": "user", "content": "x"}], "stream": True}, 422, "stream"),
+    ({"model": "base", "messages": [{"role": "user", "content": "x"}], "stream_options": {}}, 400, "stream_options"),
+    ({"model": "base", "messages": [{"role": "user", "content": "x"}], "logprobs": True}, 422, "logprobs"),
     ({"model": "base", "messages": [{"role": "user", "content": "x"}], "tools": [{"type": "function"}]}, 422, "tools"),
     ({"model": "base", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, 422, "messages[0].content[0]"),
 ])
@@ -138,7 +139,7 @@ def test_malformed_json_unknown_routes_and_sdk_exception_classes(shared):
         client.chat.completions.create(model="base", messages=[])
     with pytest.raises(openai.UnprocessableEntityError):
         client.chat.completions.create(model="base", messages=[{"role": "user", "content": "x"}],
-                                       stream=True)
+                                       logprobs=True)
 
 
 def test_a_crashing_backend_gives_an_openai_shaped_500_without_internals():

@@ -13,6 +13,8 @@ from typing import Any
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
+EXIT_UNREADABLE = 3  # harness error: an input file cannot be read at all
+_UNREADABLE = ("missing_file", "unreadable")
 
 
 def _positive_int(text: str) -> int:
@@ -100,7 +102,7 @@ def _tokenizer(path: str | None) -> Any:
 
 
 def run_validate(args: argparse.Namespace) -> int:
-    """Validate each file; print every finding; exit 1 if any file has errors."""
+    """Validate each file; print every finding; exit 3 if a file cannot be read, 1 if any has errors."""
     from harness.data.tokens import MAX_TOKENS_PER_EXAMPLE
     from harness.data.validate import validate_file
 
@@ -114,6 +116,8 @@ def run_validate(args: argparse.Namespace) -> int:
     else:
         for report in reports:
             print("\n".join(report.render()))
+    if any(f.code in _UNREADABLE for r in reports for f in r.errors):
+        return EXIT_UNREADABLE  # missing, a directory, not a regular file, no access
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FINDINGS
 
 

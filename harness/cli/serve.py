@@ -78,6 +78,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from harness.serve.faults import FaultConfig
     from harness.serve.jobs import TrainingDefaults
     from harness.serve.runtime import local_backend, run_forever
+    from harness.serve.store import Store
 
     api_key = None
     if args.api_key_env:
@@ -105,6 +106,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except HarnessError as exc:
         raise HarnessError(f"--lora: {exc}") from None
     training = TrainingDefaults(n_epochs=args.epochs, learning_rate=args.learning_rate, lora=lora)
+    # Opened before the model loads: a damaged state directory fails at once (StateError, exit 3).
+    store = Store(args.state_dir, persist=True) if args.state_dir is not None else None
     backend = local_backend((name, path), dict(args.adapter), batch_size=args.batch_size)
 
     def announce(url: str) -> None:
@@ -113,7 +116,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     try:
         run_forever(backend, host=args.host, port=args.port, state_dir=args.state_dir,
-                    settings=settings, training=training, announce=announce)
+                    settings=settings, training=training, store=store, announce=announce)
     except OSError as exc:
         raise HarnessError(f"cannot listen on {args.host}:{args.port}: {exc.strerror}") from None
     print("ft-harness serve: stopped", file=sys.stderr)

@@ -14,7 +14,7 @@ __all__ = ["FaultConfig", "LocalBackend", "ServerSettings", "TrainingDefaults", 
 _EXPORTS = {
     "FaultConfig": "harness.serve.faults",
     "LocalBackend": "harness.serve.backend",
-    "ServerSettings": "harness.serve.app",
+    "ServerSettings": "harness.serve.settings",
     "TrainingDefaults": "harness.serve.jobs",
     "run_forever": "harness.serve.runtime",
     "serve_in_thread": "harness.serve.runtime",

@@ -52,6 +52,18 @@ class ModelBackend(Protocol):
         """One continuation per raw text prompt."""
         ...
 
+    def context_window(self, model: str) -> int | None:
+        """Positions the model attends to (prompt plus completion); None when unknown."""
+        ...
+
+    def prompt_tokens(self, model: str, prompts: Sequence[list[Message]] | Sequence[str]) -> list[int]:
+        """Tokens of each prompt as generation sees it (chat template applied to chat prompts)."""
+        ...
+
+    def decode(self, model: str, ids: list[int]) -> str:
+        """Text of a token-id prompt; ValueError for ids outside the vocabulary."""
+        ...
+
     def add_adapter(self, model: str, adapter_dir: Path) -> None:
         """Make a trained adapter servable as ``model``."""
         ...
@@ -72,12 +84,16 @@ class LocalBackend:
         self._model, self.tokenizer = load_model(self._base_dir, device=device)
         self._adapters: dict[str, str] = {}  # model id -> PEFT adapter name
         self._adapter_created: dict[str, int] = {}
+        # The served ids have their own lock: /health and /v1/models never wait for a generation.
+        self._registry = threading.Lock()
+        config = getattr(self._model, "config", None)
+        self._window = getattr(config, "max_position_embeddings", None)
         for name, path in (adapters or {}).items():
             self.add_adapter(name, Path(path))
 
     def models(self) -> list[ModelInfo]:
-        """The base (fine-tunable) and every loaded adapter."""
-        with self._lock:
+        """The base (fine-tunable) and every loaded adapter (never waits for a generation)."""
+        with self._registry:
             entries = [ModelInfo(self.base_id, self._created, "local", fine_tunable=True)]
             entries += [ModelInfo(name, self._adapter_created[name], "local")
                         for name in self._adapters]
@@ -96,6 +112,27 @@ class LocalBackend:
         with self._lock:  # the tokenizer is shared with generation
             return len(chat_template_ids(self.tokenizer, messages))
 
+    def context_window(self, model: str) -> int | None:
+        """The base model's ``max_position_embeddings`` (adapters share it)."""
+        return self._window
+
+    def prompt_tokens(self, model: str, prompts: Sequence[list[Message]] | Sequence[str]) -> list[int]:
+        """Prompt lengths exactly as generation encodes them."""
+        from harness.backends.hf.inference import render_prompts
+
+        with self._lock:
+            if all(isinstance(p, str) for p in prompts):
+                return [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
+            return [len(ids) for ids in render_prompts(self.tokenizer, prompts)]
+
+    def decode(self, model: str, ids: list[int]) -> str:
+        """A token-id prompt as text (special tokens kept)."""
+        size = len(self.tokenizer)
+        if bad := [i for i in ids if not 0 <= i < size]:
+            raise ValueError(f"token id {bad[0]} is outside the vocabulary (0 to {size - 1})")
+        with self._lock:
+            return self.tokenizer.decode(ids)
+
     def add_adapter(self, model: str, adapter_dir: Path) -> None:
         """Load an adapter onto the shared PeftModel under a new PEFT adapter name."""
         from peft import PeftModel
@@ -110,8 +147,9 @@ class LocalBackend:
                 self._model = PeftModel.from_pretrained(self._model, str(adapter_dir),
                                                         adapter_name=adapter_name)
             self._model.eval()
-            self._adapters[model] = adapter_name
-            self._adapter_created[model] = int(time.time())
+            with self._registry:
+                self._adapters[model] = adapter_name
+                self._adapter_created[model] = int(time.time())
 
     def _run(self, model: str, generate):
         """Call ``generate(model_object)`` with ``model``'s adapter active, under the lock."""

@@ -55,3 +55,20 @@ def model_not_found(model: str, param: str = "model") -> APIError:
     """404 for an unknown model id, worded as OpenAI does."""
     return not_found(f"The model `{model}` does not exist or you do not have access to it.",
                      param=param, code="model_not_found")
+
+
+def file_too_large(limit: int) -> APIError:
+    """400 for an upload over the server's size limit."""
+    return bad_request(f"File is too large: this server accepts uploads of at most {limit} bytes.",
+                       param="file", code="file_too_large")
+
+
+def context_length_exceeded(window: int, prompt_tokens: int, completion_tokens: int, *,
+                            param: str) -> APIError:
+    """400 ``context_length_exceeded``, worded as OpenAI does."""
+    what = "messages" if param == "messages" else "prompt"
+    return bad_request(
+        f"This model's maximum context length is {window} tokens. However, you requested "
+        f"{prompt_tokens + completion_tokens} tokens ({prompt_tokens} in the {what}, "
+        f"{completion_tokens} in the completion). Please reduce the length of the {what} or "
+        "completion.", param=param, code="context_length_exceeded")

@@ -176,11 +176,12 @@ class FineTuneWorker:
         record = self.store.files.get(file_id)
         if record is None:
             raise _InvalidFile(param, f"File {file_id} was deleted before the job could use it.")
+        path = self.store.file_path(record)
         try:
-            split = load_split(record.path, name=param.removesuffix("_file"), format="chat")
+            split = load_split(path, name=param.removesuffix("_file"), format="chat")
         except DatasetError as exc:
             raise _InvalidFile(param, f"Invalid file {file_id} ({record.filename}): "
-                               + str(exc).replace(record.path, record.filename)) from None
+                               + str(exc).replace(str(path), record.filename)) from None
         if len(split) < self.defaults.min_examples:
             raise _InvalidFile(param, f"File {file_id} has {len(split)} example(s); at least "
                                f"{self.defaults.min_examples} are required.")
@@ -244,7 +245,7 @@ class FineTuneWorker:
             j.finished_at = now()
             j.estimated_finish = None
             j.trained_tokens = tokens_per_epoch * hyper["n_epochs"]
-            j.adapter_dir = str(out_dir)
+            self.store.set_adapter_dir(j, out_dir)
             j.result_files = [result.id]
 
         self.store.update_job(job_id, succeed)
@@ -260,7 +261,7 @@ class FineTuneWorker:
             rows.append(row)
             elapsed = time.monotonic() - started
             eta = int(time.time() + elapsed / max(step, 1) * (total_steps - step)) if step else None
-            self.store.update_job(job_id, lambda j: setattr(j, "estimated_finish", eta))
+            self.store.update_job(job_id, lambda j: setattr(j, "estimated_finish", eta), persist=False)
             self.store.add_event(job_id, f"Step {step}/{total_steps}: training loss={row['train_loss']:.4f}",
                                  data={"step": step, "train_loss": row["train_loss"],
                                        "total_steps": total_steps}, type="metrics")

@@ -41,6 +41,9 @@ def bind_socket(host: str = DEFAULT_HOST, port: int = 0) -> socket.socket:
     """A listening TCP socket on ``host:port`` (port 0: the OS picks a free one)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this: without it Nagle's algorithm holds back the body of
+    # each response until the client's delayed ACK, about 40 ms per keep-alive request.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     sock.listen(128)
     sock.set_inheritable(True)
@@ -60,23 +63,25 @@ def _restore_models(store: Store, backend: ModelBackend) -> None:
     for job in sorted(store.jobs.values(), key=lambda j: j.sequence):
         if job.status != "succeeded" or not job.fine_tuned_model or job.fine_tuned_model in served:
             continue
-        if job.model not in served or not job.adapter_dir or not Path(job.adapter_dir).is_dir():
+        adapter_dir = store.resolve(job.adapter_dir) if job.adapter_dir else None
+        if job.model not in served or adapter_dir is None or not adapter_dir.is_dir():
             log.warning("job %s: model %s cannot be served again (base or adapter missing)",
                         job.id, job.fine_tuned_model)
             continue
-        backend.add_adapter(job.fine_tuned_model, Path(job.adapter_dir))
+        backend.add_adapter(job.fine_tuned_model, adapter_dir)
 
 
 @contextlib.contextmanager
 def assemble(backend: ModelBackend, *, state_dir: Path | None = None,
              settings: ServerSettings | None = None, train_fn: TrainFn | None = None,
-             training: TrainingDefaults | None = None) -> Iterator[tuple[object, Store, FineTuneWorker]]:
-    """The app with its store (on ``state_dir`` or a temporary folder) and a started worker."""
+             training: TrainingDefaults | None = None,
+             store: Store | None = None) -> Iterator[tuple[object, Store, FineTuneWorker]]:
+    """The app with its store (given, on ``state_dir`` or a temporary folder) and a started worker."""
     with contextlib.ExitStack() as stack:
-        if state_dir is None:
+        if store is None and state_dir is None:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ft-serve-")))
             store = Store(root, persist=False)
-        else:
+        elif store is None:
             store = Store(Path(state_dir), persist=True)
         _restore_models(store, backend)
         worker = FineTuneWorker(store, backend, train_fn=train_fn, defaults=training)
@@ -122,12 +127,13 @@ def serve_in_thread(backend: ModelBackend, *, host: str = DEFAULT_HOST, port: in
 
 def run_forever(backend: ModelBackend, *, host: str = DEFAULT_HOST, port: int = 0,
                 state_dir: Path | None = None, settings: ServerSettings | None = None,
-                training: TrainingDefaults | None = None,
+                training: TrainingDefaults | None = None, store: Store | None = None,
                 announce: Callable[[str], None] = print) -> None:
     """Serve until interrupted; ``announce`` gets the base URL once the port is bound."""
     import uvicorn
 
-    with assemble(backend, state_dir=state_dir, settings=settings, training=training) as (app, _, _):
+    with assemble(backend, state_dir=state_dir, settings=settings, training=training,
+                  store=store) as (app, _, _):
         sock = bind_socket(host, port)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
         announce(f"http://{host}:{sock.getsockname()[1]}/v1")

@@ -6,11 +6,13 @@ fields this server cannot honour are refused with a 422 by the endpoints themsel
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Auto = Literal["auto"]
+INT64 = 2**63
 
 
 class ContentPart(BaseModel):
@@ -29,6 +31,13 @@ class ChatMessage(BaseModel):
     content: str | list[ContentPart] | None = None
 
 
+class StreamOptions(BaseModel):
+    """``stream_options``: whether a streamed response ends with a usage chunk."""
+
+    model_config = ConfigDict(extra="allow")
+    include_usage: bool | None = None
+
+
 class _Sampling(BaseModel):
     model_config = ConfigDict(extra="allow")
     model: str = Field(min_length=1)
@@ -37,8 +46,9 @@ class _Sampling(BaseModel):
     max_tokens: int | None = Field(None, ge=1)
     n: int = Field(1, ge=1, le=16)
     stop: str | list[str] | None = None
-    seed: int | None = None
+    seed: int | None = Field(None, ge=-INT64, le=INT64 - 1)
     stream: bool | None = False
+    stream_options: StreamOptions | None = None
     logprobs: Any = None
 
 
@@ -54,19 +64,56 @@ class ChatCompletionRequest(_Sampling):
 class CompletionRequest(_Sampling):
     """Body of ``POST /v1/completions``."""
 
-    prompt: str | list[str]
+    prompt: str | list[str] | list[list[int]]
     echo: bool | None = False
     best_of: int | None = None
     suffix: str | None = None
 
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _prompt_shape(cls, value: Any) -> Any:
+        """A string, strings, token ids or lists of token ids; never empty. Ids come out nested."""
+        expected = "expected a string, a list of strings, a list of token ids or a list of token-id lists"
+        if isinstance(value, str):
+            if not value:
+                raise ValueError("the prompt is empty; send at least one character")
+            return value
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"{expected}, got {_shown(value)}")
+        if all(_is_id(v) for v in value):
+            value = [value]
+        elif not (all(isinstance(v, str) for v in value) or all(isinstance(v, list) for v in value)):
+            raise ValueError(f"{expected}, got {_shown(value)}")
+        for index, item in enumerate(value):
+            if isinstance(item, list) and not (item and all(_is_id(v) for v in item)):
+                raise ValueError(f"prompt[{index}] must be a non-empty list of token ids "
+                                 "(integers >= 0)")
+            if item == "":
+                raise ValueError(f"prompt[{index}] is empty; send at least one character")
+        return value
+
 
 class Hyperparameters(BaseModel):
-    """Supervised fine-tuning hyperparameters (``"auto"`` or a value)."""
+    """Supervised fine-tuning hyperparameters (``"auto"`` or a value; no coercion of strings or booleans)."""
 
     model_config = ConfigDict(extra="forbid")
     n_epochs: Auto | int | None = Field(None, union_mode="left_to_right")
     batch_size: Auto | int | None = Field(None, union_mode="left_to_right")
     learning_rate_multiplier: Auto | float | None = Field(None, union_mode="left_to_right")
+
+    @field_validator("n_epochs", "batch_size", mode="before")
+    @classmethod
+    def _integer_or_auto(cls, value: Any) -> Any:
+        if value is None or value == "auto" or (isinstance(value, int) and not isinstance(value, bool)):
+            return value
+        raise ValueError(f"expected an integer or 'auto', got {_shown(value)}")
+
+    @field_validator("learning_rate_multiplier", mode="before")
+    @classmethod
+    def _number_or_auto(cls, value: Any) -> Any:
+        if value is None or value == "auto" or (isinstance(value, int | float) and not isinstance(value, bool)):
+            return value
+        raise ValueError(f"expected a number or 'auto', got {_shown(value)}")
 
 
 class SupervisedMethod(BaseModel):
@@ -99,3 +146,13 @@ class FineTuningJobRequest(BaseModel):
     seed: int | None = Field(None, ge=0, le=2**31 - 1)
     metadata: dict[str, str] | None = None
     integrations: list[Any] | None = None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _shown(value: Any) -> str:
+    """A client's value as JSON, shortened."""
+    text = json.dumps(value) if isinstance(value, str | int | float | bool | list | dict) or value is None else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

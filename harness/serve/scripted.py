@@ -33,8 +33,9 @@ class ScriptedBackend:
     """Serves ``base_id`` and any added adapters by calling ``reply``."""
 
     def __init__(self, base_id: str = "scripted", reply: Reply = echo_reply, *,
-                 base_dir: Path | None = None) -> None:
+                 base_dir: Path | None = None, context_window: int | None = None) -> None:
         self.base_id = base_id
+        self.window = context_window
         self.reply = reply
         self._base_dir = base_dir or Path(".")
         self._adapters: dict[str, Path] = {}
@@ -57,6 +58,19 @@ class ScriptedBackend:
     def count_tokens(self, model: str, messages: list[Message]) -> int:
         """Whitespace words plus one per message."""
         return sum(len(str(m.get("content", "")).split()) + 1 for m in messages)
+
+    def context_window(self, model: str) -> int | None:
+        """The window given at construction (None: no limit)."""
+        return self.window
+
+    def prompt_tokens(self, model: str, prompts: Sequence[list[Message]] | Sequence[str]) -> list[int]:
+        """:meth:`count_tokens` of each prompt; a text prompt counts as one user message."""
+        return [self.count_tokens(model, [{"role": "user", "content": p}] if isinstance(p, str) else p)
+                for p in prompts]
+
+    def decode(self, model: str, ids: list[int]) -> str:
+        """Token ids written out, space-separated (``[1, 2]`` → ``"1 2"``)."""
+        return " ".join(str(i) for i in ids)
 
     def add_adapter(self, model: str, adapter_dir: Path) -> None:
         """Serve ``model`` from now on (nothing is loaded)."""

@@ -1,109 +1,50 @@
 """The server's files and fine-tuning jobs, in OpenAI's object shapes, optionally on disk.
 
-With a state directory, every change is written atomically to ``state.json`` (uploaded bytes
-in ``files/``, trained adapters in ``models/``), so a restarted server keeps its files and
-jobs; unfinished jobs are queued again.
+With a state directory, files and jobs are written atomically to ``state.json`` (uploaded
+bytes in ``files/``, trained adapters in ``models/``, every path relative to the state
+directory, so a copied directory serves on its own); job events are appended to one JSONL log
+per job in ``events/`` instead of rewriting the state. A restarted server keeps its files and
+jobs; unfinished jobs are queued again. A damaged or unknown state is refused naming the file.
 """
 
 from __future__ import annotations
 
 import json
-import secrets
 import threading
-import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from harness.jsonio import write_atomic
+from harness.serve.records import (
+    ACTIVE,
+    ORGANIZATION,
+    STATE_VERSION,
+    TERMINAL,
+    FileRecord,
+    JobRecord,
+    StateError,
+    new_id,
+    now,
+)
+from harness.serve.state import read_state
 
-STATE_VERSION = 1
-TERMINAL = ("succeeded", "failed", "cancelled")
-ACTIVE = ("validating_files", "queued", "running")
-ORGANIZATION = "org-local"
-
-
-def new_id(prefix: str) -> str:
-    """An OpenAI-style object id: ``prefix-`` and 24 random hex characters."""
-    return f"{prefix}-{secrets.token_hex(12)}"
-
-
-def now() -> int:
-    """Unix time in whole seconds, as OpenAI reports it."""
-    return int(time.time())
-
-
-@dataclass
-class FileRecord:
-    """An uploaded file; ``path`` is where its bytes live on this server (never exposed)."""
-
-    id: str
-    bytes: int
-    created_at: int
-    filename: str
-    purpose: str
-    path: str
-    status: str = "processed"
-
-    def to_api(self) -> dict[str, Any]:
-        """The ``FileObject`` the API returns."""
-        return {"id": self.id, "object": "file", "bytes": self.bytes, "created_at": self.created_at,
-                "filename": self.filename, "purpose": self.purpose, "status": self.status,
-                "status_details": None, "expires_at": None}
-
-
-@dataclass
-class JobRecord:
-    """A fine-tuning job with its events and checkpoints."""
-
-    id: str
-    created_at: int
-    model: str
-    training_file: str
-    validation_file: str | None
-    hyperparameters: dict[str, Any]
-    seed: int
-    suffix: str | None = None
-    metadata: dict[str, str] | None = None
-    status: str = "validating_files"
-    error: dict[str, Any] | None = None
-    fine_tuned_model: str | None = None
-    finished_at: int | None = None
-    trained_tokens: int | None = None
-    result_files: list[str] = field(default_factory=list)
-    estimated_finish: int | None = None
-    adapter_dir: str | None = None
-    sequence: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-    checkpoints: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_api(self) -> dict[str, Any]:
-        """The ``FineTuningJob`` the API returns (``method`` mirrors the hyperparameters)."""
-        return {
-            "id": self.id, "object": "fine_tuning.job", "created_at": self.created_at,
-            "error": self.error, "fine_tuned_model": self.fine_tuned_model,
-            "finished_at": self.finished_at, "hyperparameters": dict(self.hyperparameters),
-            "model": self.model, "organization_id": ORGANIZATION,
-            "result_files": list(self.result_files), "seed": self.seed, "status": self.status,
-            "trained_tokens": self.trained_tokens, "training_file": self.training_file,
-            "validation_file": self.validation_file, "estimated_finish": self.estimated_finish,
-            "integrations": [], "metadata": self.metadata, "user_provided_suffix": self.suffix,
-            "method": {"type": "supervised",
-                       "supervised": {"hyperparameters": dict(self.hyperparameters)}},
-        }
+__all__ = ["ACTIVE", "ORGANIZATION", "STATE_VERSION", "TERMINAL", "FileRecord", "JobRecord", "StateError",
+           "Store", "new_id", "now", "page"]
 
 
 class Store:
     """Thread-safe registry of files and jobs; persisted when it has a state directory."""
 
     def __init__(self, root: Path, *, persist: bool) -> None:
-        self.root = Path(root)
+        self.root = Path(root).resolve()
         self.persist = persist
         self.files_dir = self.root / "files"
         self.models_dir = self.root / "models"
-        self.files_dir.mkdir(parents=True, exist_ok=True)
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        self.events_dir = self.root / "events"
+        for folder in (self.files_dir, self.models_dir, self.events_dir):
+            folder.mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
         self.files: dict[str, FileRecord] = {}
         self.jobs: dict[str, JobRecord] = {}
@@ -111,29 +52,49 @@ class Store:
         if persist:
             self._load()
 
-    # -- persistence -------------------------------------------------------------------
+    # -- paths -------------------------------------------------------------------------
     @property
     def state_path(self) -> Path:
         """Where the state is persisted."""
         return self.root / "state.json"
 
+    def resolve(self, relative: str) -> Path:
+        """An absolute path for a path stored relative to the state directory."""
+        return self.root / relative
+
+    def file_path(self, record: FileRecord) -> Path:
+        """Where a file's bytes live."""
+        return self.resolve(record.path)
+
+    def _relative(self, path: Path) -> str:
+        return path.relative_to(self.root).as_posix()
+
+    # -- persistence -------------------------------------------------------------------
     def _load(self) -> None:
-        if not self.state_path.exists():
+        state = read_state(self.state_path, self.events_dir)
+        if state is None:
             return
-        data = json.loads(self.state_path.read_text(encoding="utf-8"))
-        self.files = {f["id"]: FileRecord(**f) for f in data.get("files", [])}
-        self.jobs = {j["id"]: JobRecord(**j) for j in data.get("jobs", [])}
+        self.files, self.jobs = state
         self._sequence = max((j.sequence for j in self.jobs.values()), default=0)
+        self.save()  # a version-1 state is rewritten once in the current layout
 
     def save(self) -> None:
-        """Write the whole state atomically (a no-op without a state directory)."""
+        """Write files and jobs (without events) atomically; a no-op without a state directory."""
         if not self.persist:
             return
         with self.lock:
-            data = {"version": STATE_VERSION,
-                    "files": [asdict(f) for f in self.files.values()],
-                    "jobs": [asdict(j) for j in self.jobs.values()]}
+            jobs = []
+            for job in self.jobs.values():
+                record = asdict(job)
+                record.pop("events")
+                jobs.append(record)
+            data = {"version": STATE_VERSION, "files": [asdict(f) for f in self.files.values()],
+                    "jobs": jobs}
             write_atomic(self.state_path, json.dumps(data, indent=1, sort_keys=True))
+
+    def events_path(self, job_id: str) -> Path:
+        """The append-only event log of one job."""
+        return self.events_dir / f"{job_id}.jsonl"
 
     # -- files -------------------------------------------------------------------------
     def add_file(self, content: bytes, filename: str, purpose: str) -> FileRecord:
@@ -141,7 +102,7 @@ class Store:
         file_id = new_id("file")
         path = self.files_dir / file_id
         path.write_bytes(content)
-        record = FileRecord(file_id, len(content), now(), filename, purpose, str(path))
+        record = FileRecord(file_id, len(content), now(), filename, purpose, self._relative(path))
         with self.lock:
             self.files[file_id] = record
             self.save()
@@ -152,10 +113,12 @@ class Store:
         return self.add_file(text.encode("utf-8"), filename, "fine-tune-results")
 
     def delete_file(self, file_id: str) -> None:
-        """Forget a file and remove its bytes."""
+        """Forget a file and remove its bytes (only ever inside this state directory)."""
         with self.lock:
             record = self.files.pop(file_id)
-            Path(record.path).unlink(missing_ok=True)
+            path = self.file_path(record)
+            if path.resolve().is_relative_to(self.files_dir):
+                path.unlink(missing_ok=True)
             self.save()
 
     # -- jobs --------------------------------------------------------------------------
@@ -168,20 +131,30 @@ class Store:
             self.save()
         return job
 
-    def update_job(self, job_id: str, change: Callable[[JobRecord], None]) -> JobRecord:
-        """Apply ``change`` to a job under the lock and persist."""
+    def update_job(self, job_id: str, change: Callable[[JobRecord], None], *,
+                   persist: bool = True) -> JobRecord:
+        """Apply ``change`` to a job under the lock; persist unless it is a volatile field."""
         with self.lock:
             job = self.jobs[job_id]
             change(job)
-            self.save()
+            if persist:
+                self.save()
             return job
+
+    def set_adapter_dir(self, job: JobRecord, adapter_dir: Path) -> None:
+        """Record a trained adapter's folder (relative to the state directory) on ``job``."""
+        job.adapter_dir = self._relative(Path(adapter_dir).resolve())
 
     def add_event(self, job_id: str, message: str, *, level: str = "info",
                   data: dict[str, Any] | None = None, type: str = "message") -> None:
-        """Append a ``fine_tuning.job.event`` to a job."""
+        """Append a ``fine_tuning.job.event`` to a job and to its event log (no state rewrite)."""
         event = {"id": new_id("ftevent"), "object": "fine_tuning.job.event", "created_at": now(),
                  "level": level, "message": message, "data": data or {}, "type": type}
-        self.update_job(job_id, lambda job: job.events.append(event))
+        with self.lock:
+            self.jobs[job_id].events.append(event)
+            if self.persist:
+                with self.events_path(job_id).open("a", encoding="utf-8") as handle:
+                    handle.write(json.dumps(event, sort_keys=True) + "\n")
 
     def jobs_newest_first(self, metadata: dict[str, str] | None = None) -> list[JobRecord]:
         """All jobs, newest first, optionally only those whose metadata match."""

@@ -1,0 +1,1 @@
+"""The server's endpoints, one ``APIRouter`` per group: models, generation, files, fine-tuning jobs."""
