@@ -401,26 +401,24 @@ def test_fingerprint_follows_weight_content_not_location(tiny_encoder, tmp_path,
 
 def test_bad_encoder_candidate_options_name_the_spec_key(tiny_encoder, tmp_path):
     from harness.kinds import build_candidate
+    from harness.spec import load_spec
 
+    at_load = {  # refused when the spec loads, before any candidate is built
+        '[suites.enc.candidates.typo]\nkind = "encoder-base"\nbase_modle = "minilm"\n':
+            r"suites\.enc\.candidates\.typo\.base_modle: unknown key",
+        '[suites.enc.candidates.trained_zeroshot]\nkind = "encoder-zeroshot"\nparams = { n_epochs = 1 }\n':
+            r"candidates\.trained_zeroshot\.params: .* takes no params",
+    }
+    for extra, message in at_load.items():
+        with pytest.raises(SpecError, match=message):
+            load_spec(_spec_file(tmp_path, tiny_encoder, extra))
     extra = """
-[suites.enc.candidates.typo]
-kind = "encoder-base"
-base_modle = "minilm"
-
-[suites.enc.candidates.trained_zeroshot]
-kind = "encoder-zeroshot"
-params = { n_epochs = 1 }
-
 [suites.enc.candidates.bad_descriptions]
 kind = "encoder-zeroshot"
 label_descriptions = { neutral = "meh" }
 """
     ctx = _context(_spec_file(tmp_path, tiny_encoder, extra), tmp_path / "cache")
     suite = ctx.spec.suite("enc")
-    with pytest.raises(SpecError, match=r"suites\.enc\.candidates\.typo: unknown option 'base_modle'"):
-        build_candidate(ctx, suite, suite.candidate("typo"))
-    with pytest.raises(SpecError, match=r"candidates\.trained_zeroshot\.params: .* takes no params"):
-        build_candidate(ctx, suite, suite.candidate("trained_zeroshot"))
     with pytest.raises(SpecError, match=r"candidates\.bad_descriptions\.label_descriptions\.neutral"):
         build_candidate(ctx, suite, suite.candidate("bad_descriptions"))
     generation = replace(suite, task="generation")
