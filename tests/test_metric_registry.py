@@ -15,6 +15,7 @@ from harness.metrics.registry import (
     MEAN,
     METRICS,
     OPTIONS,
+    corpus_stats_table,
     default_metrics,
     info,
     mean_of_scores,
@@ -47,7 +48,8 @@ def test_every_generation_metric_produces_the_score_the_registry_names():
 def test_bleu_is_corpus_level_and_on_the_0_100_scale_as_sacrebleu():
     import sacrebleu
 
-    metrics, per_example, _, _ = score_generation(PREDICTIONS, REFERENCES, ["bleu"])
+    metrics, per_example, _, details = score_generation(PREDICTIONS, REFERENCES, ["bleu"])
+    assert len(details[info("bleu").stats]) == len(PREDICTIONS)
     assert info("bleu").aggregate == CORPUS and info("bleu").scale == 100.0
     assert metrics["bleu"] == pytest.approx(sacrebleu.corpus_bleu(PREDICTIONS, [REFERENCES]).score)
     assert metrics["bleu"] != pytest.approx(statistics.fmean(per_example["sentence_bleu"]))
@@ -95,6 +97,7 @@ def test_derived_tables_read_the_registry():
     assert {decimals_for(m) for m in percent_scale()} == {2}
     assert {decimals_for(m) for m in METRICS if m not in percent_scale()} == {3}
     assert mean_of_scores() == set(PAIRED_SCORE) - {"bleu"}
+    assert corpus_stats_table() == {"bleu": "bleu_stats"}
     assert default_metrics(GENERATION) == ("exact_match", "bleu", "rouge1", "rouge2", "rougeL", "rougeLsum")
 
 

@@ -9,7 +9,7 @@ metric         task            scale  per-example score    aggregate   options
 =============  ==============  =====  ===================  ==========  ==============================
 accuracy       classification  0–1    ``correct`` (0/1)    mean        —
 exact_match    generation      0–1    ``exact_match`` 0/1  mean        —
-bleu           generation      0–100  ``sentence_bleu``    corpus      ``bleu_tokenize``
+bleu           generation      0–100  ``sentence_bleu``    corpus      ``bleu_tokenize`` (stats: ``bleu_stats``)
 rouge1/2/L     generation      0–100  same name            mean        ``rouge_tokenizer``, ``rouge_stemmer``
 rougeLsum      generation      0–100  ``rougeLsum``        mean        ``rouge_tokenizer``, ``rouge_stemmer``
 f1_macro …     classification  0–1    —                    corpus      —
@@ -57,6 +57,8 @@ class MetricInfo:
     default: bool                # computed when the suite lists no ``metrics``
     options: tuple[str, ...] = ()
     library: str = ""            # the library whose numbers the harness reproduces
+    stats: str | None = None     # EvalResult.details key of per-example sufficient statistics
+                                 # (corpus metrics: resampled at corpus level by the gate)
 
     @property
     def paired(self) -> bool:
@@ -81,7 +83,7 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("accuracy", CLASSIFICATION, 1.0, True, "correct", BINARY, MEAN, True, (), "scikit-learn"),
     MetricInfo("exact_match", GENERATION, 1.0, True, "exact_match", BINARY, MEAN, True),
     MetricInfo("bleu", GENERATION, 100.0, True, "sentence_bleu", CONTINUOUS, CORPUS, True,
-               ("bleu_tokenize",), "sacrebleu"),
+               ("bleu_tokenize",), "sacrebleu", stats="bleu_stats"),
     _rouge("rouge1"), _rouge("rouge2"), _rouge("rougeL"), _rouge("rougeLsum"),
     _class_level("f1_macro"), _class_level("f1_weighted"),
     _class_level("precision_macro"), _class_level("recall_macro"),
@@ -121,6 +123,11 @@ def paired_score_table() -> dict[str, tuple[str, str]]:
     """metric → (per-example score key, score kind) for every metric with per-example scores."""
     return {name: (m.score, m.score_kind) for name, m in METRICS.items()
             if m.score is not None and m.score_kind is not None}
+
+
+def corpus_stats_table() -> dict[str, str]:
+    """metric → details key of its per-example sufficient statistics (corpus-level metrics)."""
+    return {name: m.stats for name, m in METRICS.items() if m.stats is not None}
 
 
 def percent_scale() -> frozenset[str]:

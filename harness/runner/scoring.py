@@ -81,17 +81,17 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
                        use_stemmer=bool(option_value(options, "rouge_stemmer")))
         for t in rouge_types:
             typed = scores.by_type[t]
-            per_example[t] = [100.0 * f for f in typed.fmeasure]
+            per_example[info(t).score] = [100.0 * f for f in typed.fmeasure]
             metrics[t] = 100.0 * typed.score
             signatures[t] = typed.signature
     if "exact_match" in wanted:
         em = exact_match(list(predictions), list(references))
-        per_example["exact_match"] = [float(x) for x in em.scores]
-        metrics["exact_match"] = sum(per_example["exact_match"]) / max(1, len(predictions))
+        per_example[info("exact_match").score] = [float(x) for x in em.scores]
+        metrics["exact_match"] = sum(per_example[info("exact_match").score]) / max(1, len(predictions))
         signatures["exact_match"] = em.signature
     details: dict[str, Any] = {"metric_options": options}
     if "bleu" in wanted:
-        details["bleu_stats"] = bleu_stats
+        details[info("bleu").stats] = bleu_stats
     return metrics, per_example, signatures, details
 
 
