@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -94,9 +95,26 @@ def test_decoding_settings_are_part_of_the_outputs_key(ctx, tiny_base, sentiment
 
 def test_progress_bar_counts_every_example_in_chunks(ctx, tiny_base, sentiment_eval, monkeypatch):
     """Prompts reach the candidate in chunks (outputs unchanged), and the bar counts them all."""
+    import io
     from dataclasses import replace
 
+    import tqdm.auto
+
     import harness.runner.evaluate as evaluate
+
+    bars = []
+
+    class RecordedBar(tqdm.auto.tqdm):
+        """The real bar, drawn on every update into a buffer the test reads."""
+
+        def __init__(self, *args, **kwargs):
+            self.stream = io.StringIO()
+            self.enabled = not kwargs.get("disable", False)  # close() disables every bar
+            bars.append(self)
+            super().__init__(*args, **{**kwargs, "file": self.stream, "mininterval": 0, "miniters": 1,
+                                       "ascii": True})
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", RecordedBar)
     from harness.backends.hf.candidates import LocalCausalLM, model_fingerprint
     from harness.runner.evaluate import run_candidate
 
@@ -110,6 +128,12 @@ def test_progress_bar_counts_every_example_in_chunks(ctx, tiny_base, sentiment_e
     ctx.options = replace(ctx.options, progress=True)
     chunked, _, _ = run_candidate(ctx, candidate, suite, split)
     assert seen == [3, 3, 1]
+    ours = [b for b in bars if b.desc.startswith("[ft-harness]")]  # the model loader draws its own
+    assert len(ours) == 1 and ours[0].enabled and ours[0].total == 7
+    drawn = ours[0].stream.getvalue()
+    assert "[ft-harness] sentiment/base" in drawn
+    assert [int(n) for n in re.findall(r"(\d+)/7", drawn)] == [0, 3, 6, 7]
+    assert ours[0].n == 7
     whole = original([ex.prompt for ex in split.examples], suite.decode)
     assert [g.text for g in chunked] == [g.text for g in whole]
 
