@@ -41,6 +41,9 @@ class BuildContext:
     batch_size: int = 32
     options: BuildOptions = field(default_factory=BuildOptions)
     log: Callable[[str], None] = _stderr
+    #: builds the embedded tiny base (the session passes the hf family's builder: the contract
+    #: layer imports no model family)
+    embedded_base: Callable[[BuildContext], Path] | None = None
     _base_dir: Path | None = None
     _fingerprints: dict[str, str] = field(default_factory=dict)
     events: dict[str, int] = field(default_factory=dict)
@@ -72,7 +75,10 @@ class BuildContext:
 
         ref = self.base_model
         if ref == EMBEDDED:
-            return self._embedded_base()
+            if self.embedded_base is None:
+                raise SpecError("the embedded base model is built by the evaluation session "
+                                "(harness.session.EvalSession); pass a local directory as base_model")
+            return self.embedded_base(self)
         path = Path(ref).expanduser()
         if path.exists():
             if not (path / "config.json").exists():
@@ -86,27 +92,6 @@ class BuildContext:
             raise SpecError(f"base model {ref!r} is neither a local directory nor a hub id that can be "
                             f"fetched here ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
                             "pass a local directory with --ft-base-model") from None
-
-    def _embedded_base(self) -> Path:
-        from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
-        from harness.cache import cache_key, hash_file, library_versions
-        from harness.errors import SpecError
-
-        corpus = self.spec.corpus
-        if corpus is None or not corpus.exists():
-            raise SpecError(f"{self.spec.path}: the embedded base model needs harness.corpus (a text file); "
-                            f"got {corpus}")
-        config = TinyModelConfig(seed=self.spec.seed, **self.spec.tiny)
-        key = cache_key("base", {"config": config.as_dict(), "corpus": hash_file(corpus),
-                                 "versions": library_versions()})
-
-        def build(tmp: Path) -> dict[str, Any]:
-            self.log("building the embedded base model (tiny Llama, tokenizer trained on the fixture corpus)")
-            self.count("base_built")
-            build_tiny_base(tmp, corpus=corpus, config=config)
-            return {"config": config.as_dict()}
-
-        return self.cache.get_or_build(key, build, description="embedded tiny base model").path
 
     def fingerprint_dir(self, path: Path) -> str:
         """Content hash of a model or adapter directory's weights, config and tokenizer files."""

@@ -232,6 +232,7 @@ class EvalSession:
     def ctx(self) -> Any:
         """The build context every candidate of this session is built with (made once)."""
         if self._ctx is None:
+            from harness.backends.hf.embedded import embedded_base_dir
             from harness.cache import CacheStore
             from harness.context import BuildContext, BuildOptions
 
@@ -245,7 +246,7 @@ class EvalSession:
                 options=BuildOptions(cache_root=root, resume=options.resume, progress=options.progress,
                                      encoder_model=options.encoder_model,
                                      openai_max_cost=options.openai_max_cost),
-                **extra)
+                embedded_base=embedded_base_dir, **extra)
         return self._ctx
 
     # -- work ----------------------------------------------------------------------------------
