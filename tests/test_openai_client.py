@@ -23,12 +23,11 @@ from harness.backends.openai.client import (
     call_with_retries,
     make_client,
     map_concurrently,
-    redact,
     retry_after_seconds,
-    strip_credentials,
 )
 from harness.errors import HarnessError
 from harness.protocol import DecodeParams
+from harness.secrets import Secret, redact_text, redact_url
 from harness.serve.app import ServerSettings
 from harness.serve.faults import FaultConfig
 from harness.serve.runtime import serve_in_thread
@@ -76,27 +75,29 @@ def test_retry_after_headers_ms_seconds_and_dates():
 
 @given(st.text(alphabet=st.characters(categories=["L", "N"]), min_size=3, max_size=20),
        st.text(alphabet=st.characters(categories=["L", "N"]), min_size=8, max_size=30))
-def test_strip_credentials_removes_user_password_and_query(user, password):
+def test_redact_url_removes_user_password_and_query(user, password):
     url = f"https://{user}:{password}@api.example.com:8443/v1/?api_key={password}#frag"
-    cleaned = strip_credentials(url)
+    cleaned = redact_url(url)
     assert cleaned == "https://api.example.com:8443/v1"
     assert password not in cleaned
 
 
 def test_redact_scrubs_the_key_and_key_shaped_strings():
     text = "bad key sk-proj-abcdefghijkl1234 and mysecretvalue; Bearer abc.def.ghi"
-    cleaned = redact(text, ["mysecretvalue"])
+    cleaned = redact_text(text, [Secret("mysecretvalue")])
     assert "mysecretvalue" not in cleaned and "sk-proj-abcdefghijkl1234" not in cleaned
     assert "abc.def.ghi" not in cleaned and cleaned.startswith("bad key ***")
 
 
-def test_config_reads_environment_and_hides_key():
-    config = ClientConfig.resolve(env={"OPENAI_BASE_URL": "http://u:pw@127.0.0.1:9/v1",
+def test_config_reads_environment_and_hides_key_and_url_password():
+    config = ClientConfig.resolve(env={"OPENAI_BASE_URL": "http://u:pw-7f3a@127.0.0.1:9/v1",
                                        "MY_KEY": "sk-envkey-0123456789"}, api_key_env="MY_KEY")
-    assert config.api_key == "sk-envkey-0123456789"
-    assert "sk-envkey" not in repr(config)
-    assert config.public_base_url == "http://127.0.0.1:9/v1"
-    assert "pw" in config.secrets()
+    assert isinstance(config.api_key, Secret) and config.api_key.reveal() == "sk-envkey-0123456789"
+    for shown in (repr(config), str(config), f"{config.api_key}", repr(config.secrets())):
+        assert "sk-envkey" not in shown and "pw-7f3a" not in shown
+    assert config.base_url == config.public_base_url == "http://127.0.0.1:9/v1"
+    assert config.sdk_url.reveal() == "http://u:pw-7f3a@127.0.0.1:9/v1"  # what the SDK is given
+    assert "pw-7f3a" in [s.reveal() for s in config.secrets()]
     with pytest.raises(HarnessError, match="OPENAI_API_KEY"):
         make_client(ClientConfig())
 

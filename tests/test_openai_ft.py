@@ -18,14 +18,11 @@ from types import SimpleNamespace
 import openai
 import pytest
 
+from harness.backends.openai.candidates import build_openai as build
 from harness.backends.openai.client import ClientConfig, RetryPolicy
-from harness.backends.openai.finetune import (
-    CostLimitError,
-    FineTuneSettings,
-    build,
-    fine_tune,
-    job_key,
-)
+from harness.backends.openai.costguard import CostLimitError
+from harness.backends.openai.finetune import fine_tune
+from harness.backends.openai.state import FineTuneSettings, job_key
 from harness.context import BuildOptions
 from harness.cost import ModelPrice, PricingTable
 from harness.data.records import Example, Split

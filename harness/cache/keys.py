@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
-from harness.secrets import looks_like_secret_name, looks_like_secret_value
+from harness.secrets import Secret, looks_like_secret_name, looks_like_secret_value
 
 KEY_DIGEST_CHARS = 40
 MAX_KEY_LENGTH = 200
@@ -45,6 +45,9 @@ def namespace_of(key: str) -> str:
 
 def _plain(value: Any, where: str) -> Any:
     """A JSON-ready copy of ``value``; refuses secrets and types without a stable encoding."""
+    if isinstance(value, Secret):
+        raise ValueError(f"cache key payload field {where or '<root>'!r} is a Secret; secrets never "
+                         "go in a cache key (leave it out of the payload)")
     if isinstance(value, Mapping):
         plain: dict[str, Any] = {}
         for name, item in value.items():

@@ -46,6 +46,7 @@ from importlib import metadata
 from typing import Any
 
 from harness.results import PAIRED_SCORE, EvalResult
+from harness.secrets import redact_value
 
 SCHEMA_VERSION = 1
 
@@ -234,23 +235,6 @@ def library_versions() -> dict[str, str]:
     return {name: version for name, version in sorted(versions.items()) if version}
 
 
-REDACTED = "***"
-
-
-def redact_secrets(value: Any) -> Any:
-    """``value`` with secret-looking fields and credential-shaped strings replaced by ``***``."""
-    from harness.secrets import looks_like_secret_name, looks_like_secret_value
-
-    if isinstance(value, dict):
-        return {key: REDACTED if looks_like_secret_name(str(key)) else redact_secrets(item)
-                for key, item in value.items()}
-    if isinstance(value, list):
-        return [redact_secrets(item) for item in value]
-    if isinstance(value, str) and looks_like_secret_value(value):
-        return REDACTED
-    return value
-
-
 def _finite_or_none(value: Any) -> float | None:
     try:
         number = float(value)
@@ -278,7 +262,7 @@ def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str
                                        score=score_name, score_kind=score_kind, scores=scores, stats=stats)
     hyperparameters = (result.training or {}).get("hyperparameters")
     if hyperparameters is not None:  # stored as JSON holds it, so a reloaded entry compares equal
-        hyperparameters = redact_secrets(json.loads(json.dumps(hyperparameters, default=str, sort_keys=True)))
+        hyperparameters = redact_value(json.loads(json.dumps(hyperparameters, default=str, sort_keys=True)))
     return BaselineEntry(
         suite=result.suite, candidate=result.candidate, kind=result.kind,
         model_fingerprint=result.fingerprint, split=result.split,

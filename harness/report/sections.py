@@ -162,9 +162,9 @@ def regressions_section(gates: Sequence[GateRecord]) -> str:
 def _hyperparameters(hyperparameters: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
     """The hyperparameters a spec changed from the recipe's ``defaults`` (recorded by the training
     summary, so the report never imports a trainer); every one of them when none were recorded."""
-    from harness.gate.baseline import redact_secrets
+    from harness.secrets import redact_value
 
-    shown = {k: v for k, v in redact_secrets(dict(hyperparameters)).items()
+    shown = {k: v for k, v in redact_value(dict(hyperparameters)).items()
              if k not in defaults or defaults[k] != v}
     text = ", ".join(f"{key}={value}" for key, value in sorted(shown.items()))
     return f"{text} (others default)" if defaults and text else (text or "defaults")

@@ -3,7 +3,8 @@
 The SDK client is built with ``max_retries=0``: the retry policy is ours (exponential backoff
 with jitter, honouring ``Retry-After``) so it is configurable and testable. Retried: 429, 5xx,
 timeouts and dropped connections; every other error is final. Nothing here ever lets the API
-key reach a message, a log line or a chained exception.
+key reach a message, a log line or a chained exception: it travels as a
+:class:`~harness.secrets.Secret` and is revealed only in :func:`make_client`.
 """
 
 from __future__ import annotations
@@ -13,18 +14,25 @@ import logging
 import math
 import os
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from harness.data.records import Message
 from harness.errors import HarnessError
 from harness.protocol import DecodeParams, Generation
+from harness.secrets import (
+    Secret,
+    install_log_redaction,
+    redact_text,
+    redact_url,
+    secret_or_none,
+    url_secrets,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -32,7 +40,6 @@ R = TypeVar("R")
 
 #: Placeholder key sent to endpoints that need none (local servers, vLLM without --api-key).
 NO_KEY = "no-key-configured"
-_KEY_SHAPED = re.compile(r"\b(sk-[A-Za-z0-9_\-*]{6,}|Bearer\s+\S+)")
 
 
 class RemoteCallError(HarnessError):
@@ -78,73 +85,72 @@ class RetryPolicy:
         return ceiling * (1 - self.jitter) + ceiling * self.jitter * rng.random()
 
 
-def strip_credentials(url: str | None) -> str:
-    """``url`` without user:password, query string or fragment (safe to log or hash)."""
-    if not url:
-        return ""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return urlunsplit((parts.scheme, host, parts.path.rstrip("/"), "", ""))
-
-
-def redact(text: str, secrets: Sequence[str | None] = ()) -> str:
-    """``text`` with each secret and anything shaped like an API key replaced by ``***``."""
-    for secret in secrets:
-        if secret and secret != NO_KEY:
-            text = text.replace(secret, "***")
-    return _KEY_SHAPED.sub("***", text)
-
-
 @dataclass(frozen=True)
 class ClientConfig:
-    """Where and how to reach an OpenAI-compatible API; the key never shows in ``repr``."""
+    """Where and how to reach an OpenAI-compatible API.
+
+    The key is a :class:`~harness.secrets.Secret`; a ``base_url`` carrying ``user:password@``
+    or a query string is kept whole only as a Secret (``sdk_url``) and ``base_url`` itself holds
+    the credential-free URL, so no ``repr``, log line or traceback of a config shows either.
+    """
 
     base_url: str | None = None
-    api_key: str | None = field(default=None, repr=False)
+    api_key: Secret | None = field(default=None, repr=False)
     timeout_s: float = 60.0
     concurrency: int = 4
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_tokens_field: str = "max_tokens"  # or "max_completion_tokens" (newer OpenAI models)
+    sdk_url: Secret | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
             raise ValueError("concurrency must be >= 1")
         if self.max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ValueError("max_tokens_field must be 'max_tokens' or 'max_completion_tokens'")
+        object.__setattr__(self, "api_key", secret_or_none(self.api_key))
+        url = self.base_url
+        parts = urlsplit(url) if url else None
+        if parts and (parts.username or parts.password or parts.query or parts.fragment):
+            object.__setattr__(self, "sdk_url", Secret(url))
+            object.__setattr__(self, "base_url", redact_url(url))
 
     @classmethod
-    def resolve(cls, *, base_url: str | None = None, api_key: str | None = None,
+    def resolve(cls, *, base_url: str | None = None, api_key: str | Secret | None = None,
                 api_key_env: str = "OPENAI_API_KEY", env: Mapping[str, str] | None = None,
                 **options: Any) -> ClientConfig:
         """Explicit settings first, then ``OPENAI_BASE_URL`` and ``api_key_env`` from the environment."""
         env = os.environ if env is None else env
         return cls(base_url=base_url or env.get("OPENAI_BASE_URL") or None,
-                   api_key=api_key or env.get(api_key_env) or None, **options)
+                   api_key=secret_or_none(api_key or env.get(api_key_env)), **options)
 
     @property
     def public_base_url(self) -> str:
         """The base URL without credentials (OpenAI's default when none is set)."""
-        return strip_credentials(self.base_url or "https://api.openai.com/v1")
+        return redact_url(self.base_url or "https://api.openai.com/v1")
 
-    def secrets(self) -> tuple[str, ...]:
+    def secrets(self) -> tuple[Secret, ...]:
         """Values to scrub from any text this configuration's calls produce."""
-        secrets = [self.api_key] if self.api_key else []
-        if self.base_url:
-            parts = urlsplit(self.base_url)
-            secrets += [p for p in (parts.password, parts.query) if p]
-        return tuple(secrets)
+        found = [self.api_key] if self.api_key else []
+        if self.sdk_url:
+            found += [self.sdk_url, *url_secrets(self.sdk_url.reveal())]
+        return tuple(found)
 
 
 def make_client(config: ClientConfig):
-    """An ``openai.OpenAI`` client with the SDK's own retries off (``max_retries=0``)."""
+    """An ``openai.OpenAI`` client with the SDK's own retries off (``max_retries=0``).
+
+    The only place the key and a credentialed URL are revealed; log redaction is installed
+    first so the SDK's and httpx's log lines never carry them.
+    """
+    __tracebackhide__ = True
     import openai
 
+    install_log_redaction()
     if not config.api_key and not config.base_url:
         raise HarnessError("no API key for OpenAI: set OPENAI_API_KEY (or pass api_key / "
                            "--api-key-env), or point base_url at an endpoint that needs none")
-    return openai.OpenAI(base_url=config.base_url, api_key=config.api_key or NO_KEY,
+    return openai.OpenAI(base_url=config.sdk_url.reveal() if config.sdk_url else config.base_url,
+                         api_key=config.api_key.reveal() if config.api_key else NO_KEY,
                          max_retries=0, timeout=config.timeout_s)
 
 
@@ -207,16 +213,19 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def call_with_retries(operation: Callable[[], T], policy: RetryPolicy, *, what: str,
-                      secrets: Sequence[str | None] = (), sleep: Callable[[float], None] = time.sleep,
+def call_with_retries(operation: Callable[[], T], policy: RetryPolicy, *, what: str, where: str = "",
+                      secrets: Sequence[Secret] = (), sleep: Callable[[float], None] = time.sleep,
                       rng: random.Random | None = None,
                       on_retry: Callable[[int, str, float], None] | None = None) -> T:
     """Run ``operation`` until it succeeds, retrying transient failures per ``policy``.
 
-    Final failures raise :class:`RemoteCallError` naming ``what`` and the HTTP status, with
-    secrets scrubbed and the SDK exception (which holds request headers) not chained.
+    Final failures raise :class:`RemoteCallError` naming ``what``, the endpoint ``where``
+    (a credential-free URL) and the HTTP status, with secrets scrubbed and the SDK exception
+    (which holds the request and its headers) not chained.
     """
+    __tracebackhide__ = True
     rng = rng or random.Random()
+    at = f" at {redact_url(where)}" if where else ""
     attempt = 0
     while True:
         attempt += 1
@@ -226,18 +235,28 @@ def call_with_retries(operation: Callable[[], T], policy: RetryPolicy, *, what: 
             if not _is_api_error(exc):
                 raise  # a bug or our own error: not the endpoint's doing
             retryable, status, code, retry_after = classify(exc)
-            reason = redact(_describe(exc), secrets)
-        # Raised outside the except block: the SDK exception (whose request carries the
-        # Authorization header) is neither the cause nor the context of ours.
+            reason = redact_text(_describe(exc), secrets)
+        # Raised outside the except block and from None: the SDK exception (whose request
+        # carries the Authorization header) is neither the cause nor the context of ours.
         if not retryable or attempt >= policy.max_attempts:
             tried = f" after {attempt} attempts" if retryable else ""
-            raise RemoteCallError(f"{what} failed{tried}: {reason}", status_code=status, code=code,
-                                  retryable=retryable)
+            raise RemoteCallError(f"{what}{at} failed{tried}: {reason}", status_code=status, code=code,
+                                  retryable=retryable) from None
         delay = policy.backoff_s(attempt, retry_after, rng)
-        log.info("%s: %s; retry %d/%d in %.2fs", what, reason, attempt, policy.max_attempts - 1, delay)
+        log.info("%s%s: %s; retry %d/%d in %.2fs", what, at, reason, attempt, policy.max_attempts - 1,
+                 delay)
         if on_retry:
             on_retry(attempt, reason, delay)
         sleep(delay)
+
+
+def call_endpoint(config: ClientConfig, operation: Callable[[], T], *, what: str,
+                  sleep: Callable[[float], None] = time.sleep,
+                  on_retry: Callable[[int, str, float], None] | None = None) -> T:
+    """:func:`call_with_retries` with ``config``'s retry policy, endpoint and secrets."""
+    __tracebackhide__ = True
+    return call_with_retries(operation, config.retry, what=what, where=config.public_base_url,
+                             secrets=config.secrets(), sleep=sleep, on_retry=on_retry)
 
 
 def map_concurrently(function: Callable[[T], R], items: Sequence[T], concurrency: int) -> list[R]:
@@ -303,6 +322,7 @@ class ChatGenerator:
 
     def generate_one(self, messages: list[Message], params: DecodeParams) -> Generation:
         """One chat completion → :class:`Generation` with usage and latency."""
+        __tracebackhide__ = True
         request = chat_request(self.model, messages, params,
                                max_tokens_field=self.config.max_tokens_field,
                                extra=self.extra_body)
@@ -315,10 +335,10 @@ class ChatGenerator:
             timing["latency"] = time.perf_counter() - began
             return response
 
-        response = call_with_retries(call, self.config.retry, what=f"chat completion ({self.model})",
-                                     secrets=self.config.secrets())
+        response = call_endpoint(self.config, call, what=f"chat completion ({self.model})")
         if not response.choices:
-            raise RemoteCallError(f"chat completion ({self.model}) returned no choices")
+            raise RemoteCallError(f"chat completion ({self.model}) at {self.config.public_base_url} "
+                                  "returned no choices")
         text = response.choices[0].message.content or ""
         usage = response.usage
         return Generation(
@@ -330,5 +350,6 @@ class ChatGenerator:
 
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """One generation per prompt, ``config.concurrency`` requests in flight at most."""
+        __tracebackhide__ = True
         return map_concurrently(lambda messages: self.generate_one(messages, params), list(prompts),
                                 self.config.concurrency)

@@ -16,9 +16,9 @@ from harness.backends.openai.client import (
     ChatGenerator,
     ClientConfig,
     RemoteCallError,
-    call_with_retries,
+    call_endpoint,
 )
-from harness.backends.openai.finetune import client_config_from_options, fingerprint_of
+from harness.backends.openai.options import client_config_from_options, fingerprint_of
 from harness.data.records import Message
 from harness.errors import SpecError
 from harness.protocol import DecodeParams, Generation, TrainingSummary
@@ -28,10 +28,11 @@ KIND = "endpoint"
 
 def describe_model(config: ClientConfig, model: str, *, client: Any = None) -> dict[str, Any] | None:
     """The server's ``/v1/models/{model}`` entry (None when the server does not list models)."""
+    __tracebackhide__ = True
     generator = ChatGenerator(config, model, client=client)
     try:
-        entry = call_with_retries(lambda: generator.client.models.retrieve(model), config.retry,
-                                  what=f"look up model {model}", secrets=config.secrets())
+        entry = call_endpoint(config, lambda: generator.client.models.retrieve(model),
+                              what=f"look up model {model}")
     except RemoteCallError as exc:
         if exc.status_code == 404:
             raise RemoteCallError(f"{config.public_base_url} does not serve model {model!r}",

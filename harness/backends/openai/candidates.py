@@ -1,0 +1,57 @@
+"""The ``kind = "openai"`` candidate of a spec: options checked, data loaded, job run or re-attached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.backends.openai.finetune import OpenAIFineTuneCandidate, fine_tune
+from harness.backends.openai.options import client_config_from_options, pricing_from_spec
+from harness.backends.openai.state import FineTuneSettings
+from harness.errors import SpecError
+
+OPTIONS = frozenset({"model", "base_url", "api_key_env", "suffix", "max_cost", "poll_interval_s",
+                     "job_timeout_s", "timeout_s", "concurrency", "max_attempts", "max_tokens_field",
+                     "seed", "request_options"})
+PARAMS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
+
+
+def _training_splits(suite, spec_path: Path):
+    """The suite's train and validation splits, validated (a suite never trains on bad data)."""
+    if suite.train is None:
+        raise SpecError(f"{spec_path}: suite {suite.name!r} has no train split, needed to train a candidate")
+    train = suite.load_split("train")
+    validation = suite.load_split("validation") if suite.validation else None
+    return train, validation
+
+
+def build_openai(ctx, suite, spec) -> OpenAIFineTuneCandidate:
+    """Build the ``kind = "openai"`` candidate of a suite (registry entry point)."""
+    where = f"{ctx.spec.path}: suites.{suite.name}.candidates.{spec.name}"
+    unknown = sorted(set(spec.options) - OPTIONS) or sorted(set(spec.params) - PARAMS)
+    if unknown:
+        raise SpecError(f"{where}: unknown key {unknown[0]!r} (options: {', '.join(sorted(OPTIONS))}; "
+                        f"params: {', '.join(sorted(PARAMS))})")
+    if "model" not in spec.options:
+        raise SpecError(f"{where}: missing key 'model' (the base model to fine-tune)")
+    max_cost = ctx.options.openai_max_cost
+    if max_cost is None:
+        max_cost = spec.options.get("max_cost")
+    settings = FineTuneSettings(
+        base_model=str(spec.options["model"]),
+        n_epochs=spec.params.get("n_epochs", "auto"),
+        batch_size=spec.params.get("batch_size", "auto"),
+        learning_rate_multiplier=spec.params.get("learning_rate_multiplier", "auto"),
+        suffix=spec.options.get("suffix"),
+        seed=int(spec.options.get("seed", ctx.spec.seed)),
+        max_cost=float(max_cost) if max_cost is not None else None,
+        poll_interval_s=float(spec.options.get("poll_interval_s", 5.0)),
+        job_timeout_s=spec.options.get("job_timeout_s"),
+    )
+    config = client_config_from_options(spec.options, where)
+    train, validation = _training_splits(suite, ctx.spec.path)
+    state_dir = Path(ctx.cache.root) / "openai-jobs"
+    candidate = fine_tune(train, validation, settings, config=config, state_dir=state_dir,
+                          name=spec.name, pricing=pricing_from_spec(ctx.spec.pricing),
+                          progress=ctx.log, request_options=spec.options.get("request_options"))
+    ctx.count("openai_fine_tuned")
+    return candidate
