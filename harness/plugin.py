@@ -16,6 +16,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.results import EvalResult, Problem, RunState
+from harness.secrets import install_log_redaction
 from harness.session import DEFAULT_REPORTS, DEFAULT_SPEC, EvalSession, OptionError, SessionOptions
 
 
@@ -83,6 +84,7 @@ def session_options(config: pytest.Config) -> SessionOptions:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ft_suite(name): the candidate-spec suite this module or test evaluates")
+    install_log_redaction()  # no API key or URL password reaches captured logs or --junitxml
     session = FtSession(session_options(config))
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ft-harness-session")
