@@ -2,7 +2,8 @@
 
 Every function takes plain values and returns a result object whose numbers equal the
 reference library's (scikit-learn, sacrebleu, rouge-score, jsonschema) and whose
-``signature`` string records how they were computed.
+``signature`` string records how they were computed. :mod:`harness.metrics.registry` holds the
+facts about each metric a suite can name (scale, direction, paired score, aggregate, options).
 """
 
 from harness.metrics._common import MetricWarning
@@ -16,6 +17,7 @@ from harness.metrics.bleu_metric import (
 )
 from harness.metrics.classification_metric import ClassificationResult, ClassScores, classification
 from harness.metrics.per_example import PerExampleResult
+from harness.metrics.registry import METRICS, MetricInfo
 from harness.metrics.rouge_metric import (
     DEFAULT_ROUGE_TYPES,
     RougeResult,
@@ -28,10 +30,12 @@ from harness.metrics.text_match import exact_match, regex_match
 
 __all__ = [
     "DEFAULT_ROUGE_TYPES",
+    "METRICS",
     "STATS_COLUMNS",
     "BleuResult",
     "ClassScores",
     "ClassificationResult",
+    "MetricInfo",
     "MetricWarning",
     "PerExampleResult",
     "RougeResult",
