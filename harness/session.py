@@ -337,6 +337,8 @@ class EvalSession:
             info = self.state.run_info
             info.setdefault("duration_s", round(time.time() - self.started, 1))
             info["exit_status"] = int(exit_status)
+            if incomplete:
+                info["incomplete"] = incomplete  # `ft-harness baseline accept` refuses such a run
             notes, refused = self._update_baseline(incomplete)
             from harness.report import write_reports
             from harness.runner.outputs import write_outputs

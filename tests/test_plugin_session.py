@@ -89,6 +89,11 @@ def test_an_interrupted_or_stopped_update_never_writes_the_baseline(tmp_path: Pa
     assert "baseline NOT updated: the run was interrupted" in interrupted.stdout
     results = json.loads((project / "reports" / "results.json").read_text(encoding="utf-8"))
     assert [r["candidate"] for r in results["state"]["results"]] == ["base"]  # the report still says what ran
+    accept = subprocess.run([sys.executable, "-m", "harness", "baseline", "accept", "--results",
+                             str(project / "reports" / "results.json"), "--baseline", str(baseline)],
+                            capture_output=True, text=True, timeout=120)
+    assert accept.returncode == 1 and "did not complete (the run was interrupted)" in accept.stderr
+    assert not baseline.exists()  # nor through `ft-harness baseline accept`
 
     stopped = run_suite(project, shared_cache, STOPPED, "--ft-update-baseline", "-x")
     assert stopped.returncode == pytest.ExitCode.TESTS_FAILED

@@ -2,7 +2,8 @@
 
 ``accept`` reads the last run's ``reports/results.json`` (the run state under its ``state``
 key) and writes its results into ``reports/baseline.json``, refusing entries measured on a
-changed eval set unless ``--force``. ``show`` prints what the baseline holds.
+changed eval set unless ``--force``, and refusing a run that did not complete (interrupted,
+tests not run). ``show`` prints what the baseline holds.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def register(subparsers: Any) -> None:
     accept = commands.add_parser(
         "accept", help="write the last run's results into the baseline",
         description="Accept the results recorded in results.json into the baseline file. Entries "
-                    "whose eval set changed are refused (exit 1, nothing written) unless --force.")
+                    "whose eval set changed are refused (exit 1, nothing written) unless --force; "
+                    "a run that did not complete is refused (exit 1).")
     accept.add_argument("--suite", action="append", default=None, metavar="S",
                         help="accept only this suite (repeatable; default: every suite in the run)")
     accept.add_argument("--results", default=DEFAULT_RESULTS, help=f"run results (default: {DEFAULT_RESULTS})")
@@ -54,6 +56,12 @@ def run_accept(args: argparse.Namespace) -> int:
     from harness.report import read_results
 
     state = read_results(args.results)
+    incomplete = state.run_info.get("incomplete")
+    if incomplete:
+        print(f"ft-harness: refused to update {args.baseline} (nothing was written): {args.results} "
+              f"is from a run that did not complete ({incomplete}); rerun the suites to the end first.",
+              file=sys.stderr)
+        return EXIT_FINDINGS
     try:
         report = update_baseline(args.baseline, state, suites=args.suite, force=args.force)
     except BaselineRefused as exc:
