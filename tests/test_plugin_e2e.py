@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,14 @@ def test_baseline_round_trip_and_regression(tmp_path, shared_cache):
 
     again = run_pytest(project, shared_cache)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "regressed" not in again.stdout
+    assert re.search(r"\b\d+ passed\b", again.stdout) and " failed" not in again.stdout, again.stdout
+    rerun = read_results(project / "reports")
+    gates = {(g["suite"], g["candidate"], g["metric"]): g for g in rerun["gates"]}
+    stored = baseline["suites"]["mini"]["lora"]["metrics"]["accuracy"]["value"]
+    lora_gate = gates[("mini", "lora", "accuracy")]
+    assert lora_gate["verdict"] == "pass", lora_gate  # the same model against its own baseline
+    assert lora_gate["baseline"] == stored == lora_gate["current"]
+    assert rerun["problems"] == []
 
     # demand more than the model reaches: every baseline example of lora was right
     current = read_results(project / "reports")
