@@ -19,6 +19,7 @@ BENCHMARKS = {
     "metrics": "bench.metrics",         # ROUGE / BLEU over 10,000 pairs vs the per-example loop
     "training": "bench.training",       # harness LoRA vs TRL SFTTrainer called directly
     "suites": "bench.suites",           # warm vs cold `pytest suites/`
+    "serve_load": "bench.serve_load",   # `ft-harness serve` on 127.0.0.1: req/s, p50 / p99, /health p99
 }
 
 

@@ -202,7 +202,53 @@ def test_the_documented_openai_client_flow_works_unchanged(base_dir, tmp_path):
             answers = list(pool.map(ask, models))
         base_answer = answers[0]
         assert answers == [base_answer, "madrid", "rome"] * 4 and base_answer not in ("madrid", "rome")
-        serve_cli_with_adapter(base_dir, Path(server.store.jobs[job.id].adapter_dir))
+        serve_cli_with_adapter(base_dir, server.store.resolve(server.store.jobs[job.id].adapter_dir))
+
+
+def test_a_real_model_refuses_bad_input_with_400s_and_streams(base_dir):
+    """Issue 17 items 9, 13, 15 against the 256-position tiny Llama (each was a 500 or a 200)."""
+    with tiny_server(base_dir) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="x", max_retries=0)
+        tokenizer = server.backend.tokenizer
+        long_text = " ".join(WORDS[i % len(WORDS)] for i in range(20_000))
+        with pytest.raises(openai.BadRequestError) as chat:
+            client.chat.completions.create(model="tiny", messages=[{"role": "user", "content": long_text}])
+        assert chat.value.code == "context_length_exceeded" and chat.value.param == "messages"
+        assert "maximum context length is 256 tokens" in chat.value.message
+        prompt_tokens = len(tokenizer(long_text)["input_ids"])
+        with pytest.raises(openai.BadRequestError) as completion:
+            client.completions.create(model="tiny", prompt=long_text, max_tokens=5)
+        assert completion.value.code == "context_length_exceeded"
+        assert f"{prompt_tokens} in the prompt, 5 in the completion" in completion.value.message
+        for seed in (2**63, -(2**63) - 1):
+            with pytest.raises(openai.BadRequestError) as seeded:
+                client.chat.completions.create(model="tiny", temperature=0.8, seed=seed, max_tokens=3,
+                                               messages=[{"role": "user", "content": "what is"}])
+            assert seeded.value.param == "seed"
+        sampled = client.chat.completions.create(model="tiny", temperature=0.8, seed=2**63 - 1,
+                                                 max_tokens=3, messages=[{"role": "user", "content": "hi"}])
+        assert sampled.usage.completion_tokens >= 1
+        with pytest.raises(openai.BadRequestError) as empty:
+            client.completions.create(model="tiny", prompt="", max_tokens=3)
+        assert empty.value.param == "prompt"
+
+        ids = tokenizer("what is paris city", add_special_tokens=False)["input_ids"]
+        by_ids = client.completions.create(model="tiny", prompt=ids, max_tokens=4, temperature=0)
+        by_text = client.completions.create(model="tiny", prompt=tokenizer.decode(ids), max_tokens=4,
+                                            temperature=0)
+        assert by_ids.choices[0].text == by_text.choices[0].text
+        with pytest.raises(openai.BadRequestError) as outside:
+            client.completions.create(model="tiny", prompt=[len(tokenizer) + 5], max_tokens=2)
+        assert "outside the vocabulary" in outside.value.message
+
+        request = {"model": "tiny", "temperature": 0, "max_tokens": 6,
+                   "messages": [{"role": "user", "content": "what is rome city 2"}]}
+        plain = client.chat.completions.create(**request)
+        chunks = list(client.chat.completions.create(**request, stream=True,
+                                                     stream_options={"include_usage": True}))
+        assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == \
+            plain.choices[0].message.content
+        assert chunks[-1].usage.model_dump() == plain.usage.model_dump()
 
 
 def serve_cli_with_adapter(base_dir: Path, adapter_dir: Path) -> None:

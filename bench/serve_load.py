@@ -1,0 +1,164 @@
+"""A bounded load test of ``ft-harness serve`` on 127.0.0.1: throughput, latency, liveness.
+
+``python -m bench.serve_load [--requests 800] [--concurrency 8] [--backend scripted|tiny]``
+(or ``ft-harness bench serve_load``) starts the server on a free loopback port, sends a fixed
+number of chat completions from ``concurrency`` keep-alive clients (stopping early at
+``--max-seconds``), probes ``/health`` throughout, then times trivial keep-alive requests
+one at a time; the clients run in a separate process. Only 127.0.0.1 is ever contacted; every loop is bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import bench.common  # noqa: F401  (offline environment for the tiny model)
+
+HOST = "127.0.0.1"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _ms(values: list[float]) -> dict[str, float]:
+    return {"p50_ms": round(_percentile(values, 0.5) * 1000, 2),
+            "p99_ms": round(_percentile(values, 0.99) * 1000, 2), "n": len(values)}
+
+
+@contextmanager
+def _backend(kind: str) -> Iterator[tuple[Any, str]]:
+    """The backend to serve and the model id to ask."""
+    if kind == "scripted":
+        from harness.serve.scripted import ScriptedBackend
+
+        yield ScriptedBackend("base"), "base"
+        return
+    import tempfile
+
+    from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
+    from harness.serve.backend import LocalBackend
+
+    with tempfile.TemporaryDirectory(prefix="ft-bench-serve-") as root:
+        corpus = Path(root) / "corpus.txt"
+        words = ["the", "capital", "of", "france", "is", "paris", "spain", "madrid", "italy", "rome", "answer", "yes", "no"]
+        corpus.write_text("\n".join(" ".join(words[(i * 7 + j) % len(words)] for j in range(10))
+                                    for i in range(200)))
+        base = build_tiny_base(Path(root) / "base", corpus=corpus,
+                               config=TinyModelConfig(vocab_size=320, hidden_size=64,
+                                                      intermediate_size=128, num_attention_heads=2,
+                                                      num_key_value_heads=2, warmup_epochs=0))
+        yield LocalBackend("tiny", base, batch_size=8), "tiny"
+
+
+def _load(base_url: str, model: str, requests: int, concurrency: int, max_seconds: float,
+          max_tokens: int) -> dict[str, Any]:
+    import httpx
+
+    latencies: list[float] = []
+    failures: list[int] = []
+    health: list[float] = []
+    lock = threading.Lock()
+    remaining = [requests]
+    done = threading.Event()
+    deadline = time.monotonic() + max_seconds
+    body = {"model": model, "max_tokens": max_tokens, "temperature": 0,
+            "messages": [{"role": "user", "content": "what is the capital of france"}]}
+
+    def worker() -> None:
+        with httpx.Client(timeout=30) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                began = time.perf_counter()
+                status = client.post(f"{base_url}/chat/completions", json=body).status_code
+                elapsed = time.perf_counter() - began
+                with lock:
+                    (latencies if status == 200 else failures).append(elapsed if status == 200 else status)
+
+    def prober() -> None:
+        root = base_url.removesuffix("/v1")
+        with httpx.Client(timeout=10) as client:
+            while not done.is_set() and time.monotonic() < deadline:
+                began = time.perf_counter()
+                client.get(f"{root}/health")
+                health.append(time.perf_counter() - began)
+                done.wait(0.01)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    probe = threading.Thread(target=prober)
+    began = time.perf_counter()
+    probe.start()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - began
+    done.set()
+    probe.join()
+    return {"requests": len(latencies) + len(failures), "ok": len(latencies), "failed": len(failures),
+            "concurrency": concurrency, "wall_s": round(wall, 2),
+            "req_per_s": round(len(latencies) / wall, 1) if wall else None,
+            "latency": _ms(latencies), "health_under_load": _ms(health)}
+
+
+def _keep_alive(base_url: str, n: int = 200) -> dict[str, float]:
+    import httpx
+
+    samples = []
+    with httpx.Client(timeout=10) as client:
+        client.get(f"{base_url}/models")
+        for _ in range(n):
+            began = time.perf_counter()
+            client.get(f"{base_url}/models")
+            samples.append(time.perf_counter() - began)
+    return {"median_ms": round(statistics.median(samples) * 1000, 2), **_ms(samples)}
+
+
+def run(requests: int = 800, concurrency: int = 8, backend: str = "scripted",
+        max_seconds: float = 120.0, max_tokens: int = 8) -> dict[str, Any]:
+    """Serve on 127.0.0.1, load it, and return the measured figures."""
+    from harness.serve.runtime import serve_in_thread
+
+    # The clients run in their own process, so they do not compete for the server's GIL.
+    clients = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    with (_backend(backend) as (model_backend, model), clients as pool,
+          serve_in_thread(model_backend, host=HOST) as server):
+        loaded = pool.submit(_load, server.base_url, model, requests, concurrency, max_seconds,
+                             max_tokens).result(timeout=max_seconds + 60)
+        keep_alive = pool.submit(_keep_alive, server.base_url).result(timeout=60)
+    return {"backend": backend, **loaded, "keep_alive_trivial": keep_alive}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.serve_load", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=800)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--backend", choices=("scripted", "tiny"), default="scripted")
+    parser.add_argument("--max-seconds", type=float, default=120.0, help="stop sending after this")
+    parser.add_argument("--max-tokens", type=int, default=8)
+    args = parser.parse_args(argv)
+    if not (1 <= args.requests <= 100_000 and 1 <= args.concurrency <= 64 and args.max_seconds <= 600):
+        parser.error("--requests 1..100000, --concurrency 1..64, --max-seconds <= 600")
+    print(json.dumps(run(args.requests, args.concurrency, args.backend, args.max_seconds,
+                         args.max_tokens), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
