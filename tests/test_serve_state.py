@@ -127,3 +127,43 @@ def test_serve_cli_exits_3_on_a_damaged_state_json_without_a_traceback(tmp_path,
     assert cli_main(["serve", "--model", f"tiny={model}", "--port", "0", "--state-dir", str(state)]) == 3
     err = capsys.readouterr().err
     assert str(state / "state.json") in err and "Traceback" not in err
+
+
+def test_a_version_1_state_dir_is_migrated_to_relative_paths_and_event_logs(tmp_path):
+    elsewhere = "/srv/old-location/state"  # version 1 stored absolute paths of the old folder
+    (tmp_path / "files").mkdir()
+    (tmp_path / "files" / "file-a").write_bytes(b"bytes")
+    events = [{"id": f"ftevent-{i}", "object": "fine_tuning.job.event", "created_at": 1, "level": "info",
+               "message": f"event {i}", "data": {}, "type": "message"} for i in range(3)]
+    job = {"id": "ftjob-a", "created_at": 1, "model": "base", "training_file": "file-a",
+           "validation_file": None, "hyperparameters": {}, "seed": 1, "status": "succeeded",
+           "adapter_dir": f"{elsewhere}/models/ftjob-a", "events": events, "sequence": 1}
+    file = {"id": "file-a", "bytes": 5, "created_at": 1, "filename": "t.jsonl", "purpose": "fine-tune",
+            "path": f"{elsewhere}/files/file-a"}
+    (tmp_path / "state.json").write_text(json.dumps({"version": 1, "files": [file], "jobs": [job]}))
+    store = Store(tmp_path, persist=True)
+    assert store.file_path(store.files["file-a"]).read_bytes() == b"bytes"
+    assert store.resolve(store.jobs["ftjob-a"].adapter_dir) == tmp_path.resolve() / "models" / "ftjob-a"
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert saved["version"] == 2 and elsewhere not in json.dumps(saved)
+    again = Store(tmp_path, persist=True)
+    assert [e["message"] for e in again.jobs["ftjob-a"].events] == ["event 0", "event 1", "event 2"]
+
+
+def test_a_torn_last_event_line_is_dropped_but_a_damaged_middle_line_is_an_error(tmp_path):
+    from harness.serve.store import JobRecord
+
+    store = Store(tmp_path, persist=True)
+    store.add_job(JobRecord(id="ftjob-a", created_at=1, model="m", training_file="f",
+                            validation_file=None, hyperparameters={}, seed=1))
+    store.add_event("ftjob-a", "first")
+    log = tmp_path / "events" / "ftjob-a.jsonl"
+    with log.open("a") as handle:
+        handle.write('{"id": "ftevent-torn", "mess')  # a crash in the middle of an append
+    reopened = Store(tmp_path, persist=True)
+    assert [e["message"] for e in reopened.jobs["ftjob-a"].events] == ["first"]
+    reopened.add_event("ftjob-a", "second")  # starts on a fresh line after the cut
+    assert [e["message"] for e in Store(tmp_path, persist=True).jobs["ftjob-a"].events] == ["first", "second"]
+    log.write_text("not json\n" + log.read_text())
+    with pytest.raises(HarnessError, match=r"ftjob-a\.jsonl:1"):
+        Store(tmp_path, persist=True)

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path, PurePath
 from typing import Any
 
+from harness.jsonio import write_atomic
 from harness.serve.records import STATE_VERSION, FileRecord, JobRecord, StateError
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,13 @@ def _migrate_v1(files: dict[str, FileRecord], jobs: dict[str, JobRecord], events
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
-    """A job's events in order; a torn last line (a crash mid-append) is dropped with a warning."""
+    """A job's events in order; a torn last line (a crash mid-append) is dropped and cut off."""
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.splitlines()
     events = []
+    torn = bool(text) and not text.endswith("\n")
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -100,7 +103,10 @@ def read_events(path: Path) -> list[dict[str, Any]]:
         if not isinstance(event, dict) or "id" not in event:
             if number == len(lines):
                 log.warning("%s:%d: incomplete last event dropped", path, number)
+                torn = True
                 continue
             raise StateError(f"{path}:{number}: not a fine-tuning event; {_ADVICE}")
         events.append(event)
+    if torn:  # the next append must start on a line of its own
+        write_atomic(path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in events))
     return events
