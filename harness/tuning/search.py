@@ -23,7 +23,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.backends.hf.candidates import LocalCausalLM, candidate_where, trained_candidate
+from harness.backends.hf.full import FULL_DEFAULTS
+from harness.backends.hf.lora import LORA_DEFAULTS
 from harness.errors import SpecError
+from harness.runner.evaluate import evaluate_candidate
+from harness.spec import CandidateSpec
+from harness.training.lifecycle import summary_from_dict
 
 BASE_KINDS = ("lora", "full")
 STRATEGIES = ("grid", "random")
@@ -48,13 +54,7 @@ class SearchSpec:
 
 
 def _defaults_of(kind: str) -> Mapping[str, Any]:
-    if kind == "lora":
-        from harness.backends.hf.lora import LORA_DEFAULTS
-
-        return LORA_DEFAULTS
-    from harness.backends.hf.full import FULL_DEFAULTS
-
-    return FULL_DEFAULTS
+    return LORA_DEFAULTS if kind == "lora" else FULL_DEFAULTS
 
 
 def _check_distribution(name: str, value: Any, where: str) -> None:
@@ -197,10 +197,6 @@ def trials_table(rows: Sequence[Mapping[str, Any]], select: str) -> str:
 
 def build_search(ctx, suite, spec):
     """Build the ``kind = "search"`` candidate: train (or reuse) every trial, pick the best."""
-    from harness.backends.hf.candidates import LocalCausalLM, candidate_where, trained_candidate
-    from harness.spec import CandidateSpec
-    from harness.training.lifecycle import summary_from_dict
-
     where = candidate_where(ctx, suite, spec)
     search = parse_search(spec.params, spec.options, where)
     if suite.validation is None:
@@ -258,8 +254,6 @@ def build_search(ctx, suite, spec):
 
 
 def _metric_on_validation(ctx, candidate, suite, validation, metric: str, where: str) -> float:
-    from harness.runner.evaluate import evaluate_candidate
-
     result = evaluate_candidate(ctx, candidate, suite, validation)
     if metric not in result.metrics:
         raise SpecError(f"{where}.select: metric {metric!r} is not reported for suite {suite.name!r} "
