@@ -11,7 +11,14 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
+from harness.jsonio import write_atomic
+from harness.report.intervals import metric_intervals
 from harness.report.json_out import SCHEMA_VERSION, read_results, write_results_json
+from harness.report.markdown import index_page, suite_page, suite_results
+from harness.report.plots import Bar, plot_loss_curves, plot_metric_bars
+from harness.report.sections import metric_order
+from harness.report.summary import append_step_summary
+from harness.report.summary import junit_properties as properties
 from harness.results import RunState
 
 __all__ = ["SCHEMA_VERSION", "junit_properties", "read_results", "write_reports"]
@@ -30,15 +37,11 @@ def _baseline_note(state: RunState, given: str | None) -> str | None:
 
 def junit_properties(state: RunState) -> list[tuple[str, str]]:
     """The run's verdicts, metrics and gate outcomes as JUnit XML ``(name, value)`` properties."""
-    from harness.report.summary import junit_properties as properties
-
     return properties(state)
 
 
 def _suite_images(results, intervals, out_dir: Path, name: str, suite: str) -> list[tuple[str, str]]:
     """Draw the suite's metric bars and loss curves; (alt text, relative path) of each PNG."""
-    from harness.report.plots import Bar, plot_loss_curves, plot_metric_bars
-    from harness.report.sections import metric_order
 
     bars = {}
     for metric in metric_order(results):
@@ -56,7 +59,6 @@ def _suite_images(results, intervals, out_dir: Path, name: str, suite: str) -> l
 
 def _search_images(results, out_dir: Path, name: str, suite: str) -> dict[str, str]:
     """One bar chart of trial selection scores per search candidate: candidate -> relative path."""
-    from harness.report.plots import Bar, plot_metric_bars
 
     images = {}
     for r in results:
@@ -73,10 +75,6 @@ def _search_images(results, out_dir: Path, name: str, suite: str) -> dict[str, s
 
 def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None = None) -> list[Path]:
     """Write every report file for ``state`` into ``out_dir``; returns the paths written."""
-    from harness.jsonio import write_atomic
-    from harness.report.intervals import metric_intervals
-    from harness.report.markdown import index_page, suite_page, suite_results
-    from harness.report.summary import append_step_summary
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.jsonio import write_atomic
 from harness.results import RunState
 
 SCHEMA_VERSION = 1
@@ -49,7 +50,6 @@ def results_document(state: RunState) -> dict[str, Any]:
 
 def write_results_json(state: RunState, path: Path) -> Path:
     """Write ``results.json`` atomically; returns its path."""
-    from harness.jsonio import write_atomic
 
     text = json.dumps(results_document(state), indent=2, sort_keys=True, ensure_ascii=False,
                       allow_nan=False) + "\n"
