@@ -166,7 +166,7 @@ def _run(project: Path, spec: Path, out: Path, key: str, url: str, *extra: str) 
         [sys.executable, "-m", "pytest", str(project / "test_leak.py"), "-p", "no:cacheprovider",
          "--rootdir", str(project), "--ft-spec", str(spec), "--ft-cache-dir", str(out / "cache"),
          "--ft-reports-dir", str(out / "reports"), "--junitxml", str(out / "junit.xml"),
-         "-o", "junit_logging=all", "--log-level", "INFO", "-rA", *extra],
+         "-o", "junit_logging=all", "-rA", *extra],
         cwd=project, env=env, capture_output=True, timeout=300)
 
 
@@ -177,7 +177,9 @@ def test_no_key_or_password_in_anything_a_failing_run_writes(tmp_path, servers):
     project = tmp_path / "project"
     spec = _project(project, servers, user, password)
     written: dict[str, bytes] = {}
-    for name, options in (("long", ("--tb=long",)), ("locals", ("--tb=long", "-l", "-vv"))):
+    # INFO as in CI; then DEBUG (the SDK's request options, httpcore's trace) with locals shown.
+    for name, options in (("long", ("--tb=long", "--log-level", "INFO")),
+                          ("locals", ("--tb=long", "-l", "-vv", "--log-level", "DEBUG"))):
         out = tmp_path / name
         flaky = f"http://{user}:{password}@127.0.0.1:{servers['flaky']}/v1"
         done = _run(project, spec, out, key, flaky, *options)
