@@ -45,6 +45,12 @@ def free_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def at_batch_size_one(what: str, exc: BaseException) -> InferenceMemoryError:
+    """The error for an out-of-memory that no smaller batch can avoid."""
+    return InferenceMemoryError(f"out of memory during {what} at batch size 1 "
+                                f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); {INFERENCE_REMEDIES}")
+
+
 def oom_safe_batches(order: Sequence[int], batch_size: int, run: Callable[[list[int]], R], *,
                      what: str, log: Callable[[str], None] | None = None) -> Iterator[tuple[list[int], R, float]]:
     """Yield ``(indices, run(indices), seconds)`` over ``order`` in slices of ``batch_size``.
@@ -64,9 +70,7 @@ def oom_safe_batches(order: Sequence[int], batch_size: int, run: Callable[[list[
                 raise
             free_accelerator_memory()
             if size == 1:
-                raise InferenceMemoryError(f"out of memory during {what} at batch size 1 "
-                                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-                                           f"{INFERENCE_REMEDIES}") from exc
+                raise at_batch_size_one(what, exc) from exc
             size = max(1, size // 2)
             if log is not None:
                 log(f"out of memory during {what}: retrying at batch size {size}")

@@ -73,7 +73,7 @@ class LocalBackend:
     """A base causal LM (``base_id``) and named LoRA adapters sharing its weights."""
 
     def __init__(self, base_id: str, base_dir: str | Path, adapters: Mapping[str, str | Path] | None = None,
-                 *, batch_size: int = 16, device: str | None = None) -> None:
+                 *, batch_size: int = 16, device: str | None = None, torch_threads: int | None = None) -> None:
         from harness.backends.hf.inference import load_model
 
         self.base_id = base_id
@@ -81,7 +81,7 @@ class LocalBackend:
         self.batch_size = batch_size
         self._lock = threading.RLock()
         self._created = int(time.time())
-        self._model, self.tokenizer = load_model(self._base_dir, device=device)
+        self._model, self.tokenizer = load_model(self._base_dir, device=device, torch_threads=torch_threads)
         self._adapters: dict[str, str] = {}  # model id -> PEFT adapter name
         self._adapter_created: dict[str, int] = {}
         # The served ids have their own lock: /health and /v1/models never wait for a generation.
@@ -175,34 +175,38 @@ class LocalBackend:
         return self._run(model, lambda m: complete_texts(m, self.tokenizer, prompts, params))
 
 
-def complete_texts(model: Any, tokenizer: Any, prompts: Sequence[str], params: DecodeParams) -> list[Generation]:
-    """Continue raw text prompts (no chat template): one left-padded ``model.generate`` batch."""
-    import torch
+def complete_texts(model: Any, tokenizer: Any, prompts: Sequence[str], params: DecodeParams, *,
+                   batch_size: int | None = None) -> list[Generation]:
+    """Continue raw text prompts (no chat template) in left-padded ``model.generate`` batches.
+
+    Generation stops on every stop id of the model's generation config and the chat template's
+    end-of-turn token (as chat replies do); an out-of-memory error halves the batch.
+    """
+    from harness.backends.batching import oom_safe_batches
+    from harness.backends.hf.inference import (
+        cut_at_stop_ids,
+        generate_ids,
+        left_padded,
+        stop_token_ids,
+    )
 
     if not prompts:
         return []
-    began = time.perf_counter()
-    encoded = tokenizer(list(prompts), return_tensors="pt", padding=True)
-    kwargs: dict[str, Any] = {"do_sample": params.temperature > 0}
-    if params.temperature > 0:
-        torch.manual_seed(params.seed)
-        kwargs.update(temperature=params.temperature, top_p=params.top_p)
-    with torch.inference_mode():
-        output = model.generate(**encoded.to(model.device), max_new_tokens=params.max_new_tokens,
-                                pad_token_id=tokenizer.pad_token_id,
-                                eos_token_id=tokenizer.eos_token_id, **kwargs)
-    latency = (time.perf_counter() - began) / len(prompts)
-    width = encoded["input_ids"].shape[1]
-    results = []
-    for row, mask in zip(output[:, width:].tolist(), encoded["attention_mask"].tolist(), strict=True):
-        tokens = []
-        for token in row:
-            if token == tokenizer.pad_token_id:
-                break
-            tokens.append(token)
-            if token == tokenizer.eos_token_id:
-                break
-        text = tokenizer.decode(tokens, skip_special_tokens=True)
-        results.append(Generation(text=cut_at_stop(text, params.stop), prompt_tokens=int(sum(mask)),
-                                  completion_tokens=len(tokens), latency_s=latency))
-    return results
+    encoded = [list(ids) for ids in tokenizer(list(prompts))["input_ids"]]
+    stop_ids = stop_token_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
+
+    def run(indices: list[int]) -> list[list[int]]:
+        input_ids, attention = left_padded([encoded[i] for i in indices], pad_id)
+        return generate_ids(model, input_ids, attention, params, stop_ids, pad_id)
+
+    results: list[Generation | None] = [None] * len(encoded)
+    for indices, rows, seconds in oom_safe_batches(range(len(encoded)), batch_size or len(encoded), run,
+                                                   what="text completion"):
+        for i, row in zip(indices, rows, strict=True):
+            tokens = cut_at_stop_ids(row, stop_ids)
+            text = tokenizer.decode(tokens, skip_special_tokens=True)
+            results[i] = Generation(text=cut_at_stop(text, params.stop), prompt_tokens=len(encoded[i]),
+                                    completion_tokens=len(tokens), latency_s=seconds / len(indices),
+                                    batch_latency_s=seconds, batch_size=len(indices))
+    return [g for g in results if g is not None]

@@ -1,7 +1,8 @@
 """Batched encoder inference: classification-head logits and mean-pooled sentence embeddings.
 
 Texts are sorted by token length and padded per batch (a batch pads only to its own longest
-text), run under ``torch.inference_mode``, and returned in the input order.
+text), run under ``torch.inference_mode``, and returned in the input order. On CUDA
+out-of-memory a batch halves and is retried, down to one text.
 """
 
 from __future__ import annotations
@@ -33,22 +34,33 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[
 
 def _run_batched(model, tokenizer, texts: Sequence[str], forward: Callable[[Any, dict[str, Any]], Any], *,
                  batch_size: int, max_length: int):
-    """``forward(model, batch)`` over length-sorted, per-batch padded texts; rows in input order."""
+    """``forward(model, batch)`` over length-sorted, per-batch padded texts; rows in input order.
+
+    On CUDA out-of-memory the batch halves and is retried, down to one text.
+    """
     import torch
+
+    from harness.backends.batching import oom_safe_batches
 
     if not texts:
         return None
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
     rows: list[Any] = [None] * len(texts)
     device = model.device
-    with torch.inference_mode():
-        for batch in length_sorted_batches(lengths, batch_size):
-            padded = tokenizer([texts[i] for i in batch], padding=True, truncation=True,
-                               max_length=max_length, return_tensors="pt")
-            inputs = {name: value.to(device) for name, value in padded.items()}
-            output = forward(model, inputs).float().cpu()
-            for row, index in enumerate(batch):
-                rows[index] = output[row]
+
+    def run(batch: list[int]):
+        padded = tokenizer([texts[i] for i in batch], padding=True, truncation=True,
+                           max_length=max_length, return_tensors="pt")
+        inputs = {name: value.to(device) for name, value in padded.items()}
+        with torch.inference_mode():
+            return forward(model, inputs).float().cpu()
+
+    for batch, output, _seconds in oom_safe_batches(order, batch_size, run, what="encoder inference"):
+        for row, index in enumerate(batch):
+            rows[index] = output[row]
     return torch.stack(rows)
 
 

@@ -15,7 +15,12 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
-from harness.backends.batching import oom_safe_batches
+from harness.backends.batching import (
+    at_batch_size_one,
+    free_accelerator_memory,
+    is_out_of_memory,
+    oom_safe_batches,
+)
 from harness.backends.hf.inference import left_padded, render_prompts
 from harness.data.records import Message
 from harness.errors import HarnessError
@@ -90,7 +95,7 @@ def _last_logits_only(model) -> dict[str, int]:
     return {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
 
 
-def _prefix_cache(model, prefix: Sequence[int], cache_kw: str):
+def _prefix_cache(model, prefix: Sequence[int]):
     import torch
 
     ids = torch.tensor([list(prefix)], dtype=torch.long, device=model.device)
@@ -117,7 +122,14 @@ def label_log_likelihoods(model, tokenizer, prompts: Sequence[list[Message]], la
     cache_kw = cache_argument(model)
     shared = shared_prefix_length(prompt_ids) if share_prefix else 0
     shared = shared if shared >= MIN_SHARED_PREFIX else 0
-    prefix = _prefix_cache(model, prompt_ids[0][:shared], cache_kw) if shared else None
+    try:
+        prefix = _prefix_cache(model, prompt_ids[0][:shared]) if shared else None
+    except Exception as exc:
+        if not is_out_of_memory(exc):
+            raise
+        free_accelerator_memory()
+        raise at_batch_size_one(f"label likelihood scoring (the {shared}-token prefix all prompts share)",
+                                exc) from exc
     device = model.device
     cont = torch.full((n_labels, max(1, longest - 1)), pad_id, dtype=torch.long)
     for j, target in enumerate(label_ids):
