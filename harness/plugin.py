@@ -1,8 +1,11 @@
-"""pytest plugin: ``--ft-*`` options, the suite fixtures, failure classification and reports.
+"""pytest plugin: ``--ft-*`` options, the suite fixtures and failure classification.
 
-Suites ask for candidates by name through fixtures; the session builds (trains or loads) each
-candidate once, evaluates it once, and at session finish writes the reports (and, with
-``--ft-update-baseline``, the baseline). Heavy libraries are imported only when a fixture is used.
+The work is the evaluation session's (:mod:`harness.session`): ``pytest_configure`` makes one
+from the typed options, stores it under :data:`SESSION_KEY` and registers it as a plugin (as
+pytest's own junitxml does). Suites ask for candidates by name through fixtures; the session
+builds (trains or loads) each candidate once, evaluates it once, and at session finish writes
+the reports (and, with ``--ft-update-baseline`` and only when every test ran, the baseline).
+Harness errors are shown as their message alone. Heavy libraries load only when a fixture is used.
 """
 
 from __future__ import annotations
