@@ -222,3 +222,71 @@ def prompting_vs_fine_tuning(*, base_price: ModelPrice, fine_tuned_price: ModelP
     prompted = usage_cost(prompted_input_tokens, output_tokens, base_price)
     tuned = usage_cost(fine_tuned_input_tokens, output_tokens, fine_tuned_price)
     return BreakEven(one_off, prompted, tuned, break_even_requests(one_off, prompted, tuned))
+
+
+SECONDS_PER_HOUR = 3600.0
+FINE_TUNE, PROMPT, INCONCLUSIVE = "fine-tune", "prompt", "inconclusive"
+
+
+def compute_cost(runtime_s: float, price_per_hour: float) -> float:
+    """Dollars for ``runtime_s`` seconds of compute at ``price_per_hour``."""
+    if runtime_s < 0 or price_per_hour < 0:
+        raise ValueError("runtime and price must be >= 0")
+    return runtime_s / SECONDS_PER_HOUR * price_per_hour
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Fine-tune or prompt: the recommendation, why, and the break-even it rests on."""
+
+    recommendation: str  # FINE_TUNE | PROMPT | INCONCLUSIVE
+    reason: str
+    significant: bool
+    break_even_requests: float | None  # None: a cost is unknown; math.inf: never pays back
+
+
+def _n(value: float) -> str:
+    return "never" if math.isinf(value) else f"{math.ceil(value):,}"
+
+
+def decide(*, difference: float, ci: tuple[float, float], p_value: float, alpha: float, mde: float,
+           meaningful: float, prompted_cost_per_request: float | None,
+           fine_tuned_cost_per_request: float | None, training_cost: float | None,
+           expected_monthly_requests: int | None) -> Decision:
+    """The recommendation that follows from a paired comparison (``difference`` = fine-tuned −
+    prompted on the gated metric, higher is better) and the costs.
+
+    * fine-tune significantly better (p < alpha) and its training cost paid back within the
+      expected monthly volume → fine-tune; paid back later (or never) → prompt;
+    * prompted significantly better → prompt;
+    * not significant: when the eval set could not have detected a difference that matters
+      (the CI straddles 0 and the MDE exceeds ``meaningful``) → inconclusive, else → prompt.
+    """
+    significant = math.isfinite(p_value) and p_value < alpha
+    costs = (prompted_cost_per_request, fine_tuned_cost_per_request, training_cost)
+    even = None if any(c is None for c in costs) else break_even_requests(
+        training_cost, prompted_cost_per_request, fine_tuned_cost_per_request)  # type: ignore[arg-type]
+    shown = f"{difference:+.4g} (95% CI [{ci[0]:+.4g}, {ci[1]:+.4g}], p = {p_value:.3g})"
+    if significant and difference > 0:
+        if even is None:
+            return Decision(FINE_TUNE, f"the fine-tune is significantly better, {shown}; its cost is not priced "
+                                       "(no price for a candidate or no training price), so no break-even", True, None)
+        if expected_monthly_requests is None:
+            return Decision(FINE_TUNE, f"the fine-tune is significantly better, {shown}; it pays back its training "
+                                       f"after {_n(even)} requests (set expected_monthly_requests to weigh that)",
+                            True, even)
+        if even <= expected_monthly_requests:
+            return Decision(FINE_TUNE, f"the fine-tune is significantly better, {shown}, and pays back its training "
+                                       f"after {_n(even)} requests, within the expected "
+                                       f"{expected_monthly_requests:,} a month", True, even)
+        return Decision(PROMPT, f"the fine-tune is significantly better, {shown}, but pays back its training only "
+                                f"after {_n(even)} requests, more than the expected {expected_monthly_requests:,} a "
+                                "month: prompt unless the gain is worth the cost", True, even)
+    if significant:
+        return Decision(PROMPT, f"the prompted candidate is significantly better, {shown}", True, even)
+    if ci[0] <= 0 <= ci[1] and mde > meaningful:
+        return Decision(INCONCLUSIVE, f"the eval set is too small to tell: {shown}; it detects differences of "
+                                      f"{mde:.4g} or more (MDE), larger than the {meaningful:.4g} that matters. "
+                                      "Add eval examples", False, even)
+    return Decision(PROMPT, f"the fine-tune is not significantly better, {shown}, and the eval set would have "
+                            f"detected {mde:.4g} (MDE): prompting is as good and needs no training", False, even)
