@@ -69,9 +69,8 @@ def test_url_credentials_are_scrubbed_in_text_and_dropped_from_urls(user, passwo
     url = f"https://{user}:{password}@api.example.com:8443/v1/?api_key=q{password}#frag"
     assert redact_url(url) == "https://api.example.com:8443/v1"
     line = f'HTTP Request: POST {url}/chat/completions "HTTP/1.1 401 Unauthorized"'
-    cleaned = redact_text(line)
-    assert f"{user}:{password}" not in cleaned and f"q{password}" not in cleaned
-    assert "https://***@api.example.com:8443/v1/" in cleaned and cleaned.endswith('401 Unauthorized"')
+    assert redact_text(line) == ('HTTP Request: POST https://***@api.example.com:8443/v1/?api_key=***#frag'
+                                 '/chat/completions "HTTP/1.1 401 Unauthorized"')
 
 
 def test_auth_headers_and_key_shaped_strings_are_scrubbed():
