@@ -47,6 +47,9 @@ class EvalResult:
     #: content fingerprint of each example (same order as ``example_ids``): the gate pairs
     #: with the baseline by id and fingerprint, so an edited example is left out, not compared
     example_fingerprints: list[str] = field(default_factory=list)
+    #: slice membership ``{family: {slice: [example ids]}}`` of the suite's declared slices
+    #: (:mod:`harness.data.slices`): what per-slice metrics, comparisons and gates read
+    slices: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     @property
     def n(self) -> int:
@@ -125,6 +128,10 @@ class RunState:
     gates: list[GateRecord] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     run_info: dict[str, Any] = field(default_factory=dict)
+    #: spec settings the report reads (pricing, expected volume, compute price, gated metric per suite)
+    settings: dict[str, Any] = field(default_factory=dict)
+    #: per suite, the "fine-tune or prompt?" figures (written with the reports)
+    decisions: dict[str, Any] = field(default_factory=dict)
 
     def suites(self) -> list[str]:
         names = {r.suite for r in self.results} | {c.suite for c in self.comparisons} | {g.suite for g in self.gates}
@@ -143,6 +150,8 @@ class RunState:
             "gates": [g.as_dict() for g in self.gates],
             "problems": [p.as_dict() for p in self.problems],
             "run_info": self.run_info,
+            "settings": self.settings,
+            "decisions": self.decisions,
         }
 
     @classmethod
@@ -153,6 +162,8 @@ class RunState:
             gates=[GateRecord(**g) for g in data.get("gates", [])],
             problems=[Problem(**p) for p in data.get("problems", [])],
             run_info=dict(data.get("run_info", {})),
+            settings=dict(data.get("settings") or {}),
+            decisions=dict(data.get("decisions") or {}),
         )
 
     def merge(self, other: RunState) -> None:
@@ -162,6 +173,7 @@ class RunState:
         self.comparisons.extend(other.comparisons)
         self.gates.extend(other.gates)
         self.problems.extend(other.problems)
+        self.settings = self.settings or dict(other.settings)
         _merge_counts(self.run_info, other.run_info)
 
 

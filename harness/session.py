@@ -143,14 +143,23 @@ def as_plain(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
-def compare_results(a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 0.05) -> tuple[Any, ComparisonRecord]:
-    """Paired test of ``b`` against ``a`` on ``metric`` and the record the report shows."""
+def compare_results(a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 0.05,
+                    config: Any = None) -> tuple[Any, ComparisonRecord]:
+    """Paired test of ``b`` against ``a`` on ``metric`` and the record the report shows (with the
+    per-slice comparisons when the results carry slices; ``config`` is the suite's GateConfig)."""
     from harness.gate.ab import compare_paired  # corpus BLEU at corpus level; degenerate flags
 
     scores_a, scores_b, kind = paired_scores(a, b, metric)
     result = compare_paired(a, b, metric, scores_a, scores_b, kind, alpha=alpha)
+    plain = as_plain(result)
+    if a.slices or b.slices:
+        from harness.gate.slice_compare import compare_slices
+
+        plain["slices"] = compare_slices(a, b, metric, alpha=alpha,
+                                         correction=getattr(config, "slice_correction", "holm"),
+                                         min_size=getattr(config, "min_slice_size", 20))
     return result, ComparisonRecord(suite=a.suite, metric=metric, a=a.candidate, b=b.candidate,
-                                    result=as_plain(result), flags=list(result.flags))
+                                    result=plain, flags=list(result.flags))
 
 
 def gate_config(spec: Any, suite: str, metrics: list[str] | None = None) -> Any:
@@ -205,6 +214,7 @@ class EvalSession:
         self._results: dict[tuple[str, str], EvalResult] = {}
         self._failures: dict[tuple[str, str], HarnessError] = {}
         self._splits: dict[str, Any] = {}
+        self._slices: dict[str, dict[str, dict[str, list[str]]]] = {}
 
     @property
     def reports_dir(self) -> Path:
@@ -221,6 +231,9 @@ class EvalSession:
             from harness.spec import load_spec
 
             self._spec = load_spec(self.options.spec_path)
+            from harness.report.decision import decision_settings
+
+            self.state.settings = decision_settings(self._spec)  # what the report's decision reads
         return self._spec
 
     @property
@@ -256,6 +269,24 @@ class EvalSession:
             self._splits[suite_name] = self.spec.suite(suite_name).load_split("eval")
         return self._splits[suite_name]
 
+    def slice_members(self, suite_name: str) -> dict[str, dict[str, list[str]]]:
+        """Membership of the suite's declared slices in its eval split (computed once)."""
+        if suite_name not in self._slices:
+            suite, members = self.spec.suite(suite_name), {}
+            if suite.slices:
+                from harness.data.slices import slice_members
+
+                count = None
+                if any(s.by == "length" and s.tokenizer == "base" for s in suite.slices):
+                    from harness.data.tokens import load_tokenizer, tokenizer_counter
+
+                    count = tokenizer_counter(load_tokenizer(str(self.ctx.base_model_dir()))).count
+                split = self.eval_split(suite_name)
+                members = slice_members(split.examples, suite.slices, labels=suite.labels,
+                                        count_tokens=count, path=split.path)
+            self._slices[suite_name] = members
+        return self._slices[suite_name]
+
     def candidate(self, suite_name: str, name: str) -> Any:
         """Build (train or load) a candidate once per session; a failure is remembered, not retried."""
         from harness.kinds import build_candidate
@@ -282,6 +313,7 @@ class EvalSession:
             candidate = self.candidate(suite_name, name)
             suite, split = self.spec.suite(suite_name), self.eval_split(suite_name)
             result = evaluate_candidate(self.ctx, candidate, suite, split)
+            result.slices = self.slice_members(suite_name)
             if self.options.repeat > 1:
                 from harness.runner.stability import repeat_evaluation
 
@@ -293,7 +325,7 @@ class EvalSession:
 
     def compare(self, a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 0.05) -> Any:
         """Paired comparison of ``b`` against ``a`` on ``metric``, paired by example id (recorded)."""
-        result, record = compare_results(a, b, metric, alpha=alpha)
+        result, record = compare_results(a, b, metric, alpha=alpha, config=gate_config(self.spec, a.suite))
         self.state.comparisons.append(record)
         return result
 

@@ -142,7 +142,11 @@ def _check_message(message: Any, i: int, where: Where, field: str) -> list[Findi
             findings.append(where.error("message_missing_key", f"missing key {key!r}",
                                         f"{base}.{key}"))
     for key in message:
-        if key not in ALLOWED_MESSAGE_KEYS:
+        if key == "metadata":
+            findings.append(where.error(
+                "metadata_position", "'metadata' belongs to the record (a top-level key next to "
+                f"'{field}'), not to a message", f"{base}.metadata"))
+        elif key not in ALLOWED_MESSAGE_KEYS:
             findings.append(where.error(
                 "message_unrecognized_key", f"unrecognised key {key!r} (allowed: "
                 f"{', '.join(ALLOWED_MESSAGE_KEYS)})", f"{base}.{key}"))
@@ -233,8 +237,26 @@ def _check_prompt_completion(record: dict, where: Where) -> list[Finding]:
     return findings
 
 
-def _check_optional_fields(record: dict, where: Where) -> list[Finding]:
+METADATA_VALUE_TYPES = (str, int, float, bool)
+
+
+def check_metadata(value: Any, where: Where) -> list[Finding]:
+    """``metadata``: an object of named scalar values (string, number, boolean) that slices read."""
+    if not isinstance(value, dict):
+        return [where.error("metadata_type", f"metadata must be an object like {{\"category\": \"kitchen\"}} "
+                            f"(got {type_name(value)})", "metadata")]
     findings = []
+    for key, item in value.items():
+        if not key.strip():
+            findings.append(where.error("metadata_type", "metadata has an empty field name", "metadata"))
+        elif item is not None and not isinstance(item, METADATA_VALUE_TYPES):
+            findings.append(where.error("metadata_type", f"metadata.{key} must be a string, number or "
+                                        f"boolean (got {type_name(item)})", f"metadata.{key}"))
+    return findings
+
+
+def _check_optional_fields(record: dict, where: Where) -> list[Finding]:
+    findings = check_metadata(record["metadata"], where) if "metadata" in record else []
     if "id" in record and (isinstance(record["id"], bool)
                            or not isinstance(record["id"], (str, int))
                            or (isinstance(record["id"], str) and not record["id"].strip())):

@@ -4,7 +4,8 @@ Every library failure becomes a :class:`Finding` (CSV parse errors keep pandas' 
 number). CSV cells are read as strings (no number guessing, empty cells stay ``""``); a
 ``messages`` / ``prompt`` / ``completion`` cell holding a JSON array is parsed. Arrow
 fills missing struct keys with null, so null values read from Parquet or the hub (columns
-and message keys) are treated as absent; so is an empty ``id`` cell in a CSV file.
+and message keys) are treated as absent; so is an empty ``id`` cell in a CSV file. Row metadata
+comes as ``metadata.<field>`` columns or one JSON ``metadata`` column (:mod:`harness.data.metadata`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.findings import ERROR, Finding
+from harness.data.metadata import fold_metadata
 from harness.data.raw import RawFile, Row, decode_lines, parse_json
 
 JSON_CELL_COLUMNS = ("messages", "prompt", "completion")
@@ -112,6 +114,8 @@ def _read_csv(path: str, data: bytes) -> RawFile:
     rows, findings = [], []
     for number, record in enumerate(records, start=1):
         record, problems = _parse_json_cells(record, path, number)
+        record, folded = fold_metadata(record, path, number)
+        problems += folded
         findings += problems
         if not problems:
             rows.append(Row(number, record, "row"))
@@ -143,15 +147,18 @@ def _strip_null_keys(value: Any) -> Any:
     return value
 
 
-def _rows_from_records(records: list[dict[str, Any]]) -> list[Row]:
-    rows = []
+def _rows_from_records(records: list[dict[str, Any]], path: str = "") -> tuple[list[Row], list[Finding]]:
+    rows, findings = [], []
     for number, record in enumerate(records, start=1):
         record = {k: v for k, v in record.items() if v is not None}
         for column in JSON_CELL_COLUMNS:
             if isinstance(record.get(column), list):
                 record[column] = _strip_null_keys(record[column])
-        rows.append(Row(number, record, "row"))
-    return rows
+        record, problems = fold_metadata(record, path, number)
+        findings += problems
+        if not problems:
+            rows.append(Row(number, record, "row"))
+    return rows, findings
 
 
 def _read_parquet(path: str) -> RawFile:
@@ -164,8 +171,9 @@ def _read_parquet(path: str) -> RawFile:
     except Exception as exc:  # not Parquet, truncated file, unsupported types
         return RawFile(path, [], [_error("parquet", f"cannot read Parquet file: "
                                          f"{_first_line(exc)}", path)], "parquet")
-    rows = _rows_from_records(records)
-    findings = [] if rows else [_error("empty_file", "Parquet file has no rows", path)]
+    rows, findings = _rows_from_records(records, path)
+    if not rows and not findings:
+        findings = [_error("empty_file", "Parquet file has no rows", path)]
     return RawFile(path, rows, findings, "parquet")
 
 
@@ -182,4 +190,5 @@ def read_hub(dataset_id: str, split: str | None) -> RawFile:
         return RawFile(dataset_id, [], [_error(
             "hub", f"no such file, and hub dataset {dataset_id!r} (split {split!r}) could not "
             f"be loaded: {_first_line(exc)}", dataset_id)], "hub")
-    return RawFile(dataset_id, _rows_from_records(records), [], "hub")
+    rows, findings = _rows_from_records(records, dataset_id)
+    return RawFile(dataset_id, rows, findings, "hub")

@@ -28,8 +28,8 @@ def examples_from_raw(raw: RawFile, *, name: str, format: str | None = None,
     """Check every raw row and convert the valid ones; returns examples and all findings.
 
     ``Example.id`` is the record's own ``id`` field when present, else ``f"{name}-{line}"``.
-    ``meta`` holds the original ``record``, its ``format`` and, for classification data or
-    records with a ``label`` field, the ``label``.
+    ``meta`` holds the original ``record``, its ``format``, its ``metadata`` object (when it has
+    one) and, for classification data or records with a ``label`` field, the ``label``.
     """
     fmt = normalise_format(format) if format else None
     findings = list(raw.findings)
@@ -53,6 +53,8 @@ def examples_from_raw(raw: RawFile, *, name: str, format: str | None = None,
         meta: dict[str, Any] = {"record": record, "format": row_format}
         if row.unit != "line":
             meta["unit"] = row.unit
+        if "metadata" in record:  # named values slices read (by = "metadata")
+            meta["metadata"] = {k: v for k, v in record["metadata"].items() if v is not None}
         if "label" in record:
             meta["label"] = str(record["label"])
         elif task == CLASSIFICATION:

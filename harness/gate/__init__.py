@@ -32,7 +32,11 @@ def check(result: EvalResult, baseline: Baseline, config: GateConfig, *, strict:
 
     ``strict`` does not change verdicts; it is recorded so reports can say which ones failed.
     """
-    records = evaluate_gate(result, baseline.entry(result.suite, result.candidate), config)
+    from harness.gate.slices import attach_slice_verdicts
+
+    entry = baseline.entry(result.suite, result.candidate)
+    records = evaluate_gate(result, entry, config)
+    attach_slice_verdicts(records, result, entry, config)  # per-slice verdicts, hidden regressions
     for record in records:
         record.details["strict"] = strict
         record.details["policy"] = config.inconclusive

@@ -84,6 +84,9 @@ JSON_SCHEMA: dict[str, Any] = {
                         "date": _STRING,
                         # content fingerprint of each example, by id (optional: older files lack it)
                         "example_fingerprints": {"type": ["object", "null"], "additionalProperties": _STRING},
+                        # slice membership {family: {slice: [example ids]}} (optional)
+                        "slices": {"type": "object", "additionalProperties": {
+                            "type": "object", "additionalProperties": {"type": "array", "items": _STRING}}},
                         "metrics": {
                             "type": "object",
                             "additionalProperties": {
@@ -151,6 +154,7 @@ class BaselineEntry:
     versions: dict[str, str] = field(default_factory=dict)
     date: str = ""
     example_fingerprints: dict[str, str] | None = None  # content fingerprint by example id
+    slices: dict[str, dict[str, list[str]]] | None = None  # slice membership by family and slice
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as stored under ``suites.<suite>.<candidate>``."""
@@ -162,6 +166,9 @@ class BaselineEntry:
         }
         if self.example_fingerprints is not None:
             data["example_fingerprints"] = dict(self.example_fingerprints)
+        if self.slices:
+            data["slices"] = {family: {name: list(ids) for name, ids in groups.items()}
+                              for family, groups in self.slices.items()}
         return data
 
     def same_scores(self, other: BaselineEntry) -> bool:
@@ -179,7 +186,8 @@ class BaselineEntry:
                    model_fingerprint=data["model_fingerprint"], split=data["split"],
                    split_fingerprint=data["split_fingerprint"], n=data["n"], metrics=metrics,
                    hyperparameters=data["hyperparameters"], versions=dict(data["versions"]),
-                   date=data["date"], example_fingerprints=data.get("example_fingerprints"))
+                   date=data["date"], example_fingerprints=data.get("example_fingerprints"),
+                   slices=data.get("slices"))
 
 
 @dataclass
@@ -271,4 +279,6 @@ def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str
         versions=dict(versions), date=date,
         example_fingerprints=(dict(zip(result.example_ids, result.example_fingerprints, strict=True))
                               if result.example_fingerprints else None),
+        slices={family: {name: list(ids) for name, ids in groups.items()}
+                for family, groups in (result.slices or {}).items()} or None,
     )

@@ -8,6 +8,9 @@ Example (in the candidate spec)::
     tolerance = "2%"             # default for gated metrics without their own tolerance
     resamples = 2000             # bootstrap resamples for the CI of each delta (0: no CI)
     metrics = { accuracy = { tolerance = 0.02 }, rougeL = { tolerance = "5%" } }
+    min_slice_size = 20          # slices with fewer paired examples read inconclusive (with their MDE)
+    slice_correction = "holm"    # or "bh": multiple-testing control across slices x metrics
+    fail_on_slice_regression = false   # true: a significant regression on any slice fails the gate
 
 A tolerance is the largest drop that is not a regression, on the metric's own scale
 (accuracy 0–1, BLEU / ROUGE 0–100). A number is absolute unless ``relative = true`` (then
@@ -33,7 +36,11 @@ DEFAULT_ALPHA = 0.05
 DEFAULT_TOLERANCE = "2%"
 POLICIES = ("pass", "fail")
 DEFAULT_RESAMPLES = 2000
-_SUITE_KEYS = ("alpha", "inconclusive", "tolerance", "resamples", "metrics")
+_SUITE_KEYS = ("alpha", "inconclusive", "tolerance", "resamples", "metrics", "min_slice_size",
+               "slice_correction", "fail_on_slice_regression")
+#: Multiple-testing control across slices x metrics: Holm (family-wise error) or Benjamini-Hochberg (FDR).
+SLICE_CORRECTIONS = ("holm", "bh")
+DEFAULT_MIN_SLICE_SIZE = 20
 _METRIC_KEYS = ("tolerance", "relative")
 
 
@@ -101,6 +108,9 @@ class GateConfig:
     default: MetricCheck = MetricCheck("*", 0.02, relative=True)
     checks: tuple[MetricCheck, ...] | None = None
     resamples: int = DEFAULT_RESAMPLES
+    min_slice_size: int = DEFAULT_MIN_SLICE_SIZE
+    slice_correction: str = "holm"
+    fail_on_slice_regression: bool = False
 
     def checks_for(self, available: Iterable[str]) -> list[MetricCheck]:
         """The checks to run for a result whose metrics are ``available`` (in a stable order)."""
@@ -141,6 +151,15 @@ class GateConfig:
         resamples = table.get("resamples", DEFAULT_RESAMPLES)
         if isinstance(resamples, bool) or not isinstance(resamples, int) or resamples < 0:
             raise SpecError(f"{where}.resamples: expected a whole number >= 0, got {resamples!r}")
+        min_slice = table.get("min_slice_size", DEFAULT_MIN_SLICE_SIZE)
+        if isinstance(min_slice, bool) or not isinstance(min_slice, int) or min_slice < 2:
+            raise SpecError(f"{where}.min_slice_size: expected a whole number >= 2, got {min_slice!r}")
+        correction = table.get("slice_correction", "holm")
+        if correction not in SLICE_CORRECTIONS:
+            raise SpecError(f"{where}.slice_correction: expected 'holm' or 'bh', got {correction!r}")
+        fail_on_slices = table.get("fail_on_slice_regression", False)
+        if not isinstance(fail_on_slices, bool):
+            raise SpecError(f"{where}.fail_on_slice_regression: expected true or false, got {fail_on_slices!r}")
         tolerance, relative = parse_tolerance(table.get("tolerance", DEFAULT_TOLERANCE), where=f"{where}.tolerance")
         default = MetricCheck("*", tolerance, relative)
         checks = None
@@ -157,7 +176,8 @@ class GateConfig:
             checks = tuple(_metric_check(name, spec, default, f"{where}.metrics.{name}")
                            for name, spec in metrics.items())
         return cls(alpha=float(alpha), inconclusive=policy, default=default, checks=checks,
-                   resamples=resamples)
+                   resamples=resamples, min_slice_size=min_slice, slice_correction=correction,
+                   fail_on_slice_regression=fail_on_slices)
 
 
 def _metric_check(name: Any, spec: Any, default: MetricCheck, where: str) -> MetricCheck:

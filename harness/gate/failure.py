@@ -28,12 +28,28 @@ def failing_records(records: Sequence[GateRecord], *, strict: bool = False,
                     policy: str = "pass") -> list[GateRecord]:
     """The records that fail the gate under ``strict`` and the inconclusive ``policy``."""
     return [r for r in records
-            if r.verdict == REGRESSED
+            if r.verdict == REGRESSED or slice_failure(r)
             or (r.verdict == INCONCLUSIVE and policy == "fail")
             or (strict and r.verdict in (NO_BASELINE, NOT_COMPARABLE))]
 
 
+def slice_failure(record: GateRecord) -> bool:
+    """Whether a slice of this metric regressed and the suite gates on slices (``fail_on_slice_regression``)."""
+    return bool(record.details.get("fail_on_slice_regression") and record.details.get("slice_regressions"))
+
+
+def _slices_block(record: GateRecord) -> list[str]:
+    failing = record.details.get("slice_regressions") or []
+    if not failing:
+        return []
+    what = "hidden regression" if record.details.get("hidden_regression") else "slice regression"
+    return [f"  {what}: {len(failing)} slice(s) regressed significantly:"] + [f"    - {line}" for line in failing]
+
+
 def _why(record: GateRecord) -> str:
+    if record.verdict != REGRESSED and slice_failure(record):
+        return ("hidden regression" if record.details.get("hidden_regression") else "slice regression") + \
+            f" (overall {record.verdict}; fails under fail_on_slice_regression = true)"
     if record.verdict == INCONCLUSIVE:
         return "inconclusive (fails under inconclusive = \"fail\")"
     if record.verdict in (NO_BASELINE, NOT_COMPARABLE):
@@ -63,7 +79,7 @@ def describe_record(record: GateRecord) -> str:
     metric, details = record.metric, record.details
     head = f"{record.suite} / {record.candidate} / {metric}: {_why(record)}"
     if "delta" not in details:
-        return f"{head}\n  {details.get('reason', record.message)}"
+        return "\n".join([f"{head}\n  {details.get('reason', record.message)}", *_slices_block(record)])
     lines = [
         head,
         f"  baseline {fmt_metric(record.baseline, metric)} → current {fmt_metric(record.current, metric)}; "
@@ -77,12 +93,14 @@ def describe_record(record: GateRecord) -> str:
         lines.append(f"  why: {details['reason']}")
     if details.get("pairing_note"):
         lines.append(f"  note: {details['pairing_note']}")
-    return "\n".join(lines + _examples_block(record))
+    return "\n".join(lines + _slices_block(record) + _examples_block(record))
 
 
 def format_failure(failing: Sequence[GateRecord], total: int) -> str:
     """The failure message: a summary line, every failing metric in full, then how to update."""
-    summary = "; ".join(f"{r.suite}/{r.candidate} {r.metric} {r.verdict}" for r in failing)
+    summary = "; ".join(f"{r.suite}/{r.candidate} {r.metric} {r.verdict}"
+                        + (f" (slices: {', '.join(r.details.get('slice_regression_labels') or [])})"
+                           if slice_failure(r) else "") for r in failing)
     blocks = "\n\n".join(describe_record(r) for r in failing)
     return (f"ft-harness gate failed: {len(failing)} of {total} gated metric(s): {summary}\n\n"
             f"{blocks}\n\n{UPDATE_INSTRUCTIONS}")

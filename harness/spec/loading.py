@@ -12,16 +12,18 @@ from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_for, options_for
 from harness.protocol import DecodeParams
-from harness.spec.candidates import check_candidate, resolve
+from harness.spec.candidates import check_candidate, check_suite_candidates, resolve
 from harness.spec.model import HarnessSpec, SuiteSpec
+from harness.spec.slices import check_slices
 from harness.spec.table import Table, show, unknown_key
 
 TASKS = ("classification", "generation")
 SCORING = ("generate", "likelihood")
 _TOP_KEYS = ("harness", "suites")
-_HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing", "torch_threads")
+_HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing", "torch_threads",
+                 "expected_monthly_requests", "compute_price_per_hour")
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
-               "scoring", "metrics", "metric_options", "gate", "candidates")
+               "scoring", "metrics", "metric_options", "gate", "candidates", "slices")
 _DECODE_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
 #: ``metric_options`` keys and the values each accepts (from the metric registry).
 METRIC_OPTIONS = {name: option.choices for name, option in OPTIONS.items()}
@@ -147,7 +149,10 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
                                            has_validation="validation" in t)
                     for cname in (candidates or {})},
         system=system,
+        slices=check_slices(t.table("slices"), task=task),
     )
+    if candidates is not None:
+        check_suite_candidates(suite, candidates.where)
     return suite
 
 
@@ -204,6 +209,10 @@ def parse_spec(raw: Any, path: Path) -> HarnessSpec:
         torch_threads=None if threads is None else h.integer("torch_threads", 0, minimum=1),
         tiny=check_tiny(tiny) if tiny is not None else {},
         pricing=check_pricing(pricing) if pricing is not None else {},
+        expected_monthly_requests=(h.integer("expected_monthly_requests", 0, minimum=1)
+                                   if "expected_monthly_requests" in h else None),
+        compute_price_per_hour=(h.number("compute_price_per_hour", 0.0, minimum=0.0)
+                                if "compute_price_per_hour" in h else None),
         suites={name: _suite(name, suites.get(name), base, suites.at(name)) for name in (suites or {})},
     )
 

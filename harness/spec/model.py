@@ -11,6 +11,7 @@ from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import default_metrics
 from harness.protocol import DecodeParams
+from harness.spec.slices import SliceSpec
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class SuiteSpec:
     metric_options: dict[str, Any] = field(default_factory=dict)
     candidates: dict[str, CandidateSpec] = field(default_factory=dict)
     system: str | None = None
+    #: slice families (``[suites.<name>.slices]``): metrics are also reported and gated per slice
+    slices: tuple[SliceSpec, ...] = ()
 
     @property
     def reported_metrics(self) -> tuple[str, ...]:
@@ -95,6 +98,10 @@ class HarnessSpec:
     torch_threads: int | None = None
     tiny: dict[str, Any] = field(default_factory=dict)
     pricing: dict[str, Any] = field(default_factory=dict)
+    #: fine-tune-or-prompt decision: requests a month the model will serve, and what an hour of
+    #: local training compute costs (US dollars); None where the spec does not say
+    expected_monthly_requests: int | None = None
+    compute_price_per_hour: float | None = None
     suites: dict[str, SuiteSpec] = field(default_factory=dict)
 
     def suite(self, name: str) -> SuiteSpec:

@@ -1,0 +1,268 @@
+"""Per-slice gate verdicts against the baseline (pure): the overall test, repeated on every slice.
+
+For each gated metric and each slice (``EvalResult.slices``, else the baseline's membership) the
+slice's unchanged examples are paired with the baseline by id and content fingerprint and tested
+exactly like the whole eval set (:mod:`harness.gate.verdict`): the paired t margin test for means
+of per-example scores, the paired bootstrap of corpus BLEU for BLEU, against the metric's own
+allowed drop. The one-sided p-values of all slices x metrics of a candidate form one family,
+adjusted with Holm (family-wise error, the default) or Benjamini-Hochberg (``slice_correction =
+"bh"``, false discovery rate; ``scipy.stats.false_discovery_control``) before the verdict is read.
+
+A slice with fewer paired examples than ``min_slice_size`` is not tested: it reads
+``inconclusive (n = 7 < 20)`` with its MDE. A slice's **MDE** is the smallest true drop from the
+baseline that this slice would show as ``regressed`` with 80 % power at the corrected level
+(Bonferroni's ``alpha / k`` over the k slice tests, which Holm never undercuts): the allowed drop
+plus the one-sided detectable difference. A candidate whose overall Δ is positive while a slice
+regresses has a **hidden regression**; with ``fail_on_slice_regression = true`` any slice
+regression fails the gate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from harness.gate.baseline import BaselineEntry
+from harness.gate.config import GateConfig
+from harness.gate.pairing import pair_by_id
+from harness.gate.verdict import CORPUS_STATS, INCONCLUSIVE, REGRESSED, decide_array
+from harness.results import EvalResult, GateRecord
+
+POWER = 0.8
+
+
+def adjust_rows(p_values: Any, method: str = "holm") -> np.ndarray:
+    """Adjusted p-values along the last axis (one family per row): ``holm`` or ``bh``; NaN stays NaN."""
+    p = np.asarray(p_values, dtype=float)
+    if p.shape[-1] == 0:
+        return p.copy()
+    if np.isnan(p).any():
+        flat = p.reshape(-1, p.shape[-1])
+        out = np.full(flat.shape, np.nan)
+        for i, row in enumerate(flat):
+            keep = ~np.isnan(row)
+            if keep.any():
+                out[i, keep] = adjust_rows(row[keep], method)
+        return out.reshape(p.shape)
+    if method == "bh":
+        from scipy.stats import false_discovery_control
+
+        return np.asarray(false_discovery_control(p, axis=-1, method="bh"), dtype=float)
+    if method != "holm":
+        raise ValueError(f"unknown correction {method!r} (expected 'holm' or 'bh')")
+    m = p.shape[-1]
+    order = np.argsort(p, axis=-1, kind="stable")
+    ranked = np.take_along_axis(p, order, axis=-1)
+    scaled = np.minimum(1.0, (m - np.arange(m)) * ranked)
+    adjusted = np.empty_like(p)
+    np.put_along_axis(adjusted, order, np.maximum.accumulate(scaled, axis=-1), axis=-1)
+    return adjusted
+
+
+def family_verdicts(*, difference: Any, allowed_drop: Any, p_noninferior: Any, p_inferior: Any,
+                    p_superior: Any, alpha: float, method: str = "holm") -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Verdicts of a family of slice tests (last axis; rows are runs) after adjusting each p-value family."""
+    adjusted = {"ni": adjust_rows(p_noninferior, method), "inf": adjust_rows(p_inferior, method),
+                "sup": adjust_rows(p_superior, method)}
+    verdicts = decide_array(difference=difference, allowed_drop=allowed_drop, p_noninferior=adjusted["ni"],
+                            p_inferior=adjusted["inf"], p_superior=adjusted["sup"], alpha=alpha)
+    return verdicts, adjusted
+
+
+def detectable_drop(sd: float, n: int, *, allowed: float, alpha: float, k: int, power: float = POWER) -> float:
+    """The slice MDE: allowed drop + the one-sided paired-t detectable difference at ``alpha / k``."""
+    from harness.stats import mde
+
+    if n < 2 or not math.isfinite(sd):
+        return math.nan
+    return allowed + mde(n, sd, alpha=alpha / max(k, 1), power=power, alternative="greater")
+
+
+@dataclass
+class SliceVerdict:
+    """One slice x metric of one candidate against its baseline."""
+
+    family: str
+    slice: str
+    metric: str
+    n: int
+    verdict: str
+    baseline: float | None
+    current: float | None
+    delta: float
+    ci: tuple[float, float]
+    confidence: float
+    p_value: float          # adjusted p-value of the question the verdict answers
+    p_value_raw: float
+    p_drop_adjusted: float  # adjusted p of "drop beyond the allowed drop" (what a regression reads)
+    mde: float
+    allowed_drop: float
+    method: str
+    reason: str = ""
+    tested: bool = True
+    p_raw: dict[str, float] = field(default_factory=dict)  # one-sided p-values: ni, inf, sup
+    _sd: float = field(default=math.nan, repr=False)
+
+    @property
+    def label(self) -> str:
+        """``family: slice`` as tables show it."""
+        return f"{self.family}: {self.slice}"
+
+    def describe(self, correction: str = "holm", k: int = 0) -> str:
+        """``label: negative: accuracy 0.900 → 0.600 (Δ −0.300, 90% CI [...], p = ... Holm-adjusted ...; n = 40)``."""
+        from harness.fmt import fmt_interval, fmt_metric, fmt_p_clause
+
+        if not self.tested:
+            return f"{self.label}: {self.metric}: {self.reason}"
+        name = "Holm" if correction == "holm" else "Benjamini-Hochberg"
+        return (f"{self.label}: {self.metric} {fmt_metric(self.baseline, self.metric)} → "
+                f"{fmt_metric(self.current, self.metric)} (Δ {fmt_metric(self.delta, self.metric, signed=True)}, "
+                f"{self.confidence:.0%} CI {fmt_interval(self.ci, self.metric, signed=True)}, "
+                f"{fmt_p_clause(self.p_value)} {name}-adjusted across {k} slice tests; n = {self.n}): {self.verdict}")
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("_sd")
+        data["ci"] = list(self.ci)
+        data["label"] = self.label
+        return data
+
+
+def _sd(values: Sequence[float]) -> float:
+    return float(np.std(np.asarray(values, dtype=float), ddof=1)) if len(values) > 1 else math.nan
+
+
+def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list[str], allowed: float,
+                config: GateConfig) -> tuple[Any, Any, float] | None:
+    from harness.stats import corpus_margin_test, margin_test
+
+    try:
+        scores, _ = result.paired_scores(metric)
+    except KeyError:
+        return None
+    stored = entry.metrics.get(metric)
+    if stored is None or not stored.scores:
+        return None
+    position = {example_id: i for i, example_id in enumerate(result.example_ids)}
+    inside = [i for i in ids if i in position]
+    by_example = bool(entry.example_fingerprints and result.example_fingerprints)
+    fingerprints = [result.example_fingerprints[position[i]] for i in inside] if by_example else None
+    pairing = pair_by_id(inside, [scores[position[i]] for i in inside], stored.scores,
+                         current_fingerprints=fingerprints,
+                         baseline_fingerprints=entry.example_fingerprints if by_example else None)
+    n = len(pairing.ids)
+    key = CORPUS_STATS.get(metric)
+    if key and stored.stats and key in result.details and n >= 2:
+        from harness.metrics.bleu_metric import resampled_corpus_bleu
+
+        rows = result.details[key]
+        stats_b = np.asarray([rows[position[i]] for i in pairing.ids], dtype=np.int64)
+        stats_a = np.asarray([stored.stats[i] for i in pairing.ids], dtype=np.int64)
+        test = corpus_margin_test(lambda c: resampled_corpus_bleu(stats_a, c),
+                                  lambda c: resampled_corpus_bleu(stats_b, c), n, margin=allowed,
+                                  alpha=config.alpha, n_resamples=config.resamples or 1000)
+        from scipy import special
+
+        sd = test.mde / float(special.ndtri(1 - config.alpha) + special.ndtri(POWER)) if test.mde == test.mde else math.nan
+        return pairing, test, sd
+    if n < 2:
+        return pairing, None, math.nan
+    test = margin_test(pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
+    return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline))
+
+
+def _corpus_mde(sd: float, allowed: float, alpha: float, k: int) -> float:
+    from scipy import special
+
+    if not math.isfinite(sd):
+        return math.nan
+    return allowed + float(special.ndtri(1 - alpha / max(k, 1)) + special.ndtri(POWER)) * sd
+
+
+def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: GateConfig,
+                   records: Sequence[GateRecord]) -> list[SliceVerdict]:
+    """Every slice x gated metric of ``result`` against ``entry`` (empty without slices or baseline)."""
+    members = result.slices or (entry.slices if entry is not None else None) or {}
+    if entry is None or not members:
+        return []
+    rows: list[SliceVerdict] = []
+    gated = [r for r in records if "allowed_drop" in r.details]
+    for record in gated:
+        metric, allowed = record.metric, float(record.details["allowed_drop"])
+        for family, groups in members.items():
+            for name, ids in groups.items():
+                tested = _slice_test(result, entry, metric, list(ids), allowed, config)
+                if tested is None:
+                    continue
+                pairing, test, sd = tested
+                nan = math.nan
+                rows.append(SliceVerdict(
+                    family=family, slice=name, metric=metric, n=len(pairing.ids), verdict=INCONCLUSIVE,
+                    baseline=test.mean_a if test else None, current=test.mean_b if test else None,
+                    delta=test.difference if test else nan, ci=test.ci if test else (nan, nan),
+                    confidence=1 - 2 * config.alpha, p_value=nan,
+                    p_value_raw=test.p_inferior if test else nan, p_drop_adjusted=nan, mde=nan,
+                    allowed_drop=allowed, method=test.method if test else "", _sd=sd,
+                    p_raw={"ni": test.p_noninferior, "inf": test.p_inferior, "sup": test.p_superior} if test else {}))
+    k = len(rows)
+    for row in rows:
+        corpus = row.metric in CORPUS_STATS and "bootstrap" in row.method
+        row.mde = (_corpus_mde(row._sd, row.allowed_drop, config.alpha, k) if corpus else
+                   detectable_drop(row._sd, row.n, allowed=row.allowed_drop, alpha=config.alpha, k=k))
+    _decide(rows, config)
+    return rows
+
+
+def _decide(rows: list[SliceVerdict], config: GateConfig) -> None:
+    from harness.fmt import fmt_metric
+
+    big = [r for r in rows if r.n >= config.min_slice_size and r.method]
+    for row in rows:
+        if row not in big:
+            row.tested = False
+            row.reason = (f"inconclusive (n = {row.n} < {config.min_slice_size}), MDE "
+                          f"{fmt_metric(row.mde, row.metric)}")
+    if not big:
+        return
+    raw = {key: [r.p_raw[key] for r in big] for key in ("ni", "inf", "sup")}
+    verdicts, adjusted = family_verdicts(
+        difference=[r.delta for r in big], allowed_drop=[r.allowed_drop for r in big],
+        p_noninferior=raw["ni"], p_inferior=raw["inf"], p_superior=raw["sup"], alpha=config.alpha,
+        method=config.slice_correction)
+    for i, row in enumerate(big):
+        row.verdict = str(verdicts[i])
+        row.p_drop_adjusted = float(adjusted["inf"][i])
+        which = {"regressed": "inf", "improved": "sup"}.get(row.verdict, "ni")
+        row.p_value = float(adjusted[which][i])
+        row.p_value_raw = float(raw[which][i])
+
+
+def attach_slice_verdicts(records: Sequence[GateRecord], result: EvalResult, entry: BaselineEntry | None,
+                          config: GateConfig) -> list[SliceVerdict]:
+    """Put each metric's slice verdicts, its slice regressions and the hidden-regression flag on its record."""
+    rows = slice_verdicts(result, entry, config, records)
+    if not rows:
+        return rows
+    k = sum(1 for r in rows if r.tested)
+    for record in records:
+        mine = [r for r in rows if r.metric == record.metric]
+        if not mine:
+            continue
+        regressions = [r for r in mine if r.tested and r.verdict == REGRESSED]
+        overall = record.details.get("delta")
+        hidden = bool(regressions) and isinstance(overall, (int, float)) and overall > 0
+        record.details.update({
+            "slices": [r.as_dict() for r in mine], "slice_correction": config.slice_correction,
+            "min_slice_size": config.min_slice_size, "n_slice_tests": k,
+            "slice_regressions": [r.describe(config.slice_correction, k) for r in regressions],
+            "slice_regression_labels": [r.label for r in regressions],
+            "hidden_regression": hidden, "fail_on_slice_regression": config.fail_on_slice_regression,
+        })
+        if regressions:
+            what = "hidden regression" if hidden else "slice regression"
+            record.message += f" [{what}: " + "; ".join(r.label for r in regressions) + "]"
+    return rows
