@@ -15,11 +15,13 @@ import sys
 import time
 
 BENCHMARKS = {
-    "generation": "bench.generation",   # batched vs per-example generation; label scoring vs generation
+    "generation": "bench.generation",   # batched vs per-example generation; label scoring vs generation;
+                                        # shared-prefix cache on a 5-shot suite; batched rendering
     "metrics": "bench.metrics",         # ROUGE / BLEU over 10,000 pairs vs the per-example loop
     "training": "bench.training",       # harness LoRA vs TRL SFTTrainer called directly
     "suites": "bench.suites",           # warm vs cold `pytest suites/`
     "serve_load": "bench.serve_load",   # `ft-harness serve` on 127.0.0.1: req/s, p50 / p99, /health p99
+    "peers": "bench.peers",             # beside lm-evaluation-harness (`bench` extra): likelihood, greedy
 }
 
 
