@@ -80,6 +80,9 @@ def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None =
     out_dir.mkdir(parents=True, exist_ok=True)
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     note = _baseline_note(state, baseline_note)
+    from harness.report.decision import run_decisions
+
+    state.decisions = run_decisions(state)  # the "fine-tune or prompt?" figures, also in results.json
     intervals = {(r.suite, r.candidate): metric_intervals(r) for r in state.results}
     written: list[Path] = []
     pages: dict[str, str] = {}

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 
 from harness.report import sections
 from harness.report.costs import cost_section
+from harness.report.decision import decision_section
 from harness.report.intervals import Interval
 from harness.report.tables import markdown_table
 from harness.report.verdicts import FAIL, run_verdict, suite_gates, suite_problems, suite_verdict
@@ -44,6 +45,7 @@ def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[s
         sections.evaluation_notes_section(results),
         sections.datasets_section(results),
         cost_section(results),
+        decision_section(state.decisions.get(suite), results),
         sections.problems_section(suite_problems(state, suite)),
         sections.run_info_section(state.run_info, results, date=date),
     ]

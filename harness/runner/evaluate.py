@@ -62,7 +62,7 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
     """
     head = bool(getattr(candidate, "always_predicts_labels", False))  # answers with a label directly
     use_likelihood = (suite.task == "classification" and isinstance(candidate, LabelScorer)
-                      and (suite.scoring == "likelihood" or head))
+                      and (candidate_scoring(suite, candidate) == "likelihood" or head))
     method = ("classifier" if head else "likelihood") if use_likelihood else "generate"
     key = _outputs_key(candidate, suite, method)
     cached = ctx.cache.get_json(key)
@@ -85,7 +85,10 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
                 began = time.perf_counter()
                 labels = candidate.predict_labels(chunk_prompts, list(suite.labels))
                 per = (time.perf_counter() - began) / max(1, len(chunk))
-                outputs = [Generation(text=label, latency_s=per) for label in labels]
+                counter = getattr(candidate, "token_counts", None)  # what answering the label costs
+                counts = counter(chunk_prompts, labels) if callable(counter) else [(0, 0)] * len(labels)
+                outputs = [Generation(text=label, latency_s=per, prompt_tokens=p, completion_tokens=c)
+                           for label, (p, c) in zip(labels, counts, strict=True)]
             else:
                 outputs = candidate.generate(chunk_prompts, suite.decode)
             known.update({k: dict(g.__dict__) for (k, _), g in zip(chunk, outputs, strict=True)})
@@ -93,6 +96,12 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
     ctx.cache.put_json(key, known)
     status = "miss" if len(todo) == len(set(keys)) else "partial"
     return [Generation(**known[k]) for k in keys], method, status
+
+
+def candidate_scoring(suite: SuiteSpec, candidate: Candidate) -> str:
+    """How ``candidate`` is scored: its own ``scoring`` option, else the suite's."""
+    spec = suite.candidates.get(candidate.name)
+    return str((spec.options.get("scoring") if spec is not None else None) or suite.scoring)
 
 
 def _usage(outputs: list[Generation]) -> dict[str, float]:
@@ -118,6 +127,10 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
         metrics=suite.metrics, options=suite.metric_options)
     details["method"] = method
     signatures = full_signatures(signatures, suite, method)  # scoring method, decoding, prompt, labels
+    prompt = getattr(candidate, "prompt_details", None)  # a prompted candidate: instruction and shots
+    if isinstance(prompt, dict):
+        details["prompt"] = prompt
+        signatures = {name: f"{sig}|{prompt['signature']}" for name, sig in signatures.items()}
     if suite.task == "classification":
         details["degenerate"] = classification_checks(suite, references, details["parsed"])
     remote_model = getattr(candidate, "model", None)

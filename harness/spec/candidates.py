@@ -30,35 +30,45 @@ class KindFacts:
     summary: str = ""
     required: tuple[str, ...] = ()           # options the kind cannot do without
     schedule: bool = False                   # also check the evaluation / checkpoint schedule
+    wraps: tuple[str, ...] = ()              # kinds ``base_kind`` may name; their options are taken too
+    suite_check: str | None = None           # "module:function(suite, spec, where)" run once the suite is read
 
 
 _OPENAI_CLIENT = ("model", "base_url", "api_key_env", "timeout_s", "concurrency", "max_attempts",
                   "max_tokens_field", "request_options")
 _HF = "harness.backends.hf"
+_SCORED = ("scoring",)  # kinds that score labels by log-likelihood take a per-candidate scoring
 _ENC = "harness.backends.encoder"
 
 #: Every candidate kind. ``harness.kinds`` builds them; the spec checks their tables.
 KINDS: dict[str, KindFacts] = {
-    "base": KindFacts(f"{_HF}.candidates:build_base", summary="the untouched base model"),
-    "lora": KindFacts(f"{_HF}.candidates:build_lora", ("seed",), f"{_HF}.lora:LORA_DEFAULTS",
+    "base": KindFacts(f"{_HF}.candidates:build_base", _SCORED, summary="the untouched base model"),
+    "lora": KindFacts(f"{_HF}.candidates:build_lora", ("seed", *_SCORED), f"{_HF}.lora:LORA_DEFAULTS",
                       (f"{_HF}.lora:LORA.params", f"{_HF}.lora:lora_params"), "a LoRA adapter trained here",
                       schedule=True),
-    "full": KindFacts(f"{_HF}.candidates:build_full", ("seed",), f"{_HF}.full:FULL_DEFAULTS",
+    "full": KindFacts(f"{_HF}.candidates:build_full", ("seed", *_SCORED), f"{_HF}.full:FULL_DEFAULTS",
                       (f"{_HF}.full:FULL.params", f"{_HF}.full:full_params"), "a full fine-tune trained here",
                       schedule=True),
     "search": KindFacts("harness.tuning.search:build_search",
                         ("base_kind", "grid", "random", "trials", "seed", "select", "mode", "training_seed"),
                         summary="a hyperparameter search over lora / full trials", required=("base_kind",)),
-    "adapter": KindFacts(f"{_HF}.loaded:build_adapter", ("path", "base", "load_in_8bit", "load_in_4bit", "seed"),
+    "adapter": KindFacts(f"{_HF}.loaded:build_adapter",
+                         ("path", "base", "load_in_8bit", "load_in_4bit", "seed", *_SCORED),
                          summary="an existing PEFT adapter", required=("path",)),
-    "model": KindFacts(f"{_HF}.loaded:build_model", ("path", "seed"), summary="an existing model directory",
-                       required=("path",)),
+    "model": KindFacts(f"{_HF}.loaded:build_model", ("path", "seed", *_SCORED),
+                       summary="an existing model directory", required=("path",)),
     "openai": KindFacts("harness.backends.openai.candidates:build_openai",
                         (*_OPENAI_CLIENT, "suffix", "max_cost", "poll_interval_s", "job_timeout_s", "seed"),
                         "harness.backends.openai.candidates:PARAMS", ("harness.spec.candidates:openai_params",),
                         summary="an OpenAI fine-tuning job", required=("model",)),
     "endpoint": KindFacts("harness.backends.openai.endpoint:build", (*_OPENAI_CLIENT, "verify"),
                           summary="an OpenAI-compatible endpoint", required=("model",)),
+    "prompted": KindFacts("harness.backends.prompted:build_prompted",
+                          ("base_kind", "instruction", "shots", "stratify", "seed", *_SCORED),
+                          summary="a base, adapter, model or endpoint prompted with an instruction and k "
+                                  "in-context examples from the train split",
+                          required=("base_kind",), wraps=("base", "adapter", "model", "endpoint"),
+                          suite_check="harness.spec.candidates:check_prompted"),
     "encoder-base": KindFacts(f"{_ENC}.candidates:build_encoder_base", ("base_model", "seed", "max_length"),
                               summary="an encoder with a seeded, untrained head"),
     "encoder-lora": KindFacts(f"{_ENC}.candidates:build_encoder_lora", ("base_model", "seed"),
@@ -81,7 +91,9 @@ _OPTION_TYPES = {
     "max_length": _POS, "timeout_s": _NUM, "poll_interval_s": _NUM, "job_timeout_s": _NUM, "max_cost": _NUM,
     "load_in_8bit": _BOOL, "load_in_4bit": _BOOL, "verify": _BOOL,
     "label_descriptions": _TABLE, "request_options": _TABLE, "grid": _TABLE, "random": _TABLE,
+    "shots": "count", "stratify": _BOOL, "scoring": "scoring",
 }
+SCORING_METHODS = ("generate", "likelihood")
 
 
 def resolve(target: str) -> Any:
@@ -137,6 +149,10 @@ def _check_option(t: Table, key: str) -> None:
         t.string(key)
     elif expected == _INT:
         t.integer(key, 0)
+    elif expected == "count":
+        t.integer(key, 0, minimum=0)
+    elif expected == "scoring":
+        t.string(key, choices=SCORING_METHODS)
     elif expected == _POS:
         t.integer(key, 1, minimum=1)
     elif expected == _NUM:
@@ -196,11 +212,19 @@ def check_candidate(name: str, value: Any, where: str, *, has_validation: bool =
     if kind not in KINDS:
         raise SpecError(f"{t.at('kind')}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
     facts = KINDS[kind]
-    allowed = ("kind", "params", *facts.options)
+    own = facts.options
+    if facts.wraps:
+        base_kind = t.string("base_kind", required=True, choices=facts.wraps)
+        inner = KINDS[base_kind]
+        own = (*own, *(k for k in inner.options if k not in own))
+        for key in inner.required:
+            if key not in t:
+                raise SpecError(f"{t.at(key)}: missing key {key!r} (base_kind {base_kind!r}: {inner.summary})")
+    allowed = ("kind", "params", *own)
     for key in t:
         if key not in allowed:
             raise unknown_key(where, key, allowed)
-    for key in facts.options:
+    for key in own:
         if key in t:
             _check_option(t, key)
         elif key in facts.required:
@@ -209,3 +233,37 @@ def check_candidate(name: str, value: Any, where: str, *, has_validation: bool =
     options = {k: v for k, v in value.items() if k not in ("kind", "params")}
     _check_params(kind, params, options, has_validation)
     return CandidateSpec(name=name, kind=kind, params=dict(params.data), options=options)
+
+
+def check_suite_candidates(suite: Any, where: str) -> None:
+    """Checks that need the whole suite (its task, labels, splits): per-candidate ``scoring`` and each
+    kind's ``suite_check``; ``where`` is the key path of the suite's candidates table."""
+    for name, spec in suite.candidates.items():
+        at = f"{where}.{name}"
+        scoring = spec.options.get("scoring")
+        if scoring == "likelihood" and suite.task != "classification":
+            raise SpecError(f"{at}.scoring: 'likelihood' scoring needs a classification suite (task is {suite.task!r})")
+        check = KINDS[spec.kind].suite_check
+        if check:
+            resolve(check)(suite, spec, at)
+
+
+def check_prompted(suite: Any, spec: CandidateSpec, where: str) -> None:
+    """A prompted candidate's shots can be drawn: the suite has a train split with enough examples
+    (and, stratified, every label among them). The context window is checked when it is built."""
+    from harness.errors import HarnessError
+
+    shots = int(spec.options.get("shots", 0))
+    if not shots:
+        return
+    if suite.train is None:
+        raise SpecError(f"{where}.shots: shots are drawn from the train split; suite {suite.name!r} has none "
+                        "(add `train = ...` or set shots = 0)")
+    plan = resolve("harness.backends.prompted:prompt_plan")
+    problem = resolve("harness.backends.prompting:ShotError")
+    try:
+        plan(suite, dict(spec.options), seed=int(spec.options.get("seed", 0)))
+    except problem as exc:
+        raise SpecError(f"{where}.{exc.key}: {exc.problem}") from None
+    except HarnessError as exc:
+        raise SpecError(f"{where}.shots: cannot read the train or eval split to draw shots: {exc}") from None

@@ -73,6 +73,24 @@ class LocalCausalLM:
         model, tokenizer = self._model()
         return predict_by_likelihood(model, tokenizer, prompts, labels, batch_size=self.batch_size)
 
+    def token_counts(self, prompts: Sequence[list[Message]], replies: Sequence[str]) -> list[tuple[int, int]]:
+        """``(prompt, completion)`` tokens per request for label-scored replies (cost reporting)."""
+        from harness.backends.hf.tokens import token_counts
+
+        return token_counts(self._model()[1], prompts, replies)
+
+    def prompt_lengths(self, prompts: Sequence[list[Message]]) -> list[int]:
+        """Tokens of each chat prompt as this model's template renders it."""
+        from harness.backends.hf.tokens import prompt_lengths
+
+        return prompt_lengths(self._model()[1], prompts)
+
+    def context_window(self) -> tuple[int | None, str]:
+        """The model's context length in tokens and where it comes from."""
+        from harness.backends.hf.tokens import context_window
+
+        return context_window(self.model_dir, self._model()[1])
+
     def release(self) -> None:
         """Drop the loaded weights (the next call loads them again)."""
         self._loaded = None

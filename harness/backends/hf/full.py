@@ -30,21 +30,27 @@ FULL_DEFAULTS: dict[str, Any] = {
 }
 
 
+ASSISTANT_ONLY = "assistant-only (template markers)"
+COMPLETION_ONLY = "completion-only (harness mask)"
+
+
 def full_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     """Defaults overlaid with ``params``; unknown keys and impossible values are refused."""
     return FULL.params(params)
 
 
 def tokenize_with_assistant_labels(split: Split, tokenizer, max_length: int):
-    """Token ids with labels only on assistant tokens (the chat template's generation blocks)."""
+    """Token ids with labels only on assistant tokens: the chat template's generation blocks, or
+    (a template without them) the tokens each assistant turn adds to the rendering."""
     from datasets import Dataset
+
+    from harness.data.truncation import assistant_mask
 
     rows = []
     for ex in split.examples:
-        enc = tokenizer.apply_chat_template(ex.messages, tokenize=True, return_dict=True,
-                                            return_assistant_tokens_mask=True)
+        enc = tokenizer.apply_chat_template(ex.messages, tokenize=True, return_dict=True)
         ids = list(enc["input_ids"])[:max_length]
-        mask = list(enc["assistant_masks"])[:max_length]
+        mask = assistant_mask(tokenizer, list(ex.messages))[:max_length]
         labels = [t if m else -100 for t, m in zip(ids, mask, strict=True)]
         if all(lbl == -100 for lbl in labels):
             continue  # counted by count_truncation and reported
@@ -84,7 +90,15 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool) -> Prepare
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True),
         callbacks=training_callbacks(p, has_eval=has_eval, on_log=job.on_log),
     )
-    return Prepared(trainer, tokenizer, rows_dropped=truncation.dropped, rows_truncated=truncation.truncated)
+    return Prepared(trainer, tokenizer, rows_dropped=truncation.dropped, rows_truncated=truncation.truncated,
+                    hyperparameters={"loss_mask": loss_mask_name(tokenizer)})
+
+
+def loss_mask_name(tokenizer) -> str:
+    """How the loss is masked for ``tokenizer``'s chat template (shown in the training table)."""
+    from harness.data.truncation import has_generation_markers
+
+    return ASSISTANT_ONLY if has_generation_markers(tokenizer) else COMPLETION_ONLY
 
 
 def _save(prepared: Prepared, out_dir: Path) -> None:

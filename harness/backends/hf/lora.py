@@ -1,4 +1,6 @@
-"""LoRA fine-tuning with PEFT + TRL's SFTTrainer on chat data, assistant-only loss.
+"""LoRA fine-tuning with PEFT + TRL's SFTTrainer on chat data, loss on assistant tokens only:
+TRL's assistant-only loss where the chat template has ``{% generation %}`` markers, else the
+harness's own assistant mask (``harness.data.truncation.assistant_mask``) on pre-tokenized rows.
 
 QLoRA: with ``load_in_8bit`` / ``load_in_4bit`` the base is quantised by bitsandbytes and
 prepared with ``peft.prepare_model_for_kbit_training`` before the adapter is attached.
@@ -137,31 +139,51 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool) -> Prepare
     from transformers import AutoTokenizer, set_seed
     from trl import SFTConfig, SFTTrainer
 
-    from harness.data.truncation import count_truncation
+    from harness.backends.hf.full import loss_mask_name
+    from harness.data.truncation import count_truncation, has_generation_markers
     from harness.training.arguments import trainer_arguments, training_callbacks
 
     p, has_eval = job.params, job.validation is not None
+    tokenizer = AutoTokenizer.from_pretrained(str(job.model_dir))
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    # Assistant-only loss from the template's {% generation %} markers where it has them; else the
+    # harness's own mask of the tokens each assistant turn adds (pre-tokenized rows for TRL).
+    markers = has_generation_markers(tokenizer)
+    dataset = to_chat_dataset if markers else (lambda split: to_masked_dataset(split, tokenizer))
     args = SFTConfig(
         **trainer_arguments(p, output_dir=output_dir, seed=job.seed, has_eval=has_eval,
                             checkpointing=checkpointing),
         max_length=int(p["max_length"]),
-        assistant_only_loss=True,
+        assistant_only_loss=markers,
     )
     set_seed(job.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(job.model_dir))
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
     model = load_base_for_training(job.model_dir, p)
     truncation = count_truncation(job.train.examples, tokenizer, int(p["max_length"]))
     trainer = SFTTrainer(
         model=model, args=args,
-        train_dataset=to_chat_dataset(job.train),
-        eval_dataset=to_chat_dataset(job.validation) if has_eval else None,
+        train_dataset=dataset(job.train),
+        eval_dataset=dataset(job.validation) if has_eval else None,
         processing_class=tokenizer,
         peft_config=lora_config(p),
         callbacks=training_callbacks(p, has_eval=has_eval, on_log=job.on_log),
     )
-    return Prepared(trainer, tokenizer, rows_dropped=truncation.dropped, rows_truncated=truncation.truncated)
+    return Prepared(trainer, tokenizer, rows_dropped=truncation.dropped, rows_truncated=truncation.truncated,
+                    hyperparameters={"loss_mask": loss_mask_name(tokenizer)})
+
+
+def to_masked_dataset(split: Split, tokenizer):
+    """Pre-tokenized rows ``{"input_ids", "assistant_masks"}`` with the harness's assistant mask
+    (for chat templates without generation markers); TRL turns the mask into labels."""
+    from datasets import Dataset
+
+    from harness.data.truncation import assistant_mask
+
+    rows = []
+    for ex in split.examples:
+        ids = list(tokenizer.apply_chat_template(list(ex.messages), tokenize=True, return_dict=True)["input_ids"])
+        rows.append({"input_ids": ids, "assistant_masks": assistant_mask(tokenizer, list(ex.messages))})
+    return Dataset.from_list(rows)
 
 
 def _finish(prepared: Prepared, job: TrainingJob) -> None:
