@@ -60,7 +60,7 @@ def schedule_arguments(p: Mapping[str, Any], *, has_eval: bool, checkpointing: b
 def trainer_arguments(p: Mapping[str, Any], *, output_dir: Path, seed: int, has_eval: bool,
                       checkpointing: bool) -> dict[str, Any]:
     """Keyword arguments shared by ``TrainingArguments`` and ``SFTConfig`` for one run."""
-    from harness.training.hardware import mixed_precision_flags
+    from harness.training.hardware import distributed_flags, mixed_precision_flags
 
     return {
         "output_dir": str(output_dir),
@@ -83,6 +83,7 @@ def trainer_arguments(p: Mapping[str, Any], *, output_dir: Path, seed: int, has_
         # a scratch run never resumes: its checkpoints need the weights only (the best is reloaded)
         "save_only_model": not checkpointing,
         **mixed_precision_flags(p["precision"]),
+        **distributed_flags(),
     }
 
 

@@ -34,3 +34,26 @@ def mixed_precision_flags(requested: str | None) -> dict[str, bool]:
                             "Use precision = 'auto' or 'no'.")
         return {"bf16": False, "fp16": True}
     raise SpecError(f"unknown precision {requested!r} (expected auto, fp16, bf16 or no)")
+
+
+def world_size() -> int:
+    """How many processes train together (``accelerate launch`` / ``torchrun`` set ``WORLD_SIZE``)."""
+    import os
+
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def cpu_only() -> bool:
+    """No CUDA device here: processes training together use accelerate's multi-CPU (gloo) mode."""
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def distributed_flags() -> dict[str, bool]:
+    """Training-argument flags for several processes on a machine without a GPU (``use_cpu``:
+    without it transformers trains each process alone); nothing otherwise."""
+    return {"use_cpu": True} if world_size() > 1 and cpu_only() else {}

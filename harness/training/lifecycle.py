@@ -10,7 +10,6 @@ trains together into the shared work folder and the main process stores the resu
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from harness.data.records import Split
 from harness.errors import HarnessError, SpecError
 from harness.protocol import TrainingSummary
 from harness.spec import CandidateSpec, SuiteSpec
+from harness.training.hardware import world_size
 from harness.training.params import ParamError
 from harness.training.recipe import Recipe, TrainingJob
 from harness.training.summary import TuningSummary, summary_from_dict
@@ -116,14 +116,6 @@ def plan_training(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, reci
     return TrainingPlan(suite, spec, recipe, key, model_dir, train, validation, params, seed, where)
 
 
-def world_size() -> int:
-    """How many processes train together (``accelerate launch`` / ``torchrun`` set ``WORLD_SIZE``)."""
-    try:
-        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
-    except ValueError:
-        return 1
-
-
 def _guarded(plan: TrainingPlan, work: Path | None, rank: int | None, train: Callable[[], Any]) -> Any:
     """``train()``, with any failure from the libraries turned into a located ``TrainingError``."""
     from harness.training.failure import training_failure, write_traceback
@@ -183,12 +175,13 @@ def _train_together(ctx: BuildContext, plan: TrainingPlan) -> tuple[Any, TuningS
 
     from accelerate import PartialState
 
+    from harness.training.hardware import cpu_only
     from harness.training.resume import checkpoints_dir, remove_work_dir, work_dir
 
     if not ctx.cache.enabled:
         raise HarnessError(f"{plan.where}: training in several processes needs the cache (its work folder "
                            "is where they meet); run without --no-cache")
-    state = PartialState()
+    state = PartialState(cpu=cpu_only())  # several CPU processes: accelerate's multi-CPU mode
     main = state.is_main_process
     label = f"{plan.suite.name}/{plan.spec.name}"
     if ctx.cache.info(plan.key) is None:

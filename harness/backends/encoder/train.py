@@ -118,8 +118,11 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool, *, adapter
     from harness.training.arguments import trainer_arguments, training_callbacks
 
     p, has_eval = job.params, job.validation is not None
+    # The head's loss is a mean over examples: scaling it by the process count (transformers' token
+    # averaging across devices, meant for token-summed causal-LM losses) would multiply it.
     args = TrainingArguments(**trainer_arguments(p, output_dir=output_dir, seed=job.seed, has_eval=has_eval,
-                                                 checkpointing=checkpointing))
+                                                 checkpointing=checkpointing),
+                             average_tokens_across_devices=False)
     set_seed(job.seed)
     tokenizer = load_tokenizer(job.model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(str(job.model_dir))
