@@ -29,11 +29,6 @@ def input_text(example: Example) -> str:
     return "\n".join(str(m.get("content") or "") for m in example.prompt if m.get("role") != "system")
 
 
-def _where(example: Example) -> str:
-    unit = example.meta.get("unit", "line")
-    return f"{example.source}: row {example.line}" if unit == "row" else f"{example.source}:{example.line}"
-
-
 def _some(items: Sequence[str], limit: int = 5) -> str:
     shown = ", ".join(items[:limit])
     return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
@@ -52,11 +47,14 @@ def _by_metadata(examples: Sequence[Example], name: str, family: str) -> dict[st
     missing = [ex for ex in examples if name not in (ex.meta.get("metadata") or {})]
     if missing:
         first = missing[0]
+        unit_row = first.meta.get("unit") == "row"
+        unit = "rows" if unit_row else "lines"
         raise DatasetError(
-            f"{_where(first)}: slice {family!r} reads metadata.{name}, but this row has no metadata.{name} "
-            f"({len(missing)} of {len(examples)} rows lack it; at {_some([_where(ex) for ex in missing])}); "
-            f"give every eval row a \"metadata\": {{\"{name}\": ...}} value", path=first.source, line=first.line,
-            field=f"metadata.{name}")
+            f"{'row ' + str(first.line) + ': ' if unit_row else ''}slice {family!r} reads metadata.{name}, "
+            f"but this row has no metadata.{name} ({len(missing)} of {len(examples)} rows lack it; "
+            f"{unit} {_some([str(ex.line) for ex in missing])}); "
+            f"give every eval row a \"metadata\": {{\"{name}\": ...}} value", path=first.source,
+            line=None if unit_row else first.line, field=f"metadata.{name}")
     groups: dict[str, list[str]] = {}
     for example in examples:
         groups.setdefault(str(example.meta["metadata"][name]), []).append(example.id)
@@ -110,7 +108,7 @@ def _by_ids(examples: Sequence[Example], groups: dict[str, Sequence[str]], famil
     for name, ids in groups.items():
         unknown = [i for i in ids if i not in present]
         if unknown:
-            raise DatasetError(f"{path}: slice {family}.{name} lists {len(unknown)} id(s) the eval set does not "
+            raise DatasetError(f"slice {family}.{name} lists {len(unknown)} id(s) the eval set does not "
                                f"have: {_some([repr(i) for i in unknown])}", path=path, field=f"{family}.{name}")
         wanted = set(ids)
         out[name] = [ex.id for ex in examples if ex.id in wanted]
@@ -140,7 +138,7 @@ def slice_members(examples: Sequence[Example], slices: Sequence[Any], *, labels:
             raise ValueError(f"unknown slice kind {spec.by!r}")
         empty = [name for name, ids in groups.items() if not ids]
         if empty:
-            raise DatasetError(f"{path}: slice {spec.name!r} ({spec.describe()}) has no eval examples in "
+            raise DatasetError(f"slice {spec.name!r} ({spec.describe()}) has no eval examples in "
                                f"{_some([repr(e) for e in empty])}: an empty slice cannot be scored; change "
                                "the declaration or the data", path=path, field=spec.name)
         members[spec.name] = groups
