@@ -62,11 +62,11 @@ def test_bad_slice_declarations_are_refused_at_load_with_the_key_path(tmp_path, 
 
 
 def test_label_slices_need_a_classification_suite_and_gate_keys_are_checked(tmp_path):
-    with pytest.raises(SpecError, match="slices.l.by: slices by label need a classification suite"):
+    with pytest.raises(SpecError, match=r"slices.l.by: slices by label need a classification suite"):
         parse(spec_with('l = { by = "label" }', task="generation"), tmp_path)
-    with pytest.raises(SpecError, match="gate.slice_correction: expected 'holm' or 'bh'"):
+    with pytest.raises(SpecError, match=r"gate.slice_correction: expected 'holm' or 'bh'"):
         parse(spec_with('l = { by = "label" }', gate='[suites.s.gate]\nslice_correction = "bonferroni"\n'), tmp_path)
-    with pytest.raises(SpecError, match="gate.min_slice_size: expected a whole number >= 2"):
+    with pytest.raises(SpecError, match=r"gate.min_slice_size: expected a whole number >= 2"):
         parse(spec_with('l = { by = "label" }', gate="[suites.s.gate]\nmin_slice_size = 0\n"), tmp_path)
 
 
@@ -148,11 +148,11 @@ def test_a_metadata_field_missing_from_some_rows_names_file_and_line(tmp_path):
 def test_empty_slices_and_unknown_ids_are_refused(tmp_path):
     path = write_jsonl(tmp_path / "eval.jsonl", [chat(f"r{i}", "positive", id=f"e{i}") for i in range(4)])
     examples = load_split(path).examples
-    with pytest.raises(DatasetError, match="slice 'label' .* no eval examples in 'negative': an empty slice"):
+    with pytest.raises(DatasetError, match=r"slice 'label' .* no eval examples in 'negative': an empty slice"):
         slice_members(examples, [SliceSpec("label", "label")], labels=("positive", "negative"), path=str(path))
     with pytest.raises(DatasetError, match=r"slice 'len' .*no eval examples in 'tokens > 100'"):
         slice_members(examples, [SliceSpec("len", "length", edges=(100.0,), tokenizer="estimate")], path=str(path))
-    with pytest.raises(DatasetError, match="slice vip.a lists 1 id\\(s\\) the eval set does not have: 'e9'"):
+    with pytest.raises(DatasetError, match=r"slice vip.a lists 1 id\(s\) the eval set does not have: 'e9'"):
         slice_members(examples, [SliceSpec("vip", "ids", groups={"a": ("e1", "e9")})], path=str(path))
 
 
