@@ -15,6 +15,7 @@ from harness.protocol import Candidate, Generation, LabelScorer
 from harness.results import EvalResult
 from harness.runner.checks import classification_checks, example_fingerprints, full_signatures
 from harness.runner.scoring import score_task
+from harness.runner.sharded import Shard, run_chunk
 from harness.spec import SuiteSpec
 
 # Prompts handed to a candidate at once: large enough for full, length-sorted batches, small
@@ -54,11 +55,14 @@ def prompt_key(messages: list[dict[str, Any]]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split) -> tuple[list[Generation], str, str]:
+def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split,
+                  shard: Shard | None = None) -> tuple[list[Generation], str, str]:
     """Model outputs for every example, the method, and ``hit`` / ``partial`` / ``miss``.
 
     Outputs are cached per (model fingerprint, decoding, method, prompt): only prompts the
-    cache has not seen with this model and these settings are run.
+    cache has not seen with this model and these settings are run. With a ``shard`` (several
+    processes, :mod:`harness.runner.sharded`) each process runs its share of every chunk, all
+    receive every output, and only the main process writes the cache.
     """
     head = bool(getattr(candidate, "always_predicts_labels", False))  # answers with a label directly
     use_likelihood = (suite.task == "classification" and isinstance(candidate, LabelScorer)
@@ -81,7 +85,10 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
         for start in range(0, len(pending), PROGRESS_CHUNK):
             chunk = pending[start:start + PROGRESS_CHUNK]
             chunk_prompts = [prompt for _, prompt in chunk]
-            if use_likelihood:
+            if shard is not None:
+                outputs = run_chunk(candidate, chunk_prompts, shard, params=suite.decode,
+                                    labels=list(suite.labels) if use_likelihood else None)
+            elif use_likelihood:
                 began = time.perf_counter()
                 labels = candidate.predict_labels(chunk_prompts, list(suite.labels))
                 per = (time.perf_counter() - began) / max(1, len(chunk))
@@ -93,7 +100,8 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
                 outputs = candidate.generate(chunk_prompts, suite.decode)
             known.update({k: dict(g.__dict__) for (k, _), g in zip(chunk, outputs, strict=True)})
             bar.update(len(chunk))
-    ctx.cache.put_json(key, known)
+    if shard is None or shard.is_main:
+        ctx.cache.put_json(key, known)
     status = "miss" if len(todo) == len(set(keys)) else "partial"
     return [Generation(**known[k]) for k in keys], method, status
 
@@ -116,10 +124,11 @@ def _usage(outputs: list[Generation]) -> dict[str, float]:
     }
 
 
-def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split) -> EvalResult:
-    """Score ``candidate`` on ``split`` with the suite's task metrics."""
+def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split,
+                       shard: Shard | None = None) -> EvalResult:
+    """Score ``candidate`` on ``split`` with the suite's task metrics (``shard``: several processes)."""
     began = time.perf_counter()
-    outputs, method, hit = run_candidate(ctx, candidate, suite, split)
+    outputs, method, hit = run_candidate(ctx, candidate, suite, split, shard)
     predictions = [g.text for g in outputs]
     references = [ex.reference for ex in split.examples]
     metrics, per_example, signatures, details = score_task(

@@ -1,0 +1,115 @@
+"""Evaluate one candidate of a spec outside pytest: ``ft-harness evaluate`` or
+``python -m harness.cli.evaluate``, in one process or data-parallel under a launcher::
+
+    torchrun --nproc-per-node 2 -m harness.cli.evaluate --spec S --suite X --candidate C
+
+Several processes (``WORLD_SIZE`` > 1) build the candidate together (a trained kind trains
+data-parallel through the training lifecycle, or is found in the cache), share its eval set
+(``harness.runner.sharded``) and gather the outputs on every process; the main process alone
+writes the output cache, ``<out>/outputs/<suite>/<candidate>.jsonl`` and
+``<out>/results/<suite>/<candidate>.json``, and prints one JSON line. The outputs equal those of
+one process; the cache entries are per prompt, so a rerun with another process count reuses them.
+Exit codes as every ``ft-harness`` command: 0 done, 2 usage, 3 harness error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from harness.errors import HarnessError
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--spec", type=Path, default=Path("fixtures/candidates.toml"), help="candidate spec TOML")
+    parser.add_argument("--suite", required=True, help="suite name in the spec")
+    parser.add_argument("--candidate", required=True, help="candidate name in the suite")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="artifact cache (default: $FT_HARNESS_CACHE or ./.ft-cache)")
+    parser.add_argument("--base-model", default=None, help="'embedded', a local directory or a hub id")
+    parser.add_argument("--batch-size", type=int, default=None, help="inference batch size (default: the spec's)")
+    parser.add_argument("--out", type=Path, default=Path("reports"),
+                        help="where outputs/<suite>/<candidate>.jsonl and results/... go (default: reports)")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("evaluate", help="evaluate one candidate (data-parallel under torchrun)")
+    _add_arguments(parser)
+    parser.set_defaults(func=_run)
+
+
+def _session(args: argparse.Namespace):
+    from harness.session import EvalSession, SessionOptions
+
+    return EvalSession(SessionOptions(spec_path=args.spec, root_dir=Path.cwd(), base_model=args.base_model,
+                                      cache_dir=args.cache_dir, batch_size=args.batch_size))
+
+
+def _write(result: Any, out: Path) -> dict[str, str]:
+    from harness.jsonio import write_atomic
+    from harness.results import RunState
+    from harness.runner.outputs import outputs_path, write_outputs
+
+    written = write_outputs(RunState(results=[result]), out / "outputs")
+    target = outputs_path(out / "results", result.suite, result.candidate).with_suffix(".json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str) + "\n")
+    return {"outputs": str(written[0]), "result": str(target)}
+
+
+def evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Build and evaluate the candidate; the summary on the main process, ``None`` on the others."""
+    from harness.kinds import build_candidate
+    from harness.runner.evaluate import evaluate_candidate
+    from harness.runner.sharded import process_shard, wait_for_everyone
+
+    session = _session(args)
+    ctx = session.ctx
+    suite = ctx.spec.suite(args.suite)
+    spec = suite.candidate(args.candidate, ctx.spec.path)
+    shard = process_shard()
+    candidate = build_candidate(ctx, suite, spec)
+    split = session.eval_split(suite.name)
+    began = time.perf_counter()
+    result = evaluate_candidate(ctx, candidate, suite, split, shard)
+    seconds = time.perf_counter() - began
+    summary = None
+    if shard is None or shard.is_main:
+        files = _write(result, args.out)
+        summary = {"suite": suite.name, "candidate": candidate.name, "examples": len(split.examples),
+                   "processes": shard.world if shard else 1, "outputs_cache": result.cache.get("outputs"),
+                   "evaluate_s": round(seconds, 3), "metrics": result.metrics, **files}
+    wait_for_everyone(shard)  # no process leaves before the files are written
+    return summary
+
+
+def _run(args: argparse.Namespace) -> int:
+    summary = evaluate(args)  # HarnessError: exit 3 through ft-harness's main
+    if summary is not None:
+        print(json.dumps(summary, default=str), flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m harness.cli.evaluate``: exit 0, 2 on bad arguments, 3 on a harness error."""
+    parser = argparse.ArgumentParser(prog="python -m harness.cli.evaluate",
+                                     description="Evaluate one candidate of a spec (data-parallel under torchrun).")
+    _add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except HarnessError as exc:
+        print(f"ft-harness evaluate: error: {exc}", file=sys.stderr, flush=True)
+        return 3
+    except KeyboardInterrupt:
+        print("ft-harness evaluate: interrupted", file=sys.stderr, flush=True)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
