@@ -17,6 +17,7 @@ from harness.report.json_out import SCHEMA_VERSION, read_results, write_results_
 from harness.report.markdown import index_page, suite_page, suite_results
 from harness.report.plots import Bar, plot_loss_curves, plot_metric_bars
 from harness.report.sections import metric_order
+from harness.report.slices import write_forest_plots
 from harness.report.summary import append_step_summary
 from harness.report.summary import junit_properties as properties
 from harness.results import RunState
@@ -94,9 +95,12 @@ def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None =
         written += [out_dir / path for _, path in images]
         search_images = _search_images(results, out_dir, name, suite)
         written += [out_dir / path for path in search_images.values()]
+        slice_images = write_forest_plots(state, suite, out_dir, name)
+        written += [out_dir / path for path in slice_images.values()]
         page = out_dir / f"{name}.md"
         write_atomic(page, suite_page(state, suite, intervals=per_candidate, images=images, date=date,
-                                      baseline_note=note, search_images=search_images))
+                                      baseline_note=note, search_images=search_images,
+                                      slice_images=slice_images))
         pages[suite] = page.name
         written.append(page)
     index = out_dir / "index.md"

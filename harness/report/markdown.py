@@ -12,6 +12,7 @@ from harness.report import sections
 from harness.report.costs import cost_section
 from harness.report.decision import decision_section
 from harness.report.intervals import Interval
+from harness.report.slices import slices_section
 from harness.report.tables import markdown_table
 from harness.report.verdicts import FAIL, run_verdict, suite_gates, suite_problems, suite_verdict
 from harness.results import RunState
@@ -26,7 +27,7 @@ def suite_results(state: RunState, suite: str):
 
 def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[str, Interval]],
                images: Sequence[tuple[str, str]], date: str, baseline_note: str | None = None,
-               search_images: Mapping[str, str] | None = None) -> str:
+               search_images: Mapping[str, str] | None = None, slice_images: Mapping[str, str] | None = None) -> str:
     """The whole ``<suite>.md`` text: verdict line first, run info last."""
     results = suite_results(state, suite)
     gates = suite_gates(state, suite)
@@ -38,6 +39,7 @@ def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[s
         sections.comparisons_section([c for c in state.comparisons if c.suite == suite]),
         sections.gate_section(gates),
         sections.regressions_section(gates),
+        slices_section(state, suite, slice_images),
         sections.plots_section(images),
         sections.training_section(results),
         sections.search_section(results, search_images),

@@ -41,9 +41,16 @@ def suite_gates(state: RunState, suite: str) -> list[GateRecord]:
 
 
 def suite_warnings(state: RunState, suite: str) -> list[str]:
-    """Degenerate-model warnings of the suite's candidates ("lora: constant predictor: ...")."""
-    return [f"{r.candidate}: {flag}" for r in sorted(state.results, key=lambda r: r.candidate)
-            if r.suite == suite for flag in (r.details.get("degenerate") or {}).get("flags") or []]
+    """Degenerate-model warnings of the suite's candidates ("lora: constant predictor: ...") and
+    hidden regressions (better overall, significantly worse on a slice: ``harness.gate.slices``)."""
+    warnings = [f"{r.candidate}: {flag}" for r in sorted(state.results, key=lambda r: r.candidate)
+                if r.suite == suite for flag in (r.details.get("degenerate") or {}).get("flags") or []]
+    for g in suite_gates(state, suite):
+        if g.details.get("hidden_regression"):
+            warnings.append(f"{g.candidate} {g.metric}: hidden regression: better overall "
+                            f"({fmt_metric(g.baseline, g.metric)} → {fmt_metric(g.current, g.metric)}) but worse on "
+                            + "; ".join(g.details.get("slice_regressions") or []))
+    return warnings
 
 
 def suite_verdict(state: RunState, suite: str) -> SuiteVerdict:

@@ -123,4 +123,5 @@ def result_from_outputs(rows: list[dict[str, Any]], template: EvalResult | None,
         cache={"outputs": "rescored"},
         example_fingerprints=(list(template.example_fingerprints)
                               if template and template.example_ids == [str(row["id"]) for row in rows] else []),
+        slices=template.slices if template else {},  # slice membership: rescore recomputes slice verdicts
     )
