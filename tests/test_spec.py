@@ -299,8 +299,8 @@ def test_kind_table_matches_the_builders_and_their_own_checks():
     assert set(kinds.KINDS) == set(KINDS)
     for facts in KINDS.values():
         assert callable(resolve(facts.builder)), facts.builder
-    assert set(KINDS["adapter"].options) == loaded.ADAPTER_OPTIONS | {"seed"}
-    assert set(KINDS["model"].options) == loaded.MODEL_OPTIONS | {"seed"}
+    assert set(KINDS["adapter"].options) == loaded.ADAPTER_OPTIONS | {"seed", "scoring"}
+    assert set(KINDS["model"].options) == loaded.MODEL_OPTIONS | {"seed", "scoring"}
     assert set(KINDS["endpoint"].options) == endpoint._OPTIONS
     assert set(KINDS["openai"].options) == openai.OPTIONS
     assert set(KINDS["search"].options) == search.OPTIONS

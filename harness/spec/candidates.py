@@ -43,10 +43,10 @@ _ENC = "harness.backends.encoder"
 #: Every candidate kind. ``harness.kinds`` builds them; the spec checks their tables.
 KINDS: dict[str, KindFacts] = {
     "base": KindFacts(f"{_HF}.candidates:build_base", _SCORED, summary="the untouched base model"),
-    "lora": KindFacts(f"{_HF}.candidates:build_lora", ("seed", *_SCORED), f"{_HF}.lora:LORA_DEFAULTS",
+    "lora": KindFacts(f"{_HF}.candidates:build_lora", ("seed",), f"{_HF}.lora:LORA_DEFAULTS",
                       (f"{_HF}.lora:LORA.params", f"{_HF}.lora:lora_params"), "a LoRA adapter trained here",
                       schedule=True),
-    "full": KindFacts(f"{_HF}.candidates:build_full", ("seed", *_SCORED), f"{_HF}.full:FULL_DEFAULTS",
+    "full": KindFacts(f"{_HF}.candidates:build_full", ("seed",), f"{_HF}.full:FULL_DEFAULTS",
                       (f"{_HF}.full:FULL.params", f"{_HF}.full:full_params"), "a full fine-tune trained here",
                       schedule=True),
     "search": KindFacts("harness.tuning.search:build_search",

@@ -87,7 +87,7 @@ def _spec_dir(ctx) -> Path:
 
 
 def _check_options(spec, allowed: set[str], where: str) -> str:
-    unknown = sorted(set(spec.options) - allowed - {"seed"})
+    unknown = sorted(set(spec.options) - allowed - {"seed", "scoring"})
     if unknown or spec.params:
         key = unknown[0] if unknown else "params"
         raise SpecError(f"{where}: unknown key {key!r} for kind {spec.kind!r} (allowed: {', '.join(sorted(allowed))})")
