@@ -1,7 +1,9 @@
-"""CSV, Parquet and hub datasets, read through ``datasets.load_dataset``.
+"""CSV, TSV, Parquet and hub datasets, read through ``datasets.load_dataset``.
 
 Every library failure becomes a :class:`Finding` (CSV parse errors keep pandas' line
-number). CSV cells are read as strings (no number guessing, empty cells stay ``""``); a
+number). TSV is tab-separated with no quoting at all (as GLUE and IANA's text/tab-separated-values
+have it: a quote is an ordinary character, a cell holds no tab or newline); CSV is
+comma-separated with ``"`` quoting. Cells are read as strings (no number guessing, empty cells stay ``""``); a
 ``messages`` / ``prompt`` / ``completion`` cell holding a JSON array is parsed. Arrow
 fills missing struct keys with null, so null values read from Parquet or the hub (columns
 and message keys) are treated as absent; so is an empty ``id`` cell in a CSV file. Row metadata
@@ -70,9 +72,13 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
+#: delimited text readers: (delimiter, csv quoting, name in messages)
+DELIMITED = {"csv": (",", csv.QUOTE_MINIMAL, "CSV"), "tsv": ("\t", csv.QUOTE_NONE, "TSV")}
+
+
 def read_columnar(path: str, reader: str) -> RawFile:
-    """Read a CSV or Parquet file into rows (1-based data row numbers)."""
-    if reader == "csv":
+    """Read a CSV, TSV or Parquet file into rows (1-based data row numbers)."""
+    if reader in DELIMITED:
         try:
             data = Path(path).read_bytes()
         except OSError as exc:
@@ -83,48 +89,49 @@ def read_columnar(path: str, reader: str) -> RawFile:
         _, problems = decode_lines(data, path)
         if problems:
             return RawFile(path, [], problems, reader)
-        return _read_csv(path, data)
+        return _read_csv(path, data, reader)
     return _read_parquet(path)
 
 
-def _read_csv(path: str, data: bytes) -> RawFile:
+def _read_csv(path: str, data: bytes, reader: str = "csv") -> RawFile:
     from datasets import Features, Value, load_dataset
 
+    delimiter, quoting, name = DELIMITED[reader]
     text = data.decode("utf-8-sig")
     try:
-        header = next(csv.reader(io.StringIO(text)))
+        header = next(csv.reader(io.StringIO(text), delimiter=delimiter, quoting=quoting))
     except (csv.Error, StopIteration) as exc:
-        return RawFile(path, [], [_error("csv", f"cannot read CSV header: {exc}", path, 1)], "csv")
+        return RawFile(path, [], [_error(reader, f"cannot read {name} header: {exc}", path, 1)], reader)
     duplicated = sorted({name for name in header if header.count(name) > 1})
     if duplicated or not all(name.strip() for name in header):
         problem = (f"duplicate column names {', '.join(map(repr, duplicated))}" if duplicated
                    else "empty column name")
-        return RawFile(path, [], [_error("csv", f"CSV header: {problem}", path, 1)], "csv")
-    features = Features({name: Value("string") for name in header})
+        return RawFile(path, [], [_error(reader, f"{name} header: {problem}", path, 1)], reader)
+    features = Features({column: Value("string") for column in header})
     try:
         with _quiet_datasets() as cache_dir:
-            dataset = load_dataset("csv", data_files=path, split="train", features=features,
-                                   keep_default_na=False, cache_dir=cache_dir)
+            dataset = load_dataset("csv", data_files=path, split="train", features=features, sep=delimiter,
+                                   quoting=quoting, keep_default_na=False, cache_dir=cache_dir)
             records = dataset.to_list()
     except Exception as exc:  # pandas / pyarrow parse errors: report with the line number
         match = _PANDAS_LINE.search(str(_root_cause(exc)))
         line = int(match.group(1)) if match else None
-        return RawFile(path, [], [_error("csv", f"cannot parse CSV: {_first_line(exc)}", path,
-                                         line)], "csv")
+        return RawFile(path, [], [_error(reader, f"cannot parse {name}: {_first_line(exc)}", path,
+                                         line)], reader)
     rows, findings = [], []
     for number, record in enumerate(records, start=1):
-        record, problems = _parse_json_cells(record, path, number)
+        record, problems = _parse_json_cells(record, path, number, name)
         record, folded = fold_metadata(record, path, number)
         problems += folded
         findings += problems
         if not problems:
             rows.append(Row(number, record, "row"))
     if not rows and not findings:
-        findings.append(_error("empty_file", "CSV file has a header but no rows", path))
-    return RawFile(path, rows, findings, "csv")
+        findings.append(_error("empty_file", f"{name} file has a header but no rows", path))
+    return RawFile(path, rows, findings, reader)
 
 
-def _parse_json_cells(record: dict[str, Any], path: str, number: int
+def _parse_json_cells(record: dict[str, Any], path: str, number: int, kind: str = "CSV"
                       ) -> tuple[dict[str, Any], list[Finding]]:
     findings = []
     record = {k: v for k, v in record.items() if not (k == "id" and v == "")}
@@ -134,7 +141,7 @@ def _parse_json_cells(record: dict[str, Any], path: str, number: int
             try:
                 record[column] = parse_json(value)
             except (ValueError, RecursionError) as exc:
-                findings.append(_error("invalid_json", f"invalid JSON in CSV cell: {exc}", path,
+                findings.append(_error("invalid_json", f"invalid JSON in {kind} cell: {exc}", path,
                                        number, column, "row"))
     return record, findings
 

@@ -2,7 +2,10 @@
 
 Text formats are checked byte by byte first (missing file, directory, empty file, NUL
 bytes, invalid UTF-8) and JSON Lines are parsed line by line here, so an error names the
-exact line; CSV and Parquet files and hub datasets are read through ``datasets``.
+exact line; CSV, TSV and Parquet files and hub datasets are read through ``datasets``. A file
+is read by its extension (:data:`SUFFIX_READERS`); one without an extension is sniffed
+(Parquet by its magic bytes, else JSON Lines); any other extension is refused, naming the
+supported ones.
 
 JSON (arrays and JSON Lines) is parsed with :mod:`json` rather than ``datasets``' JSON
 loader on purpose: that loader unifies records into one Arrow schema, filling missing keys
@@ -27,7 +30,7 @@ __all__ = ["SUFFIX_READERS", "RawFile", "Row", "decode_lines", "parse_json", "re
 
 #: File suffixes and the reader that handles them.
 SUFFIX_READERS = {
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
+    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv", ".tsv": "tsv",
     ".parquet": "parquet", ".pq": "parquet", ".txt": "text",
 }
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -60,9 +63,13 @@ def read_source(path: str | Path, reader: str | None = None, *, split: str | Non
     if not is_file:
         return RawFile(path_str, [], [file_error(
             "not_a_file", "not a regular file (a device or pipe?)", path_str)], reader or "?")
+    if reader is None and p.suffix:
+        return RawFile(path_str, [], [file_error(
+            "unknown_format", f"unknown file extension {p.suffix!r}; supported: "
+            f"{', '.join(SUFFIX_READERS)} (or no extension: Parquet or JSON Lines, sniffed)", path_str)], "?")
     if reader is None:
         reader = _sniff_reader(p)
-    if reader in ("csv", "parquet"):
+    if reader in ("csv", "tsv", "parquet"):
         return read_columnar(path_str, reader)
     try:
         data = p.read_bytes()
