@@ -94,7 +94,7 @@ def test_oom_at_batch_size_one_is_a_clear_error(causal, sentiment_eval, monkeypa
         generate_batch(model, tokenizer, prompts, DecodeParams(max_new_tokens=4), batch_size=4)
     assert isinstance(info.value, HarnessError) and isinstance(info.value, MemoryError)
     fault(monkeypatch, model, "forward", 0, runtime_oom)
-    with pytest.raises(InferenceMemoryError, match="label likelihood scoring.*at batch size 1"):
+    with pytest.raises(InferenceMemoryError, match=r"label likelihood scoring.*at batch size 1"):
         label_log_likelihoods(model, tokenizer, prompts, ["positive", "negative"], batch_size=4)
 
 
