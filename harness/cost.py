@@ -266,7 +266,8 @@ def decide(*, difference: float, ci: tuple[float, float], p_value: float, alpha:
     costs = (prompted_cost_per_request, fine_tuned_cost_per_request, training_cost)
     even = None if any(c is None for c in costs) else break_even_requests(
         training_cost, prompted_cost_per_request, fine_tuned_cost_per_request)  # type: ignore[arg-type]
-    shown = f"{difference:+.4g} (95% CI [{ci[0]:+.4g}, {ci[1]:+.4g}], p = {p_value:.3g})"
+    p_text = "p < 0.001" if p_value < 0.001 else f"p = {p_value:.3g}"
+    shown = f"{difference:+.4g} (95% CI [{ci[0]:+.4g}, {ci[1]:+.4g}], {p_text})"
     if significant and difference > 0:
         if even is None:
             return Decision(FINE_TUNE, f"the fine-tune is significantly better, {shown}; its cost is not priced "

@@ -136,6 +136,11 @@ def run_decisions(state: RunState) -> dict[str, dict[str, Any]]:
     return decisions
 
 
+def _p(value: float | None) -> str:
+    text = fmt_p(value)
+    return text if text.startswith(("<", ">")) else f"= {text}"
+
+
 def _money(value: float | None) -> str:
     return NA if value is None else f"${value:.4f}"
 
@@ -167,7 +172,7 @@ def decision_section(decision: Mapping[str, Any] | None, results: Sequence[EvalR
     volume = decision["expected_monthly_requests"]
     lines = [
         f"- {m}: fine-tuned − prompted = {fmt_metric(decision['difference'], m, signed=True)}, 95% CI "
-        f"{fmt_interval(decision['ci'], m, signed=True)}, p = {fmt_p(decision['p_value'])} ({decision['method']}, "
+        f"{fmt_interval(decision['ci'], m, signed=True)}, p {_p(decision['p_value'])} ({decision['method']}, "
         f"n = {decision['n']}), MDE {fmt_metric(decision['mde'], m)} (a difference of "
         f"{fmt_metric(decision['meaningful_difference'], m)} matters: the gate tolerance)",
         f"- one-time training cost: {_money(decision['training_cost_usd'])} ({decision['training_cost_from']})",
