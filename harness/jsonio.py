@@ -15,16 +15,17 @@ from pathlib import Path
 
 
 @contextmanager
-def atomic_path(path: Path, *, durable: bool = True, prefix: str | None = None) -> Iterator[Path]:
+def atomic_path(path: Path, *, durable: bool = True, prefix: str | None = None,
+                suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside ``path`` that replaces ``path`` when the block ends without error.
 
     ``durable`` fsyncs the file and its folder (skip it for re-buildable cache entries);
-    ``prefix`` names the temp file (default ``.<name>.``), for callers that sweep leftovers.
+    ``prefix`` names the temp file (default ``.<name>.``), for callers that sweep leftovers;
+    ``suffix`` ends it (a reader that goes by the extension can check the temp file).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix or f".{path.name}.",
-                                     suffix=".tmp")
+    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=prefix or f".{path.name}.", suffix=suffix)
     os.close(fd)
     temp = Path(temp_name)
     try:
@@ -41,8 +42,11 @@ def atomic_path(path: Path, *, durable: bool = True, prefix: str | None = None) 
 
 
 def write_atomic(path: Path, text: str, *, check: Callable[[Path], object] | None = None) -> None:
-    """Replace ``path`` with ``text`` atomically; ``check`` may inspect (and refuse) the temp file first."""
-    with atomic_path(path) as temp:
+    """Replace ``path`` with ``text`` atomically; ``check`` may inspect (and refuse) the temp file first.
+
+    With a ``check`` the temp file keeps ``path``'s extension, so readers that go by it accept it.
+    """
+    with atomic_path(path, suffix=f".tmp{path.suffix}" if check else ".tmp") as temp:
         temp.write_text(text, encoding="utf-8")
         if check is not None:
             check(temp)
