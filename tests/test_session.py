@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.errors import HarnessError
@@ -14,6 +14,7 @@ from harness.results import EvalResult
 from harness.session import OptionError, PairingError, SessionOptions, paired_scores
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=-10**6, max_value=0))
 def test_batch_size_and_repeat_below_one_are_refused_by_name(value: int):
     with pytest.raises(OptionError, match=r"^batch_size: expected an integer of at least 1, got -?\d+$"):
@@ -22,6 +23,7 @@ def test_batch_size_and_repeat_below_one_are_refused_by_name(value: int):
         SessionOptions(repeat=value)
 
 
+@settings(deadline=None)
 @given(st.integers(min_value=1, max_value=10**6))
 def test_batch_size_and_repeat_of_one_or_more_are_kept(value: int):
     options = SessionOptions(batch_size=value, repeat=value)
@@ -62,6 +64,7 @@ def _result(candidate: str, ids: list[str], correct: list[float], suite: str = "
                       metrics={"accuracy": sum(correct) / n}, per_example={"correct": correct})
 
 
+@settings(deadline=None)
 @given(st.lists(st.booleans(), min_size=1, max_size=40), st.randoms(use_true_random=False))
 def test_pairing_follows_ids_not_positions(flags: list[bool], rnd):
     ids = [f"ex{i}" for i in range(len(flags))]
