@@ -176,3 +176,20 @@ def test_length_buckets_are_half_open_and_named_by_their_edges():
     assert bucket_names(edges) == ["tokens <= 10", "10 < tokens <= 20", "tokens > 20"]
     edges, buckets = length_buckets([5] * 9 + [6], quantiles=3)  # ties merge repeated edges
     assert edges == [5.0] and buckets == [0] * 9 + [1]
+
+
+def test_lint_reports_slice_sizes_missing_metadata_and_small_slices(tmp_path):
+    from harness.data.lint import lint_splits
+
+    rows = [chat(f"review {i}", "positive" if i % 2 else "negative", metadata={"category": "a" if i < 25 else "b"})
+            for i in range(30)]
+    rows[3] = chat("review 3", "positive")
+    split = load_split(write_jsonl(tmp_path / "eval.jsonl", rows))
+    report = lint_splits(split, split, task="classification")
+    assert report.slices == {"metadata.category: a": 24, "metadata.category: b": 5}
+    messages = [f.message for f in report.warnings]
+    assert any("metadata.category is missing from 1 of 30 rows" in m for m in messages)
+    assert any("1 slice(s) under 20 examples (gated inconclusive): metadata.category: b" in m for m in messages)
+    declared = lint_splits(split, split, task="classification", slices=[SliceSpec("label", "label")],
+                           slice_labels=("positive", "negative"))
+    assert declared.slices == {"label: positive": 15, "label: negative": 15}

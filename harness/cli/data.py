@@ -66,6 +66,9 @@ def register(subparsers: Any) -> None:
                       help="the candidate's maximum sequence length in tokens")
     lint.add_argument("--system", default=None, help="system prompt for records without one")
     lint.add_argument("--json", action="store_true", help="print a JSON report")
+    lint.add_argument("--spec", default=None, metavar="SPEC",
+                      help="candidate spec whose suite's slices to size (with --suite)")
+    lint.add_argument("--suite", default=None, metavar="NAME", help="suite of --spec whose slices to size")
     lint.set_defaults(func=run_lint)
 
     convert = commands.add_parser(
@@ -136,8 +139,15 @@ def run_lint(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"ft-harness: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
+    slices, labels = (), ()
+    if getattr(args, "spec", None) and getattr(args, "suite", None):
+        from harness.spec import load_spec
+
+        suite = load_spec(args.spec).suite(args.suite)
+        slices, labels = suite.slices, suite.labels
     report = lint_splits(train, evaluation, task=task, strict=args.strict,
-                         tokenizer=tokenizer, max_length=args.max_length)
+                         tokenizer=tokenizer, max_length=args.max_length, slices=slices,
+                         slice_labels=labels)
     if args.json:
         print(json.dumps(_lint_dict(report), indent=2))
     else:
@@ -153,6 +163,7 @@ def _lint_dict(report: Any) -> dict[str, Any]:
         "token_counts": "exact" if report.counts_exact else "estimate",
         "token_lengths": report.token_lengths, "labels": report.labels,
         "truncation": report.truncation.as_dict() if report.truncation else None,
+        "slices": report.slices,
         "errors": [f.as_dict() for f in report.errors],
         "warnings": [f.as_dict() for f in report.warnings],
     }
@@ -185,6 +196,10 @@ def render_lint(report: Any) -> str:
                  + ([r["eval"], f"{100 * r['eval_share']:.1f}"] if report.eval_path else [])
                  for r in report.labels]
         out.append(tabulate(table, headers=headers, tablefmt="github"))
+    if report.slices:
+        out.append(f"\nslices ({'eval' if report.eval_path else 'train'}):")
+        out.append(tabulate([[name, n] for name, n in report.slices.items()], headers=["slice", "examples"],
+                            tablefmt="github"))
     if report.truncation is not None:
         out.append(f"\ntruncation: {report.truncation.summary()}")
     out.append("")

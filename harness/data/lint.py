@@ -247,6 +247,8 @@ class LintReport:
     findings: list[Finding] = field(default_factory=list)
     truncation: Any = None
     fingerprints: dict[str, str] = field(default_factory=dict)
+    #: eval slice sizes (declared slices, else per metadata value): ``{"label: positive": 100, ...}``
+    slices: dict[str, int] = field(default_factory=dict)
 
     @property
     def errors(self) -> list[Finding]:
@@ -280,7 +282,7 @@ def length_percentiles(lengths: Sequence[int]) -> dict[str, float]:
 
 def lint_splits(train: Any, evaluation: Any = None, *, task: str | None = None,
                 strict: bool = False, tokenizer: Any = None, max_length: int | None = None,
-                count_tokens: Any = None) -> LintReport:
+                count_tokens: Any = None, slices: Sequence[Any] = (), slice_labels: Sequence[str] = ()) -> LintReport:
     """Run every quality check on a train :class:`Split` (and optional eval split).
 
     Token lengths use ``tokenizer``'s chat template when given (exact), else
@@ -323,6 +325,13 @@ def lint_splits(train: Any, evaluation: Any = None, *, task: str | None = None,
             from harness.data.truncation import count_truncation
 
             truncation = count_truncation(train_examples, tokenizer, max_length)
+    from harness.data.slices import lint_slices
+
+    sliced = eval_examples if eval_examples is not None else train_examples
+    slice_sizes, slice_findings = lint_slices(sliced, "eval" if eval_examples is not None else "train",
+                                              declared=slices, labels=slice_labels,
+                                              count_tokens=counter.count)
+    findings += slice_findings
     if strict:
         findings = as_errors(findings)
     fingerprints = {"train": fingerprint_split(train)}
@@ -333,4 +342,4 @@ def lint_splits(train: Any, evaluation: Any = None, *, task: str | None = None,
         n_train=len(train_examples), n_eval=len(eval_examples or []), task=task,
         token_lengths={k: length_percentiles(v) for k, v in lengths.items()},
         counts_exact=counter.exact, counter=counter.description, labels=labels,
-        findings=findings, truncation=truncation, fingerprints=fingerprints)
+        findings=findings, truncation=truncation, fingerprints=fingerprints, slices=slice_sizes)

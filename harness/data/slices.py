@@ -148,3 +148,50 @@ def slice_members(examples: Sequence[Example], slices: Sequence[Any], *, labels:
 def slice_sizes(members: Members) -> dict[str, dict[str, int]]:
     """``{family: {slice: n}}`` (what lint and the report show)."""
     return {family: {name: len(ids) for name, ids in groups.items()} for family, groups in members.items()}
+
+
+SMALL_SLICE = 20
+
+
+def metadata_sizes(examples: Sequence[Example]) -> dict[str, dict[str, int]]:
+    """``{field: {value: n}}`` over every metadata field the examples carry (what lint shows)."""
+    sizes: dict[str, dict[str, int]] = {}
+    for example in examples:
+        for name, value in (example.meta.get("metadata") or {}).items():
+            counts = sizes.setdefault(name, {})
+            counts[str(value)] = counts.get(str(value), 0) + 1
+    return {name: dict(sorted(counts.items())) for name, counts in sorted(sizes.items())}
+
+
+def lint_slices(examples: Sequence[Example], split: str, *, declared: Sequence[Any] = (),
+                labels: Sequence[str] = (), count_tokens: Callable[[str], int] | None = None,
+                min_size: int = SMALL_SLICE) -> tuple[dict[str, dict[str, int]], list[Any]]:
+    """Slice sizes of ``split`` (declared slices, else every metadata field) and warnings: a metadata
+    field some rows lack, a slice under ``min_size`` (it would be gated inconclusive), a declaration
+    the data does not fit."""
+    from harness.data.findings import WARNING, Finding
+
+    findings: list[Finding] = []
+    path = examples[0].source if examples else ""
+    for name in metadata_sizes(examples):
+        missing = [ex for ex in examples if name not in (ex.meta.get("metadata") or {})]
+        if missing:
+            findings.append(Finding(WARNING, "metadata_missing", f"{split}: metadata.{name} is missing from "
+                                    f"{len(missing)} of {len(examples)} rows; a slice on it would be refused",
+                                    path=path, line=missing[0].line, field=f"metadata.{name}",
+                                    unit=missing[0].meta.get("unit", "line")))
+    if declared:
+        try:
+            sizes = slice_sizes(slice_members(examples, declared, labels=labels, count_tokens=count_tokens,
+                                              path=path))
+        except DatasetError as exc:
+            return {}, [*findings, Finding(WARNING, "slice", f"{split}: {exc}", path=path)]
+        flat = {f"{family}: {name}": n for family, groups in sizes.items() for name, n in groups.items()}
+    else:
+        flat = {f"metadata.{name}: {value}": n for name, counts in metadata_sizes(examples).items()
+                for value, n in counts.items()}
+    small = sorted(label for label, n in flat.items() if n < min_size)
+    if small:
+        findings.append(Finding(WARNING, "small_slice", f"{split}: {len(small)} slice(s) under {min_size} examples "
+                                f"(gated inconclusive): {_some(small)}", path=path))
+    return flat, findings
