@@ -36,7 +36,7 @@ def _spec(root: Path, kind: str, batch: int, encoder: Path) -> Path:
 @pytest.fixture(scope="module")
 def tiny_encoder(tmp_path_factory) -> Path:
     from harness.backends.encoder.tiny import TinyEncoderConfig, build_tiny_encoder
-    from harness.backends.hf.tiny import read_corpus
+    from harness.data.corpus import read_corpus
 
     out = tmp_path_factory.mktemp("tiny-encoder")
     config = TinyEncoderConfig(vocab_size=600, hidden_size=32, intermediate_size=64, num_hidden_layers=2)

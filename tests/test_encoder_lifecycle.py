@@ -26,7 +26,7 @@ RESUME_PARAMS = "n_epochs = 2, batch_size = 4, learning_rate = 5e-3, r = 4, alph
 def tiny_encoder(tmp_path_factory) -> Path:
     """A BertModel (hidden 32, 2 layers) with a WordPiece tokenizer trained on the fixture corpus."""
     from harness.backends.encoder.tiny import TinyEncoderConfig, build_tiny_encoder
-    from harness.backends.hf.tiny import read_corpus
+    from harness.data.corpus import read_corpus
 
     out = tmp_path_factory.mktemp("tiny-encoder")
     config = TinyEncoderConfig(vocab_size=600, hidden_size=32, intermediate_size=64, num_hidden_layers=2)

@@ -18,13 +18,6 @@ import tomllib
 REPO = Path(__file__).resolve().parent.parent
 CONTRACTS = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]["contracts"]
 
-# Contracts broken by code that is being moved right now; each entry says which import breaks it.
-# strict: the test fails as soon as the contract holds, so the entry is removed with the fix.
-KNOWN_BROKEN: dict[str, str] = {
-    "families": "harness.backends.encoder imports hf helpers: hf.tiny.read_corpus (encoder.candidates) and "
-                "hf.inference.pick_device (encoder.models); helpers both families share belong under "
-                "harness.backends",
-}
 
 
 def _lint_imports(*args: str, cwd: Path, pythonpath: Path | None = None) -> subprocess.CompletedProcess:
@@ -39,9 +32,7 @@ def _lint_imports(*args: str, cwd: Path, pythonpath: Path | None = None) -> subp
 
 def _cases():
     for contract in CONTRACTS:
-        reason = KNOWN_BROKEN.get(contract["id"])
-        marks = [pytest.mark.xfail(reason=reason, strict=True)] if reason else []
-        yield pytest.param(contract["id"], id=contract["id"], marks=marks)
+        yield pytest.param(contract["id"], id=contract["id"])
 
 
 def test_every_layer_of_the_package_is_declared():

@@ -173,8 +173,8 @@ def encoder_base_dir(ctx: BuildContext, spec: CandidateSpec) -> Path:
 
 def _embedded_encoder(ctx: BuildContext) -> Path:
     from harness.backends.encoder.tiny import TinyEncoderConfig, build_tiny_encoder
-    from harness.backends.hf.tiny import read_corpus
     from harness.cache import cache_key, hash_file, library_versions
+    from harness.data.corpus import read_corpus
 
     corpus = ctx.spec.corpus
     if corpus is None or not corpus.exists():

@@ -132,7 +132,7 @@ def load_classifier(model_dir: Path, adapter_dir: Path | None = None) -> tuple[A
     """``(model, tokenizer)`` in eval mode on the best device: a saved classifier, with a SEQ_CLS LoRA adapter if given."""
     from transformers import AutoModelForSequenceClassification
 
-    from harness.backends.hf.inference import pick_device
+    from harness.backends.devices import pick_device
 
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
     if adapter_dir is not None:
@@ -148,7 +148,7 @@ def load_encoder(model_dir: Path) -> tuple[Any, Any]:
     """``(bare encoder, tokenizer)`` in eval mode, for sentence embeddings."""
     from transformers import AutoModel
 
-    from harness.backends.hf.inference import pick_device
+    from harness.backends.devices import pick_device
 
     model = AutoModel.from_pretrained(str(model_dir))
     model.to(pick_device())

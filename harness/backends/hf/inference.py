@@ -12,18 +12,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from harness.backends.batching import oom_safe_batches
+from harness.backends.devices import pick_device
 from harness.data.records import Message
 from harness.protocol import DecodeParams, Generation
 from harness.text import cut_at_stop
 
 _REPLY_MARK = "ft-harness-reply-marker"
 
-
-def pick_device() -> str:
-    """``cuda`` when a GPU is visible, else ``cpu``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def set_torch_threads(torch_threads: int | None) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness.data.corpus import read_corpus
+
 SPECIAL_TOKENS = {
     "bos_token": "<|bos|>",
     "eos_token": "<|end|>",
@@ -54,10 +56,6 @@ class TinyModelConfig:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
-
-def read_corpus(corpus: Path) -> list[str]:
-    """Non-empty lines of the unlabelled corpus."""
-    return [line.strip() for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def train_tokenizer(lines: list[str], vocab_size: int):
