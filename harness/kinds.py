@@ -13,6 +13,8 @@ from harness.spec import CandidateSpec, SuiteSpec
 #: kind -> "module:function" that builds it; the kinds and the keys each takes are declared
 #: (and checked when the spec loads) in :data:`harness.spec.KINDS`.
 KINDS: dict[str, str] = {name: facts.builder for name, facts in KIND_FACTS.items()}
+#: wraps a built local candidate with ``engine = "vllm"`` (imported only when a spec asks for it)
+VLLM_ENGINE = "harness.backends.vllm.engine:serve_with_vllm"
 
 
 def build_candidate(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> Candidate:
@@ -23,4 +25,8 @@ def build_candidate(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) ->
                         f"{spec.kind!r} (known: {', '.join(sorted(KINDS))})")
     module_name, func_name = target.split(":")
     builder = getattr(importlib.import_module(module_name), func_name)
-    return builder(ctx, suite, spec)
+    built = builder(ctx, suite, spec)
+    if spec.options.get("engine") == "vllm":  # outputs through vLLM instead of transformers
+        module_name, func_name = VLLM_ENGINE.split(":")
+        return getattr(importlib.import_module(module_name), func_name)(ctx, suite, spec, built)
+    return built

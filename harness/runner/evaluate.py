@@ -140,6 +140,9 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
     if isinstance(prompt, dict):
         details["prompt"] = prompt
         signatures = {name: f"{sig}|{prompt['signature']}" for name, sig in signatures.items()}
+    engine = getattr(candidate, "engine_details", None)  # served through vLLM: where, and the agreement check
+    if isinstance(engine, dict):
+        details["engine"] = engine
     if suite.task == "classification":
         details["degenerate"] = classification_checks(suite, references, details["parsed"])
     remote_model = getattr(candidate, "model", None)

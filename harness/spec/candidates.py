@@ -38,24 +38,26 @@ _OPENAI_CLIENT = ("model", "base_url", "api_key_env", "timeout_s", "concurrency"
                   "max_tokens_field", "request_options")
 _HF = "harness.backends.hf"
 _SCORED = ("scoring",)  # kinds that score labels by log-likelihood take a per-candidate scoring
+_ENGINE = ("engine", "vllm")  # local causal LMs: evaluated by transformers (default) or through vLLM
+_VLLM = "harness.backends.vllm.settings"
 _ENC = "harness.backends.encoder"
 
 #: Every candidate kind. ``harness.kinds`` builds them; the spec checks their tables.
 KINDS: dict[str, KindFacts] = {
-    "base": KindFacts(f"{_HF}.candidates:build_base", _SCORED, summary="the untouched base model"),
-    "lora": KindFacts(f"{_HF}.candidates:build_lora", ("seed",), f"{_HF}.lora:LORA_DEFAULTS",
+    "base": KindFacts(f"{_HF}.candidates:build_base", (*_SCORED, *_ENGINE), summary="the untouched base model"),
+    "lora": KindFacts(f"{_HF}.candidates:build_lora", ("seed", *_ENGINE), f"{_HF}.lora:LORA_DEFAULTS",
                       (f"{_HF}.lora:LORA.params", f"{_HF}.lora:lora_params"), "a LoRA adapter trained here",
                       schedule=True),
-    "full": KindFacts(f"{_HF}.candidates:build_full", ("seed",), f"{_HF}.full:FULL_DEFAULTS",
+    "full": KindFacts(f"{_HF}.candidates:build_full", ("seed", *_ENGINE), f"{_HF}.full:FULL_DEFAULTS",
                       (f"{_HF}.full:FULL.params", f"{_HF}.full:full_params"), "a full fine-tune trained here",
                       schedule=True),
     "search": KindFacts("harness.tuning.search:build_search",
                         ("base_kind", "grid", "random", "trials", "seed", "select", "mode", "training_seed"),
                         summary="a hyperparameter search over lora / full trials", required=("base_kind",)),
     "adapter": KindFacts(f"{_HF}.loaded:build_adapter",
-                         ("path", "base", "load_in_8bit", "load_in_4bit", "seed", *_SCORED),
+                         ("path", "base", "load_in_8bit", "load_in_4bit", "seed", *_SCORED, *_ENGINE),
                          summary="an existing PEFT adapter", required=("path",)),
-    "model": KindFacts(f"{_HF}.loaded:build_model", ("path", "seed", *_SCORED),
+    "model": KindFacts(f"{_HF}.loaded:build_model", ("path", "seed", *_SCORED, *_ENGINE),
                        summary="an existing model directory", required=("path",)),
     "openai": KindFacts("harness.backends.openai.candidates:build_openai",
                         (*_OPENAI_CLIENT, "suffix", "max_cost", "poll_interval_s", "job_timeout_s", "seed"),
@@ -91,7 +93,7 @@ _OPTION_TYPES = {
     "max_length": _POS, "timeout_s": _NUM, "poll_interval_s": _NUM, "job_timeout_s": _NUM, "max_cost": _NUM,
     "load_in_8bit": _BOOL, "load_in_4bit": _BOOL, "verify": _BOOL,
     "label_descriptions": _TABLE, "request_options": _TABLE, "grid": _TABLE, "random": _TABLE,
-    "shots": "count", "stratify": _BOOL, "scoring": "scoring",
+    "shots": "count", "stratify": _BOOL, "scoring": "scoring", "engine": "engine", "vllm": "vllm",
 }
 SCORING_METHODS = ("generate", "likelihood")
 
@@ -153,6 +155,10 @@ def _check_option(t: Table, key: str) -> None:
         t.integer(key, 0, minimum=0)
     elif expected == "scoring":
         t.string(key, choices=SCORING_METHODS)
+    elif expected == "engine":
+        resolve(f"{_VLLM}:check_engine")(t.get(key), t.at(key))
+    elif expected == "vllm":
+        resolve(f"{_VLLM}:check_vllm_table")(t.get(key), t.at(key))
     elif expected == _POS:
         t.integer(key, 1, minimum=1)
     elif expected == _NUM:

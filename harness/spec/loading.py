@@ -23,7 +23,7 @@ _TOP_KEYS = ("harness", "suites")
 _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing", "torch_threads",
                  "expected_monthly_requests", "compute_price_per_hour")
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
-               "scoring", "metrics", "metric_options", "gate", "candidates", "slices")
+               "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm")
 _DECODE_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
 #: ``metric_options`` keys and the values each accepts (from the metric registry).
 METRIC_OPTIONS = {name: option.choices for name, option in OPTIONS.items()}
@@ -124,6 +124,25 @@ def _gate(t: Table, reported: tuple[str, ...]) -> GateConfig:
     return config
 
 
+def _with_engine(t: Table, candidate: Any) -> Any:
+    """A candidate table with the suite's ``engine`` / ``vllm`` settings as defaults (local kinds only)."""
+    if not isinstance(candidate, dict) or ("engine" not in t and "vllm" not in t):
+        return candidate
+    from harness.spec.candidates import KINDS
+
+    facts = KINDS.get(candidate.get("kind"))
+    if facts is None or "engine" not in facts.options:
+        return candidate
+    check = {key: resolve(f"harness.backends.vllm.settings:check_{key}") for key in ("engine", "vllm_table")}
+    merged = dict(candidate)
+    if "engine" in t:
+        merged.setdefault("engine", check["engine"](t.get("engine"), t.at("engine")))
+    if "vllm" in t:
+        own = candidate.get("vllm") if isinstance(candidate.get("vllm"), dict) else {}
+        merged["vllm"] = {**check["vllm_table"](t.get("vllm"), t.at("vllm")), **own}
+    return merged
+
+
 def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
     t = Table(value, where, _SUITE_KEYS)
     task = t.string("task", required=True, choices=TASKS)
@@ -145,7 +164,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         decode=_decode(t.table("decode", known=_DECODE_KEYS)),
         scoring=scoring, gate=_gate(t, reported), metrics=metrics,
         metric_options=_metric_options(t, reported),
-        candidates={cname: check_candidate(cname, candidates.get(cname), candidates.at(cname),
+        candidates={cname: check_candidate(cname, _with_engine(t, candidates.get(cname)), candidates.at(cname),
                                            has_validation="validation" in t)
                     for cname in (candidates or {})},
         system=system,

@@ -1,0 +1,211 @@
+"""A local causal LM evaluated through vLLM (``engine = "vllm"``): the same prompts, tokens and
+stops as the transformers runner, sent to vLLM's OpenAI-compatible completions API.
+
+Prompts are rendered and tokenized here with the model's own tokenizer and chat template and sent
+as token ids, so vLLM sees exactly the ids transformers would; generation stops on the same stop
+ids (``stop_token_ids``), the server ignores the model's generation defaults (``--generation-config
+vllm``), and the returned token ids are decoded here as the transformers runner decodes them.
+Label scoring sends prompt + label + end-of-turn tokens with ``prompt_logprobs`` and sums the label
+tokens' log-probabilities (the same targets as ``harness.backends.hf.likelihood``). Requests run
+``concurrency`` at a time. ``verify_sample = N`` compares the first N greedy outputs with the
+transformers runner's and reports the agreement in the result's details.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.backends.vllm.serving import (
+    BASE_NAME,
+    POOL,
+    Served,
+    merged_model,
+    needs_merge,
+    suite_lora_rank,
+)
+from harness.backends.vllm.settings import VLLMSettings, settings_from
+from harness.data.records import Message
+from harness.errors import SpecError
+from harness.protocol import DecodeParams, Generation, TrainingSummary
+from harness.text import cut_at_stop
+
+
+@dataclass
+class VLLMCandidate:
+    """A local candidate (``local``: the transformers runner's) whose outputs come from vLLM."""
+
+    name: str
+    kind: str
+    fingerprint: str
+    training: TrainingSummary | None
+    local: Any  # harness.backends.hf.candidates.LocalCausalLM
+    settings: VLLMSettings
+    suite: Any = None
+    work_dir: Path | None = None
+    verification: dict[str, Any] | None = None
+    _served: Served | None = field(default=None, repr=False)
+    _client: Any = field(default=None, repr=False)
+    _tokenizer: Any = field(default=None, repr=False)
+    _stops: list[int] | None = field(default=None, repr=False)
+
+    # -- where it is served -----------------------------------------------------------------------
+    def served(self) -> Served:
+        """Connect to ``base_url`` or start (or reuse) the harness's server for this model."""
+        if self.settings.base_url:
+            return Served(self.settings.base_url.rstrip("/"), self.settings.model or self.name, False)
+        if self._served is not None and POOL.current is not None and POOL.current[1].running \
+                and POOL.current[1].base_url == self._served.base_url:
+            return self._served
+        local, logs = self.local, (self.work_dir / "logs") if self.work_dir else None
+        adapter = Path(local.adapter_dir) if local.adapter_dir else None
+        if adapter is not None and needs_merge(adapter):
+            out = merged_model(adapter, Path(local.model_dir), self.work_dir / "merged" / local.fingerprint
+                               if self.work_dir else adapter.parent / f"{adapter.name}-merged")
+            server, model = POOL.serve(out, self.settings, log_dir=logs), BASE_NAME
+        elif adapter is not None:
+            lora = self.settings.max_lora_rank or suite_lora_rank(self.suite, adapter)
+            server = POOL.serve(Path(local.model_dir), self.settings, adapters={self.name: adapter},
+                                max_lora_rank=lora, log_dir=logs)
+            model = self.name
+        else:
+            lora = self.settings.max_lora_rank or (suite_lora_rank(self.suite, None) if self._suite_has_lora() else None)
+            server, model = POOL.serve(Path(local.model_dir), self.settings, max_lora_rank=lora, log_dir=logs), BASE_NAME
+        self._served, self._client = Served(server.base_url, model, True), None
+        return self._served
+
+    def _suite_has_lora(self) -> bool:
+        return any(s.kind == "lora" and s.options.get("engine") == "vllm"
+                   for s in getattr(self.suite, "candidates", {}).values())
+
+    def _openai(self):
+        served = self.served()
+        if self._client is None:
+            from harness.backends.openai.client import ClientConfig, make_client
+
+            config = ClientConfig.resolve(base_url=served.base_url, api_key_env=self.settings.api_key_env or "FT_VLLM_API_KEY",
+                                          timeout_s=self.settings.timeout_s, concurrency=self.settings.concurrency)
+            self._client = (config, make_client(config))
+        return served, *self._client
+
+    def _tokens(self):
+        if self._tokenizer is None:
+            from harness.backends.vllm.tokens import load_tokenizer, stop_ids
+
+            self._tokenizer = load_tokenizer(self.local)
+            self._stops = stop_ids(Path(self.local.model_dir), self._tokenizer)
+        return self._tokenizer, self._stops
+
+    # -- the candidate protocol -------------------------------------------------------------------
+    def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
+        """One completion per prompt through vLLM, ``concurrency`` in flight."""
+        from harness.backends.hf.inference import render_prompts
+        from harness.backends.openai.client import call_endpoint, map_concurrently
+
+        tokenizer, stops = self._tokens()
+        served, config, client = self._openai()
+        encoded = render_prompts(tokenizer, prompts)
+        extra: dict[str, Any] = {"stop_token_ids": stops, "return_token_ids": True, "skip_special_tokens": True}
+        if params.temperature <= 0:
+            extra["top_k"] = -1
+
+        def one(ids: list[int]) -> Generation:
+            began = time.perf_counter()
+            reply = call_endpoint(config, lambda: client.completions.create(
+                model=served.model, prompt=ids, max_tokens=params.max_new_tokens, temperature=params.temperature,
+                top_p=params.top_p, seed=params.seed, extra_body=extra), what="vLLM completion")
+            choice = reply.choices[0]
+            tokens = getattr(choice, "token_ids", None) or (choice.model_extra or {}).get("token_ids")
+            text = tokenizer.decode(list(tokens), skip_special_tokens=True) if tokens is not None else choice.text
+            text = cut_at_stop(text.strip(), params.stop).strip()
+            usage = reply.usage
+            return Generation(text=text, prompt_tokens=usage.prompt_tokens if usage else len(ids),
+                              completion_tokens=usage.completion_tokens if usage else len(tokens or []),
+                              latency_s=time.perf_counter() - began)
+
+        outputs = map_concurrently(one, encoded, self.settings.concurrency)
+        if self.settings.verify_sample and self.verification is None and params.temperature <= 0:
+            self.verification = self._verify(prompts, params, outputs)
+        return outputs
+
+    def label_log_likelihoods(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[list[float]]:
+        """Summed log-probability of each label (and end-of-turn) after each prompt, from vLLM's prompt logprobs."""
+        from harness.backends.hf.inference import render_prompts
+        from harness.backends.hf.likelihood import label_targets
+        from harness.backends.openai.client import call_endpoint, map_concurrently
+
+        tokenizer, _ = self._tokens()
+        served, config, client = self._openai()
+        if not prompts:
+            return []
+        encoded = render_prompts(tokenizer, prompts)
+        targets = label_targets(tokenizer, prompts[0], labels)
+        pairs = [(i, j) for i in range(len(encoded)) for j in range(len(targets))]
+
+        def one(pair: tuple[int, int]) -> float:
+            ids, target = encoded[pair[0]], targets[pair[1]]
+            reply = call_endpoint(config, lambda: client.completions.create(
+                model=served.model, prompt=[*ids, *target], max_tokens=1, temperature=0.0,
+                extra_body={"prompt_logprobs": 0}), what="vLLM prompt logprobs")
+            choice = reply.choices[0]
+            rows = getattr(choice, "prompt_logprobs", None) or (choice.model_extra or {}).get("prompt_logprobs")
+            return sum(float(rows[len(ids) + k][str(token)]["logprob"]) for k, token in enumerate(target))
+
+        flat = map_concurrently(one, pairs, self.settings.concurrency)
+        return [flat[i * len(targets):(i + 1) * len(targets)] for i in range(len(encoded))]
+
+    def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
+        """The most likely label per prompt (ties to the first label, as the transformers runner)."""
+        from harness.backends.hf.likelihood import pick_labels
+
+        return pick_labels(self.label_log_likelihoods(prompts, labels), list(labels))
+
+    def _verify(self, prompts: Sequence[list[Message]], params: DecodeParams,
+                outputs: list[Generation]) -> dict[str, Any]:
+        n = min(self.settings.verify_sample, len(prompts))
+        reference = self.local.generate(list(prompts[:n]), params)
+        agree = [a.text == b.text for a, b in zip(outputs[:n], reference, strict=True)]
+        self.local.release()
+        return {"compared": n, "equal": sum(agree), "agreement": sum(agree) / n if n else 1.0,
+                "differing": [i for i, same in enumerate(agree) if not same][:10]}
+
+    @property
+    def engine_details(self) -> dict[str, Any]:
+        """What the report says about the engine: vLLM, where, and the greedy-agreement check."""
+        served = self._served
+        return {"engine": "vllm", "base_url": served.base_url if served else self.settings.base_url,
+                "served_model": served.model if served else self.settings.model,
+                "started_here": bool(served and served.started), "verification": self.verification}
+
+    def release(self) -> None:
+        """Forget the connection (the pool stops a started server at exit or for the next model)."""
+        self._client = None
+
+
+def engine_of(spec: Any) -> str:
+    """The engine a candidate spec asks for (``transformers`` unless ``engine = "vllm"``)."""
+    return str(spec.options.get("engine") or "transformers")
+
+
+def serve_with_vllm(ctx: Any, suite: Any, spec: Any, built: Any) -> VLLMCandidate:
+    """Wrap the built local candidate ``built`` so that vLLM produces its outputs."""
+    from harness.backends.hf.candidates import LocalCausalLM
+
+    where = f"{ctx.spec.path}: suites.{suite.name}.candidates.{spec.name}"
+    if not isinstance(built, LocalCausalLM):
+        raise SpecError(f"{where}.engine: kind {spec.kind!r} is not a local causal LM; engine = \"vllm\" serves "
+                        "base, lora, full, adapter and model candidates")
+    if built.quantization is not None:
+        raise SpecError(f"{where}.engine: a quantised-base (QLoRA) adapter is not served through vLLM here; "
+                        "evaluate it with engine = \"transformers\"")
+    settings = settings_from(dict(spec.options.get("vllm") or {}))
+    identity = {"model": built.fingerprint, "engine": "vllm",
+                "served": settings.base_url and [settings.base_url, settings.model]}
+    fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    return VLLMCandidate(spec.name, spec.kind, fingerprint, built.training, built, settings, suite,
+                         Path(ctx.cache_root) / "vllm")
