@@ -57,7 +57,10 @@ class TrainingPlan:
     def run(self, out_dir: Path, *, checkpoint_dir: Path | None = None,
             log: Callable[[str], None] | None = None) -> TrainingSummary:
         """Train into ``out_dir`` (checkpointing into ``checkpoint_dir`` and resuming from it)."""
-        return self.recipe.train(self.job(), out_dir, checkpoint_dir=checkpoint_dir, log=log)
+        from harness.training.parallel import record_parallelism
+
+        summary = self.recipe.train(self.job(), out_dir, checkpoint_dir=checkpoint_dir, log=log)
+        return record_parallelism(summary, self.params)  # world size and global batch (not in the key)
 
 
 def candidate_where(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> str:
