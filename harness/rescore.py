@@ -13,10 +13,34 @@ from harness.results import GateRecord, RunState
 
 @dataclass
 class Rescored:
-    """The re-scored run and the gate records that fail (empty when the gate passes)."""
+    """The re-scored run, the gate records that fail (empty when the gate passes) and the
+    baseline gated against (None: not gated)."""
 
     state: RunState
     failing: list[GateRecord] = field(default_factory=list)
+    baseline: Path | None = None
+
+
+def find_baseline(run_dir: Path, original: RunState) -> Path | None:
+    """The baseline to gate a saved run against: ``baseline.json`` beside it, else the file the run
+    itself was gated against (``run_info.baseline_path``). A run that was gated but whose baseline
+    is in neither place is an error; a run never gated gives None."""
+    beside = Path(run_dir) / "baseline.json"
+    if beside.exists():
+        return beside
+    recorded = original.run_info.get("baseline_path")
+    if recorded and Path(recorded).exists():
+        return Path(recorded)
+    if original.gates:
+        where = f"{beside} or {recorded}" if recorded else str(beside)
+        raise DatasetError(f"the run was gated, but its baseline is not there (looked for {where}); "
+                           "pass --baseline FILE", path=str(Path(run_dir) / "results.json"))
+    return None
+
+
+def _recorded_spec(original: RunState) -> Path | None:
+    recorded = original.run_info.get("spec_path")
+    return Path(recorded) if recorded and Path(recorded).is_file() else None
 
 
 def _outputs_root(run_dir: Path) -> Path:
@@ -39,9 +63,11 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
                 task: str | None = None, labels: list[str] | None = None, strict: bool = False) -> Rescored:
     """Recompute every result of ``run_dir`` from ``outputs/<suite>/<candidate>.jsonl``.
 
-    ``results.json`` in ``run_dir`` (when present) supplies each suite's task, labels and the
-    comparisons to redo; without it ``task`` (and ``labels`` for classification) must be given.
-    Comparisons and gate verdicts go through the session's own code, examples paired by id.
+    ``results.json`` in ``run_dir`` (when present) supplies each suite's task, labels, the
+    comparisons to redo, and the spec and baseline the run used (when ``spec_path`` /
+    ``baseline_path`` are not given; see :func:`find_baseline`); without it ``task`` (and
+    ``labels`` for classification) must be given. Comparisons and gate verdicts go through the
+    session's own code, examples paired by id.
     """
     from harness.gate import GateFailure, load_baseline
     from harness.report import read_results
@@ -63,6 +89,9 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
     if not files:
         raise DatasetError("no outputs found (expected outputs/<suite>/<candidate>.jsonl)", path=str(root))
     spec = None
+    if baseline_path is None:
+        baseline_path = find_baseline(run_dir, original)
+    spec_path = spec_path if spec_path is not None else _recorded_spec(original)
     if spec_path is not None:
         from harness.spec import load_spec
 
@@ -111,5 +140,5 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
                 enforce_gate(records, config, strict=strict)
             except GateFailure as failure:
                 failing += failure.records
-        return Rescored(state, failing)
+        return Rescored(state, failing, Path(baseline_path))
     return Rescored(state)

@@ -109,10 +109,11 @@ class GateRecord:
 
 @dataclass
 class Problem:
-    """A failed test, classified as regression, harness error or test error for the summary."""
+    """A failed test, classified for the summary: a regression (the gate), a harness error (bad
+    data, failed job), a failed check (a suite's own assertion) or a test error (broken test code)."""
 
     nodeid: str
-    category: str  # "regression" | "harness error" | "test error"
+    category: str  # "regression" | "harness error" | "failed check" | "test error"
     message: str
 
     def as_dict(self) -> dict[str, Any]:

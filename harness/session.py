@@ -114,13 +114,15 @@ def gate_records(result: EvalResult, baseline: Any, config: Any, *, strict: bool
     return records
 
 
-def enforce_gate(records: list[GateRecord], config: Any, *, strict: bool = False) -> None:
+def enforce_gate(records: list[GateRecord], config: Any, *, strict: bool = False,
+                 commands: tuple[str, str] | None = None) -> None:
     """Raise GateFailure naming every failing metric (SpecError for a gate asking for metrics
-    the result lacks)."""
+    the result lacks); ``commands`` are the update commands its message prints."""
     __tracebackhide__ = True
     from harness.gate import raise_on_failure
+    from harness.gate.failure import UPDATE_COMMANDS
 
-    raise_on_failure(records, strict=strict, policy=config.inconclusive)
+    raise_on_failure(records, strict=strict, policy=config.inconclusive, commands=commands or UPDATE_COMMANDS)
 
 
 # -- the session -----------------------------------------------------------------------------
@@ -149,6 +151,15 @@ class EvalSession:
     @property
     def baseline_path(self) -> Path:
         return self.options.baseline_file
+
+    @property
+    def update_commands(self) -> tuple[str, str]:
+        """The pytest and ``baseline accept`` commands that accept this run (with its paths)."""
+        from harness.gate.failure import update_commands
+
+        o = self.options
+        return update_commands(o.spec_path, o.reports_dir, o.baseline_path, root_dir=o.root_dir,
+                               defaults=(DEFAULT_SPEC, DEFAULT_REPORTS))
 
     @property
     def spec(self) -> Any:
@@ -262,6 +273,7 @@ class EvalSession:
             from harness.gate import load_baseline
 
             self._baseline = load_baseline(self.baseline_path)
+            self._baseline.commands = self.update_commands  # its note names this run's paths
         return self._baseline
 
     def gate(self, result: EvalResult, metrics: list[str] | None = None) -> list[GateRecord]:
@@ -272,7 +284,7 @@ class EvalSession:
         records = gate_records(result, self.baseline, config, strict=strict, updating=updating)
         self.state.gates.extend(records)
         if not updating:
-            enforce_gate(records, config, strict=strict)
+            enforce_gate(records, config, strict=strict, commands=self.update_commands)
         return records
 
     # -- the end -------------------------------------------------------------------------------
@@ -295,6 +307,8 @@ class EvalSession:
             info = self.state.run_info
             info.setdefault("duration_s", round(time.time() - self.started, 1))
             info["exit_status"] = int(exit_status)
+            for key, path in (("spec_path", self.options.spec_path), ("baseline_path", self.baseline_path)):
+                info.setdefault(key, str(Path(path).resolve()))  # what `ft-harness rescore` gates with
             if incomplete:
                 info["incomplete"] = incomplete  # `ft-harness baseline accept` refuses such a run
             notes, refused = self._update_baseline(incomplete)

@@ -2,8 +2,9 @@
 
 ``accept`` reads the last run's ``reports/results.json`` (the run state under its ``state``
 key) and writes its results into ``reports/baseline.json``, refusing entries measured on a
-changed eval set unless ``--force``, and refusing a run that did not complete (interrupted,
-tests not run). ``show`` prints what the baseline holds.
+changed eval set unless ``--force``, refusing a run that did not complete (interrupted,
+tests not run), and a run with failed tests other than regressions (harness errors, failed
+checks, test errors) unless ``--force``. ``show`` prints what the baseline holds.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ def register(subparsers: Any) -> None:
     accept = commands.add_parser(
         "accept", help="write the last run's results into the baseline",
         description="Accept the results recorded in results.json into the baseline file. Entries "
-                    "whose eval set changed are refused (exit 1, nothing written) unless --force; "
-                    "a run that did not complete is refused (exit 1).")
+                    "whose eval set changed, and a run whose tests failed other than by a regression "
+                    "(harness error, failed check, test error), are refused (exit 1, nothing written) "
+                    "unless --force; a run that did not complete is refused (exit 1).")
     accept.add_argument("--suite", action="append", default=None, metavar="S",
                         help="accept only this suite (repeatable; default: every suite in the run)")
     accept.add_argument("--results", default=DEFAULT_RESULTS, help=f"run results (default: {DEFAULT_RESULTS})")
     accept.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"baseline file (default: {DEFAULT_BASELINE})")
     accept.add_argument("--force", action="store_true",
-                        help="overwrite entries even when their eval-set fingerprint changed")
+                        help="overwrite entries even when their eval-set fingerprint changed, and accept "
+                             "a run with failed tests")
     accept.set_defaults(func=run_accept)
 
     show = commands.add_parser("show", help="print the baseline's entries and metrics",
@@ -61,6 +64,13 @@ def run_accept(args: argparse.Namespace) -> int:
         print(f"ft-harness: refused to update {args.baseline} (nothing was written): {args.results} "
               f"is from a run that did not complete ({incomplete}); rerun the suites to the end first.",
               file=sys.stderr)
+        return EXIT_FINDINGS
+    failed = sorted((p for p in state.problems if p.category != "regression"), key=lambda p: p.nodeid)
+    if failed and not args.force:
+        lines = "\n  ".join(f"[{p.category}] {p.nodeid}: {p.message[:160]}" for p in failed)
+        print(f"ft-harness: refused to update {args.baseline} (nothing was written): {args.results} is from a "
+              f"run with {len(failed)} failed test(s) that are not regressions:\n  {lines}\n"
+              "Fix them and rerun, or pass --force to accept the run anyway.", file=sys.stderr)
         return EXIT_FINDINGS
     try:
         report = update_baseline(args.baseline, state, suites=args.suite, force=args.force)

@@ -11,11 +11,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rescore", help="re-score a saved run from its per-example outputs (no model is loaded)",
         description="Recompute metrics, A/B comparisons and gate verdicts of a run from "
                     "RUN_DIR/outputs/<suite>/<candidate>.jsonl (lines with id, reference, prediction). "
-                    "Exit 0 when the gate passes, 1 when a gated metric fails, 3 on unreadable input.")
+                    "Gates against --baseline, else RUN_DIR/baseline.json, else the baseline the run "
+                    "recorded. Exit 0 when the gate passes (or nothing was gated), 1 when a gated metric "
+                    "fails, 3 on unreadable input or a gated run whose baseline is missing.")
     parser.add_argument("run_dir", type=Path, help="the reports folder of a run (holds results.json and outputs/)")
     parser.add_argument("--baseline", type=Path, default=None,
-                        help="baseline to gate against (default: RUN_DIR/baseline.json when present)")
-    parser.add_argument("--spec", type=Path, default=None, help="candidate spec TOML for gate settings")
+                        help="baseline to gate against (default: RUN_DIR/baseline.json when present, "
+                             "else the one the run was gated against)")
+    parser.add_argument("--spec", type=Path, default=None,
+                        help="candidate spec TOML for gate settings (default: the run's own, when present)")
     parser.add_argument("--out", type=Path, default=None, help="where to write the re-scored reports "
                         "(default: RUN_DIR/rescored)")
     parser.add_argument("--task", choices=["classification", "generation"], default=None,
@@ -30,18 +34,19 @@ def _run(args: argparse.Namespace) -> int:
     from harness.report import write_reports
     from harness.rescore import rescore_run
 
-    baseline = args.baseline
-    if baseline is None and (args.run_dir / "baseline.json").exists():
-        baseline = args.run_dir / "baseline.json"
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
-    outcome = rescore_run(args.run_dir, baseline_path=baseline, spec_path=args.spec, task=args.task,
+    outcome = rescore_run(args.run_dir, baseline_path=args.baseline, spec_path=args.spec, task=args.task,
                           labels=labels, strict=args.strict)
     out = args.out or args.run_dir / "rescored"
     write_reports(outcome.state, out)
     for result in outcome.state.results:
         shown = ", ".join(f"{k}={v:.6g}" for k, v in sorted(result.metrics.items()))
         print(f"{result.suite}/{result.candidate} (n={result.n}): {shown}")
+    if outcome.baseline is not None:
+        print(f"gated against {outcome.baseline}")
     for record in outcome.state.gates:
         print(f"gate {record.suite}/{record.candidate} {record.metric}: {record.verdict}")
+    for record in outcome.failing:
+        print(f"FAILED: {record.suite}/{record.candidate} {record.metric} {record.verdict}: {record.message}")
     print(f"reports: {out}")
     return EXIT_FINDINGS if outcome.failing else EXIT_OK

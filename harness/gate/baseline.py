@@ -197,6 +197,8 @@ class Baseline:
     entries: dict[tuple[str, str], BaselineEntry] = field(default_factory=dict)
     path: str = ""
     exists: bool = True
+    #: how the note tells to accept a run (the pytest and accept commands; a session gives its paths)
+    commands: tuple[str, str] = ("pytest suites/ --ft-update-baseline", "ft-harness baseline accept")
 
     def entry(self, suite: str, candidate: str) -> BaselineEntry | None:
         """The accepted entry of ``candidate`` in ``suite``, or None."""
@@ -210,7 +212,7 @@ class Baseline:
         where = self.path or "the baseline file"
         return (f"no baseline yet ({where} {'is empty' if self.exists else 'does not exist'}): "
                 "every gated metric reads 'no baseline'; accept this run with "
-                "`pytest suites/ --ft-update-baseline` or `ft-harness baseline accept`")
+                f"`{self.commands[0]}` or `{self.commands[1]}`")
 
     def as_dict(self) -> dict[str, Any]:
         """The whole file's content, suites and candidates in sorted order."""

@@ -2,18 +2,67 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Sequence
+from pathlib import Path
 
 from harness.errors import SpecError
 from harness.fmt import fmt_interval, fmt_metric, fmt_p, fmt_p_clause, shorten
 from harness.gate.verdict import INCONCLUSIVE, NO_BASELINE, NOT_COMPARABLE, REGRESSED
 from harness.results import GateRecord
 
-UPDATE_INSTRUCTIONS = (
-    "If these changes are intended, review them and update the baseline:\n"
-    "  pytest suites/ --ft-update-baseline   (runs the suites and writes the baseline)\n"
-    "  ft-harness baseline accept            (accepts the last run's reports/results.json)"
-)
+#: The two ways to accept a run as the baseline, with default paths (a session passes its own).
+UPDATE_COMMANDS = ("pytest suites/ --ft-update-baseline", "ft-harness baseline accept")
+
+
+def update_instructions(commands: Sequence[str] = UPDATE_COMMANDS) -> str:
+    """How to update the baseline: ``commands`` is (the pytest command, the accept command)."""
+    run, accept = commands
+    width = max(len(run), len(accept)) + 3
+    return ("If these changes are intended, review them and update the baseline:\n"
+            f"  {run.ljust(width)}(runs the suites and writes the baseline)\n"
+            f"  {accept.ljust(width)}(accepts the last run's results.json)")
+
+
+UPDATE_INSTRUCTIONS = update_instructions()
+
+
+def _shown(path: Path | str, base: Path) -> str:
+    """``path`` for a command line: relative to ``base`` when under it, quoted."""
+    path = Path(path).absolute()
+    try:
+        text = path.relative_to(base).as_posix()
+    except ValueError:
+        text = path.as_posix()
+    return shlex.quote(text)
+
+
+def update_commands(spec_path: Path | str, reports_dir: Path | str, baseline_path: Path | str | None, *,
+                    root_dir: Path | str, defaults: tuple[str, str]) -> tuple[str, str]:
+    """The pytest and ``ft-harness baseline accept`` commands that accept a run as the baseline.
+
+    Each names the spec, reports folder and baseline file the run used wherever they are not the
+    defaults (``defaults``: the spec and reports paths relative to ``root_dir``, against which
+    pytest resolves them; ``accept``'s own defaults are ``reports/results.json`` and
+    ``reports/baseline.json`` in the working directory, against which it resolves its paths).
+    """
+    root, cwd = Path(root_dir).absolute(), Path.cwd()
+    default_spec, default_reports = defaults
+    reports = Path(reports_dir).absolute()
+    baseline = Path(baseline_path).absolute() if baseline_path is not None else reports / "baseline.json"
+    run = ["pytest suites/"]
+    if Path(spec_path).absolute() != root / default_spec:
+        run.append(f"--ft-spec {_shown(spec_path, root)}")
+    if reports != root / default_reports:
+        run.append(f"--ft-reports-dir {_shown(reports, root)}")
+    if baseline_path is not None:
+        run.append(f"--ft-baseline {_shown(baseline, cwd)}")
+    accept = ["ft-harness baseline accept"]
+    if reports / "results.json" != cwd / "reports" / "results.json":
+        accept.append(f"--results {_shown(reports / 'results.json', cwd)}")
+    if baseline != cwd / "reports" / "baseline.json":
+        accept.append(f"--baseline {_shown(baseline, cwd)}")
+    return " ".join([*run, "--ft-update-baseline"]), " ".join(accept)
 
 
 class GateFailure(AssertionError):
@@ -96,17 +145,20 @@ def describe_record(record: GateRecord) -> str:
     return "\n".join(lines + _slices_block(record) + _examples_block(record))
 
 
-def format_failure(failing: Sequence[GateRecord], total: int) -> str:
-    """The failure message: a summary line, every failing metric in full, then how to update."""
+def format_failure(failing: Sequence[GateRecord], total: int, *,
+                   commands: Sequence[str] = UPDATE_COMMANDS) -> str:
+    """The failure message: a summary line, every failing metric in full, then how to update
+    (``commands``: the pytest and accept commands with the run's own paths)."""
     summary = "; ".join(f"{r.suite}/{r.candidate} {r.metric} {r.verdict}"
                         + (f" (slices: {', '.join(r.details.get('slice_regression_labels') or [])})"
                            if slice_failure(r) else "") for r in failing)
     blocks = "\n\n".join(describe_record(r) for r in failing)
     return (f"ft-harness gate failed: {len(failing)} of {total} gated metric(s): {summary}\n\n"
-            f"{blocks}\n\n{UPDATE_INSTRUCTIONS}")
+            f"{blocks}\n\n{update_instructions(commands)}")
 
 
-def raise_on_failure(records: Sequence[GateRecord], *, strict: bool = False, policy: str = "pass") -> None:
+def raise_on_failure(records: Sequence[GateRecord], *, strict: bool = False, policy: str = "pass",
+                     commands: Sequence[str] = UPDATE_COMMANDS) -> None:
     """Raise :class:`GateFailure` naming every failing metric; a misconfigured gate is a SpecError."""
     __tracebackhide__ = True
     misconfigured = [r for r in records if r.details.get("config_error")]
@@ -115,4 +167,4 @@ def raise_on_failure(records: Sequence[GateRecord], *, strict: bool = False, pol
                         + "\n  ".join(f"{r.suite}/{r.candidate}: {r.details['reason']}" for r in misconfigured))
     failing = failing_records(records, strict=strict, policy=policy)
     if failing:
-        raise GateFailure(format_failure(failing, len(records)), failing)
+        raise GateFailure(format_failure(failing, len(records), commands=commands), failing)

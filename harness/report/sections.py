@@ -270,7 +270,7 @@ def datasets_section(results: Sequence[EvalResult]) -> str:
 
 
 def problems_section(problems: Sequence[Problem]) -> str:
-    """Failed tests, classified as regression, harness error or test error."""
+    """Failed tests, classified as regression, harness error, failed check or test error."""
     if not problems:
         return ""
     rows = [[p.category, p.nodeid, shorten(p.message, 160)] for p in sorted(problems, key=lambda p: p.nodeid)]
