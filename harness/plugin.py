@@ -147,6 +147,10 @@ class FtSession(EvalSession):
         terminalreporter.section("ft-harness")
         for note in self.state.run_info.get("notes", []):
             write(note)
+        from harness.report.verdicts import data_loss_warnings
+
+        for line in data_loss_warnings(self.state):  # training rows the trainer never saw whole
+            write(f"⚠ {line}", yellow=True)
         for gate in self.state.gates:
             if gate.verdict not in ("pass", "improved"):
                 write(f"{gate.suite}/{gate.candidate} {gate.metric}: {gate.verdict}")
@@ -238,6 +242,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
             category = "regression"
         elif call.excinfo.errisinstance(HarnessError):
             category = "harness error"
+        elif call.excinfo.errisinstance((AssertionError, pytest.fail.Exception)):  # a suite's own check
+            category = "failed check"
         else:
             category = "test error"
         text = str(call.excinfo.value).strip()

@@ -33,8 +33,9 @@ def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[s
     gates = suite_gates(state, suite)
     verdict = suite_verdict(state, suite)
     notes = f"\n{baseline_note}\n" if baseline_note else ""
+    warnings = "".join(f"\n{line}\n" for line in verdict.warnings)  # training-data loss, under the verdict
     parts = [
-        f"# Suite `{suite}`\n\n{verdict.line}\n{notes}\n",
+        f"# Suite `{suite}`\n\n{verdict.line}\n{warnings}{notes}\n",
         sections.candidates_section(results, intervals),
         sections.comparisons_section([c for c in state.comparisons if c.suite == suite]),
         sections.gate_section(gates),

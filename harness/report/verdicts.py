@@ -5,20 +5,22 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from harness.fmt import fmt_metric
+from harness.fmt import fmt_int, fmt_metric
 from harness.gate.failure import failing_records
-from harness.results import GateRecord, Problem, RunState
+from harness.results import EvalResult, GateRecord, Problem, RunState
 
 FAIL, PASS, NOT_GATED = "FAIL", "PASS", "NOT GATED"
 
 
 @dataclass(frozen=True)
 class SuiteVerdict:
-    """``status`` is FAIL, PASS or NOT GATED; ``line`` says why in one sentence."""
+    """``status`` is FAIL, PASS or NOT GATED; ``line`` says why in one sentence; ``warnings`` are
+    the ⚠ lines shown under it (training-data loss)."""
 
     suite: str
     status: str
     line: str
+    warnings: tuple[str, ...] = ()
 
 
 def suite_problems(state: RunState, suite: str) -> list[Problem]:
@@ -53,16 +55,42 @@ def suite_warnings(state: RunState, suite: str) -> list[str]:
     return warnings
 
 
+def data_loss_warning(result: EvalResult) -> str | None:
+    """``sentiment/lora: 12 of 115 training rows dropped (all labels masked), 40 truncated to
+    max_length 1024`` for a candidate whose trainer dropped or truncated rows; else None."""
+    training = result.training or {}
+    dropped, truncated = int(training.get("rows_dropped") or 0), int(training.get("rows_truncated") or 0)
+    if not (dropped or truncated):
+        return None
+    total = training.get("train_rows")
+    of = f" of {fmt_int(total)}" if total else ""
+    max_length = (training.get("hyperparameters") or {}).get("max_length")
+    to_length = f" to max_length {max_length}" if max_length is not None else ""
+    if dropped:  # "12 of 115 training rows dropped (...), 40 truncated to ..."
+        first, rest = dropped, ["dropped (all labels masked)"] + (
+            [f"{fmt_int(truncated)} truncated{to_length}"] if truncated else [])
+    else:  # "40 of 115 training rows truncated to ..."
+        first, rest = truncated, [f"truncated{to_length}"]
+    return f"{result.suite}/{result.candidate}: {fmt_int(first)}{of} training rows {', '.join(rest)}"
+
+
+def data_loss_warnings(state: RunState, suite: str | None = None) -> list[str]:
+    """The data-loss warning of every trained candidate (of ``suite``, or of every suite)."""
+    results = sorted((r for r in state.results if suite is None or r.suite == suite),
+                     key=lambda r: (r.suite, r.candidate))
+    return [line for line in map(data_loss_warning, results) if line]
+
+
 def suite_verdict(state: RunState, suite: str) -> SuiteVerdict:
     """FAIL when a gated metric failed or a test of the suite failed; else PASS (or NOT GATED).
 
     Degenerate-model warnings (:mod:`harness.metrics.degenerate`) follow the verdict on its line;
-    they do not change it."""
+    training-data loss comes as ⚠ lines under it. Neither changes the verdict."""
     verdict = _suite_verdict(state, suite)
     warnings = suite_warnings(state, suite)
-    if not warnings:
-        return verdict
-    return SuiteVerdict(verdict.suite, verdict.status, verdict.line + " · ⚠ " + "; ⚠ ".join(warnings))
+    line = verdict.line + (" · ⚠ " + "; ⚠ ".join(warnings) if warnings else "")
+    return SuiteVerdict(verdict.suite, verdict.status, line,
+                        tuple(f"⚠ {w}" for w in data_loss_warnings(state, suite)))
 
 
 def _suite_verdict(state: RunState, suite: str) -> SuiteVerdict:

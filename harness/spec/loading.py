@@ -23,7 +23,10 @@ _TOP_KEYS = ("harness", "suites")
 _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing", "torch_threads",
                  "expected_monthly_requests", "compute_price_per_hour")
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
-               "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm")
+               "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
+               "max_dropped_fraction", "max_truncated_fraction")
+#: suite keys that limit training-data loss, each a fraction of the train rows in [0, 1]
+DATA_LOSS_LIMITS = ("max_dropped_fraction", "max_truncated_fraction")
 _DECODE_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
 #: ``metric_options`` keys and the values each accepts (from the metric registry).
 METRIC_OPTIONS = {name: option.choices for name, option in OPTIONS.items()}
@@ -114,6 +117,15 @@ def _metric_options(t: Table, reported: tuple[str, ...]) -> dict[str, Any]:
     return dict(table.items())
 
 
+def _fraction(t: Table, key: str) -> float | None:
+    if key not in t:
+        return None
+    value = t.number(key, 0.0)
+    if not 0.0 <= value <= 1.0:
+        raise SpecError(f"{t.at(key)}: expected a fraction of the train rows in [0, 1], got {value:g}")
+    return float(value)
+
+
 def _gate(t: Table, reported: tuple[str, ...]) -> GateConfig:
     where = t.at("gate")
     config = GateConfig.from_mapping(t.get("gate"), where=where)
@@ -169,6 +181,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
                     for cname in (candidates or {})},
         system=system,
         slices=check_slices(t.table("slices"), task=task),
+        **{key: _fraction(t, key) for key in DATA_LOSS_LIMITS},
     )
     if candidates is not None:
         check_suite_candidates(suite, candidates.where)

@@ -48,6 +48,10 @@ class SuiteSpec:
     system: str | None = None
     #: slice families (``[suites.<name>.slices]``): metrics are also reported and gated per slice
     slices: tuple[SliceSpec, ...] = ()
+    #: training-data loss limits (fractions of the train rows, 0-1): a trained candidate whose trainer
+    #: would drop (all labels masked) / truncate more rows fails before training; None: no limit
+    max_dropped_fraction: float | None = None
+    max_truncated_fraction: float | None = None
 
     @property
     def reported_metrics(self) -> tuple[str, ...]:

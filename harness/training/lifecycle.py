@@ -20,6 +20,7 @@ from harness.data.records import Split
 from harness.errors import HarnessError, SpecError
 from harness.protocol import TrainingSummary
 from harness.spec import CandidateSpec, SuiteSpec
+from harness.training.data_loss import DataLossLimits, check_data_loss
 from harness.training.hardware import world_size
 from harness.training.params import ParamError
 from harness.training.recipe import Recipe, TrainingJob
@@ -52,7 +53,15 @@ class TrainingPlan:
     def job(self, on_log: Callable[[dict[str, Any]], None] | None = None) -> TrainingJob:
         """The run this plan describes."""
         return TrainingJob(self.model_dir, self.train, self.validation, self.params, self.seed,
-                           tuple(self.suite.labels), dict(self.suite.label_aliases), on_log)
+                           tuple(self.suite.labels), dict(self.suite.label_aliases), on_log,
+                           DataLossLimits.of_suite(self.suite, self.where))
+
+    def checked(self, summary: TuningSummary) -> TuningSummary:
+        """``summary`` of a (cached) training run, refused when its data loss exceeds the suite's limits."""
+        check_data_loss(DataLossLimits.of_suite(self.suite, self.where), rows=len(self.train),
+                        dropped=summary.rows_dropped, truncated=summary.rows_truncated,
+                        max_length=self.params.get("max_length"), cached=True)
+        return summary
 
     def run(self, out_dir: Path, *, checkpoint_dir: Path | None = None,
             log: Callable[[str], None] | None = None) -> TrainingSummary:
@@ -168,7 +177,7 @@ def train_cached(ctx: BuildContext, plan: TrainingPlan) -> tuple[Any, TuningSumm
         plan.key, build, description=f"{plan.kind} {label}"))
     if work is not None:
         remove_work_dir(work)
-    return entry, summary_from_dict(entry.metadata["training"])
+    return entry, plan.checked(summary_from_dict(entry.metadata["training"]))
 
 
 def _train_together(ctx: BuildContext, plan: TrainingPlan) -> tuple[Any, TuningSummary]:
@@ -215,4 +224,4 @@ def _train_together(ctx: BuildContext, plan: TrainingPlan) -> tuple[Any, TuningS
         raise HarnessError(f"{plan.where}: the main process did not store the trained artifact")
 
     entry = ctx.cache.get_or_build(plan.key, stored_already, description=f"{plan.kind} {label}")
-    return entry, summary_from_dict(entry.metadata["training"])
+    return entry, plan.checked(summary_from_dict(entry.metadata["training"]))

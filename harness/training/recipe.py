@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.records import Split
+from harness.training.data_loss import DataLossLimits, check_data_loss
 from harness.training.params import cache_params, check_common_params, merge_params
 from harness.training.summary import TuningSummary
 
@@ -31,6 +32,7 @@ class TrainingJob:
     labels: tuple[str, ...] = ()  # the suite's labels (classification heads)
     aliases: Mapping[str, str] = field(default_factory=dict)  # reference spellings of the labels
     on_log: Callable[[dict[str, Any]], None] | None = None  # every trainer log entry, as it happens
+    limits: DataLossLimits | None = None  # the suite's training-data loss limits, checked before training
 
 
 @dataclass
@@ -84,7 +86,10 @@ class Recipe:
         """
         scratch = Path(work_dir) / "_checkpoints"
         prepared = self.prepare(job, checkpoint_dir or scratch, checkpoint_dir is not None)
+        check_data_loss(job.limits, rows=len(job.train), dropped=rows_dropped(prepared, job),
+                        truncated=prepared.rows_truncated, max_length=job.params.get("max_length"))
         summary = fit_and_summarise(prepared, job, checkpoint_dir=checkpoint_dir, scratch=scratch, log=log)
+        summary.defaults = dict(self.defaults)
         if self.finish is not None:
             self.finish(prepared, job)
         return prepared, summary
@@ -95,6 +100,13 @@ class Recipe:
         prepared, summary = self.fit(job, out_dir, checkpoint_dir=checkpoint_dir, log=log)
         self.save(prepared, Path(out_dir))
         return summary
+
+
+def rows_dropped(prepared: Prepared, job: TrainingJob) -> int:
+    """Train rows the trainer will not see: counted before (all labels masked) or missing after its
+    own data preparation (TRL filters such rows out), whichever is more."""
+    kept = getattr(prepared.trainer, "train_dataset", None)
+    return max(prepared.rows_dropped, len(job.train) - len(kept) if kept is not None else 0)
 
 
 def run_trainer(trainer: Any, checkpoints: Path | None,
@@ -135,10 +147,10 @@ def fit_and_summarise(prepared: Prepared, job: TrainingJob, *, checkpoint_dir: P
         max_steps=trainer.state.max_steps, log_history=list(trainer.state.log_history),
         train_history_length=trained_entries,
         eval_loss=float(final["eval_loss"]) if has_eval else None,
-        rows_dropped=max(prepared.rows_dropped, len(job.train) - len(trainer.train_dataset)),
+        rows_dropped=rows_dropped(prepared, job),
         rows_truncated=prepared.rows_truncated,
         resumed_from_step=resumed, best_checkpoint=trainer.state.best_model_checkpoint
         if trainer.args.load_best_model_at_end else None,
         early_stopping=bool(params.get("early_stopping_patience")) and has_eval,
-        extra_hyperparameters=prepared.hyperparameters, final_metrics=final,
+        extra_hyperparameters=prepared.hyperparameters, final_metrics=final, train_rows=len(job.train),
     ))

@@ -21,6 +21,8 @@ class TuningSummary(TrainingSummary):
     best_step: int | None = None
     resumed_from_step: int | None = None
     search: dict[str, Any] | None = None
+    train_rows: int | None = None  # rows in the train split (rows_dropped / rows_truncated are of these)
+    defaults: dict[str, Any] | None = None  # the recipe's defaults: the report shows what a spec changed
 
 
 def summary_from_dict(data: Mapping[str, Any]) -> TuningSummary:
@@ -51,6 +53,7 @@ class RunFacts:
     early_stopping: bool
     extra_hyperparameters: dict[str, Any] | None = None  # recorded beside the parameters (e.g. labels)
     final_metrics: dict[str, Any] | None = None  # the kept model's final evaluation
+    train_rows: int | None = None  # rows in the train split
 
 
 def summarise_run(facts: RunFacts) -> TuningSummary:
@@ -98,6 +101,7 @@ def summarise_run(facts: RunFacts) -> TuningSummary:
         early_stopped=early_stopped,
         best_step=best_step,
         resumed_from_step=facts.resumed_from_step,
+        train_rows=facts.train_rows,
     )
 
 
