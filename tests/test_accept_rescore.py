@@ -14,8 +14,8 @@ from harness.cli import EXIT_FINDINGS, EXIT_HARNESS_ERROR, EXIT_OK, main
 from harness.gate import load_baseline, update_baseline
 from harness.report import read_results
 from harness.report.json_out import write_results_json
-from harness.results import GateRecord, Problem, RunState
 from harness.rescore import rescore_run
+from harness.results import GateRecord, Problem, RunState
 
 LABELS = "positive,negative"
 IDS = [f"e{i:02d}" for i in range(20)]

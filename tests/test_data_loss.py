@@ -68,7 +68,7 @@ def test_the_check_names_candidate_counts_and_key_and_allows_the_limit_itself():
 
 
 class _Trainer:
-    train_dataset = list(range(18))  # the trainer kept 18 of 20 rows
+    train_dataset = tuple(range(18))  # the trainer kept 18 of 20 rows
 
     def train(self):
         raise AssertionError("training started")
