@@ -68,15 +68,19 @@ def test_generation_halves_the_batch_on_oom(causal, sentiment_eval, monkeypatch,
 
 
 @pytest.mark.parametrize("error", [torch_oom, runtime_oom])
-def test_likelihood_halves_the_batch_on_oom(causal, sentiment_eval, monkeypatch, error):
-    from harness.backends.hf.likelihood import label_log_likelihoods
+@pytest.mark.parametrize("one_pass", [True, False])
+def test_likelihood_halves_the_batch_on_oom(causal, sentiment_eval, monkeypatch, error, one_pass):
+    from harness.backends.hf import likelihood
 
     model, tokenizer = causal
+    if not one_pass:  # the two-pass path: its continuation pass has rows x labels rows
+        monkeypatch.setattr(likelihood, "one_pass_supported", lambda *_: False)
     prompts = [ex.prompt for ex in sentiment_eval.examples[:10]]
     labels = ["positive", "negative"]
-    clean = label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=2)
-    seen = fault(monkeypatch, model, "forward", 4, error)  # the continuation pass has rows x labels rows
-    faulted = label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=8)
+    ends_on = 4 if one_pass else 2  # the largest batch whose every forward has at most 4 rows
+    clean = likelihood.label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=ends_on)
+    seen = fault(monkeypatch, model, "forward", 4, error)
+    faulted = likelihood.label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=8)
     assert 8 in seen and max(s for s in seen[-3:]) <= 4
     assert faulted == clean
 

@@ -54,16 +54,46 @@ def load_model(model_dir: str | Path, adapter_dir: str | Path | None = None, *,
     return model, tokenizer
 
 
-def render_prompts(tokenizer, prompts: Sequence[list[Message]]) -> list[list[int]]:
+def render_prompts(tokenizer, prompts: Sequence[list[Message]], *, share_prefix: bool = True) -> list[list[int]]:
     """Token ids of each chat prompt with the generation prompt appended.
 
     The template renders every prompt, then one batched tokenizer call encodes them all; the ids
     equal ``apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)`` per prompt.
+    With ``share_prefix``, text that every prompt starts with, up to the end of a special token in
+    it, is tokenized once (special tokens are split off before anything else is tokenized, so the
+    rest tokenizes on its own as it does in place); the first and last prompts are checked against
+    their whole encoding, and any difference falls back to encoding every prompt whole.
     """
     if not prompts:
         return []
-    texts = tokenizer.apply_chat_template([list(p) for p in prompts], add_generation_prompt=True, tokenize=False)
-    return [list(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+    texts = list(tokenizer.apply_chat_template([list(p) for p in prompts], add_generation_prompt=True,
+                                               tokenize=False))
+    head = _special_token_head(tokenizer, texts) if share_prefix and len(texts) > 2 else ""
+    if head:
+        encoded = tokenizer([head, *(t[len(head):] for t in texts)], add_special_tokens=False)["input_ids"]
+        head_ids = list(encoded[0])
+        rows = [head_ids + list(ids) for ids in encoded[1:]]
+        whole = tokenizer([texts[0], texts[-1]], add_special_tokens=False)["input_ids"]
+        if rows[0] == list(whole[0]) and rows[-1] == list(whole[1]):
+            return rows
+    return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def _special_token_head(tokenizer, texts: Sequence[str]) -> str:
+    """The longest common start of ``texts`` that ends with a special token which strips nothing
+    after it (``""`` when there is none)."""
+    lo, hi = min(texts), max(texts)  # the common start of all texts is that of these two
+    common = lo[:next((i for i, (a, b) in enumerate(zip(lo, hi, strict=False)) if a != b), min(len(lo), len(hi)))]
+    if not common:
+        return ""
+    end = 0
+    for added in getattr(tokenizer, "added_tokens_decoder", {}).values():
+        content = str(added.content)
+        if added.special and not added.rstrip and not added.normalized and content:
+            at = common.rfind(content)
+            if at != -1:
+                end = max(end, at + len(content))
+    return common[:end]
 
 
 def end_of_turn_text(tokenizer) -> str:

@@ -104,67 +104,177 @@ def _prefix_cache(model, prefix: Sequence[int]):
     return output_cache(out)
 
 
-def label_log_likelihoods(model, tokenizer, prompts: Sequence[list[Message]], labels: Sequence[str], *,
-                          batch_size: int = 32, share_prefix: bool = True) -> list[list[float]]:
-    """Summed log-probability of each label (plus the end-of-turn token) after each prompt."""
+def _dtype_min(model) -> float:
+    import torch
+
+    return float(torch.finfo(_base(model).dtype).min)
+
+
+def one_pass_supported(model, longest: int) -> bool:
+    """Whether every label can be scored in the prompt's own forward pass with a custom 4D mask.
+
+    That needs an attention that takes an additive 4D mask (``sdpa`` or ``eager``) and attention
+    over every earlier token: a sliding window shorter than ``longest`` tokens (or any attention
+    other than full / sliding) would be overridden by the mask, so those models take two passes.
+    """
+    config = getattr(_base(model), "config", None)
+    if config is None or getattr(config, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return False
+    if getattr(config, "is_encoder_decoder", False):
+        return False
+    types = set(getattr(config, "layer_types", None) or ())
+    if types - {"full_attention", "sliding_attention"}:
+        return False
+    window = getattr(config, "sliding_window", None) if getattr(config, "use_sliding_window", True) else None
+    return window is None or int(window) >= longest
+
+
+def expanded_cache(prefix, rows: int):
+    """The one-row prefix cache as a ``rows``-row cache: views of the same tensors (no copy) when
+    every layer is a plain ``DynamicLayer``; otherwise a copy repeated ``rows`` times."""
     import copy
 
+    from transformers.cache_utils import DynamicCache, DynamicLayer
+
+    if type(prefix) is DynamicCache and all(type(layer) is DynamicLayer for layer in prefix.layers):
+        cache = copy.copy(prefix)
+        cache.layers = []
+        for layer in prefix.layers:
+            view = copy.copy(layer)
+            view.keys = layer.keys.expand(rows, -1, -1, -1)
+            view.values = layer.values.expand(rows, -1, -1, -1)
+            cache.layers.append(view)
+        return cache
+    cache = copy.deepcopy(prefix)
+    cache.batch_repeat_interleave(rows)
+    return cache
+
+
+def _one_pass_mask(attention, shared: int, feeds: Sequence[Sequence[int]], fill: float):
+    """Additive 4D mask ``(rows, 1, q, shared + q)``: the left-padded suffixes attend causally;
+    each label's tokens attend the whole prompt and their own label's earlier tokens only."""
+    import torch
+
+    rows, s = attention.shape
+    tail = sum(len(f) for f in feeds)
+    q = s + tail
+    keep = torch.zeros((rows, q, shared + q), dtype=torch.bool)
+    keep[:, :, :shared] = True
+    real = attention.bool()[:, None, :]
+    keep[:, :s, shared:shared + s] = torch.tril(torch.ones((s, s), dtype=torch.bool)) & real
+    keep[:, s:, shared:shared + s] = real
+    start = s
+    for feed in feeds:
+        n = len(feed)
+        keep[:, start:start + n, shared + start:shared + start + n] = torch.tril(torch.ones((n, n), dtype=torch.bool))
+        start += n
+    mask = torch.zeros(keep.shape, dtype=torch.float32).masked_fill_(~keep, fill)
+    return mask[:, None]
+
+
+def _score_one_pass(model, suffixes, shared: int, prefix, targets, pad_id: int, cache_kw: str):
+    """Every label of every prompt in one forward over ``suffixes`` (after the shared prefix)."""
+    import torch
+
+    device = model.device
+    input_ids, attention = left_padded(suffixes, pad_id)
+    rows = input_ids.shape[0]
+    feeds = [t[:-1] for t in targets]  # fed after the prompt; their logits predict the next label token
+    tail = torch.tensor([tok for feed in feeds for tok in feed], dtype=torch.long)
+    within = torch.tensor([k for feed in feeds for k in range(len(feed))], dtype=torch.long)
+    lengths = shared + attention.sum(-1, keepdim=True)
+    positions = torch.cat([shared + (attention.cumsum(-1) - 1).clamp(min=0), lengths + within], dim=-1)
+    tokens = torch.cat([input_ids, tail.expand(rows, -1)], dim=-1)
+    mask = _one_pass_mask(attention, shared, feeds, _dtype_min(model)).to(device=device, dtype=_base(model).dtype)
+    cache = expanded_cache(prefix, rows) if prefix is not None else None
+    keep_logits = len(tail) + 1
+    extra = {"logits_to_keep": keep_logits} if _last_logits_only(model) else {}
+    out = model(input_ids=tokens.to(device), attention_mask=mask, position_ids=positions.to(device),
+                use_cache=cache is not None, **({cache_kw: cache} if cache is not None else {}), **extra)
+    logits = out.logits[:, -keep_logits:]
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    scores = torch.empty((rows, len(targets)))
+    start = 1
+    for j, target in enumerate(targets):
+        at = [0, *range(start, start + len(target) - 1)]
+        scores[:, j] = logp[:, at, list(target)].sum(-1).cpu()
+        start += len(target) - 1
+    return scores
+
+
+def _score_two_pass(model, suffixes, shared: int, prefix, targets, pad_id: int, cache_kw: str):
+    """The prompts in one forward with the cache on, then every (prompt, label) pair continues from
+    the prompt's cache repeated once per label (models a custom 4D mask cannot serve)."""
+    import torch
+
+    device = model.device
+    rows = len(suffixes)
+    n_labels, longest = len(targets), max(len(t) for t in targets)
+    input_ids, attention = left_padded(suffixes, pad_id)
+    positions = shared + (attention.cumsum(-1) - 1).clamp(min=0)
+    lengths = shared + attention.sum(-1, keepdim=True)
+    mask = torch.cat([torch.ones((rows, shared), dtype=torch.long), attention], dim=-1)
+    cache = expanded_cache(prefix, rows) if prefix is not None else None
+    prompt_out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
+                       position_ids=positions.to(device), use_cache=True, **{cache_kw: cache},
+                       **_last_logits_only(model))
+    first = torch.log_softmax(prompt_out.logits[:, -1].float(), dim=-1)  # predicts each label's 1st token
+    total = first[:, [t[0] for t in targets]].cpu()  # (rows, labels)
+    if longest > 1:
+        # label tokens right-padded (causal attention: padding never affects them); row r*n_labels + j
+        # is prompt r with label j
+        cont = torch.full((n_labels, longest - 1), pad_id, dtype=torch.long)
+        for j, target in enumerate(targets):
+            cont[j, :len(target) - 1] = torch.tensor(target[:-1], dtype=torch.long)
+        cache = output_cache(prompt_out)
+        cache.batch_repeat_interleave(n_labels)
+        tokens = cont.repeat(rows, 1)
+        cont_mask = torch.cat([mask.repeat_interleave(n_labels, 0), torch.ones_like(tokens)], dim=-1)
+        pos = lengths.repeat_interleave(n_labels, 0) + torch.arange(longest - 1)
+        out = model(input_ids=tokens.to(device), attention_mask=cont_mask.to(device),
+                    position_ids=pos.to(device), use_cache=True, **{cache_kw: cache})
+        logp = torch.log_softmax(out.logits.float(), dim=-1).view(rows, n_labels, longest - 1, -1).cpu()
+        for j, target in enumerate(targets):
+            for k, token in enumerate(target[1:]):
+                total[:, j] += logp[:, j, k, token]
+    return total
+
+
+def label_log_likelihoods(model, tokenizer, prompts: Sequence[list[Message]], labels: Sequence[str], *,
+                          batch_size: int = 32, share_prefix: bool = True) -> list[list[float]]:
+    """Summed log-probability of each label (plus the end-of-turn token) after each prompt.
+
+    ``share_prefix=False`` treats every prompt on its own: no shared-prefix tokenization, no
+    shared-prefix KV cache (the reference the shared-prefix benchmark compares against).
+    """
     import torch
 
     if not labels:
         raise ValueError("label scoring needs at least one label")
     if not prompts:
         return []
-    prompt_ids = render_prompts(tokenizer, prompts)
-    label_ids = label_targets(tokenizer, prompts[0], labels)
-    n_labels, longest = len(label_ids), max(len(t) for t in label_ids)
+    prompt_ids = render_prompts(tokenizer, prompts, share_prefix=share_prefix)
+    targets = label_targets(tokenizer, prompts[0], labels)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     cache_kw = cache_argument(model)
     shared = shared_prefix_length(prompt_ids) if share_prefix else 0
     shared = shared if shared >= MIN_SHARED_PREFIX else 0
+    longest = max(map(len, prompt_ids)) + sum(len(t) for t in targets)
+    score = _score_one_pass if one_pass_supported(model, longest) else _score_two_pass
     try:
-        prefix = _prefix_cache(model, prompt_ids[0][:shared]) if shared else None
+        with torch.inference_mode():
+            prefix = _prefix_cache(model, prompt_ids[0][:shared]) if shared else None
     except Exception as exc:
         if not is_out_of_memory(exc):
             raise
         free_accelerator_memory()
         raise at_batch_size_one(f"label likelihood scoring (the {shared}-token prefix all prompts share)",
                                 exc) from exc
-    device = model.device
-    cont = torch.full((n_labels, max(1, longest - 1)), pad_id, dtype=torch.long)
-    for j, target in enumerate(label_ids):
-        cont[j, :len(target) - 1] = torch.tensor(target[:-1], dtype=torch.long)
 
     def run(rows: list[int]) -> list[list[float]]:
-        input_ids, attention = left_padded([prompt_ids[i][shared:] for i in rows], pad_id)
-        positions = shared + (attention.cumsum(-1) - 1).clamp(min=0)
-        lengths = shared + attention.sum(-1, keepdim=True)
-        mask = torch.cat([torch.ones((len(rows), shared), dtype=torch.long), attention], dim=-1)
-        cache = None
-        if prefix is not None:
-            cache = copy.deepcopy(prefix)
-            cache.batch_repeat_interleave(len(rows))
         with torch.inference_mode():
-            prompt_out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
-                               position_ids=positions.to(device), use_cache=True, **{cache_kw: cache},
-                               **_last_logits_only(model))
-            first = torch.log_softmax(prompt_out.logits[:, -1].float(), dim=-1)  # predicts each label's 1st token
-            total = first[:, [t[0] for t in label_ids]]  # (rows, labels)
-            if longest > 1:
-                # One continuation pass for every (prompt, label) pair: the prompt cache is repeated per
-                # label, label tokens are right-padded (causal attention: padding never affects them).
-                cache = output_cache(prompt_out)
-                cache.batch_repeat_interleave(n_labels)
-                tokens = cont.repeat(len(rows), 1)  # row r*n_labels + j is prompt r with label j
-                cont_mask = torch.cat([mask.repeat_interleave(n_labels, 0), torch.ones_like(tokens)], dim=-1)
-                pos = lengths.repeat_interleave(n_labels, 0) + torch.arange(longest - 1)
-                out = model(input_ids=tokens.to(device), attention_mask=cont_mask.to(device),
-                            position_ids=pos.to(device), use_cache=True, **{cache_kw: cache})
-                logp = torch.log_softmax(out.logits.float(), dim=-1).view(len(rows), n_labels, longest - 1, -1)
-                for j, target in enumerate(label_ids):
-                    for k, token in enumerate(target[1:]):
-                        total[:, j] += logp[:, j, k, token]
-        return [[float(x) for x in row] for row in total.tolist()]
+            total = score(model, [prompt_ids[i][shared:] for i in rows], shared, prefix, targets, pad_id, cache_kw)
+        return total.tolist()
 
     order = sorted(range(len(prompt_ids)), key=lambda i: (len(prompt_ids[i]), i))
     scores: list[list[float]] = [[] for _ in prompt_ids]
