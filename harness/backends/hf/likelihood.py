@@ -4,10 +4,12 @@ A label is scored as the chat template writes it: its tokens plus the token the 
 after an assistant reply (``<|im_end|>``, ``<|eot_id|>``, ``<end_of_turn>``, or eos), read from a
 rendered conversation, after checking that prompt + label tokenizes as the prompt's tokens
 followed by the label's. Prompts that share a prefix (system prompt, few-shot examples) run that
-prefix once; its KV cache is copied into every batch. Each batch of prompt suffixes (left-padded)
-runs once with the cache on; the cache is then repeated once per label and all labels continue in
-a single pass. The most likely label wins (optionally normalised by the label's length, as
-lm-evaluation-harness's ``acc_norm`` / ``acc_bytes``). No free-text parsing.
+prefix once; its KV cache is expanded over every batch as views of the same tensors. Where the
+attention takes a custom 4D mask (sdpa, eager; no sliding window shorter than the prompts), each
+batch of prompt suffixes and every label's tokens run in one forward, each label attending the
+prompt and its own tokens only; otherwise the prompts run first and all labels continue from the
+prompt cache repeated once per label. The most likely label wins (optionally normalised by the
+label's length, as lm-evaluation-harness's ``acc_norm`` / ``acc_bytes``). No free-text parsing.
 """
 
 from __future__ import annotations
