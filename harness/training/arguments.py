@@ -57,10 +57,23 @@ def schedule_arguments(p: Mapping[str, Any], *, has_eval: bool, checkpointing: b
     }
 
 
+def checkpointing_argument() -> str:
+    """The training-argument name of activation (gradient) checkpointing: ``activation_checkpointing``
+    where transformers has it (``gradient_checkpointing`` is its deprecated alias there)."""
+    from transformers import TrainingArguments
+
+    fields = TrainingArguments.__dataclass_fields__
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
+
+
 def trainer_arguments(p: Mapping[str, Any], *, output_dir: Path, seed: int, has_eval: bool,
                       checkpointing: bool) -> dict[str, Any]:
     """Keyword arguments shared by ``TrainingArguments`` and ``SFTConfig`` for one run."""
-    from harness.training.hardware import distributed_flags, mixed_precision_flags
+    from harness.training.hardware import (
+        accelerator_available,
+        distributed_flags,
+        mixed_precision_flags,
+    )
 
     return {
         "output_dir": str(output_dir),
@@ -68,7 +81,7 @@ def trainer_arguments(p: Mapping[str, Any], *, output_dir: Path, seed: int, has_
         "per_device_train_batch_size": int(p["batch_size"]),
         "per_device_eval_batch_size": int(p["batch_size"]),
         "gradient_accumulation_steps": int(p["gradient_accumulation_steps"]),
-        "gradient_checkpointing": bool(p["gradient_checkpointing"]),
+        checkpointing_argument(): bool(p["gradient_checkpointing"]),
         "learning_rate": float(p["learning_rate"]),
         "lr_scheduler_type": str(p["lr_scheduler_type"]),
         "warmup_steps": p["warmup_steps"],
@@ -80,6 +93,7 @@ def trainer_arguments(p: Mapping[str, Any], *, output_dir: Path, seed: int, has_
         "data_seed": seed,
         "disable_tqdm": True,
         "dataloader_num_workers": 0,
+        "dataloader_pin_memory": accelerator_available(),  # pinned memory needs a device to copy to
         # a scratch run never resumes: its checkpoints need the weights only (the best is reloaded)
         "save_only_model": not checkpointing,
         **mixed_precision_flags(p["precision"]),

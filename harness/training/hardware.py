@@ -53,6 +53,14 @@ def cpu_only() -> bool:
     return not torch.cuda.is_available()
 
 
+def accelerator_available() -> bool:
+    """Whether torch sees an accelerator (CUDA, MPS, XPU...): only then is pinned memory of use."""
+    import torch
+
+    accelerator = getattr(torch, "accelerator", None)
+    return bool(accelerator.is_available()) if accelerator is not None else torch.cuda.is_available()
+
+
 def distributed_flags() -> dict[str, bool]:
     """Training-argument flags for several processes on a machine without a GPU (``use_cpu``:
     without it transformers trains each process alone); nothing otherwise."""
