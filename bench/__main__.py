@@ -21,6 +21,7 @@ BENCHMARKS = {
     "training": "bench.training",       # harness LoRA vs TRL SFTTrainer called directly
     "suites": "bench.suites",           # warm vs cold `pytest suites/`
     "serve_load": "bench.serve_load",   # `ft-harness serve` on 127.0.0.1: req/s, p50 / p99, /health p99
+    "engines": "bench.engines",         # sharded evaluation 2 processes vs 1; vLLM vs transformers (FT_VLLM)
     "peers": "bench.peers",             # beside lm-evaluation-harness (`bench` extra): likelihood, greedy
 }
 

