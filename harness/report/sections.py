@@ -21,6 +21,7 @@ from harness.fmt import (
     shorten,
 )
 from harness.report.intervals import Interval
+from harness.report.latency import latency_text
 from harness.report.tables import markdown_table
 from harness.report.verdicts import is_failing
 from harness.results import PAIRED_SCORE, ComparisonRecord, EvalResult, GateRecord, Problem
@@ -297,6 +298,8 @@ def run_info_section(run_info: Mapping[str, Any], results: Sequence[EvalResult],
     for r in results:
         timings = ", ".join(f"{k}={fmt_float(v, 3)}" for k, v in sorted(r.timings.items()))
         cache = ", ".join(f"{k}={v}" for k, v in sorted(r.cache.items()))
-        if timings or cache:
-            lines.append(f"- {r.candidate}: {'; '.join(x for x in (timings, cache and f'cache {cache}') if x)}")
+        latency = latency_text(r.usage)
+        if timings or cache or latency:
+            shown = (timings, cache and f"cache {cache}", latency)
+            lines.append(f"- {r.candidate}: {'; '.join(x for x in shown if x)}")
     return "## Run info\n\n" + "\n".join(lines) + "\n"

@@ -40,12 +40,15 @@ def _outputs_key(candidate: Candidate, suite: SuiteSpec, method: str) -> str:
     """The cache entry holding this model's outputs under these decoding settings, by prompt."""
     from harness.cache import cache_key
 
-    return cache_key("outputs", {
+    parts = {
         "model": candidate.fingerprint,
         "decode": suite.decode.as_dict(),
         "method": method,
         "labels": list(suite.labels) if method != "generate" else [],
-    })
+    }
+    if method == "likelihood" and suite.likelihood_normalize != "none":  # absent by default: keys stay
+        parts["likelihood_normalize"] = suite.likelihood_normalize
+    return cache_key("outputs", parts)
 
 
 def prompt_key(messages: list[dict[str, Any]]) -> str:
@@ -91,10 +94,11 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
             elif use_likelihood:
                 began = time.perf_counter()
                 labels = candidate.predict_labels(chunk_prompts, list(suite.labels))
-                per = (time.perf_counter() - began) / max(1, len(chunk))
+                seconds = time.perf_counter() - began  # one call scores the whole chunk, batched inside
                 counter = getattr(candidate, "token_counts", None)  # what answering the label costs
                 counts = counter(chunk_prompts, labels) if callable(counter) else [(0, 0)] * len(labels)
-                outputs = [Generation(text=label, latency_s=per, prompt_tokens=p, completion_tokens=c)
+                outputs = [Generation(text=label, latency_s=seconds / max(1, len(chunk)), prompt_tokens=p,
+                                      completion_tokens=c, batch_latency_s=seconds, batch_size=len(chunk))
                            for label, (p, c) in zip(labels, counts, strict=True)]
             else:
                 outputs = candidate.generate(chunk_prompts, suite.decode)
@@ -113,8 +117,11 @@ def candidate_scoring(suite: SuiteSpec, candidate: Candidate) -> str:
 
 
 def _usage(outputs: list[Generation]) -> dict[str, float]:
+    """Tokens and latency. ``latency_*`` is per request for endpoints; for batched local inference
+    it is each example's share of its batch's wall time, and ``batch_latency_*`` / ``batch_size_mean``
+    describe the batches themselves (present only then)."""
     latencies = sorted(g.latency_s for g in outputs) or [0.0]
-    return {
+    usage = {
         "requests": float(len(outputs)),
         "prompt_tokens": float(sum(g.prompt_tokens for g in outputs)),
         "completion_tokens": float(sum(g.completion_tokens for g in outputs)),
@@ -122,6 +129,16 @@ def _usage(outputs: list[Generation]) -> dict[str, float]:
         "latency_p50_s": float(latencies[len(latencies) // 2]),
         "latency_p95_s": float(latencies[min(len(latencies) - 1, int(0.95 * len(latencies)))]),
     }
+    batched = [g for g in outputs if g.batch_latency_s > 0]
+    if batched:
+        # every example of a batch carries the batch's wall time and size: a batch of n counts 1/n per example
+        batches = sum(1 / max(1, g.batch_size) for g in batched)
+        usage.update({
+            "batch_latency_mean_s": float(sum(g.batch_latency_s / max(1, g.batch_size) for g in batched) / batches),
+            "batch_latency_max_s": float(max(g.batch_latency_s for g in batched)),
+            "batch_size_mean": float(len(batched) / batches),
+        })
+    return usage
 
 
 def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split,
@@ -136,6 +153,9 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
         metrics=suite.metrics, options=suite.metric_options)
     details["method"] = method
     signatures = full_signatures(signatures, suite, method)  # scoring method, decoding, prompt, labels
+    if method == "likelihood" and suite.likelihood_normalize != "none":  # a different scoring rule
+        signatures = {name: f"{sig}|likelihood_normalize={suite.likelihood_normalize}"
+                      for name, sig in signatures.items()}
     prompt = getattr(candidate, "prompt_details", None)  # a prompted candidate: instruction and shots
     if isinstance(prompt, dict):
         details["prompt"] = prompt

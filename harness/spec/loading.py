@@ -24,7 +24,10 @@ _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing"
                  "expected_monthly_requests", "compute_price_per_hour")
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
                "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
-               "max_dropped_fraction", "max_truncated_fraction")
+               "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize")
+#: ``likelihood_normalize``: label log-likelihoods as they are, per character (lm-evaluation-harness's
+#: ``acc_norm``) or per UTF-8 byte (``acc_bytes``)
+LIKELIHOOD_NORMALIZE = ("none", "chars", "bytes")
 #: suite keys that limit training-data loss, each a fraction of the train rows in [0, 1]
 DATA_LOSS_LIMITS = ("max_dropped_fraction", "max_truncated_fraction")
 _DECODE_KEYS = ("max_new_tokens", "temperature", "top_p", "seed", "stop")
@@ -162,6 +165,10 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
     scoring = t.string("scoring", "generate", choices=SCORING)
     if scoring != "generate" and task != "classification":
         raise SpecError(f"{t.at('scoring')}: {scoring!r} scoring needs a classification suite (task is {task!r})")
+    normalize = t.string("likelihood_normalize", "none", choices=LIKELIHOOD_NORMALIZE)
+    if normalize != "none" and task != "classification":
+        raise SpecError(f"{t.at('likelihood_normalize')}: label likelihoods are normalised only in a "
+                        f"classification suite (task is {task!r})")
     metrics = _metrics(t, task)
     reported = metrics or default_metrics(task)
     system = t.string("system")
@@ -182,6 +189,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         system=system,
         slices=check_slices(t.table("slices"), task=task),
         **{key: _fraction(t, key) for key in DATA_LOSS_LIMITS},
+        likelihood_normalize=normalize,
     )
     if candidates is not None:
         check_suite_candidates(suite, candidates.where)

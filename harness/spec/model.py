@@ -52,6 +52,9 @@ class SuiteSpec:
     #: would drop (all labels masked) / truncate more rows fails before training; None: no limit
     max_dropped_fraction: float | None = None
     max_truncated_fraction: float | None = None
+    #: label log-likelihoods compared as they are (``none``), per character (``chars``, lm-eval's
+    #: ``acc_norm``) or per UTF-8 byte (``bytes``, ``acc_bytes``)
+    likelihood_normalize: str = "none"
 
     @property
     def reported_metrics(self) -> tuple[str, ...]:

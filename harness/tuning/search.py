@@ -23,7 +23,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.backends.hf.candidates import LocalCausalLM, candidate_where, trained_candidate
+from harness.backends.hf.candidates import (
+    LocalCausalLM,
+    candidate_where,
+    inference_settings,
+    trained_candidate,
+)
 from harness.backends.hf.full import FULL_DEFAULTS
 from harness.backends.hf.lora import LORA_DEFAULTS
 from harness.errors import SpecError
@@ -250,7 +255,7 @@ def build_search(ctx, suite, spec):
                      f"({search.mode}) is trial {best}: "
                      + ", ".join(f"{k} = {v!r}" for k, v in settings[best].items())]
     return LocalCausalLM(spec.name, spec.kind, chosen.model_dir, chosen.adapter_dir, chosen.fingerprint,
-                         summary, ctx.batch_size, chosen.quantization)
+                         summary, ctx.batch_size, chosen.quantization, **inference_settings(ctx, suite))
 
 
 def _metric_on_validation(ctx, candidate, suite, validation, metric: str, where: str) -> float:

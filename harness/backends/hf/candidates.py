@@ -26,8 +26,8 @@ from harness.training.lifecycle import (
 )
 from harness.training.lifecycle import plan_training as plan_with_recipe
 
-__all__ = ["LocalCausalLM", "build_base", "build_full", "build_lora", "candidate_where", "load_local_model",
-           "load_training_splits", "model_fingerprint", "plan_training", "trained_candidate"]
+__all__ = ["LocalCausalLM", "build_base", "build_full", "build_lora", "candidate_where", "inference_settings",
+           "load_local_model", "load_training_splits", "model_fingerprint", "plan_training", "trained_candidate"]
 
 
 @dataclass
@@ -42,6 +42,8 @@ class LocalCausalLM:
     training: TrainingSummary | None = None
     batch_size: int = 32
     quantization: dict[str, Any] | None = None  # bitsandbytes settings the base is loaded with
+    torch_threads: int | None = None  # intra-op threads for inference (None: torch's default)
+    normalize: str = "none"  # label log-likelihoods compared as they are, per character or per byte
     _loaded: Any = field(default=None, repr=False)
 
     def _model(self):
@@ -49,7 +51,8 @@ class LocalCausalLM:
             from harness.errors import HarnessError, SpecError
 
             try:
-                self._loaded = load_local_model(self.model_dir, self.adapter_dir, self.quantization)
+                self._loaded = load_local_model(self.model_dir, self.adapter_dir, self.quantization,
+                                                torch_threads=self.torch_threads)
             except HarnessError:
                 raise
             except Exception as exc:  # wrong base for the adapter, unreadable weights, ...
@@ -67,11 +70,12 @@ class LocalCausalLM:
         return generate_batch(model, tokenizer, prompts, params, batch_size=self.batch_size)
 
     def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
-        """The most likely label per prompt by label log-likelihood."""
+        """The most likely label per prompt by label log-likelihood (normalised as the suite says)."""
         from harness.backends.hf.likelihood import predict_by_likelihood
 
         model, tokenizer = self._model()
-        return predict_by_likelihood(model, tokenizer, prompts, labels, batch_size=self.batch_size)
+        return predict_by_likelihood(model, tokenizer, prompts, labels, batch_size=self.batch_size,
+                                     normalize=self.normalize)
 
     def token_counts(self, prompts: Sequence[list[Message]], replies: Sequence[str]) -> list[tuple[int, int]]:
         """``(prompt, completion)`` tokens per request for label-scored replies (cost reporting)."""
@@ -96,12 +100,19 @@ class LocalCausalLM:
         self._loaded = None
 
 
-def load_local_model(model_dir: Path, adapter_dir: Path | None, quantization: dict[str, Any] | None = None):
-    """``(model, tokenizer)`` for inference; a quantised base (QLoRA) is loaded as it was trained."""
-    if quantization is None:
-        from harness.backends.hf.inference import load_model
+def inference_settings(ctx: BuildContext, suite: SuiteSpec) -> dict[str, Any]:
+    """The :class:`LocalCausalLM` fields every local causal LM of ``suite`` takes from the spec."""
+    return {"torch_threads": ctx.spec.torch_threads, "normalize": suite.likelihood_normalize}
 
-        return load_model(model_dir, adapter_dir)
+
+def load_local_model(model_dir: Path, adapter_dir: Path | None, quantization: dict[str, Any] | None = None, *,
+                     torch_threads: int | None = None):
+    """``(model, tokenizer)`` for inference; a quantised base (QLoRA) is loaded as it was trained."""
+    from harness.backends.hf.inference import load_model, set_torch_threads
+
+    if quantization is None:
+        return load_model(model_dir, adapter_dir, torch_threads=torch_threads)
+    set_torch_threads(torch_threads)
     from transformers import AutoTokenizer
 
     from harness.backends.hf.lora import load_quantized
@@ -136,7 +147,7 @@ def build_base(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> Loca
     """The untouched base model."""
     base_dir = ctx.base_model_dir()
     return LocalCausalLM(spec.name, spec.kind, base_dir, None, model_fingerprint(ctx, base_dir, None),
-                         batch_size=ctx.batch_size)
+                         batch_size=ctx.batch_size, **inference_settings(ctx, suite))
 
 
 def _recipe(kind: str):
@@ -170,11 +181,11 @@ def trained_candidate(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec,
     entry, summary = train_cached(ctx, plan)
     if kind == "full":
         return LocalCausalLM(spec.name, spec.kind, entry.path, None, model_fingerprint(ctx, entry.path, None),
-                             summary, ctx.batch_size), entry
+                             summary, ctx.batch_size, **inference_settings(ctx, suite)), entry
     quant = quantization_settings(plan.params)
     return LocalCausalLM(spec.name, spec.kind, plan.model_dir, entry.path,
                          model_fingerprint(ctx, plan.model_dir, entry.path, quant), summary, ctx.batch_size,
-                         quant), entry
+                         quant, **inference_settings(ctx, suite)), entry
 
 
 def build_lora(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> LocalCausalLM:

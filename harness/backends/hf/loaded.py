@@ -99,7 +99,12 @@ def _check_options(spec, allowed: set[str], where: str) -> str:
 
 def build_adapter(ctx, suite, spec):
     """An existing PEFT adapter over its base, loaded with ``PeftModel.from_pretrained``."""
-    from harness.backends.hf.candidates import LocalCausalLM, candidate_where, model_fingerprint
+    from harness.backends.hf.candidates import (
+        LocalCausalLM,
+        candidate_where,
+        inference_settings,
+        model_fingerprint,
+    )
 
     where = candidate_where(ctx, suite, spec)
     ref = _check_options(spec, ADAPTER_OPTIONS, where)
@@ -122,19 +127,24 @@ def build_adapter(ctx, suite, spec):
     ctx.count("loaded")
     return LocalCausalLM(spec.name, spec.kind, base_dir, adapter_dir,
                          model_fingerprint(ctx, base_dir, adapter_dir, quantization),
-                         batch_size=ctx.batch_size, quantization=quantization)
+                         batch_size=ctx.batch_size, quantization=quantization, **inference_settings(ctx, suite))
 
 
 def build_model(ctx, suite, spec):
     """A saved (e.g. merged) model directory or hub id, evaluated as it is."""
-    from harness.backends.hf.candidates import LocalCausalLM, candidate_where, model_fingerprint
+    from harness.backends.hf.candidates import (
+        LocalCausalLM,
+        candidate_where,
+        inference_settings,
+        model_fingerprint,
+    )
 
     where = candidate_where(ctx, suite, spec)
     ref = _check_options(spec, MODEL_OPTIONS, where)
     model_dir = resolve_model_ref(ref, _spec_dir(ctx), f"{where}.path")
     ctx.count("loaded")
     return LocalCausalLM(spec.name, spec.kind, model_dir, None, model_fingerprint(ctx, model_dir, None),
-                         batch_size=ctx.batch_size)
+                         batch_size=ctx.batch_size, **inference_settings(ctx, suite))
 
 
 @dataclass

@@ -33,6 +33,7 @@ from harness.secrets import (
     secret_or_none,
     url_secrets,
 )
+from harness.text import cut_at_stop
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -273,14 +274,6 @@ def map_concurrently(function: Callable[[T], R], items: Sequence[T], concurrency
             raise
 
 
-def _apply_stop(text: str, stop: Sequence[str]) -> str:
-    cut = len(text)
-    for marker in stop:
-        if marker and (index := text.find(marker)) != -1:
-            cut = min(cut, index)
-    return text[:cut]
-
-
 def chat_request(model: str, messages: list[Message], params: DecodeParams, *,
                  max_tokens_field: str = "max_tokens",
                  extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -342,7 +335,7 @@ class ChatGenerator:
         text = response.choices[0].message.content or ""
         usage = response.usage
         return Generation(
-            text=_apply_stop(text, params.stop).strip(),
+            text=cut_at_stop(text, params.stop).strip(),
             prompt_tokens=int(usage.prompt_tokens) if usage else 0,
             completion_tokens=int(usage.completion_tokens) if usage else 0,
             latency_s=timing.get("latency", 0.0),
