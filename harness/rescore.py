@@ -23,15 +23,17 @@ class Rescored:
 
 def find_baseline(run_dir: Path, original: RunState) -> Path | None:
     """The baseline to gate a saved run against: ``baseline.json`` beside it, else the file the run
-    itself was gated against (``run_info.baseline_path``). A run that was gated but whose baseline
-    is in neither place is an error; a run never gated gives None."""
+    itself was gated against (``run_info.baseline_path``). A run that was gated against a baseline
+    that is in neither place is an error; a run never gated, or gated with no baseline, gives None."""
     beside = Path(run_dir) / "baseline.json"
     if beside.exists():
         return beside
     recorded = original.run_info.get("baseline_path")
     if recorded and Path(recorded).exists():
         return Path(recorded)
-    if original.gates:
+    from harness.gate import NO_BASELINE
+
+    if any(g.verdict != NO_BASELINE for g in original.gates):  # it was gated against a baseline
         where = f"{beside} or {recorded}" if recorded else str(beside)
         raise DatasetError(f"the run was gated, but its baseline is not there (looked for {where}); "
                            "pass --baseline FILE", path=str(Path(run_dir) / "results.json"))
