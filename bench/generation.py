@@ -1,5 +1,6 @@
 """Batched vs per-example generation, label log-likelihood vs generation, shared-prefix caching on a
-5-shot suite, and batched vs per-prompt rendering, side by side on the default model."""
+5-shot suite (runs alternating, each round's ratio shown), batched vs per-prompt rendering, side by
+side on the default model, and the time ``pytest --co suites/`` takes."""
 
 from __future__ import annotations
 
@@ -49,6 +50,25 @@ def five_shot(examples, train, shots: int = 5):
     return [[*head, ex.prompt[-1]] for ex in examples]
 
 
+def side_by_side(fns, rounds: int = 5) -> tuple[dict[str, float], list[dict[str, float]], dict[str, object]]:
+    """Run every function once per round, in turn (so load on the machine hits all alike):
+    the best time of each, each round's times, and each one's last result."""
+    import time
+
+    best: dict[str, float] = {}
+    per_round: list[dict[str, float]] = []
+    results: dict[str, object] = {}
+    for _ in range(rounds):
+        times = {}
+        for name, fn in fns.items():
+            began = time.perf_counter()
+            results[name] = fn()
+            times[name] = time.perf_counter() - began
+            best[name] = min(best.get(name, float("inf")), times[name])
+        per_round.append(times)
+    return best, per_round, results
+
+
 def _shared_prefix(model, tokenizer, split, train, labels, batch_size) -> dict[str, object]:
     from harness.backends.hf.inference import render_prompts
     from harness.backends.hf.likelihood import (
@@ -59,18 +79,39 @@ def _shared_prefix(model, tokenizer, split, train, labels, batch_size) -> dict[s
 
     prompts = five_shot(split.examples, train)
     rows = render_prompts(tokenizer, prompts)
-    on_s, on = timed(lambda: label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=batch_size),
-                     repeat=3)
-    off_s, off = timed(lambda: label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=batch_size,
-                                                     share_prefix=False), repeat=3)
+    best, rounds, out = side_by_side({
+        "on": lambda: label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=batch_size),
+        "off": lambda: label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=batch_size,
+                                             share_prefix=False),
+    })
+    on, off = out["on"], out["off"]
     same = pick_labels(on, labels) == pick_labels(off, labels)
     if not same:
         raise AssertionError("shared-prefix scoring changed a prediction")
     gap = max(abs(a - b) for r, s in zip(on, off, strict=True) for a, b in zip(r, s, strict=True))
-    return {"prompts": len(prompts), "shots": 5, "prompt_tokens_mean": round(sum(map(len, rows)) / len(rows), 1),
-            "shared_prefix_tokens": shared_prefix_length(rows), "with_prefix_cache_s": round(on_s, 3),
-            "without_prefix_cache_s": round(off_s, 3), "speedup": round(off_s / on_s, 2),
+    return {"prompts": len(prompts), "shots": 5, "batch_size": batch_size,
+            "prompt_tokens_mean": round(sum(map(len, rows)) / len(rows), 1),
+            "shared_prefix_tokens": shared_prefix_length(rows), "with_prefix_cache_s": round(best["on"], 3),
+            "without_prefix_cache_s": round(best["off"], 3), "speedup": round(best["off"] / best["on"], 2),
+            "speedup_each_round": [round(r["off"] / r["on"], 2) for r in rounds],
             "predictions_identical": same, "max_abs_score_difference": float(f"{gap:.2e}")}
+
+
+def collection_time(rounds: int = 3) -> dict[str, object]:
+    """Wall time of ``pytest --co -q suites/`` in a fresh interpreter (imports included)."""
+    import subprocess
+    import sys
+    import time
+
+    from bench.common import REPO
+
+    times = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "pytest", "--co", "-q", "suites/", "-p", "no:cacheprovider"],
+                       cwd=REPO, check=True, capture_output=True)
+        times.append(time.perf_counter() - began)
+    return {"pytest_co_suites_s": round(min(times), 2), "each_round_s": [round(t, 2) for t in times]}
 
 
 def _rendering(tokenizer, prompts) -> dict[str, object]:
@@ -100,6 +141,7 @@ def run(n_prompts: int = 64, max_new_tokens: int = 16, batch_size: int = 32) -> 
     result = _generation(model, tokenizer, split, suite, n_prompts, max_new_tokens, batch_size)
     result["shared_prefix_5_shot"] = _shared_prefix(model, tokenizer, split, train, list(suite.labels), batch_size)
     result["rendering"] = _rendering(tokenizer, five_shot(split.examples, train))
+    result["collection"] = collection_time()
     return result
 
 
