@@ -5,7 +5,7 @@ Both run ``ft-harness evaluate`` (``python -m harness.cli.evaluate``) on the emb
 cold output cache, on the first 64 prompts of the generation fixture (32 new tokens, greedy). The
 vLLM half runs only when ``$FT_VLLM`` names a ``vllm`` executable (``bench/setup_vllm.sh`` on CPU);
 its time excludes the server start, which is reported on its own. Wall times include process
-start-up and model loading, as a user sees them.
+start-up and model loading, as a user sees them. Every process uses one intra-op thread.
 """
 
 from __future__ import annotations
@@ -22,7 +22,10 @@ from bench.common import REPO
 
 PROMPTS = 64
 NEW_TOKENS = 32
+# one intra-op thread per process everywhere (torchrun sets OMP_NUM_THREADS=1 for its processes; the
+# single process gets the same, so 2 processes use 2 cores against 1)
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+       "OMP_NUM_THREADS": "1",
        "VLLM_CPU_KVCACHE_SPACE": os.environ.get("VLLM_CPU_KVCACHE_SPACE", "1"), "VLLM_TARGET_DEVICE": "cpu"}
 
 
