@@ -119,9 +119,9 @@ def test_progress_bar_counts_every_example_in_chunks(ctx, tiny_base, sentiment_e
     from harness.runner.evaluate import run_candidate
 
     monkeypatch.setattr(evaluate, "PROGRESS_CHUNK", 3)
-    suite = replace(ctx.spec.suite("sentiment"), decode=DecodeParams(max_new_tokens=2))
+    suite = replace(ctx.spec.suite("sentiment"), decode=DecodeParams(max_new_tokens=2), scoring="generate")
     split = replace(sentiment_eval, examples=sentiment_eval.examples[:7])
-    candidate = LocalCausalLM("base", "base", tiny_base, None, model_fingerprint(ctx, tiny_base, None))
+    candidate = LocalCausalLM("generated", "base", tiny_base, None, model_fingerprint(ctx, tiny_base, None))
     seen = []
     original = candidate.generate
     candidate.generate = lambda prompts, params: seen.append(len(prompts)) or original(prompts, params)
@@ -131,7 +131,7 @@ def test_progress_bar_counts_every_example_in_chunks(ctx, tiny_base, sentiment_e
     ours = [b for b in bars if b.desc.startswith("[ft-harness]")]  # the model loader draws its own
     assert len(ours) == 1 and ours[0].enabled and ours[0].total == 7
     drawn = ours[0].stream.getvalue()
-    assert "[ft-harness] sentiment/base" in drawn
+    assert "[ft-harness] sentiment/generated" in drawn
     assert [int(n) for n in re.findall(r"(\d+)/7", drawn)] == [0, 3, 6, 7]
     assert ours[0].n == 7
     whole = original([ex.prompt for ex in split.examples], suite.decode)
@@ -144,9 +144,9 @@ def test_editing_one_eval_example_reruns_only_that_example(ctx, tiny_base, senti
     from harness.backends.hf.candidates import LocalCausalLM, model_fingerprint
     from harness.runner.evaluate import run_candidate
 
-    suite = replace(ctx.spec.suite("sentiment"), decode=DecodeParams(max_new_tokens=2))
+    suite = replace(ctx.spec.suite("sentiment"), decode=DecodeParams(max_new_tokens=2), scoring="generate")
     split = replace(sentiment_eval, examples=sentiment_eval.examples[:6])
-    candidate = LocalCausalLM("base", "base", tiny_base, None, model_fingerprint(ctx, tiny_base, None))
+    candidate = LocalCausalLM("generated", "base", tiny_base, None, model_fingerprint(ctx, tiny_base, None))
     seen = []
     original = candidate.generate
     candidate.generate = lambda prompts, params: seen.append(len(prompts)) or original(prompts, params)
