@@ -206,7 +206,7 @@ def test_the_full_example_loads(tmp_path):
      "the suite does not report 'rouge1' (it reports: bleu, rougeL)"),
     # candidate tables: kind, keys, parameter names
     ('kind = "lora"', 'kind = "lora"\nparmas = { r = 4 }', "suites.s.candidates.lora.parmas",
-     "unknown key (did you mean 'params'? known: kind, params, seed)"),
+     "unknown key (did you mean 'params'? known: engine, kind, params, seed, vllm)"),
     ('kind = "lora"', 'kind = "lorra"', "suites.s.candidates.lora.kind", "unknown kind 'lorra' (known: base, lora"),
     ('kind = "lora"', "kind = 3", "suites.s.candidates.lora.kind", "expected a string"),
     ("params = { r = 4 }", "params = { rank = 4 }", "suites.s.candidates.lora.params.rank", "unknown key"),
@@ -299,8 +299,8 @@ def test_kind_table_matches_the_builders_and_their_own_checks():
     assert set(kinds.KINDS) == set(KINDS)
     for facts in KINDS.values():
         assert callable(resolve(facts.builder)), facts.builder
-    assert set(KINDS["adapter"].options) == loaded.ADAPTER_OPTIONS | {"seed", "scoring"}
-    assert set(KINDS["model"].options) == loaded.MODEL_OPTIONS | {"seed", "scoring"}
+    assert set(KINDS["adapter"].options) == loaded.ADAPTER_OPTIONS | {"seed", "scoring", "engine", "vllm"}
+    assert set(KINDS["model"].options) == loaded.MODEL_OPTIONS | {"seed", "scoring", "engine", "vllm"}
     assert set(KINDS["endpoint"].options) == endpoint._OPTIONS
     assert set(KINDS["openai"].options) == openai.OPTIONS
     assert set(KINDS["search"].options) == search.OPTIONS

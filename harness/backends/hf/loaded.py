@@ -87,7 +87,7 @@ def _spec_dir(ctx) -> Path:
 
 
 def _check_options(spec, allowed: set[str], where: str) -> str:
-    unknown = sorted(set(spec.options) - allowed - {"seed", "scoring"})
+    unknown = sorted(set(spec.options) - allowed - {"seed", "scoring", "engine", "vllm"})  # engine: harness.kinds wraps
     if unknown or spec.params:
         key = unknown[0] if unknown else "params"
         raise SpecError(f"{where}: unknown key {key!r} for kind {spec.kind!r} (allowed: {', '.join(sorted(allowed))})")
