@@ -79,19 +79,7 @@ class BuildContext:
                 raise SpecError("the embedded base model is built by the evaluation session "
                                 "(harness.session.EvalSession); pass a local directory as base_model")
             return self.embedded_base(self)
-        path = Path(ref).expanduser()
-        if path.exists():
-            if not (path / "config.json").exists():
-                raise SpecError(f"base model {ref!r}: directory has no config.json (not a saved model)")
-            return path.resolve()
-        try:
-            from huggingface_hub import snapshot_download
-
-            return Path(snapshot_download(ref))
-        except Exception as exc:  # offline, unknown id, gated repo
-            raise SpecError(f"base model {ref!r} is neither a local directory nor a hub id that can be "
-                            f"fetched here ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
-                            "pass a local directory with --ft-base-model") from None
+        return local_model_dir(ref, "base model", hint="pass a local directory with --ft-base-model")
 
     def fingerprint_dir(self, path: Path) -> str:
         """Content hash of a model or adapter directory's weights, config and tokenizer files."""
@@ -101,3 +89,26 @@ class BuildContext:
         if key not in self._fingerprints:
             self._fingerprints[key] = hash_directory(path, include=MODEL_FILES)
         return self._fingerprints[key]
+
+
+def local_model_dir(ref: str, where: str, *, base: Path | None = None, hint: str = "") -> Path:
+    """A local model directory for ``ref``: a path (relative to ``base``) holding config.json, or a
+    hub id fetched through the local hub cache; anything else is a SpecError naming ``where``."""
+    from harness.errors import SpecError
+
+    path = Path(ref).expanduser()
+    if base is not None and not path.is_absolute():
+        path = base / path
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise SpecError(f"{where}: {path} has no config.json (not a saved model directory)")
+        return path.resolve()
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(ref))
+    except Exception as exc:  # offline, unknown id, gated repo
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise SpecError(f"{where}: {ref!r} is neither a local model directory (looked in {path}) nor a hub "
+                        f"id that can be fetched here ({type(exc).__name__}: {first})"
+                        + (f"; {hint}" if hint else "")) from None

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.context import local_model_dir
 from harness.data.records import Split
 from harness.errors import DatasetError, SpecError
 
@@ -55,20 +56,8 @@ def resolve_encoder_path(ref: str) -> Path:
     """Local directory of an encoder reference other than ``"embedded"`` (built by the context)."""
     if ref == MINILM:
         return minilm_dir()
-    path = Path(ref).expanduser()
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise SpecError(f"encoder base {ref!r}: directory has no config.json (not a saved model)")
-        return path.resolve()
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(ref))
-    except Exception as exc:  # offline, unknown id, gated repo
-        raise SpecError(f"encoder base {ref!r} is neither {MINILM!r}, {EMBEDDED!r}, a local directory nor "
-                        f"a hub id that can be fetched here ({type(exc).__name__}: "
-                        f"{str(exc).splitlines()[0][:200] if str(exc) else ''}); set {ENCODER_ENV} or the "
-                        "candidate's base_model to a local directory") from None
+    return local_model_dir(ref, "encoder base", hint=f"it may also be {MINILM!r} or {EMBEDDED!r}; set "
+                           f"{ENCODER_ENV} or the candidate's base_model to a local directory")
 
 
 def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.context import local_model_dir
 from harness.errors import HarnessError, SpecError
 
 ADAPTER_OPTIONS = {"path", "base", "load_in_8bit", "load_in_4bit"}
@@ -33,22 +34,8 @@ PROBE_PROMPTS = (
 
 
 def resolve_model_ref(ref: str, base: Path, where: str) -> Path:
-    """A local model directory for ``ref``: a path (relative to ``base``) holding config.json, or a
-    hub id fetched through the local hub cache."""
-    path = Path(ref).expanduser()
-    path = path if path.is_absolute() else base / path
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise SpecError(f"{where}: {path} has no config.json (not a saved model directory)")
-        return path.resolve()
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(ref))
-    except Exception as exc:  # offline, unknown id, gated repo
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-        raise SpecError(f"{where}: {ref!r} is neither a local model directory (looked in {path}) nor a hub "
-                        f"id that can be fetched here ({type(exc).__name__}: {first})") from None
+    """A local model directory for ``ref`` (a path relative to ``base``, or a hub id)."""
+    return local_model_dir(ref, where, base=base)
 
 
 def adapter_config(adapter_dir: Path, where: str) -> dict[str, Any]:
