@@ -306,3 +306,13 @@ def test_fails_the_run_legend_only_where_a_row_fails():
     section = gate_section(failing)
     assert "regressed ✗" in section and "✗ fails the run." in section
     assert "90% CI (1 − 2α)" in section
+
+
+def test_the_comparisons_legend_speaks_of_bleu_only_where_bleu_is_compared():
+    from harness.report.sections import comparisons_section
+
+    result = {"mean_a": 0.5, "mean_b": 0.7, "difference": 0.2, "p_value": 0.01, "method": "McNemar"}
+    accuracy_only = comparisons_section([ComparisonRecord("s", "accuracy", "base", "lora", result)])
+    assert "80% power" in accuracy_only and "BLEU" not in accuracy_only
+    with_bleu = comparisons_section([ComparisonRecord("s", "bleu", "base", "lora", result)])
+    assert "corpus BLEU" in with_bleu

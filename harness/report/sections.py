@@ -109,10 +109,10 @@ def comparisons_section(comparisons: Sequence[ComparisonRecord]) -> str:
     headers = ["metric", "A", "B", "mean A", "mean B", "B − A", "improvement", "95% CI", "p", "alternative",
                "test", "MDE", "significant"]
     flags = sorted({f for c in comparisons for f in (c.flags or [])})
-    return _section("A/B comparisons", markdown_table(headers, rows),
-                    "MDE: the smallest difference this eval set detects with 80% power. BLEU is tested at corpus "
-                    "level (paired bootstrap of corpus BLEU, as sacrebleu's paired_bs).",
-                    *[f"⚠ {flag}" for flag in flags])
+    legend = "MDE: the smallest difference this eval set detects with 80% power."
+    if any(c.metric == "bleu" for c in comparisons):
+        legend += " BLEU is tested at corpus level (paired bootstrap of corpus BLEU, as sacrebleu's paired_bs)."
+    return _section("A/B comparisons", markdown_table(headers, rows), legend, *[f"⚠ {flag}" for flag in flags])
 
 
 def gate_section(gates: Sequence[GateRecord]) -> str:
