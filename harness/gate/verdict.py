@@ -42,6 +42,7 @@ import numpy as np
 from harness.gate.baseline import BaselineEntry, BaselineMetric
 from harness.gate.config import GateConfig, MetricCheck
 from harness.gate.pairing import Pairing, pair_by_id
+from harness.metrics.registry import corpus_stats_table, mean_of_scores
 from harness.results import PAIRED_SCORE, EvalResult, GateRecord
 
 PASS = "pass"
@@ -53,8 +54,8 @@ NOT_COMPARABLE = "not comparable"
 VERDICTS = (PASS, IMPROVED, REGRESSED, INCONCLUSIVE, NO_BASELINE, NOT_COMPARABLE)
 
 #: Corpus-level metrics: tested on the corpus statistic from per-example sufficient statistics
-#: kept in ``EvalResult.details[<key>]`` and ``BaselineMetric.stats``.
-CORPUS_STATS = {"bleu": "bleu_stats"}
+#: kept in ``EvalResult.details[<key>]`` and ``BaselineMetric.stats`` (read from the metric registry).
+CORPUS_STATS = corpus_stats_table()
 
 #: How many of the worst-changed examples a record keeps (ids, input, expected, got).
 MAX_EXAMPLES = 5
@@ -142,7 +143,7 @@ def _flag(result: EvalResult, check: MetricCheck, verdict: str, reason: str, *,
 
 
 # Metrics whose aggregate is the mean of their per-example scores (corpus BLEU is not).
-MEAN_OF_SCORES = frozenset(m for m in PAIRED_SCORE if m not in CORPUS_STATS)
+MEAN_OF_SCORES = mean_of_scores()
 
 
 def _demanded_floor(result: EvalResult, check: MetricCheck, stored: BaselineMetric,
