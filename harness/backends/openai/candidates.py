@@ -8,6 +8,7 @@ from harness.backends.openai.finetune import OpenAIFineTuneCandidate, fine_tune
 from harness.backends.openai.options import client_config_from_options, pricing_from_spec
 from harness.backends.openai.state import FineTuneSettings
 from harness.errors import SpecError
+from harness.training.lifecycle import candidate_where, load_training_splits
 
 OPTIONS = frozenset({"model", "base_url", "api_key_env", "suffix", "max_cost", "poll_interval_s",
                      "job_timeout_s", "timeout_s", "concurrency", "max_attempts", "max_tokens_field",
@@ -15,18 +16,9 @@ OPTIONS = frozenset({"model", "base_url", "api_key_env", "suffix", "max_cost", "
 PARAMS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
 
 
-def _training_splits(suite, spec_path: Path):
-    """The suite's train and validation splits, validated (a suite never trains on bad data)."""
-    if suite.train is None:
-        raise SpecError(f"{spec_path}: suite {suite.name!r} has no train split, needed to train a candidate")
-    train = suite.load_split("train")
-    validation = suite.load_split("validation") if suite.validation else None
-    return train, validation
-
-
 def build_openai(ctx, suite, spec) -> OpenAIFineTuneCandidate:
     """Build the ``kind = "openai"`` candidate of a suite (registry entry point)."""
-    where = f"{ctx.spec.path}: suites.{suite.name}.candidates.{spec.name}"
+    where = candidate_where(ctx, suite, spec)
     unknown = sorted(set(spec.options) - OPTIONS) or sorted(set(spec.params) - PARAMS)
     if unknown:
         raise SpecError(f"{where}: unknown key {unknown[0]!r} (options: {', '.join(sorted(OPTIONS))}; "
@@ -48,7 +40,7 @@ def build_openai(ctx, suite, spec) -> OpenAIFineTuneCandidate:
         job_timeout_s=spec.options.get("job_timeout_s"),
     )
     config = client_config_from_options(spec.options, where)
-    train, validation = _training_splits(suite, ctx.spec.path)
+    train, validation = load_training_splits(suite, ctx.spec.path)
     state_dir = Path(ctx.cache.root) / "openai-jobs"
     candidate = fine_tune(train, validation, settings, config=config, state_dir=state_dir,
                           name=spec.name, pricing=pricing_from_spec(ctx.spec.pricing),
