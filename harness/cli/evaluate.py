@@ -22,16 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.cli.arguments import add_candidate_arguments
 from harness.errors import HarnessError
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--spec", type=Path, default=Path("fixtures/candidates.toml"), help="candidate spec TOML")
-    parser.add_argument("--suite", required=True, help="suite name in the spec")
-    parser.add_argument("--candidate", required=True, help="candidate name in the suite")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="artifact cache (default: $FT_HARNESS_CACHE or ./.ft-cache)")
-    parser.add_argument("--base-model", default=None, help="'embedded', a local directory or a hub id")
+    add_candidate_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=None, help="inference batch size (default: the spec's)")
     parser.add_argument("--out", type=Path, default=Path("reports"),
                         help="where outputs/<suite>/<candidate>.jsonl and results/... go (default: reports)")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.cli.arguments import add_candidate_arguments
 from harness.errors import HarnessError
 from harness.kinds import build_candidate
 from harness.training.lifecycle import world_size
@@ -28,12 +29,7 @@ TRAINED_TOGETHER = ("lora", "full", "encoder-lora", "encoder-full")
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m harness.cli.train",
                                      description="Train (or find in the cache) one candidate of a spec.")
-    parser.add_argument("--spec", type=Path, default=Path("fixtures/candidates.toml"), help="candidate spec TOML")
-    parser.add_argument("--suite", required=True, help="suite name in the spec")
-    parser.add_argument("--candidate", required=True, help="candidate name in the suite")
-    parser.add_argument("--cache-dir", type=Path, default=None,
-                        help="artifact cache (default: $FT_HARNESS_CACHE or ./.ft-cache)")
-    parser.add_argument("--base-model", default=None, help="'embedded', a local directory or a hub id")
+    add_candidate_arguments(parser)
     parser.add_argument("--no-resume", action="store_true", help="start over even if checkpoints exist")
     return parser
 
