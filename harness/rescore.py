@@ -104,6 +104,9 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
     for path in files:
         suite, candidate = path.parent.name, path.stem
         template = original.result(suite, candidate)
+        if task is not None and template is not None and template.task and task != template.task:
+            raise DatasetError(f"--task {task} contradicts the run: {suite}/{candidate} was scored as "
+                               f"{template.task} (results.json); drop --task", path=str(path))
         suite_task = task or (template.task if template else None)
         suite_labels = labels or (list(template.details.get("labels", [])) if template else [])
         if spec is not None and suite in spec.suites:

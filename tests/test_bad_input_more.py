@@ -1,0 +1,37 @@
+"""Bad input to the newer entry points: each mistake is refused naming the file and field, no traceback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from harness.cli import EXIT_HARNESS_ERROR, main
+from harness.report import write_reports
+from harness.rescore import rescore_run
+
+IDS = [f"e{i:02d}" for i in range(8)]
+
+
+def _scored_run(tmp_path: Path) -> Path:
+    """A run folder as a classification run writes it (outputs plus results.json with each task)."""
+    raw = tmp_path / "raw" / "outputs" / "mini" / "a.jsonl"
+    raw.parent.mkdir(parents=True)
+    raw.write_text("".join(json.dumps({"id": i, "input": f"review {i}", "reference": "positive",
+                                       "prediction": "positive" if n % 2 else "negative"}) + "\n"
+                           for n, i in enumerate(IDS)), encoding="utf-8")
+    outcome = rescore_run(tmp_path / "raw", task="classification", labels=["positive", "negative"])
+    run = tmp_path / "run"
+    write_reports(outcome.state, run)
+    shutil.copytree(tmp_path / "raw" / "outputs", run / "outputs")
+    return run
+
+
+def test_rescore_task_that_contradicts_the_run_is_refused(tmp_path: Path, capsys):
+    run = _scored_run(tmp_path)
+    code = main(["rescore", str(run), "--task", "generation", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == EXIT_HARNESS_ERROR
+    assert str(run / "outputs" / "mini" / "a.jsonl") in err
+    assert "--task generation contradicts the run" in err and "classification" in err
+    assert "Traceback" not in err
