@@ -66,10 +66,34 @@ def example_fingerprints(examples: Sequence[Example]) -> list[str]:
     return [example_fingerprint(ex) for ex in examples]
 
 
+# train_labels per (train path, file state, labels, aliases): every classification candidate of a
+# suite (and every search trial) reads the same train split, so it is read once per process.
+_TRAIN_LABELS: dict[tuple[Any, ...], list[str] | None] = {}
+
+
+def _file_state(path: Any) -> tuple[int, int] | None:
+    import os
+
+    try:
+        stat = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None  # a hub id, not a local file
+    return stat.st_mtime_ns, stat.st_size
+
+
 def train_labels(suite: SuiteSpec) -> list[str] | None:
     """The normalised labels of the suite's train split (None when it has none or cannot be read)."""
     if suite.task != "classification" or suite.train is None:
         return None
+    key = (str(suite.train), _file_state(suite.train), tuple(suite.labels),
+           tuple(sorted((suite.label_aliases or {}).items())))
+    if key not in _TRAIN_LABELS:
+        _TRAIN_LABELS[key] = _read_train_labels(suite)
+    found = _TRAIN_LABELS[key]
+    return list(found) if found is not None else None
+
+
+def _read_train_labels(suite: SuiteSpec) -> list[str] | None:
     from harness.data import load_split
     from harness.errors import HarnessError
     from harness.metrics.labels import normalize_label
