@@ -112,3 +112,5 @@ def test_the_gate_record_agrees_with_the_vectorised_core():
     expected = _verdicts(t, 0.02, "holm")[0]
     assert [s["verdict"] for s in record.details["slices"]] == list(expected)
     assert record.details["slices"][0]["delta"] == pytest.approx(float(t["mean"][0, 0]))
+    assert record.details["slices"][0]["delta"] == pytest.approx(float(np.mean(current[0, :100] - base[0, :100])))
+    assert record.details["slices"][1]["delta"] == pytest.approx(float(np.mean(current[0, 100:] - base[0, 100:])))
