@@ -22,7 +22,7 @@ def _short_hash(value: Any) -> str:
 
 def scoring_signature(suite: SuiteSpec, method: str) -> str:
     """Everything besides the metric that changes a score: scoring method, decoding, prompt
-    construction (system prompt, shots) and label parsing. Appended to every metric's signature."""
+    construction (system prompt, shots), label parsing and likelihood normalisation. Appended to every metric's signature."""
     parts = [f"method:{method}"]
     if method == "generate":
         decode = suite.decode.as_dict()
@@ -38,6 +38,9 @@ def scoring_signature(suite: SuiteSpec, method: str) -> str:
     options = dict(suite.metric_options or {})
     if options:
         parts.append(f"options:{_short_hash(options)}")
+    normalize = getattr(suite, "likelihood_normalize", "none")
+    if method == "likelihood" and normalize != "none":  # a different scoring rule (absent by default)
+        parts.append(f"likelihood_normalize={normalize}")
     return "|".join(parts)
 
 

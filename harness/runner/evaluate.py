@@ -152,10 +152,7 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
         suite.task, predictions, references, labels=suite.labels, aliases=suite.label_aliases,
         metrics=suite.metrics, options=suite.metric_options)
     details["method"] = method
-    signatures = full_signatures(signatures, suite, method)  # scoring method, decoding, prompt, labels
-    if method == "likelihood" and suite.likelihood_normalize != "none":  # a different scoring rule
-        signatures = {name: f"{sig}|likelihood_normalize={suite.likelihood_normalize}"
-                      for name, sig in signatures.items()}
+    signatures = full_signatures(signatures, suite, method)  # method, decoding, prompt, labels, normalisation
     prompt = getattr(candidate, "prompt_details", None)  # a prompted candidate: instruction and shots
     if isinstance(prompt, dict):
         details["prompt"] = prompt
