@@ -6,6 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
+
 from harness.cli import EXIT_HARNESS_ERROR, main
 from harness.report import write_reports
 from harness.rescore import rescore_run
@@ -34,4 +36,19 @@ def test_rescore_task_that_contradicts_the_run_is_refused(tmp_path: Path, capsys
     assert code == EXIT_HARNESS_ERROR
     assert str(run / "outputs" / "mini" / "a.jsonl") in err
     assert "--task generation contradicts the run" in err and "classification" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("option", "below"), [("--out", ""), ("--cache-dir", ""), ("--cache-dir", "sub")])
+def test_evaluate_refuses_a_file_where_a_directory_goes(tmp_path: Path, capsys, option: str, below: str):
+    taken = tmp_path / "taken.jsonl"
+    taken.write_text("{}\n", encoding="utf-8")
+    target = taken / below if below else taken
+    argv = ["evaluate", "--spec", str(tmp_path / "spec.toml"), "--suite", "s", "--candidate", "c", option, str(target)]
+    if option != "--out":
+        argv += ["--out", str(tmp_path / "out")]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == EXIT_HARNESS_ERROR
+    assert f"{option} {target}: {taken} is a file, not a directory" in err
     assert "Traceback" not in err
