@@ -137,7 +137,7 @@ def _sd(values: Sequence[float]) -> float:
 
 
 def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list[str], allowed: float,
-                config: GateConfig) -> tuple[Any, Any, float] | None:
+                config: GateConfig, position: dict[str, int]) -> tuple[Any, Any, float] | None:
     from harness.stats import corpus_margin_test, margin_test
 
     try:
@@ -147,7 +147,6 @@ def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list
     stored = entry.metrics.get(metric)
     if stored is None or not stored.scores:
         return None
-    position = {example_id: i for i, example_id in enumerate(result.example_ids)}
     inside = [i for i in ids if i in position]
     by_example = bool(entry.example_fingerprints and result.example_fingerprints)
     fingerprints = [result.example_fingerprints[position[i]] for i in inside] if by_example else None
@@ -191,11 +190,12 @@ def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: Gate
         return []
     rows: list[SliceVerdict] = []
     gated = [r for r in records if "allowed_drop" in r.details]
+    position = {example_id: i for i, example_id in enumerate(result.example_ids)}  # once, not per slice
     for record in gated:
         metric, allowed = record.metric, float(record.details["allowed_drop"])
         for family, groups in members.items():
             for name, ids in groups.items():
-                tested = _slice_test(result, entry, metric, list(ids), allowed, config)
+                tested = _slice_test(result, entry, metric, list(ids), allowed, config, position)
                 if tested is None:
                     continue
                 pairing, test, sd = tested
