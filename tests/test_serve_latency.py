@@ -1,9 +1,10 @@
-"""Keep-alive latency (TCP_NODELAY) and a liveness probe that never waits for generation."""
+"""TCP_NODELAY on the server socket and a liveness probe that never waits for generation.
+
+The keep-alive latency itself is measured, not asserted: ``ft-harness bench serve_load``."""
 
 from __future__ import annotations
 
 import socket
-import statistics
 import threading
 import time
 
@@ -12,7 +13,6 @@ import pytest
 
 from harness.protocol import Generation
 from harness.serve.runtime import bind_socket, serve_in_thread
-from harness.serve.scripted import ScriptedBackend
 
 
 def test_the_listening_socket_disables_nagle():
@@ -21,20 +21,6 @@ def test_the_listening_socket_disables_nagle():
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
     finally:
         sock.close()
-
-
-def test_keep_alive_requests_are_not_delayed_by_nagle():
-    with serve_in_thread(ScriptedBackend("base")) as srv, httpx.Client() as client:
-        root = srv.base_url.removesuffix("/v1")
-        client.get(f"{root}/health")
-        samples = []
-        for _ in range(50):
-            began = time.perf_counter()
-            assert client.get(f"{srv.base_url}/models").status_code == 200
-            samples.append(time.perf_counter() - began)
-    median_ms = statistics.median(samples) * 1000
-    print(f"keep-alive GET /v1/models: median {median_ms:.2f} ms over 50 requests")
-    assert median_ms < 20  # Nagle plus delayed ACK cost about 44 ms per request
 
 
 class _Tokenizer:
