@@ -52,3 +52,14 @@ def test_evaluate_refuses_a_file_where_a_directory_goes(tmp_path: Path, capsys, 
     assert code == EXIT_HARNESS_ERROR
     assert f"{option} {target}: {taken} is a file, not a directory" in err
     assert "Traceback" not in err
+
+
+def test_rescore_refuses_a_file_as_out(tmp_path: Path, capsys):
+    run = _scored_run(tmp_path)
+    taken = tmp_path / "taken.md"
+    taken.write_text("x\n", encoding="utf-8")
+    code = main(["rescore", str(run), "--out", str(taken)])
+    err = capsys.readouterr().err
+    assert code == EXIT_HARNESS_ERROR
+    assert f"--out {taken}: {taken} is a file, not a directory" in err
+    assert "Traceback" not in err

@@ -1,9 +1,11 @@
-"""The command-line arguments every one-candidate command shares (``evaluate``, ``train``)."""
+"""The command-line arguments every one-candidate command shares (``evaluate``, ``train``), and directory checks."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+
+from harness.errors import HarnessError
 
 
 def add_candidate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,3 +16,14 @@ def add_candidate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, default=None,
                         help="artifact cache (default: $FT_HARNESS_CACHE or ./.ft-cache)")
     parser.add_argument("--base-model", default=None, help="'embedded', a local directory or a hub id")
+
+
+def check_dir_option(option: str, path: Path | None) -> None:
+    """Refuse a directory option whose path (or a parent) is an existing file, before any work is done."""
+    if path is None:
+        return
+    for where in (path, *path.parents):
+        if where.exists():
+            if not where.is_dir():
+                raise HarnessError(f"{option} {path}: {where} is a file, not a directory; pass a directory")
+            return

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.cli.arguments import add_candidate_arguments
+from harness.cli.arguments import add_candidate_arguments, check_dir_option
 from harness.errors import HarnessError
 
 
@@ -84,20 +84,9 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
     return summary
 
 
-def _check_dir(option: str, path: Path | None) -> None:
-    """Refuse a directory option whose path (or a parent) is an existing file, before any model loads."""
-    if path is None:
-        return
-    for where in (path, *path.parents):
-        if where.exists():
-            if not where.is_dir():
-                raise HarnessError(f"{option} {path}: {where} is a file, not a directory; pass a directory")
-            return
-
-
 def _run(args: argparse.Namespace) -> int:
-    _check_dir("--out", args.out)
-    _check_dir("--cache-dir", args.cache_dir)
+    check_dir_option("--out", args.out)
+    check_dir_option("--cache-dir", args.cache_dir)
     summary = evaluate(args)  # HarnessError: exit 3 through ft-harness's main
     if summary is not None:
         print(json.dumps(summary, default=str), flush=True)

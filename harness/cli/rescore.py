@@ -31,9 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from harness.cli import EXIT_FINDINGS, EXIT_OK
+    from harness.cli.arguments import check_dir_option
     from harness.report import write_reports
     from harness.rescore import rescore_run
 
+    check_dir_option("--out", args.out)
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
     outcome = rescore_run(args.run_dir, baseline_path=args.baseline, spec_path=args.spec, task=args.task,
                           labels=labels, strict=args.strict)
