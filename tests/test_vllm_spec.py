@@ -60,3 +60,10 @@ def test_suite_engine_reaches_local_candidates_and_a_candidate_may_opt_out():
 def test_a_bad_suite_vllm_table_is_named_at_the_suite():
     with pytest.raises(SpecError, match=r"suites\.s\.vllm\.port: expected a whole number >= 1"):
         _spec({"engine": "vllm", "vllm": {"port": "8000"}}, {"b": {"kind": "base"}})
+
+
+def test_a_vllm_table_without_the_vllm_engine_is_refused_not_ignored():
+    with pytest.raises(SpecError, match=r"candidates\.b\.vllm: a vllm table is used only with engine = \"vllm\""):
+        _spec({}, {"b": {"kind": "base", "vllm": {"concurrency": 2}}})
+    with pytest.raises(SpecError, match=r"suites\.s\.vllm: no candidate of this suite uses engine = \"vllm\""):
+        _spec({"vllm": {"concurrency": 2}}, {"b": {"kind": "base"}})

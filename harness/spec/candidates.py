@@ -235,6 +235,9 @@ def check_candidate(name: str, value: Any, where: str, *, has_validation: bool =
             _check_option(t, key)
         elif key in facts.required:
             raise SpecError(f"{t.at(key)}: missing key {key!r} (kind {kind!r}: {facts.summary})")
+    if "vllm" in t and t.get("engine") != "vllm":  # accepted and ignored is refused
+        raise SpecError(f"{t.at('vllm')}: a vllm table is used only with engine = \"vllm\" (set it on this "
+                        "candidate or its suite, or remove the table)")
     params = t.table("params") or Table({}, t.at("params"))
     options = {k: v for k, v in value.items() if k not in ("kind", "params")}
     _check_params(kind, params, options, has_validation)

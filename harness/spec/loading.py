@@ -152,7 +152,7 @@ def _with_engine(t: Table, candidate: Any) -> Any:
     merged = dict(candidate)
     if "engine" in t:
         merged.setdefault("engine", check["engine"](t.get("engine"), t.at("engine")))
-    if "vllm" in t:
+    if "vllm" in t and merged.get("engine") == "vllm":  # the suite's table serves its vLLM candidates
         own = candidate.get("vllm") if isinstance(candidate.get("vllm"), dict) else {}
         merged["vllm"] = {**check["vllm_table"](t.get("vllm"), t.at("vllm")), **own}
     return merged
@@ -193,6 +193,9 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
     )
     if candidates is not None:
         check_suite_candidates(suite, candidates.where)
+    if "vllm" in t and not any(c.options.get("engine") == "vllm" for c in suite.candidates.values()):
+        raise SpecError(f"{t.at('vllm')}: no candidate of this suite uses engine = \"vllm\", so the table would "
+                        "be ignored (set engine = \"vllm\" on the suite or a candidate, or remove it)")
     return suite
 
 
