@@ -71,11 +71,8 @@ def side_by_side(fns, rounds: int = 5) -> tuple[dict[str, float], list[dict[str,
 
 def _shared_prefix(model, tokenizer, split, train, labels, batch_size) -> dict[str, object]:
     from harness.backends.hf.inference import render_prompts
-    from harness.backends.hf.likelihood import (
-        label_log_likelihoods,
-        pick_labels,
-        shared_prefix_length,
-    )
+    from harness.backends.hf.likelihood import label_log_likelihoods, pick_labels
+    from harness.backends.hf.prefix import shared_prefix_length
 
     prompts = five_shot(split.examples, train)
     rows = render_prompts(tokenizer, prompts)

@@ -87,12 +87,8 @@ def few_shot(split, train, shots: int = 5):
 @pytest.mark.slow
 def test_shared_prefix_cache_gives_the_same_scores(tiny_base, sentiment_eval, sentiment_train):
     from harness.backends.hf.inference import load_model, render_prompts
-    from harness.backends.hf.likelihood import (
-        MIN_SHARED_PREFIX,
-        label_log_likelihoods,
-        pick_labels,
-        shared_prefix_length,
-    )
+    from harness.backends.hf.likelihood import label_log_likelihoods, pick_labels
+    from harness.backends.hf.prefix import MIN_SHARED_PREFIX, shared_prefix_length
 
     model, tokenizer = load_model(tiny_base, device="cpu")
     prompts = few_shot(sentiment_eval, sentiment_train)[:40]
@@ -107,7 +103,7 @@ def test_shared_prefix_cache_gives_the_same_scores(tiny_base, sentiment_eval, se
 
 @pytest.mark.parametrize("rows", [[[1, 2, 3, 4], [1, 2, 3, 5]], [[1, 2], [1, 2]], [[7], [7, 8]], [[1, 2], [3]]])
 def test_shared_prefix_leaves_every_prompt_a_token(rows):
-    from harness.backends.hf.likelihood import shared_prefix_length
+    from harness.backends.hf.prefix import shared_prefix_length
 
     n = shared_prefix_length(rows)
     assert all(len(r) > n for r in rows)

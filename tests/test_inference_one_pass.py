@@ -98,7 +98,7 @@ def test_the_prefix_cache_is_expanded_without_copying_and_stays_intact():
     import torch
     from transformers.cache_utils import DynamicCache
 
-    from harness.backends.hf.likelihood import expanded_cache
+    from harness.backends.hf.prefix import expanded_cache
 
     prefix = DynamicCache()
     for layer in range(2):

@@ -52,17 +52,30 @@ def causal(tiny_base):
     return load_model(tiny_base, device="cpu")
 
 
+def generation_path(monkeypatch, path: str) -> str:
+    """Send greedy batches down ``path``: the harness's own greedy decoding (model forwards) or
+    ``model.generate``; returns the method to fault."""
+    from harness.backends.hf import inference
+
+    if path == "generate":
+        monkeypatch.setattr(inference, "greedy_supported", lambda *_: False)
+        return "generate"
+    return "forward"
+
+
 @pytest.mark.parametrize("error", [torch_oom, runtime_oom])
-def test_generation_halves_the_batch_on_oom(causal, sentiment_eval, monkeypatch, error):
+@pytest.mark.parametrize("path", ["greedy", "generate"])
+def test_generation_halves_the_batch_on_oom(causal, sentiment_eval, monkeypatch, error, path):
     from harness.backends.hf.inference import generate_batch
 
     model, tokenizer = causal
     prompts = [ex.prompt for ex in sentiment_eval.examples[:12]]
     params = DecodeParams(max_new_tokens=6)
+    method = generation_path(monkeypatch, path)
     clean = generate_batch(model, tokenizer, prompts, params, batch_size=3)
-    seen = fault(monkeypatch, model, "generate", 3, error)
+    seen = fault(monkeypatch, model, method, 3, error)
     faulted = generate_batch(model, tokenizer, prompts, params, batch_size=12)
-    assert seen[:3] == [12, 6, 3]
+    assert [rows for rows in seen if rows > 1][:3] == [12, 6, 3]  # (the shared prefix runs as one row)
     assert [(g.text, g.completion_tokens) for g in faulted] == [(g.text, g.completion_tokens) for g in clean]
     assert all(g.batch_size == 3 for g in faulted)
 
@@ -94,21 +107,28 @@ def test_oom_at_batch_size_one_is_a_clear_error(causal, sentiment_eval, monkeypa
     model, tokenizer = causal
     prompts = [ex.prompt for ex in sentiment_eval.examples[:4]]
     fault(monkeypatch, model, "generate", 0, torch_oom)
+    sampled = DecodeParams(max_new_tokens=4, temperature=0.7)  # sampling always runs model.generate
     with pytest.raises(InferenceMemoryError, match=r"generation at batch size 1.*--ft-batch-size") as info:
-        generate_batch(model, tokenizer, prompts, DecodeParams(max_new_tokens=4), batch_size=4)
+        generate_batch(model, tokenizer, prompts, sampled, batch_size=4, share_prefix=False)
     assert isinstance(info.value, HarnessError) and isinstance(info.value, MemoryError)
+    with pytest.raises(InferenceMemoryError, match=r"generation \(the \d+-token prefix all prompts share\) "
+                                                   r"at batch size 1"):
+        fault(monkeypatch, model, "forward", 0, torch_oom)
+        generate_batch(model, tokenizer, prompts, DecodeParams(max_new_tokens=4), batch_size=4)
     fault(monkeypatch, model, "forward", 0, runtime_oom)
     with pytest.raises(InferenceMemoryError, match=r"label likelihood scoring.*at batch size 1"):
         label_log_likelihoods(model, tokenizer, prompts, ["positive", "negative"], batch_size=4)
 
 
-def test_other_errors_are_not_retried(causal, sentiment_eval, monkeypatch):
+@pytest.mark.parametrize("path", ["greedy", "generate"])
+def test_other_errors_are_not_retried(causal, sentiment_eval, monkeypatch, path):
     from harness.backends.hf.inference import generate_batch
 
     model, tokenizer = causal
-    seen = fault(monkeypatch, model, "generate", 0, lambda: RuntimeError("shape mismatch"))
+    seen = fault(monkeypatch, model, generation_path(monkeypatch, path), 0, lambda: RuntimeError("shape mismatch"))
     with pytest.raises(RuntimeError, match="shape mismatch"):
-        generate_batch(model, tokenizer, [ex.prompt for ex in sentiment_eval.examples[:4]], DecodeParams())
+        generate_batch(model, tokenizer, [ex.prompt for ex in sentiment_eval.examples[:4]], DecodeParams(),
+                       share_prefix=False)
     assert seen == [4]
 
 

@@ -38,8 +38,9 @@ def plain_generate(model, tokenizer, prompt, **kwargs) -> list[int]:
     return out[0, len(ids):].tolist()
 
 
-def build_steered(name: str, out_dir: Path, stop_tokens=None) -> Path:
-    """Save a tiny ``name``-format model that emits its end-of-turn and one more stop id mid-reply."""
+def build_steered(name: str, out_dir: Path, stop_tokens=None, on=conversations, **model_options) -> Path:
+    """Save a tiny ``name``-format model that emits its end-of-turn and one more stop id mid-reply
+    (to the prompts ``on()``)."""
     from harness.backends.hf.templates import (
         build_format_model,
         steer_token,
@@ -48,10 +49,10 @@ def build_steered(name: str, out_dir: Path, stop_tokens=None) -> Path:
 
     fmt = FORMATS[name]
     tokenizer = train_format_tokenizer(fmt)
-    model = build_format_model(tokenizer, fmt, stop_tokens=stop_tokens)
+    model = build_format_model(tokenizer, fmt, stop_tokens=stop_tokens, **model_options)
     special = set(tokenizer.all_special_ids)
     later = collections.Counter()
-    for prompt in conversations():
+    for prompt in on():
         later.update(t for t in plain_generate(model, tokenizer, prompt)[1:] if t not in special)
     (a, _), (b, _) = later.most_common(2)
     other = next(t for t in fmt.stop_tokens if t != fmt.end_of_turn)

@@ -1,7 +1,9 @@
 """Batched greedy generation for local causal LMs: left padding, length sorting, KV cache.
 
 Prompts are rendered with the chat template and tokenized in one batched call, sorted by length
-so each batch pads little, and returned in the caller's order. Generation stops on every stop id
+so each batch pads little, and returned in the caller's order. Tokens every prompt starts with
+(a system prompt, few-shot examples) run once; each batch continues from their KV cache, padded
+after them. Generation stops on every stop id
 of the model's ``generation_config`` (which may list several) and on the chat template's
 end-of-turn token. On CUDA an out-of-memory error halves the batch and retries, down to one prompt.
 """
@@ -13,6 +15,15 @@ from pathlib import Path
 
 from harness.backends.batching import oom_safe_batches
 from harness.backends.devices import pick_device
+from harness.backends.hf.greedy import greedy_supported, greedy_tokens
+from harness.backends.hf.prefix import (
+    cache_argument,
+    expanded_cache,
+    generation_can_share,
+    is_plain_dynamic,
+    prefix_cache,
+    worth_sharing,
+)
 from harness.data.records import Message
 from harness.protocol import DecodeParams, Generation
 from harness.text import cut_at_stop
@@ -158,12 +169,24 @@ def left_padded(batch: Sequence[Sequence[int]], pad_id: int):
     return input_ids, attention
 
 
-def generate_ids(model, input_ids, attention, params: DecodeParams, stop_ids: Sequence[int], pad_id: int):
-    """One ``model.generate`` call; returns only the new tokens (rows of the batch)."""
+def generate_ids(model, input_ids, attention, params: DecodeParams, stop_ids: Sequence[int], pad_id: int, *,
+                 cache=None):
+    """The new tokens of every row of the batch (each cut at its first stop id or not).
+
+    Greedy decoding runs :func:`~harness.backends.hf.greedy.greedy_tokens` (finished rows leave
+    the batch) where it gives ``generate``'s tokens; sampling and every other model runs one
+    ``model.generate`` call. ``cache`` holds the KV cache of the first tokens of ``input_ids`` (a
+    shared prefix); only the tokens after it run.
+    """
     import torch
 
     sampling = params.temperature > 0
+    if not sampling and greedy_supported(model, int(input_ids.shape[1]) + params.max_new_tokens):
+        with torch.inference_mode():
+            return greedy_tokens(model, input_ids, attention, params.max_new_tokens, stop_ids, cache=cache)
     kwargs = {"do_sample": sampling}
+    if cache is not None:
+        kwargs[cache_argument(model)] = cache
     if sampling:
         torch.manual_seed(params.seed)
         kwargs.update(temperature=params.temperature, top_p=params.top_p)
@@ -181,22 +204,44 @@ def _pad_id(tokenizer, stop_ids: Sequence[int]) -> int:
     return int(tokenizer.eos_token_id if tokenizer.eos_token_id is not None else stop_ids[0])
 
 
+def prefix_padded(head: Sequence[int], tails: Sequence[Sequence[int]], pad_id: int):
+    """``(input_ids, attention_mask)``: ``head`` then each row's tail left-padded to the longest,
+    so the padding sits between the shared head and the rows' own tokens."""
+    import torch
+
+    tail_ids, tail_mask = left_padded(tails, pad_id)
+    rows = len(tails)
+    head_ids = torch.tensor([list(head)], dtype=torch.long).expand(rows, -1)
+    return (torch.cat([head_ids, tail_ids], dim=-1),
+            torch.cat([torch.ones((rows, len(head)), dtype=torch.long), tail_mask], dim=-1))
+
+
 def generate_batch(model, tokenizer, prompts: Sequence[list[Message]], params: DecodeParams, *,
-                   batch_size: int = 32, progress: Callable[[int], None] | None = None) -> list[Generation]:
+                   batch_size: int = 32, progress: Callable[[int], None] | None = None,
+                   share_prefix: bool = True) -> list[Generation]:
     """Generate one reply per prompt, batched by similar length; outputs in input order.
 
-    ``latency_s`` is the batch's wall time divided by its size (a per-example share, not a
-    measured request latency); ``batch_latency_s`` is the wall time of the batch itself.
+    With ``share_prefix`` the tokens every prompt starts with (system prompt, few-shot examples)
+    run once and each batch continues from their KV cache; the replies are those of generating
+    from the whole prompts. ``latency_s`` is the batch's wall time divided by its size (a
+    per-example share, not a measured request latency); ``batch_latency_s`` is the wall time of
+    the batch itself.
     """
-    encoded = render_prompts(tokenizer, prompts)
+    encoded = render_prompts(tokenizer, prompts, share_prefix=share_prefix)
     order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), i))
     outputs: list[Generation | None] = [None] * len(encoded)
     stop_ids = stop_token_ids(model, tokenizer)
     pad_id = _pad_id(tokenizer, stop_ids)
+    shared, prefix = _shared_prefix(model, encoded) if share_prefix else (0, None)
 
     def run(indices: list[int]) -> list[list[int]]:
-        input_ids, attention = left_padded([encoded[i] for i in indices], pad_id)
-        return generate_ids(model, input_ids, attention, params, stop_ids, pad_id)
+        if prefix is None:
+            input_ids, attention = left_padded([encoded[i] for i in indices], pad_id)
+            return generate_ids(model, input_ids, attention, params, stop_ids, pad_id)
+        input_ids, attention = prefix_padded(encoded[indices[0]][:shared], [encoded[i][shared:] for i in indices],
+                                             pad_id)
+        return generate_ids(model, input_ids, attention, params, stop_ids, pad_id,
+                            cache=expanded_cache(prefix, len(indices)))
 
     for indices, rows, seconds in oom_safe_batches(order, batch_size, run, what="generation"):
         for i, row in zip(indices, rows, strict=True):
@@ -208,3 +253,13 @@ def generate_batch(model, tokenizer, prompts: Sequence[list[Message]], params: D
         if progress:
             progress(len(indices))
     return [g for g in outputs if g is not None]
+
+
+def _shared_prefix(model, encoded: Sequence[Sequence[int]]):
+    """``(length, cache)`` of the prefix all prompts share, or ``(0, None)`` where it is too short
+    to pay or the model's cache or positions cannot continue it past padding."""
+    shared = worth_sharing(encoded) if len(encoded) > 1 else 0
+    if not shared or not generation_can_share(model):
+        return 0, None
+    cache = prefix_cache(model, encoded[0][:shared], what="generation")
+    return (shared, cache) if is_plain_dynamic(cache) else (0, None)

@@ -14,20 +14,23 @@ label's length, as lm-evaluation-harness's ``acc_norm`` / ``acc_bytes``). No fre
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 
-from harness.backends.batching import (
-    at_batch_size_one,
-    free_accelerator_memory,
-    is_out_of_memory,
-    oom_safe_batches,
-)
+from harness.backends.batching import oom_safe_batches
+from harness.backends.hf.attention import takes_full_attention_mask
 from harness.backends.hf.inference import left_padded, render_prompts
+from harness.backends.hf.prefix import (
+    base_model,
+    cache_argument,
+    expanded_cache,
+    last_logits_only,
+    output_cache,
+    prefix_cache,
+    worth_sharing,
+)
 from harness.data.records import Message
 from harness.errors import HarnessError
 
-MIN_SHARED_PREFIX = 8  # tokens; below this, copying a cache costs more than it saves
 NORMALIZATIONS = ("none", "chars", "bytes")
 
 
@@ -64,92 +67,16 @@ def label_targets(tokenizer, prompt: list[Message], labels: Sequence[str]) -> li
     return targets
 
 
-def shared_prefix_length(rows: Sequence[Sequence[int]]) -> int:
-    """Length of the longest token prefix all rows share, leaving every row at least one token."""
-    if not rows:
-        return 0
-    first = rows[0]
-    limit = min(len(r) for r in rows) - 1
-    n = 0
-    while n < limit and all(r[n] == first[n] for r in rows):
-        n += 1
-    return max(0, n)
-
-
-def _base(model):
-    return model.get_base_model() if hasattr(model, "get_base_model") else model
-
-
-def cache_argument(model) -> str:
-    """The forward keyword that takes a KV cache: ``cache`` (transformers ≥ 5.x) or the older name."""
-    params = inspect.signature(_base(model).forward).parameters
-    return "cache" if "cache" in params else "past_key_values"
-
-
-def output_cache(output):
-    """The KV cache of a forward output, under its current or its older name."""
-    return output["cache"] if "cache" in output else output["past_key_values"]
-
-
-def _last_logits_only(model) -> dict[str, int]:
-    """Ask for the last position's logits only (the output head is costly over a whole prompt)."""
-    forward = inspect.signature(_base(model).forward).parameters
-    return {"logits_to_keep": 1} if "logits_to_keep" in forward else {}
-
-
-def _prefix_cache(model, prefix: Sequence[int]):
-    import torch
-
-    ids = torch.tensor([list(prefix)], dtype=torch.long, device=model.device)
-    with torch.inference_mode():
-        out = model(input_ids=ids, attention_mask=torch.ones_like(ids), use_cache=True, **_last_logits_only(model))
-    return output_cache(out)
-
-
 def _dtype_min(model) -> float:
     import torch
 
-    return float(torch.finfo(_base(model).dtype).min)
+    return float(torch.finfo(base_model(model).dtype).min)
 
 
 def one_pass_supported(model, longest: int) -> bool:
-    """Whether every label can be scored in the prompt's own forward pass with a custom 4D mask.
-
-    That needs an attention that takes an additive 4D mask (``sdpa`` or ``eager``) and attention
-    over every earlier token: a sliding window shorter than ``longest`` tokens (or any attention
-    other than full / sliding) would be overridden by the mask, so those models take two passes.
-    """
-    config = getattr(_base(model), "config", None)
-    if config is None or getattr(config, "_attn_implementation", None) not in ("sdpa", "eager"):
-        return False
-    if getattr(config, "is_encoder_decoder", False):
-        return False
-    types = set(getattr(config, "layer_types", None) or ())
-    if types - {"full_attention", "sliding_attention"}:
-        return False
-    window = getattr(config, "sliding_window", None) if getattr(config, "use_sliding_window", True) else None
-    return window is None or int(window) >= longest
-
-
-def expanded_cache(prefix, rows: int):
-    """The one-row prefix cache as a ``rows``-row cache: views of the same tensors (no copy) when
-    every layer is a plain ``DynamicLayer``; otherwise a copy repeated ``rows`` times."""
-    import copy
-
-    from transformers.cache_utils import DynamicCache, DynamicLayer
-
-    if type(prefix) is DynamicCache and all(type(layer) is DynamicLayer for layer in prefix.layers):
-        cache = copy.copy(prefix)
-        cache.layers = []
-        for layer in prefix.layers:
-            view = copy.copy(layer)
-            view.keys = layer.keys.expand(rows, -1, -1, -1)
-            view.values = layer.values.expand(rows, -1, -1, -1)
-            cache.layers.append(view)
-        return cache
-    cache = copy.deepcopy(prefix)
-    cache.batch_repeat_interleave(rows)
-    return cache
+    """Whether every label can be scored in the prompt's own forward pass with a custom 4D mask
+    (otherwise the prompts run first and the labels continue from their cache)."""
+    return takes_full_attention_mask(model, longest)
 
 
 def _one_pass_mask(attention, shared: int, feeds: Sequence[Sequence[int]], fill: float):
@@ -187,10 +114,10 @@ def _score_one_pass(model, suffixes, shared: int, prefix, targets, pad_id: int, 
     lengths = shared + attention.sum(-1, keepdim=True)
     positions = torch.cat([shared + (attention.cumsum(-1) - 1).clamp(min=0), lengths + within], dim=-1)
     tokens = torch.cat([input_ids, tail.expand(rows, -1)], dim=-1)
-    mask = _one_pass_mask(attention, shared, feeds, _dtype_min(model)).to(device=device, dtype=_base(model).dtype)
+    mask = _one_pass_mask(attention, shared, feeds, _dtype_min(model)).to(device=device, dtype=base_model(model).dtype)
     cache = expanded_cache(prefix, rows) if prefix is not None else None
     keep_logits = len(tail) + 1
-    extra = {"logits_to_keep": keep_logits} if _last_logits_only(model) else {}
+    extra = {"logits_to_keep": keep_logits} if last_logits_only(model) else {}
     out = model(input_ids=tokens.to(device), attention_mask=mask, position_ids=positions.to(device),
                 use_cache=cache is not None, **({cache_kw: cache} if cache is not None else {}), **extra)
     logits = out.logits[:, -keep_logits:]
@@ -219,7 +146,7 @@ def _score_two_pass(model, suffixes, shared: int, prefix, targets, pad_id: int, 
     cache = expanded_cache(prefix, rows) if prefix is not None else None
     prompt_out = model(input_ids=input_ids.to(device), attention_mask=mask.to(device),
                        position_ids=positions.to(device), use_cache=True, **{cache_kw: cache},
-                       **_last_logits_only(model))
+                       **last_logits_only(model))
     first = torch.log_softmax(prompt_out.logits[:, -1].float(), dim=-1)  # predicts each label's 1st token
     total = first[:, [t[0] for t in targets]].cpu()  # (rows, labels)
     if longest > 1:
@@ -259,19 +186,10 @@ def label_log_likelihoods(model, tokenizer, prompts: Sequence[list[Message]], la
     targets = label_targets(tokenizer, prompts[0], labels)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     cache_kw = cache_argument(model)
-    shared = shared_prefix_length(prompt_ids) if share_prefix else 0
-    shared = shared if shared >= MIN_SHARED_PREFIX else 0
+    shared = worth_sharing(prompt_ids) if share_prefix else 0
     longest = max(map(len, prompt_ids)) + sum(len(t) for t in targets)
     score = _score_one_pass if one_pass_supported(model, longest) else _score_two_pass
-    try:
-        with torch.inference_mode():
-            prefix = _prefix_cache(model, prompt_ids[0][:shared]) if shared else None
-    except Exception as exc:
-        if not is_out_of_memory(exc):
-            raise
-        free_accelerator_memory()
-        raise at_batch_size_one(f"label likelihood scoring (the {shared}-token prefix all prompts share)",
-                                exc) from exc
+    prefix = prefix_cache(model, prompt_ids[0][:shared], what="label likelihood scoring") if shared else None
 
     def run(rows: list[int]) -> list[list[float]]:
         with torch.inference_mode():

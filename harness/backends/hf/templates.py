@@ -141,8 +141,10 @@ def train_format_tokenizer(fmt: ChatFormat | str, lines: Sequence[str] = DEFAULT
 
 
 def build_format_model(tokenizer, fmt: ChatFormat | str, *, seed: int = 0, hidden_size: int = 32,
-                       num_hidden_layers: int = 2, stop_tokens: Sequence[str] | None = None):
-    """A random tiny Llama for ``tokenizer`` whose ``generation_config`` lists ``fmt``'s stop ids."""
+                       num_hidden_layers: int = 2, stop_tokens: Sequence[str] | None = None,
+                       initializer_range: float = 0.02):
+    """A random tiny Llama for ``tokenizer`` whose ``generation_config`` lists ``fmt``'s stop ids
+    (a larger ``initializer_range`` makes its replies depend more on the prompt)."""
     from transformers import LlamaConfig, LlamaForCausalLM, set_seed
 
     fmt = FORMATS[fmt] if isinstance(fmt, str) else fmt
@@ -151,7 +153,8 @@ def build_format_model(tokenizer, fmt: ChatFormat | str, *, seed: int = 0, hidde
     config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=2 * hidden_size,
                          num_hidden_layers=num_hidden_layers, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=1024, bos_token_id=tokenizer.bos_token_id,
-                         eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+                         eos_token_id=stops, pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False,
+                         initializer_range=initializer_range)
     model = LlamaForCausalLM(config)
     model.generation_config.eos_token_id = stops
     model.generation_config.bos_token_id = tokenizer.bos_token_id
