@@ -1,13 +1,17 @@
-"""ft-harness beside lm-evaluation-harness (``--model hf``): same model, same rendered prompts.
+"""ft-harness beside lm-evaluation-harness (``--model hf``): same model, same conversations.
 
 Needs the optional ``bench`` extra (``pip install -e .[bench]``, lm-eval[hf] 0.4.13); without it
-the benchmark says so and measures nothing. Label likelihood: every eval prompt rendered with the
-chat template is the context and ``label + end-of-turn`` the continuation; lm-eval moves the
+the benchmark says so and measures nothing. Both tools start from the same chat conversations:
+lm-eval renders each with its own ``HFLM.apply_chat_template`` (what ``--apply_chat_template``
+does) inside its timed call, the harness renders them inside its own. Label likelihood: the
+rendered prompt is the context and ``label + end-of-turn`` the continuation; lm-eval moves the
 context's trailing whitespace into the continuation, which adds the same term to every label's
 score, so agreement compares predicted labels and label-score differences. Greedy generation:
-lm-eval's ``generate_until`` on the same rendered prompts against the harness's batched runner.
-Both run at the same batch size (the harness's, 32) in alternating rounds; lm-eval at its own
-default batch size (1) is timed once beside them and reported as such.
+lm-eval's ``generate_until`` against the harness's batched runner, on zero-shot prompts and on
+5-shot prompts (where the shared-prefix cache matters). Both run at the same batch size (the
+harness's, 32) in alternating rounds; the harness without its prefix cache and lm-eval handed
+text rendered beforehand (its rendering not timed) are timed beside them, and lm-eval at its own
+default batch size (1) once, reported as such.
 """
 
 from __future__ import annotations
@@ -37,18 +41,22 @@ def _likelihood(lms, Instance, model, tokenizer, prompts, labels, batch_size):
     from harness.backends.hf.inference import end_of_turn_text
     from harness.backends.hf.likelihood import label_log_likelihoods, pick_labels
 
-    texts = tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=False)
     eot = end_of_turn_text(tokenizer)
     eot_token = tokenizer.convert_ids_to_tokens(tokenizer(eot, add_special_tokens=False)["input_ids"][:1])[0]
-    requests = [Instance("loglikelihood", {}, (text, label + eot_token), k)
-                for text in texts for k, label in enumerate(labels)]
+
+    def lm_eval(size: int):
+        lm = lms[size]
+        requests = [Instance("loglikelihood", {}, (lm.apply_chat_template(list(prompt)), label + eot_token), k)
+                    for prompt in prompts for k, label in enumerate(labels)]
+        return lm.loglikelihood(requests, disable_tqdm=True)
+
     best, _, out = side_by_side({
         "ours": lambda: label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=batch_size),
         "ours_no_prefix": lambda: label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=batch_size,
                                                         share_prefix=False),
-        "lm_eval": lambda: lms[batch_size].loglikelihood(requests, disable_tqdm=True),
+        "lm_eval": lambda: lm_eval(batch_size),
     }, rounds=3)
-    default_s, _, _ = side_by_side({"lm_eval": lambda: lms[1].loglikelihood(requests, disable_tqdm=True)}, rounds=1)
+    default_s, _, _ = side_by_side({"lm_eval": lambda: lm_eval(1)}, rounds=1)
     ours, flat = out["ours"], out["lm_eval"]
     theirs = [[flat[i * len(labels) + j][0] for j in range(len(labels))] for i in range(len(prompts))]
     same = pick_labels(ours, labels) == pick_labels(theirs, labels)
@@ -65,28 +73,46 @@ def _likelihood(lms, Instance, model, tokenizer, prompts, labels, batch_size):
 
 def _generation(lms, Instance, model, tokenizer, prompts, max_new_tokens, batch_size):
     from bench.generation import side_by_side
-    from harness.backends.hf.inference import generate_batch
+    from harness.backends.hf.inference import generate_batch, render_prompts
+    from harness.backends.hf.prefix import shared_prefix_length
     from harness.protocol import DecodeParams
 
-    texts = tokenizer.apply_chat_template(prompts, add_generation_prompt=True, tokenize=False)
-    requests = [Instance("generate_until", {}, (text, {"until": [], "max_gen_toks": max_new_tokens,
+    def lm_eval(size: int):
+        lm = lms[size]
+        requests = [Instance("generate_until", {}, (lm.apply_chat_template(list(prompt)),
+                                                    {"until": [], "max_gen_toks": max_new_tokens, "do_sample": False}), 0)
+                    for prompt in prompts]
+        return lm.generate_until(requests, disable_tqdm=True)
+
+    texts = tokenizer.apply_chat_template([list(p) for p in prompts], add_generation_prompt=True, tokenize=False)
+    rendered = [Instance("generate_until", {}, (text, {"until": [], "max_gen_toks": max_new_tokens,
                                                        "do_sample": False}), 0) for text in texts]
     params = DecodeParams(max_new_tokens=max_new_tokens)
     best, rounds, out = side_by_side({
         "ours": lambda: generate_batch(model, tokenizer, prompts, params, batch_size=batch_size),
-        "lm_eval": lambda: lms[batch_size].generate_until(requests, disable_tqdm=True),
+        "ours_no_prefix": lambda: generate_batch(model, tokenizer, prompts, params, batch_size=batch_size,
+                                                 share_prefix=False),
+        "lm_eval": lambda: lm_eval(batch_size),
+        "lm_eval_prerendered": lambda: lms[batch_size].generate_until(rendered, disable_tqdm=True),
     })
-    default_s, _, _ = side_by_side({"lm_eval": lambda: lms[1].generate_until(requests, disable_tqdm=True)},
-                                   rounds=1)
-    ours, theirs = out["ours"], out["lm_eval"]
+    default_s, _, _ = side_by_side({"lm_eval": lambda: lm_eval(1)}, rounds=1)
+    ours, theirs, no_prefix = out["ours"], out["lm_eval"], out["ours_no_prefix"]
     agree = sum(o.text == t.strip() for o, t in zip(ours, theirs, strict=True))
-    return {"prompts": len(prompts), "max_new_tokens": max_new_tokens, "batch_size_both": batch_size,
-            "ft_harness_s": round(best["ours"], 3), "lm_eval_s": round(best["lm_eval"], 3),
+    rows = render_prompts(tokenizer, prompts)
+    return {"prompts": len(prompts), "prompt_tokens_mean": round(sum(map(len, rows)) / len(rows), 1),
+            "shared_prefix_tokens": shared_prefix_length(rows), "max_new_tokens": max_new_tokens,
+            "reply_tokens_mean": round(sum(g.completion_tokens for g in ours) / len(ours), 1),
+            "batch_size_both": batch_size, "ft_harness_s": round(best["ours"], 3),
+            "ft_harness_no_prefix_cache_s": round(best["ours_no_prefix"], 3), "lm_eval_s": round(best["lm_eval"], 3),
             "speedup_vs_lm_eval": round(best["lm_eval"] / best["ours"], 2),
             "speedup_each_round": [round(r["lm_eval"] / r["ours"], 2) for r in rounds],
+            "speedup_vs_lm_eval_without_prefix_cache": round(best["lm_eval"] / best["ours_no_prefix"], 2),
+            "lm_eval_given_rendered_text_s": round(best["lm_eval_prerendered"], 3),
+            "speedup_vs_lm_eval_given_rendered_text": round(best["lm_eval_prerendered"] / best["ours"], 2),
             "lm_eval_default_batch_size_1_s": round(default_s["lm_eval"], 3),
             "speedup_vs_lm_eval_default_batch_size": round(default_s["lm_eval"] / best["ours"], 2),
-            "outputs_identical": agree == len(prompts), "outputs_agreeing": agree}
+            "outputs_identical": agree == len(prompts), "outputs_agreeing": agree,
+            "identical_without_prefix_cache": [g.text for g in no_prefix] == [g.text for g in ours]}
 
 
 def run(batch_size: int = 32, max_new_tokens: int = 16) -> dict[str, object]:
@@ -117,6 +143,8 @@ def run(batch_size: int = 32, max_new_tokens: int = 16) -> dict[str, object]:
         "likelihood_5_shot": _likelihood(lms, Instance, model, tokenizer, few_shot(short, train), labels, batch_size),
         "greedy_generation": _generation(lms, Instance, model, tokenizer, zero_shot[:64], max_new_tokens,
                                          batch_size),
+        "greedy_generation_5_shot": _generation(lms, Instance, model, tokenizer, few_shot(short, train),
+                                                max_new_tokens, batch_size),
     }
 
 
