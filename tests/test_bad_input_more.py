@@ -63,3 +63,39 @@ def test_rescore_refuses_a_file_as_out(tmp_path: Path, capsys):
     assert code == EXIT_HARNESS_ERROR
     assert f"--out {taken}: {taken} is a file, not a directory" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(("argv", "option", "given"), [
+    (["evaluate", "--suite", "s", "--candidate", "c", "--batch-size", "0"], "--batch-size", "0"),
+    (["serve", "--model", "m=dir", "--batch-size", "-2"], "--batch-size", "-2"),
+    (["serve", "--model", "m=dir", "--default-max-tokens", "0"], "--default-max-tokens", "0"),
+    (["serve", "--model", "m=dir", "--epochs", "three"], "--epochs", "'three'"),
+])
+def test_counts_below_one_are_usage_errors_naming_the_option(argv, option, given, capsys):
+    from harness.cli import EXIT_USAGE
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert info.value.code == EXIT_USAGE
+    assert f"argument {option}: expected an integer of at least 1, got {given}" in err
+
+
+def test_accepting_a_suite_the_run_has_no_results_for_is_a_usage_error(tmp_path: Path, capsys):
+    from harness.cli import EXIT_USAGE
+
+    run = _scored_run(tmp_path)
+    baseline = tmp_path / "baseline.json"
+    code = main(["baseline", "accept", "--results", str(run / "results.json"), "--baseline", str(baseline),
+                 "--suite", "nosuch"])
+    err = capsys.readouterr().err
+    assert code == EXIT_USAGE
+    assert "--suite nosuch: no results in" in err and "(suites with results: mini)" in err
+    assert not baseline.exists()
+
+
+def test_a_missing_spec_names_both_ways_to_give_one(tmp_path: Path, capsys):
+    code = main(["evaluate", "--spec", str(tmp_path / "nope.toml"), "--suite", "s", "--candidate", "c"])
+    err = capsys.readouterr().err
+    assert code == EXIT_HARNESS_ERROR
+    assert f"{tmp_path / 'nope.toml'}: candidate spec not found (pass --spec" in err and "--ft-spec" in err

@@ -8,6 +8,17 @@ from pathlib import Path
 from harness.errors import HarnessError
 
 
+def positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer of at least 1 (argparse names the option in the error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer of at least 1, got {value}")
+    return value
+
+
 def add_candidate_arguments(parser: argparse.ArgumentParser) -> None:
     """``--spec``, ``--suite``, ``--candidate``, ``--cache-dir`` and ``--base-model``."""
     parser.add_argument("--spec", type=Path, default=Path("fixtures/candidates.toml"), help="candidate spec TOML")

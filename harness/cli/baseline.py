@@ -59,6 +59,11 @@ def run_accept(args: argparse.Namespace) -> int:
     from harness.report import read_results
 
     state = read_results(args.results)
+    missing = sorted(set(args.suite or ()) - set(state.suites()))
+    if missing:
+        print(f"ft-harness baseline accept: error: --suite {', '.join(missing)}: no results in {args.results} "
+              f"(suites with results: {', '.join(state.suites()) or 'none'})", file=sys.stderr)
+        return EXIT_USAGE
     incomplete = state.run_info.get("incomplete")
     if incomplete:
         print(f"ft-harness: refused to update {args.baseline} (nothing was written): {args.results} "

@@ -22,13 +22,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from harness.cli.arguments import add_candidate_arguments, check_dir_option
+from harness.cli.arguments import add_candidate_arguments, check_dir_option, positive_int
 from harness.errors import HarnessError
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     add_candidate_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=None, help="inference batch size (default: the spec's)")
+    parser.add_argument("--batch-size", type=positive_int, default=None, help="inference batch size (default: the spec's)")
     parser.add_argument("--out", type=Path, default=Path("reports"),
                         help="where outputs/<suite>/<candidate>.jsonl and results/... go (default: reports)")
 

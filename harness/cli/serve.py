@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.cli.arguments import positive_int
 from harness.errors import HarnessError
 
 
@@ -54,10 +55,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--api-key-env", default=None, metavar="VAR",
                         help="require 'Authorization: Bearer <value of $VAR>' on every request")
     parser.add_argument("--max-upload-mb", type=float, default=50.0, help="upload size limit (default 50)")
-    parser.add_argument("--default-max-tokens", type=int, default=64,
+    parser.add_argument("--default-max-tokens", type=positive_int, default=64,
                         help="completion length when a request gives none (default 64)")
-    parser.add_argument("--batch-size", type=int, default=16, help="generation batch size (default 16)")
-    parser.add_argument("--epochs", type=int, default=3, help="n_epochs when a job says 'auto' (default 3)")
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="generation batch size (default 16)")
+    parser.add_argument("--epochs", type=positive_int, default=3, help="n_epochs when a job says 'auto' (default 3)")
     parser.add_argument("--learning-rate", type=float, default=2e-3,
                         help="LoRA learning rate at multiplier 1 (default 2e-3)")
     parser.add_argument("--lora", type=_lora_param, action="append", default=[], metavar="KEY=VALUE",

@@ -266,7 +266,7 @@ def load_spec(path: Path | str) -> HarnessSpec:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise SpecError(f"{path}: candidate spec not found (set --ft-spec or ft_spec in pytest.ini)") from None
+        raise SpecError(f"{path}: candidate spec not found (pass --spec to an ft-harness command, or --ft-spec / ft_spec in pytest.ini to pytest)") from None
     except IsADirectoryError:
         raise SpecError(f"{path}: is a directory, not a candidate spec file") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
