@@ -1,6 +1,6 @@
 """The harness-started vLLM server, against a stand-in executable (tests/fakes/fake_vllm.py): a server
 that fails to start is an error naming the cause from its log within a bounded wait, and no process
-is left behind (also when the process that started it is terminated or interrupted)."""
+is left behind (also when the process that started it is terminated, interrupted or killed)."""
 
 from __future__ import annotations
 
@@ -107,7 +107,7 @@ def test_a_ready_server_is_reachable_and_stop_kills_its_process_group(tmp_path):
     assert _gone(pids)
 
 
-@pytest.mark.parametrize("how", ["sigterm", "interrupt", "exception"])
+@pytest.mark.parametrize("how", ["sigterm", "interrupt", "exception", "sigkill"])
 def test_no_process_is_left_when_the_starter_is_terminated_or_interrupted(tmp_path, how):
     script = textwrap.dedent(f"""
         import os, sys, time
@@ -128,6 +128,8 @@ def test_no_process_is_left_when_the_starter_is_terminated_or_interrupted(tmp_pa
         child.send_signal(signal.SIGTERM)
     elif how == "interrupt":
         child.send_signal(signal.SIGINT)  # Ctrl-C: KeyboardInterrupt, then exit handlers
+    elif how == "sigkill":
+        child.kill()  # no handler runs: the watchdog stops the server
     child.wait(timeout=30)
     assert _gone(pids), f"left behind after {how}: {[p for p in pids if _alive(p)]}"
 

@@ -4,7 +4,9 @@ The server runs in its own process group (``start_new_session``); stopping it se
 whole group, then SIGKILL after a grace period, so vLLM's engine workers go with it. Every started
 server is stopped at interpreter exit (``atexit``) and on SIGTERM / SIGHUP (the handler stops the
 servers, then defers to the previous handler); an interrupted suite (Ctrl-C) stops them on the way
-out too. A server that exits before it is ready, or is not ready within ``startup_timeout_s``, is a
+out too. A harness killed outright (SIGKILL, the OOM killer) runs no handler, so a small watchdog
+process, started with each server in a session of its own, stops the server's group the same way
+once the process that started it is gone. A server that exits before it is ready, or is not ready within ``startup_timeout_s``, is a
 :class:`VLLMStartError` naming the cause read from the tail of its log (port in use, bad model path,
 out of memory) and the log file.
 """
@@ -18,6 +20,7 @@ import shlex
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -100,6 +103,7 @@ class VLLMServer:
     log_path: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen | None = field(default=None, repr=False)
+    watchdog: subprocess.Popen | None = field(default=None, repr=False)
 
     @property
     def base_url(self) -> str:
@@ -131,6 +135,9 @@ class VLLMServer:
                 raise VLLMStartError(f"cannot run {vllm_executable(self.executable)!r} ({exc.strerror}); install "
                                      f"vLLM (`pip install vllm`; on CPU see bench/setup_vllm.sh) and set "
                                      f"${EXECUTABLE_ENV} to its `vllm` executable") from None
+        self.watchdog = subprocess.Popen([sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(self.process.pid)],
+                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                         stderr=subprocess.DEVNULL, start_new_session=True)
         _register(self)
         try:
             self._wait_ready()
@@ -171,7 +178,11 @@ class VLLMServer:
     def stop(self, grace_s: float = 10.0) -> None:
         """Stop the server's whole process group: SIGTERM, then SIGKILL after ``grace_s``."""
         process, self.process = self.process, None
+        watchdog, self.watchdog = self.watchdog, None
         _unregister(self)
+        if watchdog is not None:
+            watchdog.kill()
+            watchdog.wait()
         if process is None:
             return
         for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
@@ -191,6 +202,30 @@ class VLLMServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# run as ``python -c _WATCHDOG <harness pid> <server pgid>``: while the harness lives and the
+# server's group exists, wait; when the harness is gone, SIGTERM the group, SIGKILL it 10 s later
+_WATCHDOG = """
+import os, signal, sys, time
+parent, pgid = int(sys.argv[1]), int(sys.argv[2])
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+def group_alive():
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except OSError:
+        return False
+while os.getppid() == parent and group_alive():
+    time.sleep(0.5)
+for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 0.0)):
+    if not group_alive():
+        break
+    os.killpg(pgid, sig)
+    deadline = time.monotonic() + grace
+    while group_alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+"""
 
 
 def _reap_group(pgid: int) -> None:
