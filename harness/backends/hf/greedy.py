@@ -6,8 +6,8 @@ going (their KV cache rows are selected, the others dropped), so a batch costs w
 replies cost. Each step is what ``generate`` does for greedy search on a decoder-only model
 (same forward inputs, positions from the attention mask, argmax of the last logits, stop on
 any stop id), so the tokens are the same; where ``generate`` would do more (a logits
-processor from the generation config, beams, a static or sliding-window cache, an attention
-other than sdpa / eager) :func:`greedy_supported` says no and the caller uses ``generate``.
+processor from the generation config, beams, a static cache, a sliding window shorter than
+prompt + reply, an attention other than sdpa / eager) :func:`greedy_supported` says no and the caller uses ``generate``.
 """
 
 from __future__ import annotations
