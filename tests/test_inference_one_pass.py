@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.backends.hf.templates import DEFAULT_LINES, FORMATS
+from tests.test_inference_likelihood import direct_score
 
 LABELS = ["positive", "negative", "neutral", "one two three"]  # one label of several tokens
 SYSTEM = {"role": "system", "content": "classify the sentiment of the review. " * 4}
@@ -22,23 +23,6 @@ def conversations():
     for line, label in zip(DEFAULT_LINES[:3], LABELS, strict=False):
         shots += [{"role": "user", "content": line}, {"role": "assistant", "content": label}]
     return [[*shots, {"role": "user", "content": line}] for line in DEFAULT_LINES]
-
-
-def direct_score(model, tokenizer, prompt, label, end_of_turn: str) -> float:
-    """Log-probability of ``label`` and the end-of-turn token from one plain forward pass over the
-    conversation as the template writes it (transformers alone, no cache, no mask)."""
-    import torch
-
-    def ids(conv, gen):
-        return list(tokenizer.apply_chat_template(conv, add_generation_prompt=gen, tokenize=True,
-                                                  return_dict=True)["input_ids"])
-
-    prompt_ids = ids(prompt, True)
-    full = ids([*prompt, {"role": "assistant", "content": label}], False)
-    end = full.index(tokenizer.convert_tokens_to_ids(end_of_turn), len(prompt_ids)) + 1
-    with torch.inference_mode():
-        logp = torch.log_softmax(model(input_ids=torch.tensor([full[:end]])).logits.float(), dim=-1)[0]
-    return sum(float(logp[k - 1, full[k]]) for k in range(len(prompt_ids), end))
 
 
 @pytest.fixture(scope="module", params=sorted(FORMATS))

@@ -18,22 +18,13 @@ from harness.errors import HarnessError
 from harness.serve.runtime import serve_in_thread
 from harness.serve.scripted import ScriptedBackend, instant_trainer
 from harness.serve.store import Store
+from tests.test_serve_api import wait_for
 
 
 def chat_rows(n: int) -> bytes:
     rows = [{"messages": [{"role": "user", "content": f"q {i}"},
                           {"role": "assistant", "content": f"a {i}"}]} for i in range(n)]
     return "".join(json.dumps(r) + "\n" for r in rows).encode()
-
-
-def wait_for(client: openai.OpenAI, job_id: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.fine_tuning.jobs.retrieve(job_id)
-        if job.status in ("succeeded", "failed", "cancelled"):
-            return job
-        time.sleep(0.02)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def test_state_json_holds_no_absolute_paths_and_a_copied_state_dir_serves(tmp_path):
@@ -43,7 +34,7 @@ def test_state_json_holds_no_absolute_paths_and_a_copied_state_dir_serves(tmp_pa
         client = openai.OpenAI(base_url=srv.base_url, api_key="x", max_retries=0)
         uploaded = client.files.create(file=("t.jsonl", data), purpose="fine-tune")
         done = wait_for(client, client.fine_tuning.jobs.create(model="base",
-                                                               training_file=uploaded.id).id)
+                                                               training_file=uploaded.id).id, timeout=30)
     assert done.status == "succeeded"
     assert str(tmp_path) not in (original / "state.json").read_text()
     shutil.copytree(original, copy)
