@@ -78,6 +78,9 @@ def compare_results(a: EvalResult, b: EvalResult, metric: str, *, alpha: float =
     scores_a, scores_b, kind = paired_scores(a, b, metric)
     result = compare_paired(a, b, metric, scores_a, scores_b, kind, alpha=alpha)
     plain = as_plain(result)
+    from harness.gate.flips import between
+
+    plain["flips"] = between(a, b, metric, a.example_ids, scores_a, scores_b)
     if a.slices or b.slices:
         from harness.gate.slice_compare import compare_slices
 

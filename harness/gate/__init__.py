@@ -32,11 +32,13 @@ def check(result: EvalResult, baseline: Baseline, config: GateConfig, *, strict:
 
     ``strict`` does not change verdicts; it is recorded so reports can say which ones failed.
     """
+    from harness.gate.flips import attach_flips
     from harness.gate.slices import attach_slice_verdicts
 
     entry = baseline.entry(result.suite, result.candidate)
     records = evaluate_gate(result, entry, config)
     attach_slice_verdicts(records, result, entry, config)  # per-slice verdicts, hidden regressions
+    attach_flips(records, result, entry)  # harmful / beneficial / churn / unchanged, overall and per slice
     for record in records:
         record.details["strict"] = strict
         record.details["policy"] = config.inconclusive

@@ -16,6 +16,7 @@ pretty-printed with sorted keys (small, readable diffs). Schema, version :data:`
             "hyperparameters": {...} | null,      # training hyperparameters (null: not trained)
             "versions": {"harness": "0.1.0", "torch": "2.13.0", ...},
             "date": "2025-06-01",                 # when the entry was accepted (UTC)
+            "outputs": {"<example id>": "..."},   # output text (optional): flips, the HTML diff
             "metrics": {
               "<metric>": {
                 "value": 0.91 | null,             # aggregate, on EvalResult.metrics' scale
@@ -87,6 +88,8 @@ JSON_SCHEMA: dict[str, Any] = {
                         # slice membership {family: {slice: [example ids]}} (optional)
                         "slices": {"type": "object", "additionalProperties": {
                             "type": "object", "additionalProperties": {"type": "array", "items": _STRING}}},
+                        # each example's output text, by id (optional): flips tell churn from unchanged
+                        "outputs": {"type": "object", "additionalProperties": _STRING},
                         "metrics": {
                             "type": "object",
                             "additionalProperties": {
@@ -155,6 +158,7 @@ class BaselineEntry:
     date: str = ""
     example_fingerprints: dict[str, str] | None = None  # content fingerprint by example id
     slices: dict[str, dict[str, list[str]]] | None = None  # slice membership by family and slice
+    outputs: dict[str, str] | None = None  # the output text by example id (flips, the HTML diff)
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as stored under ``suites.<suite>.<candidate>``."""
@@ -169,6 +173,8 @@ class BaselineEntry:
         if self.slices:
             data["slices"] = {family: {name: list(ids) for name, ids in groups.items()}
                               for family, groups in self.slices.items()}
+        if self.outputs is not None:
+            data["outputs"] = dict(self.outputs)
         return data
 
     def same_scores(self, other: BaselineEntry) -> bool:
@@ -187,7 +193,7 @@ class BaselineEntry:
                    split_fingerprint=data["split_fingerprint"], n=data["n"], metrics=metrics,
                    hyperparameters=data["hyperparameters"], versions=dict(data["versions"]),
                    date=data["date"], example_fingerprints=data.get("example_fingerprints"),
-                   slices=data.get("slices"))
+                   slices=data.get("slices"), outputs=data.get("outputs"))
 
 
 @dataclass
@@ -283,4 +289,6 @@ def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str
                               if result.example_fingerprints else None),
         slices={family: {name: list(ids) for name, ids in groups.items()}
                 for family, groups in (result.slices or {}).items()} or None,
+        outputs=dict(zip(result.example_ids, (str(p) for p in result.predictions), strict=True))
+        if len(result.predictions) == len(result.example_ids) else None,
     )

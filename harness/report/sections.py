@@ -105,9 +105,9 @@ def comparisons_section(comparisons: Sequence[ComparisonRecord]) -> str:
                      fmt_metric(r.get("difference"), m, signed=True),
                      fmt_percent(r.get("relative_improvement")), fmt_interval(r.get("ci"), m, signed=True),
                      fmt_p(p_value), r.get("alternative", ""), r.get("method", ""), fmt_metric(r.get("mde"), m),
-                     "yes" if significant else "no"])
+                     "yes" if significant else "no", " / ".join(_flip_cells(r["flips"])) if r.get("flips") else NA])
     headers = ["metric", "A", "B", "mean A", "mean B", "B − A", "improvement", "95% CI", "p", "alternative",
-               "test", "MDE", "significant"]
+               "test", "MDE", "significant", "flips A → B (− / + / churn / same)"]
     flags = sorted({f for c in comparisons for f in (c.flags or [])})
     legend = "MDE: the smallest difference this eval set detects with 80% power."
     if any(c.metric == "bleu" for c in comparisons):
@@ -133,9 +133,40 @@ def gate_section(gates: Sequence[GateRecord]) -> str:
     confidence = next((g.details["confidence"] for g in gates if g.details.get("confidence")), None)
     level = f"{confidence:.0%} CI (1 − 2α)" if confidence else "CI"
     return _section("Gate", markdown_table(headers, rows),
+                    flips_table(gates),
                     f"{legend}Verdict: non-inferiority against the tolerance, read from the {level} of the paired "
                     "Δ: lower bound above −tolerance passes, upper bound below it regresses, an interval across it "
                     "is inconclusive. p: one-sided, Holm-adjusted across the candidate's gated metrics.")
+
+
+def _flip_cells(flips: Mapping[str, Any]) -> list[str]:
+    counts = flips.get("counts") or {}
+    known = flips.get("outputs_compared", True)
+    return [fmt_int(counts.get("harmful", 0)), fmt_int(counts.get("beneficial", 0)),
+            fmt_int(counts.get("churn", 0)) if known else NA, fmt_int(counts.get("unchanged", 0))]
+
+
+def flips_table(gates: Sequence[GateRecord]) -> str:
+    """Per gated metric (and per slice) the examples that flipped against the baseline."""
+    rows = []
+    for g in gates:
+        flips = g.details.get("flips")
+        if not flips:
+            continue
+        rows.append([g.candidate, g.metric, "all", *_flip_cells(flips)])
+        for family, groups in (flips.get("slices") or {}).items():
+            rows += [[g.candidate, g.metric, f"{family}={name}", *_flip_cells({**flips, "counts": counts})]
+                     for name, counts in groups.items()]
+    if not rows:
+        return ""
+    unknown = any(not (g.details.get("flips") or {}).get("outputs_compared", True) for g in gates)
+    note = ("Flips against the baseline, example by example: harmful = right → wrong (or a score drop beyond "
+            "1 % of the metric's scale), beneficial = the reverse, churn = same score but a different output, "
+            "unchanged = same score and output.")
+    if unknown:
+        note += f" {NA} churn: the baseline recorded no outputs (accept a new baseline to record them)."
+    table = markdown_table(["candidate", "metric", "slice", "harmful", "beneficial", "churn", "unchanged"], rows)
+    return f"### Flips\n\n{table}\n\n{note}"
 
 
 def regressions_section(gates: Sequence[GateRecord]) -> str:
