@@ -121,3 +121,30 @@ def test_any_selection_of_generation_metrics_is_scored_exactly(wanted):
     metrics, per_example, signatures, _ = score_generation(PREDICTIONS, REFERENCES, wanted)
     assert set(metrics) == set(wanted) == set(signatures)
     assert set(per_example) == {info(m).score for m in wanted}
+
+
+def test_corpus_statistics_are_resampled_only_through_the_metric():
+    """No gate or report module names BLEU's own resampling: corpus metrics own their statistics."""
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "harness"
+    for folder in ("gate", "report", "runner"):
+        for path in (root / folder).rglob("*.py"):
+            text = path.read_text(encoding="utf-8")
+            assert "bleu_metric" not in text and "resampled_corpus_bleu" not in text, path
+
+
+def test_every_corpus_metric_scores_a_sum_of_its_own_rows():
+    """The registry's corpus metrics re-add their statistics: the full-corpus resample is the score."""
+    import numpy as np
+
+    from harness.metrics.registry import METRICS, corpus_options
+
+    for name, facts in METRICS.items():
+        if facts.corpus is None:
+            continue
+        scored = facts.corpus.score(PREDICTIONS, REFERENCES, corpus_options(name, {}))
+        assert facts.corpus.subset_score(scored.stats) == pytest.approx(scored.score, abs=1e-9)
+        assert len(scored.sentence_scores) == len(PREDICTIONS) == len(scored.stats)
+        ones = np.ones((2, len(PREDICTIONS)), dtype=np.int64)
+        assert list(facts.corpus.resampled_scores(scored.stats, ones)) == pytest.approx([scored.score] * 2)

@@ -2,9 +2,9 @@
 statistic, and the degenerate-model flags of both sides.
 
 Means of per-example scores go to :func:`harness.stats.compare` (McNemar for 0/1 scores, paired
-t-test otherwise); corpus BLEU goes to :func:`harness.stats.compare_corpus`, sacrebleu's paired
-bootstrap of corpus BLEU from each example's sufficient statistics, so the A/B table tests the
-number the candidates table shows. ``flags`` lists each side's warnings (constant predictor,
+t-test otherwise); a corpus metric (BLEU, chrF, TER) goes to :func:`harness.stats.compare_corpus`,
+sacrebleu's paired bootstrap of the corpus score re-added from each example's sufficient statistics
+by the metric itself, so the A/B table tests the number the candidates table shows. ``flags`` lists each side's warnings (constant predictor,
 unparsed replies) prefixed with the candidate's name, so a suite can assert on them.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from harness.gate.verdict import CORPUS_STATS
+from harness.metrics.registry import corpus_metric
 from harness.results import EvalResult
 
 
@@ -30,8 +31,8 @@ def _aligned_stats(a: EvalResult, b: EvalResult, key: str) -> tuple[np.ndarray, 
     """Both results' per-example statistics rows in ``a``'s example order."""
     where_b = {example_id: i for i, example_id in enumerate(b.example_ids)}
     rows_b = b.details[key]
-    stats_a = np.asarray(a.details[key], dtype=np.int64)
-    stats_b = np.asarray([rows_b[where_b[i]] for i in a.example_ids], dtype=np.int64)
+    stats_a = np.asarray(a.details[key])
+    stats_b = np.asarray([rows_b[where_b[i]] for i in a.example_ids])
     return stats_a, stats_b
 
 
@@ -40,13 +41,11 @@ def compare_paired(a: EvalResult, b: EvalResult, metric: str, scores_a: Sequence
     """The comparison of ``b`` against ``a`` (scores already paired in ``a``'s order), with flags."""
     from harness.stats import compare, compare_corpus
 
-    key = CORPUS_STATS.get(metric)
-    if key and key in a.details and key in b.details:
-        from harness.metrics.bleu_metric import resampled_corpus_bleu
-
+    key, corpus = CORPUS_STATS.get(metric), corpus_metric(metric)
+    if key and corpus is not None and key in a.details and key in b.details:
         stats_a, stats_b = _aligned_stats(a, b, key)
-        result = compare_corpus(lambda counts: resampled_corpus_bleu(stats_a, counts),
-                                lambda counts: resampled_corpus_bleu(stats_b, counts), len(a.example_ids),
+        result = compare_corpus(lambda counts: corpus.resampled_scores(stats_a, counts),
+                                lambda counts: corpus.resampled_scores(stats_b, counts), len(a.example_ids),
                                 alpha=alpha)
     else:
         result = compare(scores_a, scores_b, kind=kind, alpha=alpha)

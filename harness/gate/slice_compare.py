@@ -1,7 +1,7 @@
 """Per-slice A/B comparisons and per-slice metric values with CIs (pure).
 
 :func:`compare_slices` repeats an A/B comparison (:func:`harness.gate.ab.compare_paired`: McNemar
-for 0/1 scores, paired t-test otherwise, paired bootstrap of corpus BLEU for BLEU) on every slice
+for 0/1 scores, paired t-test otherwise, paired bootstrap of the corpus score for corpus metrics) on every slice
 of ``a``, and adjusts the slices' p-values together (Holm or Benjamini-Hochberg); a slice smaller
 than ``min_size`` is reported but not tested. :func:`subset_result` restricts a result to a slice's
 examples, so every per-candidate number (metric value, CI) is computed the same way per slice.
@@ -15,12 +15,13 @@ from typing import Any
 
 from harness.gate.slices import adjust_rows
 from harness.gate.verdict import CORPUS_STATS
+from harness.metrics.registry import corpus_metric
 from harness.results import PAIRED_SCORE, EvalResult
 
 
 def subset_result(result: EvalResult, ids: list[str]) -> EvalResult:
     """``result`` restricted to the examples ``ids`` (in the result's order), with its paired metrics
-    recomputed on them: means of per-example scores, corpus BLEU from its sufficient statistics."""
+    recomputed on them: means of per-example scores, corpus scores from their sufficient statistics."""
     wanted = set(ids)
     keep = [i for i, example_id in enumerate(result.example_ids) if example_id in wanted]
 
@@ -31,14 +32,9 @@ def subset_result(result: EvalResult, ids: list[str]) -> EvalResult:
     details = {key: pick(rows) for key, rows in result.details.items() if key in CORPUS_STATS.values()}
     metrics: dict[str, float] = {}
     for metric, (score, _) in PAIRED_SCORE.items():
-        key = CORPUS_STATS.get(metric)
-        if key and details.get(key):
-            import numpy as np
-
-            from harness.metrics.bleu_metric import resampled_corpus_bleu
-
-            metrics[metric] = float(resampled_corpus_bleu(np.asarray(details[key], dtype=np.int64),
-                                                          np.ones((1, len(keep)), dtype=np.int64))[0])
+        key, corpus = CORPUS_STATS.get(metric), corpus_metric(metric)
+        if key and corpus is not None and details.get(key):
+            metrics[metric] = corpus.subset_score(details[key])
         elif metric in result.metrics and per_example.get(score):
             values = per_example[score]
             metrics[metric] = float(sum(values) / len(values))

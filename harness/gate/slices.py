@@ -3,7 +3,7 @@
 For each gated metric and each slice (``EvalResult.slices``, else the baseline's membership) the
 slice's unchanged examples are paired with the baseline by id and content fingerprint and tested
 exactly like the whole eval set (:mod:`harness.gate.verdict`): the paired t margin test for means
-of per-example scores, the paired bootstrap of corpus BLEU for BLEU, against the metric's own
+of per-example scores, the paired bootstrap of the corpus score for corpus metrics, against the metric's own
 allowed drop. The one-sided p-values of all slices x metrics of a candidate form one family,
 adjusted with Holm (family-wise error, the default) or Benjamini-Hochberg (``slice_correction =
 "bh"``, false discovery rate; ``scipy.stats.false_discovery_control``) before the verdict is read.
@@ -29,7 +29,14 @@ import numpy as np
 from harness.gate.baseline import BaselineEntry
 from harness.gate.config import GateConfig
 from harness.gate.pairing import pair_by_id
-from harness.gate.verdict import CORPUS_STATS, INCONCLUSIVE, REGRESSED, decide_array
+from harness.gate.verdict import (
+    CORPUS_STATS,
+    INCONCLUSIVE,
+    REGRESSED,
+    corpus_test,
+    decide_array,
+    mean_test,
+)
 from harness.results import EvalResult, GateRecord
 
 POWER = 0.8
@@ -138,8 +145,6 @@ def _sd(values: Sequence[float]) -> float:
 
 def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list[str], allowed: float,
                 config: GateConfig, position: dict[str, int]) -> tuple[Any, Any, float] | None:
-    from harness.stats import corpus_margin_test, margin_test
-
     try:
         scores, _ = result.paired_scores(metric)
     except KeyError:
@@ -156,21 +161,18 @@ def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list
     n = len(pairing.ids)
     key = CORPUS_STATS.get(metric)
     if key and stored.stats and key in result.details and n >= 2:
-        from harness.metrics.bleu_metric import resampled_corpus_bleu
-
         rows = result.details[key]
-        stats_b = np.asarray([rows[position[i]] for i in pairing.ids], dtype=np.int64)
-        stats_a = np.asarray([stored.stats[i] for i in pairing.ids], dtype=np.int64)
-        test = corpus_margin_test(lambda c: resampled_corpus_bleu(stats_a, c),
-                                  lambda c: resampled_corpus_bleu(stats_b, c), n, margin=allowed,
-                                  alpha=config.alpha, n_resamples=config.resamples or 1000)
+        stats_b = np.asarray([rows[position[i]] for i in pairing.ids])
+        stats_a = np.asarray([stored.stats[i] for i in pairing.ids])
+        test = corpus_test(metric, stats_a, stats_b, margin=allowed, alpha=config.alpha,
+                           n_resamples=config.resamples or 1000)
         from scipy import special
 
         sd = test.mde / float(special.ndtri(1 - config.alpha) + special.ndtri(POWER)) if test.mde == test.mde else math.nan
         return pairing, test, sd
     if n < 2:
         return pairing, None, math.nan
-    test = margin_test(pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
+    test = mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
     return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline))
 
 

@@ -24,8 +24,11 @@ step-down tests the j-th smallest p-value at ``alpha / (k - j + 1)``, so an inte
 clears ``-m`` at the nominal level can still be inconclusive (the reason says so).
 
 Statistics. Means of per-example scores (accuracy, exact match, ROUGE) use the paired t
-interval of the mean difference; corpus BLEU uses the paired bootstrap of corpus BLEU itself
-from each example's sufficient statistics, so value, interval and test describe one number.
+interval of the mean difference; a corpus metric (BLEU, chrF, TER) uses the paired bootstrap of
+its corpus score itself, re-added from each example's sufficient statistics by the metric's own
+:class:`~harness.metrics.corpus_metric.CorpusMetric`, so value, interval and test describe one
+number. For a metric where lower is better (TER) the tests run on ``-score``: Δ and its interval
+are the improvement, so a drop is always a loss.
 Scores are paired by example id and content fingerprint: examples added, removed or edited
 since the baseline are counted and left out.
 """
@@ -34,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -42,7 +45,7 @@ import numpy as np
 from harness.gate.baseline import BaselineEntry, BaselineMetric
 from harness.gate.config import GateConfig, MetricCheck
 from harness.gate.pairing import Pairing, pair_by_id
-from harness.metrics.registry import corpus_stats_table, mean_of_scores
+from harness.metrics.registry import corpus_stats_table, info, mean_of_scores
 from harness.results import PAIRED_SCORE, EvalResult, GateRecord
 
 PASS = "pass"
@@ -168,24 +171,44 @@ def _demanded_floor(result: EvalResult, check: MetricCheck, stored: BaselineMetr
                  scores_mean=scores_mean, allowed_drop=allowed)
 
 
+def corpus_test(metric: str, stats_a: np.ndarray, stats_b: np.ndarray, *, margin: float, alpha: float,
+                n_resamples: int) -> Any:
+    """Margin tests of corpus ``metric`` (b - a, oriented so a drop is a loss) by the paired bootstrap
+    of its corpus score, re-added from both runs' per-example statistics by the metric itself."""
+    from harness.stats import corpus_margin_test
+
+    facts = info(metric)
+    corpus, sign = facts.corpus, facts.sign
+    if corpus is None:
+        raise KeyError(f"{metric} is not a corpus metric")
+    test = corpus_margin_test(lambda counts: sign * corpus.resampled_scores(stats_a, counts),
+                              lambda counts: sign * corpus.resampled_scores(stats_b, counts), len(stats_a),
+                              margin=margin, alpha=alpha, n_resamples=n_resamples)
+    return replace(test, mean_a=sign * test.mean_a, mean_b=sign * test.mean_b)
+
+
+def mean_test(metric: str, baseline: Sequence[float], current: Sequence[float], *, margin: float,
+              alpha: float) -> Any:
+    """Paired t margin tests of the mean of ``metric``'s per-example scores (oriented so a drop is a loss)."""
+    from harness.stats import margin_test
+
+    sign = info(metric).sign
+    test = margin_test(np.multiply(sign, baseline), np.multiply(sign, current), margin=margin, alpha=alpha)
+    return replace(test, mean_a=sign * test.mean_a, mean_b=sign * test.mean_b)
+
+
 def _corpus_test(result: EvalResult, metric: str, stored: BaselineMetric, pairing: Pairing, allowed: float,
                  config: GateConfig) -> Any:
     """The margin test of a corpus statistic on the paired examples, from both runs' sufficient statistics."""
-    from harness.metrics.bleu_metric import resampled_corpus_bleu
-    from harness.stats import corpus_margin_test
-
     current = dict(zip(result.example_ids, result.details[CORPUS_STATS[metric]], strict=True))
-    stats_b = np.asarray([current[i] for i in pairing.ids], dtype=np.int64)
-    stats_a = np.asarray([(stored.stats or {})[i] for i in pairing.ids], dtype=np.int64)
-    return corpus_margin_test(lambda counts: resampled_corpus_bleu(stats_a, counts),
-                              lambda counts: resampled_corpus_bleu(stats_b, counts), len(pairing.ids),
-                              margin=allowed, alpha=config.alpha, n_resamples=config.resamples or 1000)
+    stats_b = np.asarray([current[i] for i in pairing.ids])
+    stats_a = np.asarray([(stored.stats or {})[i] for i in pairing.ids])
+    return corpus_test(metric, stats_a, stats_b, margin=allowed, alpha=config.alpha,
+                       n_resamples=config.resamples or 1000)
 
 
 def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck,
              config: GateConfig) -> GateRecord | _Tested:
-    from harness.stats import margin_test
-
     metric = check.metric
     try:
         scores, kind = result.paired_scores(metric)
@@ -228,7 +251,7 @@ def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck
                          f"{metric} statistics (accept a new baseline)", baseline=stored, current=current)
         test, kind = _corpus_test(result, metric, stored, pairing, allowed, config), "corpus"
     else:
-        test = margin_test(pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
+        test = mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
     return _Tested(check, kind, pairing, stored.value, current, allowed, test)
 
 

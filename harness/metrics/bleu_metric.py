@@ -14,16 +14,18 @@ smoothing and no effective order (``sacrebleu.corpus_bleu``); sentence BLEU uses
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from harness.metrics._common import (
-    check_same_length,
-    check_strings,
-    mean,
-    normalize_references,
+from harness.metrics._common import mean
+from harness.metrics.corpus_metric import (
+    CorpusMetric,
+    CorpusScore,
+    sacrebleu_signature,
+    sacrebleu_statistics,
 )
 
 STATS_COLUMNS = ("sys_len", "ref_len", "correct_1", "correct_2", "correct_3", "correct_4",
@@ -102,28 +104,13 @@ def _metric(*, tokenize: str, lowercase: bool, effective_order: bool):
                 effective_order=effective_order)
 
 
-def _reference_streams(per_example: Sequence[Sequence[str]]) -> list[list[str | None]]:
-    """sacrebleu's layout: one stream per reference slot, ``None`` where an example has fewer."""
-    width = max(len(refs) for refs in per_example)
-    return [[refs[k] if k < len(refs) else None for refs in per_example] for k in range(width)]
-
-
 def _signature(metric, kind: str) -> str:
-    """sacrebleu's own signature, prefixed with the metric name, version renamed ``sacrebleu``."""
-    text = metric.get_signature().format()
-    head, _, version = text.rpartition("|version:")
-    return f"bleu:{kind}|{head}|sacrebleu:{version}"
+    return sacrebleu_signature(metric, "bleu", kind)
 
 
 def _statistics(metric, predictions: Sequence[str],
                 references: Sequence[str] | Sequence[Sequence[str]]) -> np.ndarray:
-    hypotheses = check_strings(predictions, "predictions")
-    check_same_length(hypotheses, references)
-    per_example = normalize_references(references)
-    # sacrebleu's own per-segment statistics: the rows its corpus_score sums and its paired
-    # bootstrap / randomisation tests (sacrebleu.significance) resample.
-    rows = metric._extract_corpus_statistics(hypotheses, _reference_streams(per_example))
-    return np.asarray(rows, dtype=np.int64).reshape(len(hypotheses), len(STATS_COLUMNS))
+    return sacrebleu_statistics(metric, predictions, references, np.int64)
 
 
 def _score_of(summed: Sequence[int] | np.ndarray, *, effective_order: bool):
@@ -196,3 +183,24 @@ def resampled_corpus_bleu(stats: np.ndarray | Sequence[Sequence[int]], counts: n
     if weights.ndim != 2 or weights.shape[1] != table.shape[0]:
         raise ValueError(f"counts must have shape (resamples, {table.shape[0]}), got {weights.shape}")
     return np.array([_score_of(row, effective_order=False).score for row in weights @ table], dtype=float)
+
+
+class CorpusBleu(CorpusMetric):
+    """Corpus BLEU as a corpus metric: per-example scores are sacrebleu's sentence BLEU."""
+
+    label = "corpus BLEU"
+    dtype = np.int64
+
+    def score(self, predictions: Sequence[str], references: Sequence[str] | Sequence[Sequence[str]],
+              options: Mapping[str, Any]) -> CorpusScore:
+        """Corpus BLEU with the ``bleu_tokenize`` option; sentence BLEU from the same statistics."""
+        corpus = bleu(list(predictions), list(references), tokenize=str(options.get("bleu_tokenize", "13a")))
+        return CorpusScore(corpus.score, list(corpus.sentence_bleu().scores), corpus.stats, corpus.signature)
+
+    def score_from_stats(self, summed: np.ndarray) -> float:
+        """sacrebleu's corpus BLEU of one summed row."""
+        return corpus_bleu_from_stats(summed)
+
+    def resampled_scores(self, stats: np.ndarray | Sequence[Sequence[float]], counts: np.ndarray) -> np.ndarray:
+        """Corpus BLEU of each resample (checks the column count)."""
+        return resampled_corpus_bleu(np.asarray(stats, dtype=np.int64), counts)

@@ -15,14 +15,19 @@ rougeLsum      generation      0–100  ``rougeLsum``        mean        ``rouge
 f1_macro …     classification  0–1    —                    corpus      —
 =============  ==============  =====  ===================  ==========  ==============================
 
-A gate tolerance is on the metric's own scale (0.02 accuracy, 3.0 BLEU points). This module is
-pure data: it imports nothing from the harness.
+A gate tolerance is on the metric's own scale (0.02 accuracy, 3.0 BLEU points). A corpus metric
+names its :class:`~harness.metrics.corpus_metric.CorpusMetric`, which owns its per-example statistics
+and how a sum of them is scored: intervals, the gate's paired bootstrap, slice tests and A/B
+comparisons all go through it. This module imports nothing from the harness but the metric modules.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from harness.metrics.bleu_metric import CorpusBleu
+from harness.metrics.corpus_metric import CorpusMetric
 
 CLASSIFICATION = "classification"
 GENERATION = "generation"
@@ -57,8 +62,18 @@ class MetricInfo:
     default: bool                # computed when the suite lists no ``metrics``
     options: tuple[str, ...] = ()
     library: str = ""            # the library whose numbers the harness reproduces
-    stats: str | None = None     # EvalResult.details key of per-example sufficient statistics
-                                 # (corpus metrics: resampled at corpus level by the gate)
+    corpus: CorpusMetric | None = None  # corpus metrics: owns the per-example statistics and the
+                                        # score of their sum (resampled by intervals and the gate)
+
+    @property
+    def stats(self) -> str | None:
+        """EvalResult.details key of the per-example sufficient statistics (corpus metrics only)."""
+        return f"{self.name}_stats" if self.corpus is not None else None
+
+    @property
+    def sign(self) -> int:
+        """+1 when higher is better, -1 otherwise: the gate tests ``sign * score`` so a drop is a loss."""
+        return 1 if self.higher_is_better else -1
 
     @property
     def paired(self) -> bool:
@@ -83,7 +98,7 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("accuracy", CLASSIFICATION, 1.0, True, "correct", BINARY, MEAN, True, (), "scikit-learn"),
     MetricInfo("exact_match", GENERATION, 1.0, True, "exact_match", BINARY, MEAN, True),
     MetricInfo("bleu", GENERATION, 100.0, True, "sentence_bleu", CONTINUOUS, CORPUS, True,
-               ("bleu_tokenize",), "sacrebleu", stats="bleu_stats"),
+               ("bleu_tokenize",), "sacrebleu", corpus=CorpusBleu()),
     _rouge("rouge1"), _rouge("rouge2"), _rouge("rougeL"), _rouge("rougeLsum"),
     _class_level("f1_macro"), _class_level("f1_weighted"),
     _class_level("precision_macro"), _class_level("recall_macro"),
@@ -128,6 +143,17 @@ def paired_score_table() -> dict[str, tuple[str, str]]:
 def corpus_stats_table() -> dict[str, str]:
     """metric → details key of its per-example sufficient statistics (corpus-level metrics)."""
     return {name: m.stats for name, m in METRICS.items() if m.stats is not None}
+
+
+def corpus_metric(name: str) -> CorpusMetric | None:
+    """The corpus metric behind ``name`` (None for a mean of per-example scores or an unknown name)."""
+    found = METRICS.get(name)
+    return found.corpus if found is not None else None
+
+
+def corpus_options(name: str, options: dict[str, Any] | None) -> dict[str, Any]:
+    """The resolved values of the options metric ``name`` reads (suite's value, else default)."""
+    return {o: option_value(options, o) for o in METRICS[name].options}
 
 
 def percent_scale() -> frozenset[str]:

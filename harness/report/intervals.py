@@ -3,9 +3,10 @@
 The interval of a metric is the percentile bootstrap CI of the mean of its per-example
 scores: :func:`harness.stats.paired_bootstrap` of the scores against a zero vector, which
 resamples examples exactly like the paired comparisons do (fixed seed, so reports repeat).
-Corpus BLEU gets the percentile bootstrap CI of corpus BLEU itself: the per-example sufficient
-statistics (``details["bleu_stats"]``) are resampled and re-added, as sacrebleu's significance
-module does, so the row reads ``corpus BLEU [CI of corpus BLEU]``. Where only per-example scores
+A corpus metric (BLEU, chrF, TER) gets the percentile bootstrap CI of its corpus score itself: the
+per-example sufficient statistics (``details["<metric>_stats"]``) are resampled and re-added by the
+metric's own :class:`~harness.metrics.corpus_metric.CorpusMetric`, as sacrebleu's significance
+module does, so the row reads ``corpus score [CI of the corpus score]``. Where only per-example scores
 exist and the aggregate is not their mean, the interval is of the per-example mean and is flagged.
 Metrics without per-example scores get no interval.
 """
@@ -15,7 +16,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
+from harness.metrics.registry import corpus_metric, corpus_stats_table
 from harness.results import PAIRED_SCORE, EvalResult
+
+CORPUS_STATS = corpus_stats_table()
 
 CONFIDENCE = 0.95
 N_RESAMPLES = 2000
@@ -32,18 +38,16 @@ class Interval:
     of_aggregate: bool
 
 
-def corpus_interval(stats: list[list[int]], value: float, *, confidence: float = CONFIDENCE,
+def corpus_interval(metric: str, stats: list[list[float]], value: float, *, confidence: float = CONFIDENCE,
                     n_resamples: int = N_RESAMPLES, seed: int = SEED) -> Interval:
-    """Percentile bootstrap CI of a corpus BLEU from its per-example sufficient statistics."""
-    import numpy as np
-
-    from harness.metrics.bleu_metric import resampled_corpus_bleu
+    """Percentile bootstrap CI of corpus ``metric`` from its per-example sufficient statistics."""
     from harness.stats import resample_counts
 
     n = len(stats)
-    if n < 2:
+    corpus = corpus_metric(metric)
+    if n < 2 or corpus is None:
         return Interval(math.nan, math.nan, value, True)
-    scores = resampled_corpus_bleu(stats, resample_counts(n, n_resamples, seed))
+    scores = corpus.resampled_scores(stats, resample_counts(n, n_resamples, seed))
     tail = (1.0 - confidence) / 2.0
     low, high = np.quantile(scores, [tail, 1.0 - tail])
     return Interval(float(low), float(high), value, True)
@@ -56,8 +60,9 @@ def metric_intervals(result: EvalResult, *, confidence: float = CONFIDENCE,
 
     intervals = {}
     for metric, value in result.metrics.items():
-        if f"{metric}_stats" in result.details and value is not None:
-            intervals[metric] = corpus_interval(result.details[f"{metric}_stats"], float(value),
+        key = CORPUS_STATS.get(metric)
+        if key and key in result.details and value is not None:
+            intervals[metric] = corpus_interval(metric, result.details[key], float(value),
                                                 confidence=confidence, n_resamples=n_resamples, seed=seed)
             continue
         score_name = PAIRED_SCORE.get(metric, (None,))[0]

@@ -20,6 +20,7 @@ from harness.fmt import (
     fmt_percent,
     shorten,
 )
+from harness.metrics.registry import corpus_metric
 from harness.report.intervals import Interval
 from harness.report.latency import latency_text
 from harness.report.tables import markdown_table
@@ -63,8 +64,8 @@ def candidates_section(results: Sequence[EvalResult], intervals: Mapping[str, Ma
             row.append(text)
         rows.append(row)
     rows += reference_rows(results, metrics)
-    note = ("Brackets: 95% percentile bootstrap CI (2,000 resamples, seed 0) of the mean per-example score; "
-            "for corpus BLEU, of corpus BLEU itself (per-example statistics resampled and re-added).")
+    note = ("Brackets: 95% percentile bootstrap CI (2,000 resamples, seed 0) of the mean per-example score"
+            + _corpus_note(metrics))
     if any("degenerate" in r.details for r in results):
         note += (" *Reference* rows: accuracy without a model — always the eval set's majority label, always "
                  "the train split's majority label, and a uniform guess (1 / #labels).")
@@ -73,6 +74,14 @@ def candidates_section(results: Sequence[EvalResult], intervals: Mapping[str, Ma
                  "mean per-example (sentence) score.")
     return _section("Candidates", markdown_table(["candidate", "kind", "model", "n", *metrics], rows), note,
                     level=level)
+
+
+def _corpus_note(metrics: Sequence[str]) -> str:
+    """The interval note's clause for the corpus metrics among ``metrics`` ("" when none)."""
+    labels = [corpus.label for corpus in map(corpus_metric, metrics) if corpus is not None]
+    if not labels:
+        return "."
+    return f"; for {', '.join(labels)}, of the corpus score itself (per-example statistics resampled and re-added)."
 
 
 def reference_rows(results: Sequence[EvalResult], metrics: Sequence[str]) -> list[list[str]]:
@@ -110,8 +119,11 @@ def comparisons_section(comparisons: Sequence[ComparisonRecord]) -> str:
                "test", "MDE", "significant", "flips A → B (− / + / churn / same)"]
     flags = sorted({f for c in comparisons for f in (c.flags or [])})
     legend = "MDE: the smallest difference this eval set detects with 80% power."
-    if any(c.metric == "bleu" for c in comparisons):
-        legend += " BLEU is tested at corpus level (paired bootstrap of corpus BLEU, as sacrebleu's paired_bs)."
+    for metric in sorted({c.metric for c in comparisons}):
+        corpus = corpus_metric(metric)
+        if corpus is not None:
+            legend += (f" {metric} is tested at corpus level (paired bootstrap of {corpus.label}, as sacrebleu's "
+                       "paired_bs).")
     return _section("A/B comparisons", markdown_table(headers, rows), legend, *[f"⚠ {flag}" for flag in flags])
 
 

@@ -10,8 +10,11 @@ from harness.metrics.registry import (
     CLASSIFICATION,
     GENERATION,
     ROUGE_TYPES,
+    corpus_metric,
+    corpus_options,
     default_metrics,
     info,
+    metrics_for,
     option_value,
 )
 
@@ -55,25 +58,31 @@ def score_classification(predictions: Sequence[str], references: Sequence[str], 
 
 def score_generation(predictions: Sequence[str], references: Sequence[str], wanted: Sequence[str] = (),
                      options: Mapping[str, Any] | None = None):
-    """Corpus BLEU (sacrebleu), ROUGE F-measures (rouge-score) and exact match, with per-example scores.
+    """Corpus metrics (BLEU, chrF, TER: sacrebleu), ROUGE F-measures (rouge-score) and exact match,
+    with per-example scores.
 
     ``options`` (the suite's ``metric_options``): ``rouge_tokenizer`` "default" (rouge-score's,
     Latin only) or "unicode" (any script), ``rouge_stemmer``, ``bleu_tokenize`` (sacrebleu's).
+    Every corpus metric of the registry is scored by its own :class:`CorpusMetric`, which also
+    keeps each example's sufficient statistics for corpus-level tests.
     """
     options = dict(options or {})
-    from harness.metrics import bleu, exact_match, rouge
+    from harness.metrics import exact_match, rouge
 
     wanted = tuple(wanted) or DEFAULT_GENERATION_METRICS
     metrics: dict[str, float] = {}
     per_example: dict[str, list[float]] = {}
     signatures: dict[str, str] = {}
-    if "bleu" in wanted:
-        corpus = bleu(list(predictions), list(references), tokenize=option_value(options, "bleu_tokenize"))
-        sentences = corpus.sentence_bleu()  # same statistics, no second tokenisation
-        metrics["bleu"] = corpus.score
-        per_example[info("bleu").score] = list(sentences.scores)
-        signatures["bleu"] = corpus.signature
-        bleu_stats = corpus.stats.tolist()  # per-example sufficient statistics: corpus-level tests
+    corpus_stats: dict[str, list[list[float]]] = {}
+    for name in (m for m in metrics_for(GENERATION) if m in wanted):
+        corpus = corpus_metric(name)
+        if corpus is None:
+            continue
+        scored = corpus.score(list(predictions), list(references), corpus_options(name, options))
+        metrics[name] = scored.score
+        per_example[str(info(name).score)] = list(scored.sentence_scores)
+        signatures[name] = scored.signature
+        corpus_stats[str(info(name).stats)] = scored.stats.tolist()  # corpus-level tests resample these
     rouge_types = [t for t in ROUGE_TYPES if t in wanted]
     if rouge_types:
         scores = rouge(list(predictions), list(references), rouge_types=rouge_types,
@@ -89,9 +98,7 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
         per_example[info("exact_match").score] = [float(x) for x in em.scores]
         metrics["exact_match"] = sum(per_example[info("exact_match").score]) / max(1, len(predictions))
         signatures["exact_match"] = em.signature
-    details: dict[str, Any] = {"metric_options": options}
-    if "bleu" in wanted:
-        details[info("bleu").stats] = bleu_stats
+    details: dict[str, Any] = {"metric_options": options, **corpus_stats}
     return metrics, per_example, signatures, details
 
 
