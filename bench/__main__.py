@@ -9,10 +9,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import json
 import platform
 import sys
 import time
+
+from harness.jsonio import strict_dumps
 
 BENCHMARKS = {
     "generation": "bench.generation",   # batched vs per-example generation; label scoring vs generation;
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = importlib.import_module(BENCHMARKS[name]).run()
         print(f"[bench] {name} done in {time.perf_counter() - began:.1f}s", file=sys.stderr, flush=True)
     results["machine"] = machine()  # after the runs: the thread count they actually used
-    print(json.dumps(results, indent=2, sort_keys=True))
+    print(strict_dumps(results, indent=2, sort_keys=True))
     return 0
 
 

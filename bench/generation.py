@@ -5,6 +5,7 @@ side on the default model, and the time ``pytest --co suites/`` takes."""
 from __future__ import annotations
 
 from bench.common import context, timed
+from harness.jsonio import strict_dumps
 
 
 def _generation(model, tokenizer, split, suite, n_prompts, max_new_tokens, batch_size) -> dict[str, object]:
@@ -143,6 +144,5 @@ def run(n_prompts: int = 64, max_new_tokens: int = 16, batch_size: int = 32) -> 
 
 
 if __name__ == "__main__":
-    import json
 
-    print(json.dumps(run(), indent=2))
+    print(strict_dumps(run(), indent=2))

@@ -13,10 +13,11 @@ counts worker processes too, so it stays meaningful on a busy machine).
 
 from __future__ import annotations
 
-import json
 import random
 import sys
 import time
+
+from harness.jsonio import strict_dumps
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 _ONSETS = ["b", "c", "d", "f", "g", "h", "l", "m", "n", "p", "r", "s", "t", "v", "st", "tr", "pl"]
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     """Print ``run(n)`` as JSON; ``n`` is the optional first argument."""
     args = sys.argv[1:] if argv is None else argv
     n = int(args[0]) if args else 10_000
-    print(json.dumps(run(n), indent=2))
+    print(strict_dumps(run(n), indent=2))
     return 0
 
 

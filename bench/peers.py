@@ -17,6 +17,7 @@ default batch size (1) once, reported as such.
 from __future__ import annotations
 
 from bench.common import context
+from harness.jsonio import strict_dumps
 
 
 def _lm_eval():
@@ -149,6 +150,5 @@ def run(batch_size: int = 32, max_new_tokens: int = 16) -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    import json
 
-    print(json.dumps(run(), indent=2))
+    print(strict_dumps(run(), indent=2))

@@ -10,7 +10,6 @@ one at a time; the clients run in a separate process. Only 127.0.0.1 is ever con
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import statistics
 import threading
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import bench.common  # noqa: F401  (offline environment for the tiny model)
+from harness.jsonio import strict_dumps
 
 HOST = "127.0.0.1"
 
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not (1 <= args.requests <= 100_000 and 1 <= args.concurrency <= 64 and args.max_seconds <= 600):
         parser.error("--requests 1..100000, --concurrency 1..64, --max-seconds <= 600")
-    print(json.dumps(run(args.requests, args.concurrency, args.backend, args.max_seconds,
+    print(strict_dumps(run(args.requests, args.concurrency, args.backend, args.max_seconds,
                          args.max_tokens), indent=2))
     return 0
 

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from bench.common import REPO
+from harness.jsonio import strict_dumps
 
 
 def _pytest(cache: Path, reports: Path) -> float:
@@ -30,6 +31,5 @@ def run() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    import json
 
-    print(json.dumps(run(), indent=2))
+    print(strict_dumps(run(), indent=2))

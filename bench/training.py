@@ -6,6 +6,7 @@ import tempfile
 from pathlib import Path
 
 from bench.common import context, timed
+from harness.jsonio import strict_dumps
 
 PARAMS = {"n_epochs": 2, "batch_size": 16, "learning_rate": 3e-3, "r": 16, "alpha": 32}
 
@@ -57,6 +58,5 @@ def run(repeat: int = 2) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    import json
 
-    print(json.dumps(run(), indent=2))
+    print(strict_dumps(run(), indent=2))

@@ -1,17 +1,42 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+"""Atomic file writes and strict JSON: a reader sees the old file or the new one, never half of
+either, and every JSON text the harness writes parses under a strict parser.
 
 Every writer in the package goes through :func:`atomic_path` (the temp file beside the target,
 then ``os.replace``): text through :func:`write_atomic`, bytes through :func:`write_atomic_bytes`,
-and library writers (pandas, ``datasets``) by writing to the path it yields.
+and library writers (pandas, ``datasets``) by writing to the path it yields. Every JSON text goes
+through :func:`strict_dumps`: NaN and ±inf become ``null`` (JSON has no token for them) and
+``allow_nan=False`` guarantees none slips through.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every non-finite float (NaN, ±inf) replaced by ``None``, containers walked."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def strict_dumps(value: Any, *, default: Callable[[Any], Any] | None = None, **options: Any) -> str:
+    """``json.dumps`` that writes strict JSON: non-finite numbers as ``null`` (also those that
+    ``default`` produces), never a bare ``NaN`` / ``Infinity`` token."""
+    if default is not None:
+        value = json.loads(json.dumps(value, default=default, allow_nan=True))
+    return json.dumps(finite(value), allow_nan=False, **options)
 
 
 @contextmanager

@@ -72,7 +72,9 @@ def test_metadata_reads_back_the_same_on_a_miss_and_a_hit(store: CacheStore):
     assert again.hit
     for metadata in (built.metadata, again.metadata):
         assert metadata["history"] == [0.5, 0.25] and metadata["labels"] == ["a"]
-        assert metadata["eval_loss"] != metadata["eval_loss"]  # NaN survives the round trip
+        assert metadata["eval_loss"] is None  # strict JSON: a non-finite number is stored as null
+    manifest = (again.path / ".ft-manifest.json").read_text(encoding="utf-8")
+    assert "NaN" not in manifest
 
 
 def test_manifest_records_every_file(store: CacheStore):

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from harness.errors import CacheError
+from harness.jsonio import strict_dumps
 
 JSON_FORMAT = 1
 
@@ -15,7 +16,7 @@ JSON_FORMAT = 1
 def encode_json_entry(key: str, value: Any, *, description: str = "") -> bytes:
     """The bytes of a JSON entry; raises TypeError when ``value`` is not JSON serialisable."""
     try:
-        body = json.dumps(value, ensure_ascii=False).encode("utf-8")
+        body = strict_dumps(value, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise TypeError(f"cache value for key {key!r} is not JSON serialisable: {exc}") from None
     header = {
@@ -26,7 +27,7 @@ def encode_json_entry(key: str, value: Any, *, description: str = "") -> bytes:
         "size": len(body),
         "sha256": hashlib.sha256(body).hexdigest(),
     }
-    return json.dumps(header, sort_keys=True).encode("utf-8") + b"\n" + body
+    return strict_dumps(header, sort_keys=True).encode("utf-8") + b"\n" + body
 
 
 def read_json_header(raw: bytes, key: str) -> dict[str, Any]:

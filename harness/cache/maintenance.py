@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import time
@@ -18,6 +17,7 @@ from harness.cache.layout import CacheLayout
 from harness.cache.locking import release_in_use, try_exclusive_use, try_key_lock
 from harness.cache.manifest import LAST_USED_NAME, read_manifest, verify_entry
 from harness.errors import CacheError
+from harness.jsonio import strict_dumps
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -267,4 +267,4 @@ def _remove_unless_in_use(layout: CacheLayout, entry: CacheEntry, *, dry_run: bo
 
 def entries_as_json(entries: list[CacheEntry]) -> str:
     """The listing as a JSON array (for ``ft-harness cache ls --json``)."""
-    return json.dumps([entry.as_dict() for entry in entries], indent=2)
+    return strict_dumps([entry.as_dict() for entry in entries], indent=2)

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.cache.hashing import BOOKKEEPING_FILES, hash_file, list_files
 from harness.errors import CacheError
+from harness.jsonio import strict_dumps
 
 MANIFEST_NAME = ".ft-manifest.json"
 LAST_USED_NAME = ".ft-last-used"
@@ -32,7 +33,7 @@ def check_metadata(key: str, metadata: Any) -> dict[str, Any]:
         raise TypeError(f"builder for cache key {key!r} must return a mapping or None, "
                         f"got {type(metadata).__name__}")
     try:
-        text = json.dumps(dict(metadata or {}))
+        text = strict_dumps(dict(metadata or {}))
     except (TypeError, ValueError) as exc:
         raise TypeError(f"builder for cache key {key!r} returned metadata that is not JSON "
                         f"serialisable: {exc}") from None
@@ -68,7 +69,7 @@ def build_manifest(entry: Path, *, key: str, description: str,
 
 def write_manifest(entry: Path, manifest: Mapping[str, Any]) -> None:
     """Write the manifest into an entry that is still private to its builder."""
-    (entry / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True),
+    (entry / MANIFEST_NAME).write_text(strict_dumps(manifest, indent=1, sort_keys=True),
                                        encoding="utf-8")
 
 

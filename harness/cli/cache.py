@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +18,7 @@ from harness.cache import (
 )
 from harness.cli import EXIT_HARNESS_ERROR, EXIT_OK, EXIT_USAGE
 from harness.errors import CacheError
+from harness.jsonio import strict_dumps
 
 
 def _duration(text: str) -> Any:
@@ -48,7 +48,7 @@ def _ls(args: argparse.Namespace) -> int:
     store = _store(args)
     entries = store.entries()
     if args.json:
-        print(json.dumps([entry.as_dict() for entry in entries], indent=2))
+        print(strict_dumps([entry.as_dict() for entry in entries], indent=2))
         return EXIT_OK
     if not entries:
         print(f"cache is empty: {store.root}")
@@ -75,14 +75,14 @@ def _info(args: argparse.Namespace) -> int:
     if info is None:
         raise CacheError(f"no cache entry {args.key!r} in {store.root}")
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(strict_dumps(info, indent=2))
     else:
         for name in ("key", "namespace", "kind", "status", "description", "path",
                      "created", "last_used"):
             print(f"{name + ':':<13}{info[name]}")
         print(f"{'size:':<13}{format_size(info['size'])} ({info['size']} bytes)")
         if info.get("metadata"):
-            print("metadata:\n" + json.dumps(info["metadata"], indent=2, sort_keys=True))
+            print("metadata:\n" + strict_dumps(info["metadata"], indent=2, sort_keys=True))
         for rel, record in sorted(info.get("files", {}).items()):
             print(f"  {rel}  {format_size(record['size'])}  sha256:{record['sha256'][:16]}")
     return EXIT_OK if info["status"] == "ok" else EXIT_HARNESS_ERROR

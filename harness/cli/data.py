@@ -7,9 +7,10 @@ Messages name the file, the line (row for CSV / Parquet) and the field, e.g.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
+
+from harness.jsonio import strict_dumps
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -114,7 +115,7 @@ def run_validate(args: argparse.Namespace) -> int:
                              max_tokens=args.max_tokens or MAX_TOKENS_PER_EXAMPLE)
                for path in args.files]
     if args.json:
-        print(json.dumps({"ok": all(r.ok for r in reports),
+        print(strict_dumps({"ok": all(r.ok for r in reports),
                           "files": [r.as_dict() for r in reports]}, indent=2))
     else:
         for report in reports:
@@ -149,7 +150,7 @@ def run_lint(args: argparse.Namespace) -> int:
                          tokenizer=tokenizer, max_length=args.max_length, slices=slices,
                          slice_labels=labels)
     if args.json:
-        print(json.dumps(_lint_dict(report), indent=2))
+        print(strict_dumps(_lint_dict(report), indent=2))
     else:
         print(render_lint(report))
     return EXIT_FINDINGS if report.errors else EXIT_OK

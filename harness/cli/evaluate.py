@@ -15,7 +15,6 @@ Exit codes as every ``ft-harness`` command: 0 done, 2 usage, 3 harness error.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -24,6 +23,7 @@ from typing import Any
 
 from harness.cli.arguments import add_candidate_arguments, check_dir_option, positive_int
 from harness.errors import HarnessError
+from harness.jsonio import strict_dumps
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,7 +54,7 @@ def _write(result: Any, out: Path) -> dict[str, str]:
     written = write_outputs(RunState(results=[result]), out / "outputs")
     target = outputs_path(out / "results", result.suite, result.candidate).with_suffix(".json")
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, json.dumps(result.as_dict(), indent=2, sort_keys=True, default=str) + "\n")
+    write_atomic(target, strict_dumps(result.as_dict(), indent=2, sort_keys=True, default=str) + "\n")
     return {"outputs": str(written[0]), "result": str(target)}
 
 
@@ -89,7 +89,7 @@ def _run(args: argparse.Namespace) -> int:
     check_dir_option("--cache-dir", args.cache_dir)
     summary = evaluate(args)  # HarnessError: exit 3 through ft-harness's main
     if summary is not None:
-        print(json.dumps(summary, default=str), flush=True)
+        print(strict_dumps(summary, default=str), flush=True)
     return 0
 
 

@@ -11,7 +11,6 @@ stores the result and prints one JSON line describing the built candidate.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 from harness.cli.arguments import add_candidate_arguments
 from harness.errors import HarnessError
+from harness.jsonio import strict_dumps
 from harness.kinds import build_candidate
 from harness.training.lifecycle import world_size
 
@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"train_cli: error: {exc}", file=sys.stderr, flush=True)
         return 3
     if described is not None:
-        print(json.dumps(described, default=str), flush=True)
+        print(strict_dumps(described, default=str), flush=True)
     return 0
 
 

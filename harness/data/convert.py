@@ -26,7 +26,7 @@ from harness.data.formats import (
 from harness.data.loading import load_split
 from harness.data.records import Example
 from harness.errors import DatasetError
-from harness.jsonio import atomic_path
+from harness.jsonio import atomic_path, strict_dumps
 
 #: The keys each format owns; every other key of a record is carried across a conversion.
 FORMAT_KEYS = {CHAT: ("messages",), INSTRUCTION: ("instruction", "input", "output", "system"),
@@ -91,13 +91,13 @@ def write_records(records: list[dict[str, Any]], out_path: str | Path) -> None:
         raise DatasetError("output is a directory", path=str(out))
     with atomic_path(out) as temp:
         if suffix == ".json":
-            temp.write_text(json.dumps(records, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+            temp.write_text(strict_dumps(records, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
         elif suffix == ".csv":
             _write_csv(records, str(temp))
         elif suffix in (".parquet", ".pq"):
             _write_parquet(records, str(temp), str(out))
         else:
-            temp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
+            temp.write_text("".join(strict_dumps(r, ensure_ascii=False) + "\n" for r in records),
                             encoding="utf-8")
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from harness.data.loading import load_split
 from harness.data.records import Message
-from harness.jsonio import write_atomic
+from harness.jsonio import strict_dumps, write_atomic
 
 QUESTION_KEYS = ("question", "q", "prompt", "input", "query", "instruction")
 ANSWER_KEYS = ("answer", "a", "response", "output", "completion", "reply")
@@ -249,6 +249,6 @@ def synthesize(ask: Callable[[list[Message], int], str], topic: str, n: int, *,
 def write_chat_jsonl(path: str | Path, pairs: Sequence[QAPair], *, system: str | None = None) -> Path:
     """Write pairs as chat JSONL atomically, after loading them back with the harness validator."""
     path = Path(path)
-    text = "".join(json.dumps(to_chat_record(p, system), ensure_ascii=False) + "\n" for p in pairs)
+    text = "".join(strict_dumps(to_chat_record(p, system), ensure_ascii=False) + "\n" for p in pairs)
     write_atomic(path, text, check=lambda temp: load_split(temp, name=path.stem, format="chat"))
     return path

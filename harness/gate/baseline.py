@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from harness.jsonio import strict_dumps
 from harness.results import PAIRED_SCORE, EvalResult
 from harness.secrets import redact_value
 
@@ -278,7 +279,7 @@ def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str
                                        score=score_name, score_kind=score_kind, scores=scores, stats=stats)
     hyperparameters = (result.training or {}).get("hyperparameters")
     if hyperparameters is not None:  # stored as JSON holds it, so a reloaded entry compares equal
-        hyperparameters = redact_value(json.loads(json.dumps(hyperparameters, default=str, sort_keys=True)))
+        hyperparameters = redact_value(json.loads(strict_dumps(hyperparameters, default=str, sort_keys=True)))
     return BaselineEntry(
         suite=result.suite, candidate=result.candidate, kind=result.kind,
         model_fingerprint=result.fingerprint, split=result.split,

@@ -20,39 +20,27 @@ Non-finite numbers (NaN, ±inf) are written as ``null`` so any JSON parser reads
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
-from harness.jsonio import write_atomic
+from harness.jsonio import strict_dumps, write_atomic
 from harness.results import RunState
 
 SCHEMA_VERSION = 1
 STATE_KEY = "state"
 
 
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def results_document(state: RunState) -> dict[str, Any]:
     """The JSON document for ``state`` (plain, finite values)."""
-    plain = json.loads(json.dumps(state.as_dict(), default=str))
-    return {"schema_version": SCHEMA_VERSION, STATE_KEY: _finite(plain)}
+    plain = json.loads(strict_dumps(state.as_dict(), default=str))
+    return {"schema_version": SCHEMA_VERSION, STATE_KEY: plain}
 
 
 def write_results_json(state: RunState, path: Path) -> Path:
     """Write ``results.json`` atomically; returns its path."""
 
-    text = json.dumps(results_document(state), indent=2, sort_keys=True, ensure_ascii=False,
-                      allow_nan=False) + "\n"
+    text = strict_dumps(results_document(state), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     write_atomic(path, text)
     return path
 

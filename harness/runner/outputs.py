@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DatasetError
-from harness.jsonio import write_atomic
+from harness.jsonio import strict_dumps, write_atomic
 from harness.results import EvalResult, RunState
 from harness.runner.checks import carried_signatures
 from harness.runner.scoring import score_task
@@ -44,7 +44,7 @@ def write_outputs(state: RunState, root: Path) -> list[Path]:
                 "prediction": result.predictions[i],
                 "scores": {name: values[i] for name, values in sorted(result.per_example.items())},
             }
-            lines.append(json.dumps(row, ensure_ascii=False, sort_keys=True))
+            lines.append(strict_dumps(row, ensure_ascii=False, sort_keys=True))
         path = outputs_path(root, result.suite, result.candidate)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, "\n".join(lines) + "\n")

@@ -9,7 +9,6 @@ what ``ft-harness serve`` uses.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.records import Message
+from harness.jsonio import strict_dumps
 from harness.protocol import DecodeParams, Generation, TrainingSummary
 from harness.serve.backend import ModelInfo
 
@@ -120,7 +120,7 @@ def instant_trainer(*, step_delay_s: float = 0.0, fail_with: str | None = None) 
                 if on_log:
                     on_log(entry)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "adapter_config.json").write_text(json.dumps({"seed": seed, **params}))
+        (out_dir / "adapter_config.json").write_text(strict_dumps({"seed": seed, **params}))
         return TrainingSummary(hyperparameters=dict(params), runtime_s=0.0, trainable_params=1,
                                total_params=1, train_loss=2.0 / step, log_history=history,
                                eval_loss=2.5 / step if validation is not None else None)

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path, PurePath
 from typing import Any
 
-from harness.jsonio import write_atomic
+from harness.jsonio import strict_dumps, write_atomic
 from harness.serve.records import STATE_VERSION, FileRecord, JobRecord, StateError
 
 log = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ def _migrate_v1(files: dict[str, FileRecord], jobs: dict[str, JobRecord], events
             job.adapter_dir = f"models/{PurePath(job.adapter_dir).name}"
         log_path = events_dir / f"{job.id}.jsonl"
         if job.events and not log_path.exists():
-            log_path.write_text("".join(json.dumps(e, sort_keys=True) + "\n" for e in job.events),
+            log_path.write_text("".join(strict_dumps(e, sort_keys=True) + "\n" for e in job.events),
                                 encoding="utf-8")
 
 
@@ -108,5 +108,5 @@ def read_events(path: Path) -> list[dict[str, Any]]:
             raise StateError(f"{path}:{number}: not a fine-tuning event; {_ADVICE}")
         events.append(event)
     if torn:  # the next append must start on a line of its own
-        write_atomic(path, "".join(json.dumps(e, sort_keys=True) + "\n" for e in events))
+        write_atomic(path, "".join(strict_dumps(e, sort_keys=True) + "\n" for e in events))
     return events

@@ -9,14 +9,13 @@ jobs; unfinished jobs are queued again. A damaged or unknown state is refused na
 
 from __future__ import annotations
 
-import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from harness.jsonio import write_atomic
+from harness.jsonio import strict_dumps, write_atomic
 from harness.serve.records import (
     ACTIVE,
     ORGANIZATION,
@@ -90,7 +89,7 @@ class Store:
                 jobs.append(record)
             data = {"version": STATE_VERSION, "files": [asdict(f) for f in self.files.values()],
                     "jobs": jobs}
-            write_atomic(self.state_path, json.dumps(data, indent=1, sort_keys=True))
+            write_atomic(self.state_path, strict_dumps(data, indent=1, sort_keys=True))
 
     def events_path(self, job_id: str) -> Path:
         """The append-only event log of one job."""
@@ -154,7 +153,7 @@ class Store:
             self.jobs[job_id].events.append(event)
             if self.persist:
                 with self.events_path(job_id).open("a", encoding="utf-8") as handle:
-                    handle.write(json.dumps(event, sort_keys=True) + "\n")
+                    handle.write(strict_dumps(event, sort_keys=True) + "\n")
 
     def jobs_newest_first(self, metadata: dict[str, str] | None = None) -> list[JobRecord]:
         """All jobs, newest first, optionally only those whose metadata match."""

@@ -7,12 +7,13 @@ chunk when ``stream_options.include_usage`` is set, and ``data: [DONE]``.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 from fastapi.responses import StreamingResponse
+
+from harness.jsonio import strict_dumps
 
 _WORD = re.compile(r"\s*\S+\s*|\s+")
 
@@ -27,7 +28,7 @@ def event_stream(chunks: Iterable[dict[str, Any]]) -> StreamingResponse:
 
     def body() -> Iterator[str]:
         for chunk in chunks:
-            yield f"data: {json.dumps(chunk, separators=(',', ':'))}\n\n"
+            yield f"data: {strict_dumps(chunk, separators=(',', ':'))}\n\n"
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream",

@@ -87,6 +87,8 @@ def trainer_arguments(p: Mapping[str, Any], *, output_dir: Path, seed: int, has_
         "warmup_steps": p["warmup_steps"],
         "weight_decay": float(p["weight_decay"]),
         "logging_steps": int(p["logging_steps"]),
+        # a NaN / inf step loss is logged as such (not averaged away), so divergence is caught
+        "logging_nan_inf_filter": False,
         **schedule_arguments(p, has_eval=has_eval, checkpointing=checkpointing),
         "report_to": "none",
         "seed": seed,
@@ -103,9 +105,12 @@ def trainer_arguments(p: Mapping[str, Any], *, output_dir: Path, seed: int, has_
 
 def training_callbacks(p: Mapping[str, Any], *, has_eval: bool,
                        on_log: Callable[[dict[str, Any]], None] | None = None) -> list[Any]:
-    """Callbacks for one run: stream logs to ``on_log``, log whenever a checkpoint is saved (so a
-    resumed run knows the loss of every step before it), and early stopping when asked for."""
+    """Callbacks for one run: stop at the first non-finite loss (``TrainingDiverged``), stream logs
+    to ``on_log``, log whenever a checkpoint is saved (so a resumed run knows the loss of every step
+    before it), and early stopping when asked for."""
     from transformers import EarlyStoppingCallback, TrainerCallback
+
+    from harness.training.divergence import check_log_entry
 
     class _LogAndAlignSaves(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
@@ -117,6 +122,8 @@ def training_callbacks(p: Mapping[str, Any], *, has_eval: bool,
                 control.should_log = True
 
         def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs:
+                check_log_entry(logs, state.global_step)
             if logs and on_log:
                 on_log({"step": state.global_step, "epoch": state.epoch, **logs})
 

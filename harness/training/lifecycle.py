@@ -130,10 +130,17 @@ def plan_training(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, reci
 
 def _guarded(plan: TrainingPlan, work: Path | None, rank: int | None, train: Callable[[], Any]) -> Any:
     """``train()``, with any failure from the libraries turned into a located ``TrainingError``."""
+    from harness.training.divergence import TrainingDiverged
     from harness.training.failure import training_failure, write_traceback
 
     try:
         return train()
+    except TrainingDiverged as exc:
+        if work is not None:  # its checkpoints hold non-finite weights: never resume from them
+            from harness.training.resume import remove_work_dir
+
+            remove_work_dir(work)
+        raise exc.located(plan.where) from None
     except SpecError as exc:
         raise SpecError(f"{plan.where}: {exc}") from None
     except HarnessError:

@@ -130,6 +130,7 @@ def fit_and_summarise(prepared: Prepared, job: TrainingJob, *, checkpoint_dir: P
     import shutil
     import time
 
+    from harness.training.divergence import check_final_losses
     from harness.training.summary import RunFacts, count_parameters, summarise_run
 
     trainer, has_eval = prepared.trainer, job.validation is not None
@@ -138,7 +139,9 @@ def fit_and_summarise(prepared: Prepared, job: TrainingJob, *, checkpoint_dir: P
     output, resumed = run_trainer(trainer, checkpoint_dir, log)
     runtime = time.perf_counter() - began
     trained_entries = len(trainer.state.log_history)
+    check_final_losses(output.training_loss, None, trainer.state.global_step)
     final = dict(trainer.evaluate()) if has_eval else {}
+    check_final_losses(None, final.get("eval_loss"), trainer.state.global_step)
     shutil.rmtree(scratch, ignore_errors=True)
     params = dict(job.params)
     return summarise_run(RunFacts(

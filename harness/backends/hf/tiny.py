@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.data.corpus import read_corpus
+from harness.jsonio import strict_dumps
 
 SPECIAL_TOKENS = {
     "bos_token": "<|bos|>",
@@ -164,7 +165,6 @@ def warm_up(model, tokenizer, lines: list[str], config: TinyModelConfig, work_di
 def build_tiny_base(out_dir: Path, *, corpus: Path, seed: int = 0,
                     config: TinyModelConfig | None = None) -> Path:
     """Build tokenizer + warmed-up tiny Llama from ``corpus`` and save both into ``out_dir``."""
-    import json
 
     config = config or TinyModelConfig(seed=seed)
     lines = read_corpus(corpus)
@@ -175,7 +175,7 @@ def build_tiny_base(out_dir: Path, *, corpus: Path, seed: int = 0,
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     (out_dir / "ft-harness-base.json").write_text(
-        json.dumps({"config": config.as_dict(), **info}, indent=2, sort_keys=True), encoding="utf-8"
+        strict_dumps({"config": config.as_dict(), **info}, indent=2, sort_keys=True), encoding="utf-8"
     )
     import shutil
 

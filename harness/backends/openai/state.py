@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.data.records import Split
 from harness.errors import TrainingError
-from harness.jsonio import write_atomic
+from harness.jsonio import strict_dumps, write_atomic
 
 METADATA_KEY = "ft_harness_key"
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -49,7 +49,7 @@ class FineTuneSettings:
 
 def chat_jsonl(split: Split) -> bytes:
     """The split as OpenAI chat JSONL (``{"messages": [...]}`` per line), byte-for-byte stable."""
-    lines = [json.dumps({"messages": [{"role": m["role"], "content": m["content"]} for m in ex.messages]},
+    lines = [strict_dumps({"messages": [{"role": m["role"], "content": m["content"]} for m in ex.messages]},
                         ensure_ascii=False, sort_keys=True) for ex in split.examples]
     return ("\n".join(lines) + "\n").encode("utf-8")
 
@@ -107,4 +107,4 @@ class JobState:
 
     def save(self, path: Path) -> None:
         """Write atomically (a crash never leaves half a file)."""
-        write_atomic(path, json.dumps(asdict(self), indent=1, sort_keys=True))
+        write_atomic(path, strict_dumps(asdict(self), indent=1, sort_keys=True))
