@@ -38,16 +38,41 @@ def test_accept_refuses_a_run_with_failed_tests_naming_them(tmp_path: Path, cate
     err = capsys.readouterr().err
     assert f"refused to update {baseline}" in err and "1 failed test(s)" in err
     assert f"[{category}] suites/test_sentiment.py::test_lora_beats_base: assert 0.5 > 0.6" in err
-    assert "test_gate[lora]" not in err  # a regression is what accepting is for
     assert "--force" in err and not baseline.exists()
     assert main([*args, "--force"]) == EXIT_OK
     assert set(load_baseline(baseline).entries) == {("sentiment", "lora")}
 
 
-def test_accept_takes_a_run_whose_only_failures_are_regressions(tmp_path: Path):
+def test_accept_refuses_a_regressed_run_naming_each_regression_with_its_numbers(tmp_path: Path, capsys):
+    from harness.gate import GateConfig, evaluate_gate
+    from harness.gate.baseline import entry_from_result
+
+    good = make_result([1.0] * 160 + [0.0] * 40, candidate="lora", ids=[f"e{i:03d}" for i in range(200)])
+    broken = make_result([1.0] * 17 + [0.0] * 183, candidate="lora", ids=[f"e{i:03d}" for i in range(200)])
+    entry = entry_from_result(good, versions={}, date="2025-01-01")
+    records = evaluate_gate(broken, entry, GateConfig.from_mapping({"metrics": {"accuracy": {"tolerance": 0.02}}}))
+    assert [r.verdict for r in records] == ["regressed"]
+    state = RunState(results=[broken], gates=records,
+                     problems=[Problem("suites/t.py::test_gate[lora]", "regression", "gate failed")])
+    results = write_results_json(state, tmp_path / "results.json")
+    baseline = tmp_path / "baseline.json"
+    args = ["baseline", "accept", "--results", str(results), "--baseline", str(baseline)]
+    assert main(args) == EXIT_FINDINGS
+    err = capsys.readouterr().err
+    assert f"refused to update {baseline}" in err and "1 regression(s)" in err
+    assert "sentiment/lora accuracy regressed (0.800 → 0.085, paired Δ -0.715)" in err
+    assert "--force" in err and not baseline.exists()
+    assert main([*args, "--force"]) == EXIT_OK
+    assert load_baseline(baseline).entries[("sentiment", "lora")].metrics["accuracy"].value == pytest.approx(0.085)
+
+
+def test_accept_with_force_takes_a_run_whose_only_failures_are_regressions(tmp_path: Path, capsys):
     results = _results(tmp_path, [Problem("suites/t.py::test_gate[lora]", "regression", "gate failed")])
     baseline = tmp_path / "baseline.json"
-    assert main(["baseline", "accept", "--results", str(results), "--baseline", str(baseline)]) == EXIT_OK
+    args = ["baseline", "accept", "--results", str(results), "--baseline", str(baseline)]
+    assert main(args) == EXIT_FINDINGS
+    assert "suites/t.py::test_gate[lora]: gate failed" in capsys.readouterr().err and not baseline.exists()
+    assert main([*args, "--force"]) == EXIT_OK
     assert baseline.exists()
 
 

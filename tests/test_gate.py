@@ -162,6 +162,9 @@ def test_better_baseline_scores_make_the_gate_fail_naming_the_metric():
         raise_on_failure(records, strict=False, policy="pass")
     message = str(info.value)
     assert isinstance(info.value, AssertionError)
+    was, now = np.mean(better), np.mean(current_lora.per_example["correct"])
+    assert message.splitlines()[0] == ("ft-harness gate failed: 1 of 1 gated metric(s): sentiment/lora accuracy "
+                                       f"regressed ({was:.3f} → {now:.3f}, paired Δ {now - was:+.3f})")
     assert "sentiment / lora / accuracy: regressed" in message
     assert f"baseline {np.mean(better):.3f} → current {np.mean(current_lora.per_example['correct']):.3f}" in message
     assert "paired mean Δ -0.150" in message and "90% CI [" in message

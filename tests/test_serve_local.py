@@ -257,7 +257,8 @@ def serve_cli_with_adapter(base_dir: Path, adapter_dir: Path) -> None:
     process = subprocess.Popen(
         [sys.executable, "-m", "harness", "serve", "--model", f"tiny={base_dir}", "--adapter",
          f"tuned={adapter_dir}", "--port", "0", "--api-key-env", "SERVE_KEY"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # a background job inherits SIGINT ignored
     try:
         line = process.stdout.readline()
         assert "listening on http://127.0.0.1:" in line, process.stderr.read()

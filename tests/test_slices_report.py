@@ -44,3 +44,20 @@ def test_rescoring_the_recorded_state_gives_the_same_slice_verdicts(tmp_path):
         return {row["label"]: row for row in rows}
 
     assert by_label(again.details["slices"]) == by_label(state.gates[0].details["slices"])
+
+
+def test_a_baseline_value_raised_by_hand_on_a_sliced_suite_writes_the_report(tmp_path):
+    """A demanded floor has no overall interval: the slice note uses the slice tests' own level."""
+    base, current = hidden_regression_pair()
+    config = GateConfig.from_mapping({"metrics": {"accuracy": {"tolerance": 0.03}}})
+    import dataclasses
+
+    baseline = baseline_of(base)
+    entry = next(iter(baseline.entries.values()))
+    entry.metrics["accuracy"] = dataclasses.replace(entry.metrics["accuracy"], value=1.0)  # raised by hand
+    state = RunState(results=[current], gates=check(current, baseline, config))
+    [record] = state.gates
+    assert record.verdict == "regressed" and record.details.get("demanded") and record.details.get("slices")
+    write_reports(state, tmp_path)
+    page = (tmp_path / "sentiment.md").read_text(encoding="utf-8")
+    assert "## Slices" in page and "(90% interval)" in page

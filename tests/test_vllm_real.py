@@ -129,7 +129,8 @@ def _vllm_processes(*markers: str) -> list[int]:
 
 def _run(spec: Path, cache: Path, base: Path, pairs: list[list[str]]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-c", SCRIPT, str(spec), str(cache), str(base), json.dumps(pairs)],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # see test_vllm_server
 
 
 def test_a_suite_through_a_started_vllm_server_equals_the_transformers_runner(base32, tmp_path):

@@ -109,8 +109,11 @@ def test_a_ready_server_is_reachable_and_stop_kills_its_process_group(tmp_path):
 
 @pytest.mark.parametrize("how", ["sigterm", "interrupt", "exception", "sigkill"])
 def test_no_process_is_left_when_the_starter_is_terminated_or_interrupted(tmp_path, how):
+    # A shell runs a background job with SIGINT ignored and the child inherits that: restore Python's
+    # handler so Ctrl-C raises KeyboardInterrupt however pytest was started.
     script = textwrap.dedent(f"""
-        import os, sys, time
+        import os, signal, sys, time
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         from pathlib import Path
         from harness.backends.vllm.server import VLLMServer
         server = VLLMServer("/models/tiny", executable={EXE!r}, log_path=Path({str(tmp_path / 'log')!r}),

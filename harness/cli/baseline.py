@@ -3,8 +3,8 @@
 ``accept`` reads the last run's ``reports/results.json`` (the run state under its ``state``
 key) and writes its results into ``reports/baseline.json``, refusing entries measured on a
 changed eval set unless ``--force``, refusing a run that did not complete (interrupted,
-tests not run), and a run with failed tests other than regressions (harness errors, failed
-checks, test errors) unless ``--force``. ``show`` prints what the baseline holds.
+tests not run), a run with regressions (each named with its numbers) and a run with other failed
+tests (harness errors, failed checks, test errors) unless ``--force``. ``show`` prints what the baseline holds.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ def register(subparsers: Any) -> None:
     accept = commands.add_parser(
         "accept", help="write the last run's results into the baseline",
         description="Accept the results recorded in results.json into the baseline file. Entries "
-                    "whose eval set changed, and a run whose tests failed other than by a regression "
-                    "(harness error, failed check, test error), are refused (exit 1, nothing written) "
+                    "whose eval set changed, a run with regressions and a run whose tests failed "
+                    "(harness error, failed check, test error) are refused (exit 1, nothing written) "
                     "unless --force; a run that did not complete is refused (exit 1).")
     accept.add_argument("--suite", action="append", default=None, metavar="S",
                         help="accept only this suite (repeatable; default: every suite in the run)")
@@ -38,7 +38,7 @@ def register(subparsers: Any) -> None:
     accept.add_argument("--baseline", default=DEFAULT_BASELINE, help=f"baseline file (default: {DEFAULT_BASELINE})")
     accept.add_argument("--force", action="store_true",
                         help="overwrite entries even when their eval-set fingerprint changed, and accept "
-                             "a run with failed tests")
+                             "a run with regressions or failed tests")
     accept.set_defaults(func=run_accept)
 
     show = commands.add_parser("show", help="print the baseline's entries and metrics",
@@ -77,6 +77,14 @@ def run_accept(args: argparse.Namespace) -> int:
               f"run with {len(failed)} failed test(s) that are not regressions:\n  {lines}\n"
               "Fix them and rerun, or pass --force to accept the run anyway.", file=sys.stderr)
         return EXIT_FINDINGS
+    regressions = _regressions(state, args.suite)
+    if regressions and not args.force:
+        lines = "\n  ".join(regressions)
+        print(f"ft-harness: refused to update {args.baseline} (nothing was written): {args.results} is from a "
+              f"run with {len(regressions)} regression(s):\n  {lines}\n"
+              "Accepting it would make the regressed values the new baseline. If the drop is intended, "
+              "pass --force.", file=sys.stderr)
+        return EXIT_FINDINGS
     try:
         report = update_baseline(args.baseline, state, suites=args.suite, force=args.force)
     except BaselineRefused as exc:
@@ -86,6 +94,19 @@ def run_accept(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     print(report)
     return EXIT_OK
+
+
+def _regressions(state: Any, suites: list[str] | None) -> list[str]:
+    """Every gated metric of the run that failed the gate, one line each with its numbers."""
+    from harness.gate import failing_records
+    from harness.gate.failure import record_line
+
+    records = failing_records([g for g in state.gates if not suites or g.suite in suites])
+    if records:
+        return [record_line(r) for r in records]
+    if suites:  # a failed test names no suite; gate records do
+        return []
+    return [f"{p.nodeid}: {p.message.splitlines()[0][:200]}" for p in state.problems if p.category == "regression"]
 
 
 def run_show(args: argparse.Namespace) -> int:

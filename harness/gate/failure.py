@@ -145,13 +145,25 @@ def describe_record(record: GateRecord) -> str:
     return "\n".join(lines + _slices_block(record) + _examples_block(record))
 
 
+def record_line(record: GateRecord) -> str:
+    """One gated metric on one line with its numbers: ``suite/candidate metric verdict (0.800 → 0.085, Δ −0.715)``."""
+    metric, delta = record.metric, record.details.get("delta")
+    numbers = f"{fmt_metric(record.baseline, metric)} → {fmt_metric(record.current, metric)}"
+    if isinstance(delta, (int, float)):
+        numbers += f", paired Δ {fmt_metric(delta, metric, signed=True)}"
+    elif record.details.get("demanded"):
+        numbers += " demanded by hand"
+    line = f"{record.suite}/{record.candidate} {metric} {record.verdict} ({numbers})"
+    if slice_failure(record):
+        line += f" (slices: {', '.join(record.details.get('slice_regression_labels') or [])})"
+    return line
+
+
 def format_failure(failing: Sequence[GateRecord], total: int, *,
                    commands: Sequence[str] = UPDATE_COMMANDS) -> str:
     """The failure message: a summary line, every failing metric in full, then how to update
     (``commands``: the pytest and accept commands with the run's own paths)."""
-    summary = "; ".join(f"{r.suite}/{r.candidate} {r.metric} {r.verdict}"
-                        + (f" (slices: {', '.join(r.details.get('slice_regression_labels') or [])})"
-                           if slice_failure(r) else "") for r in failing)
+    summary = "; ".join(record_line(r) for r in failing)
     blocks = "\n\n".join(describe_record(r) for r in failing)
     return (f"ft-harness gate failed: {len(failing)} of {total} gated metric(s): {summary}\n\n"
             f"{blocks}\n\n{update_instructions(commands)}")

@@ -121,7 +121,9 @@ def slices_section(state: RunState, suite: str, images: Mapping[str, str] | None
         return ""
     gates = [g for g in state.gates if g.suite == suite]
     correction = next((g.details.get("slice_correction") for g in gates if g.details.get("slices")), "holm")
-    confidence = next((g.details.get("confidence") for g in gates if g.details.get("slices")), 0.9)
+    # the slice tests' own level (a hand-set floor's record has slices but no overall interval)
+    confidence = next((row["confidence"] for g in gates for row in g.details.get("slices") or ()
+                       if isinstance(row.get("confidence"), (int, float))), 0.9)
     blocks = []
     for result in results:
         block = f"### {result.candidate}\n\n{slice_table(result, gates)}\n"
