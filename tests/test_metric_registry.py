@@ -91,13 +91,16 @@ def test_derived_tables_read_the_registry():
     from harness.results import PAIRED_SCORE
 
     assert paired_score_table() == PAIRED_SCORE
-    assert list(PAIRED_SCORE) == ["accuracy", "exact_match", "bleu", "rouge1", "rouge2", "rougeL", "rougeLsum"]
+    assert list(PAIRED_SCORE) == ["accuracy", "exact_match", "bleu", "chrf", "chrfpp", "ter", "rouge1", "rouge2",
+                                  "rougeL", "rougeLsum"]
     assert PAIRED_SCORE["bleu"] == ("sentence_bleu", "continuous")
-    assert PERCENT_SCALE_METRICS == percent_scale() == {"bleu", "rouge1", "rouge2", "rougeL", "rougeLsum"}
+    assert PAIRED_SCORE["ter"] == ("sentence_ter", "continuous")
+    assert PERCENT_SCALE_METRICS == percent_scale() == {"bleu", "chrf", "chrfpp", "ter", "rouge1", "rouge2", "rougeL",
+                                                        "rougeLsum"}
     assert {decimals_for(m) for m in percent_scale()} == {2}
     assert {decimals_for(m) for m in METRICS if m not in percent_scale()} == {3}
-    assert mean_of_scores() == set(PAIRED_SCORE) - {"bleu"}
-    assert corpus_stats_table() == {"bleu": "bleu_stats"}
+    assert mean_of_scores() == set(PAIRED_SCORE) - {"bleu", "chrf", "chrfpp", "ter"}
+    assert corpus_stats_table() == {name: f"{name}_stats" for name in ("bleu", "chrf", "chrfpp", "ter")}
     assert default_metrics(GENERATION) == ("exact_match", "bleu", "rouge1", "rouge2", "rougeL", "rougeLsum")
 
 
@@ -107,7 +110,7 @@ def test_options_belong_to_metrics_and_defaults_are_valid():
         assert any(option.name in m.options for m in METRICS.values()), option.name
     assert options_for(["bleu"]) == ("bleu_tokenize",)
     assert options_for(["rouge1", "rougeL", "accuracy"]) == ("rouge_tokenizer", "rouge_stemmer")
-    assert all(m.higher_is_better for m in METRICS.values())
+    assert [name for name, m in METRICS.items() if not m.higher_is_better] == ["ter"]
 
 
 def test_unknown_metric_lists_the_known_ones():

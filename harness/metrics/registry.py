@@ -10,6 +10,8 @@ metric         task            scale  per-example score    aggregate   options
 accuracy       classification  0–1    ``correct`` (0/1)    mean        —
 exact_match    generation      0–1    ``exact_match`` 0/1  mean        —
 bleu           generation      0–100  ``sentence_bleu``    corpus      ``bleu_tokenize`` (stats: ``bleu_stats``)
+chrf, chrfpp   generation      0–100  ``sentence_chrf`` …  corpus      — (sacrebleu's chrF / chrF++, on request)
+ter            generation      0–100  ``sentence_ter``     corpus      — (lower is better, on request)
 rouge1/2/L     generation      0–100  same name            mean        ``rouge_tokenizer``, ``rouge_stemmer``
 rougeLsum      generation      0–100  ``rougeLsum``        mean        ``rouge_tokenizer``, ``rouge_stemmer``
 f1_macro …     classification  0–1    —                    corpus      —
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.metrics.bleu_metric import CorpusBleu
+from harness.metrics.chrf_ter_metric import CHRF, CHRF_PLUS_PLUS, TER
 from harness.metrics.corpus_metric import CorpusMetric
 
 CLASSIFICATION = "classification"
@@ -99,6 +102,12 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("exact_match", GENERATION, 1.0, True, "exact_match", BINARY, MEAN, True),
     MetricInfo("bleu", GENERATION, 100.0, True, "sentence_bleu", CONTINUOUS, CORPUS, True,
                ("bleu_tokenize",), "sacrebleu", corpus=CorpusBleu()),
+    MetricInfo("chrf", GENERATION, 100.0, True, "sentence_chrf", CONTINUOUS, CORPUS, False, (), "sacrebleu",
+               corpus=CHRF),
+    MetricInfo("chrfpp", GENERATION, 100.0, True, "sentence_chrfpp", CONTINUOUS, CORPUS, False, (), "sacrebleu",
+               corpus=CHRF_PLUS_PLUS),
+    MetricInfo("ter", GENERATION, 100.0, False, "sentence_ter", CONTINUOUS, CORPUS, False, (), "sacrebleu",
+               corpus=TER),
     _rouge("rouge1"), _rouge("rouge2"), _rouge("rougeL"), _rouge("rougeLsum"),
     _class_level("f1_macro"), _class_level("f1_weighted"),
     _class_level("precision_macro"), _class_level("recall_macro"),
