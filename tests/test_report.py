@@ -78,7 +78,7 @@ def columns(row: str) -> int:
 def test_files_written(written):
     out, _, paths = written
     names = sorted(p.name for p in paths)
-    assert names == ["descriptions-metrics.png", "descriptions.md", "index.md", "results.json",
+    assert names == ["descriptions-metrics.png", "descriptions.md", "index.html", "index.md", "results.json",
                      "sentiment-loss.png", "sentiment-metrics.png", "sentiment.md"]
     assert all((out / name).is_file() for name in names)
 
@@ -118,6 +118,9 @@ def test_second_write_is_byte_identical_but_run_info(written, tmp_path):
             assert a != b  # the run info does differ
         elif first.suffix == ".png":
             assert first.read_bytes() == second.read_bytes()
+        elif first.suffix == ".html":  # the same page but for the date it was written
+            written_at = re.compile(r'<span id="written">[^<]*</span>')
+            assert written_at.sub("", first.read_text()) == written_at.sub("", second.read_text())
         else:
             a, b = json.loads(first.read_text()), json.loads(second.read_text())
             a["state"].pop("run_info"), b["state"].pop("run_info")

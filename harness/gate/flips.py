@@ -68,7 +68,8 @@ def decompose(ids: Sequence[str], before: Sequence[float], after: Sequence[float
     """The flip decomposition of paired scores ``before`` → ``after`` of examples ``ids``.
 
     Returns plain data for ``results.json``: ``counts`` and ``ids`` per flip type, the
-    ``threshold``, whether outputs were compared, and per slice the counts of its paired examples.
+    ``threshold``, whether outputs were compared, ``before`` (the earlier score and output of
+    every example that is not unchanged) and per slice the counts of its paired examples.
     """
     types: dict[str, str] = {}
     for example_id, old, new in zip(ids, before, after, strict=True):
@@ -77,10 +78,13 @@ def decompose(ids: Sequence[str], before: Sequence[float], after: Sequence[float
     by_type: dict[str, list[str]] = {kind: [] for kind in FLIP_TYPES}
     for example_id, kind in types.items():
         by_type[kind].append(example_id)
+    # the earlier run's score and output of every example that moved (what a view shows beside the new)
+    moved = {example_id: {"score": float(old), "output": (outputs_before or {}).get(example_id)}
+             for example_id, old in zip(ids, before, strict=True) if types[example_id] != UNCHANGED}
     per_slice = {family: {name: _counts(types, members) for name, members in sorted(groups.items())}
                  for family, groups in sorted((slices or {}).items())}
     return {"threshold": threshold, "outputs_compared": outputs_before is not None, "n": len(types),
-            "counts": _counts(types), "ids": by_type, "slices": per_slice}
+            "counts": _counts(types), "ids": by_type, "before": moved, "slices": per_slice}
 
 
 def counts_line(flips: Mapping[str, Any]) -> str:

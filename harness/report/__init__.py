@@ -1,4 +1,5 @@
-"""Reports of a run: ``<suite>.md`` pages, ``index.md``, PNG plots, ``results.json``, CI summary.
+"""Reports of a run: ``<suite>.md`` pages, ``index.md``, ``index.html``, PNG plots, ``results.json``,
+CI summary.
 
 :func:`write_reports` writes everything from a :class:`harness.results.RunState`. The pages
 are deterministic: the same results give byte-identical files except for the final
@@ -12,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.jsonio import write_atomic
+from harness.report.html import render_html, suite_view
 from harness.report.intervals import metric_intervals
 from harness.report.json_out import SCHEMA_VERSION, read_results, write_results_json
 from harness.report.markdown import index_page, suite_page, suite_results
@@ -87,6 +89,7 @@ def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None =
     intervals = {(r.suite, r.candidate): metric_intervals(r) for r in state.results}
     written: list[Path] = []
     pages: dict[str, str] = {}
+    views = []
     for suite in state.suites():
         name = slug(suite)
         results = suite_results(state, suite)
@@ -103,10 +106,15 @@ def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None =
                                       slice_images=slice_images))
         pages[suite] = page.name
         written.append(page)
+        views.append(suite_view(state, suite, anchor=f"suite-{name}", images=images, images_dir=out_dir,
+                                page=page.read_text(encoding="utf-8")))
     index = out_dir / "index.md"
     write_atomic(index, index_page(state, pages, date=date, baseline_note=note))
     written.append(index)
     written.append(write_results_json(state, out_dir / "results.json"))
+    html = out_dir / "index.html"
+    write_atomic(html, render_html(state, views, date=date))
+    written.append(html)
     summary = append_step_summary(state, intervals)
     if summary is not None:
         written.append(summary)
