@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.protocol import MAX_COUNT
+
+MAX_REPEAT = 1_000  # evaluations of each candidate (--ft-repeat)
 
 DEFAULT_SPEC = "fixtures/candidates.toml"
 DEFAULT_REPORTS = "reports"
@@ -64,10 +67,14 @@ class SessionOptions:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):
                 raise OptionError(name, "a non-empty model reference", value)
-        if self.batch_size is not None and (not _is_int(self.batch_size) or self.batch_size < 1):
-            raise OptionError("batch_size", "an integer of at least 1", self.batch_size)
-        if not _is_int(self.repeat) or self.repeat < 1:
-            raise OptionError("repeat", "an integer of at least 1", self.repeat)
+        for name, limit in (("batch_size", MAX_COUNT), ("repeat", MAX_REPEAT)):
+            value = getattr(self, name)
+            if value is None and name == "batch_size":
+                continue
+            if not _is_int(value) or value < 1:
+                raise OptionError(name, "an integer of at least 1", value)
+            if value > limit:
+                raise OptionError(name, f"an integer of at most {limit:,}", value)
         cost = self.openai_max_cost
         if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))
                                  or not math.isfinite(cost) or cost < 0):

@@ -8,6 +8,16 @@ from typing import Any, Protocol, runtime_checkable
 
 from harness.data.records import Message
 
+# Bounds on the numbers a spec, a command line or a request may give. Beyond them a value is a typo,
+# and a library would fail deep inside (an integer overflow, a MemoryError) or a run would not end.
+MAX_SEED = 2**32 - 1  # numpy, torch and Python seeding take 32-bit seeds
+MAX_NEW_TOKENS = 1_000_000  # no model's context comes near it
+MAX_COUNT = 1_000_000  # batch sizes, token lengths, steps and other counts
+MAX_THREADS = 1024  # torch intra-op threads
+MAX_EPOCHS = 10_000
+MAX_TRIALS = 1_000  # hyperparameter-search trials (a grid's combinations)
+MAX_PORT = 65535
+
 
 @dataclass(frozen=True)
 class DecodeParams:

@@ -24,10 +24,10 @@ def test_batch_size_and_repeat_below_one_are_refused_by_name(value: int):
 
 
 @settings(deadline=None)
-@given(st.integers(min_value=1, max_value=10**6))
-def test_batch_size_and_repeat_of_one_or_more_are_kept(value: int):
-    options = SessionOptions(batch_size=value, repeat=value)
-    assert (options.batch_size, options.repeat) == (value, value)
+@given(st.integers(min_value=1, max_value=10**6), st.integers(min_value=1, max_value=1000))
+def test_batch_size_and_repeat_of_one_or_more_are_kept(batch_size: int, repeat: int):
+    options = SessionOptions(batch_size=batch_size, repeat=repeat)
+    assert (options.batch_size, options.repeat) == (batch_size, repeat)
 
 
 @pytest.mark.parametrize(("field", "value"), [

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.cli.arguments import positive_int
+from harness.cli.arguments import non_negative_number, port, positive_int, positive_number, seed
 from harness.errors import HarnessError
 
 
@@ -18,6 +18,13 @@ def _name_path(text: str) -> tuple[str, Path]:
     if not sep or not name or not path:
         raise argparse.ArgumentTypeError(f"expected NAME=PATH, got {text!r}")
     return name, Path(path).expanduser()
+
+
+def _upload_mb(text: str) -> float:
+    value = positive_number(text)
+    if value > MAX_UPLOAD_MB:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_UPLOAD_MB} (1 TiB), got {text}")
+    return value
 
 
 def _lora_param(text: str) -> tuple[str, Any]:
@@ -30,8 +37,12 @@ def _lora_param(text: str) -> tuple[str, Any]:
         return key, value
 
 
+#: the largest upload limit: beyond it ``--max-upload-mb`` no longer limits anything
+MAX_UPLOAD_MB = 1024 * 1024
+
+
 def _rate(text: str) -> float:
-    value = float(text)
+    value = non_negative_number(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"expected a rate between 0 and 1, got {text}")
     return value
@@ -49,17 +60,17 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--adapter", type=_name_path, action="append", default=[],
                         metavar="NAME=DIR", help="a LoRA adapter served as model NAME (repeatable)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8000, help="port (0: pick a free one; default 8000)")
+    parser.add_argument("--port", type=port, default=8000, help="port (0: pick a free one; default 8000)")
     parser.add_argument("--state-dir", type=Path, default=None, metavar="DIR",
                         help="keep files, jobs and trained adapters here across restarts")
     parser.add_argument("--api-key-env", default=None, metavar="VAR",
                         help="require 'Authorization: Bearer <value of $VAR>' on every request")
-    parser.add_argument("--max-upload-mb", type=float, default=50.0, help="upload size limit (default 50)")
+    parser.add_argument("--max-upload-mb", type=_upload_mb, default=50.0, help="upload size limit (default 50)")
     parser.add_argument("--default-max-tokens", type=positive_int, default=64,
                         help="completion length when a request gives none (default 64)")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="generation batch size (default 16)")
     parser.add_argument("--epochs", type=positive_int, default=3, help="n_epochs when a job says 'auto' (default 3)")
-    parser.add_argument("--learning-rate", type=float, default=2e-3,
+    parser.add_argument("--learning-rate", type=positive_number, default=2e-3,
                         help="LoRA learning rate at multiplier 1 (default 2e-3)")
     parser.add_argument("--lora", type=_lora_param, action="append", default=[], metavar="KEY=VALUE",
                         help="a LoRA training parameter for jobs, VALUE in JSON "
@@ -67,8 +78,8 @@ def register(subparsers: Any) -> None:
     faults = parser.add_argument_group("fault injection (for testing clients)")
     faults.add_argument("--fault-rate", type=_rate, default=0.0, help="share of requests to fault")
     faults.add_argument("--fault-kinds", default="429,500", help="among 429,500,stall (default 429,500)")
-    faults.add_argument("--fault-seed", type=int, default=0)
-    faults.add_argument("--fault-stall-s", type=float, default=30.0,
+    faults.add_argument("--fault-seed", type=seed, default=0)
+    faults.add_argument("--fault-stall-s", type=non_negative_number, default=30.0,
                         help="how long a stalled request hangs before it is handled (default 30)")
     parser.set_defaults(func=run_serve)
 

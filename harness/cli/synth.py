@@ -7,19 +7,13 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from harness.cli.arguments import non_negative_number, positive_int, positive_number, seed
 from harness.data.records import Message
 from harness.data.synth import synthesize, write_chat_jsonl
 from harness.errors import HarnessError
 from harness.protocol import DecodeParams
 
 EXIT_OK, EXIT_FINDINGS = 0, 1
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
 
 
 def add_synth_parser(data_subparsers: Any) -> argparse.ArgumentParser:
@@ -36,18 +30,18 @@ def add_synth_parser(data_subparsers: Any) -> argparse.ArgumentParser:
                              "(default: $OPENAI_BASE_URL, else OpenAI)")
     parser.add_argument("--model", required=True, help="model id to ask")
     parser.add_argument("--topic", required=True, help="what the questions are about")
-    parser.add_argument("--n", type=_positive_int, required=True, help="number of pairs wanted")
+    parser.add_argument("--n", type=positive_int, required=True, help="number of pairs wanted")
     parser.add_argument("--api-key-env", default="OPENAI_API_KEY", metavar="VAR",
                         help="environment variable holding the API key (default OPENAI_API_KEY)")
     parser.add_argument("--system", default=None, help="system prompt added to every example")
-    parser.add_argument("--per-request", type=_positive_int, default=10, metavar="K",
+    parser.add_argument("--per-request", type=positive_int, default=10, metavar="K",
                         help="pairs asked for per request (default 10)")
-    parser.add_argument("--max-requests", type=_positive_int, default=None, metavar="R",
+    parser.add_argument("--max-requests", type=positive_int, default=None, metavar="R",
                         help="give up after R requests (default: 3 per batch + 2)")
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--max-tokens", type=_positive_int, default=1024)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--timeout", type=float, default=120.0, metavar="S",
+    parser.add_argument("--temperature", type=non_negative_number, default=0.7)
+    parser.add_argument("--max-tokens", type=positive_int, default=1024)
+    parser.add_argument("--seed", type=seed, default=0)
+    parser.add_argument("--timeout", type=positive_number, default=120.0, metavar="S",
                         help="per-request timeout in seconds (default 120)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.set_defaults(func=run_synth)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import SpecError
+from harness.protocol import MAX_COUNT, MAX_TRIALS
 from harness.spec.model import CandidateSpec
 from harness.spec.table import Table, show, unknown_key
 
@@ -150,7 +151,7 @@ def _check_option(t: Table, key: str) -> None:
     if expected == _STR:
         t.string(key)
     elif expected == _INT:
-        t.integer(key, 0)
+        t.seed(key)
     elif expected == "count":
         t.integer(key, 0, minimum=0)
     elif expected == "scoring":
@@ -160,7 +161,7 @@ def _check_option(t: Table, key: str) -> None:
     elif expected == "vllm":
         resolve(f"{_VLLM}:check_vllm_table")(t.get(key), t.at(key))
     elif expected == _POS:
-        t.integer(key, 1, minimum=1)
+        t.integer(key, 1, minimum=1, maximum=MAX_TRIALS if key == "trials" else MAX_COUNT)
     elif expected == _NUM:
         t.number(key, 0.0, minimum=0.0)
     elif expected == _BOOL:

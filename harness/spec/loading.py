@@ -11,7 +11,7 @@ import tomllib
 from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_for, options_for
-from harness.protocol import DecodeParams
+from harness.protocol import MAX_COUNT, MAX_NEW_TOKENS, MAX_THREADS, DecodeParams
 from harness.spec.candidates import check_candidate, check_suite_candidates, resolve
 from harness.spec.model import HarnessSpec, SuiteSpec
 from harness.spec.slices import check_slices
@@ -48,9 +48,9 @@ def _decode(t: Table | None) -> DecodeParams:
     top_p = t.number("top_p", 1.0)
     if not 0 < top_p <= 1:
         raise SpecError(f"{t.at('top_p')}: expected a number in (0, 1], got {show(top_p)}")
-    return DecodeParams(max_new_tokens=t.integer("max_new_tokens", 16, minimum=1),
+    return DecodeParams(max_new_tokens=t.integer("max_new_tokens", 16, minimum=1, maximum=MAX_NEW_TOKENS),
                         temperature=t.number("temperature", 0.0, minimum=0.0),
-                        top_p=top_p, seed=t.integer("seed", 0),
+                        top_p=top_p, seed=t.seed("seed"),
                         stop=t.strings("stop"))
 
 
@@ -202,6 +202,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
 def check_tiny(t: Table) -> dict[str, Any]:
     """``[harness.tiny]``: sizes of the embedded base, by the fields of its config."""
     config = resolve("harness.backends.hf.tiny:TinyModelConfig")
+    limits = resolve("harness.backends.hf.tiny:TINY_LIMITS")
     types = {f.name: type(f.default) for f in fields(config) if f.name != "seed"}
     for key in t:
         if key == "seed":
@@ -209,9 +210,12 @@ def check_tiny(t: Table) -> dict[str, Any]:
         if key not in types:
             raise unknown_key(t.where, key, types)
         if types[key] is int:
-            t.integer(key, 1, minimum=1)
+            t.integer(key, 1, minimum=1, maximum=int(limits[key]))
         else:
-            t.number(key, 0.0, minimum=0.0)
+            t.number(key, 0.0, minimum=0.0, maximum=limits[key])
+    problem = resolve("harness.backends.hf.tiny:tiny_config_problem")(dict(t.data))
+    if problem is not None:
+        raise SpecError(f"{t.at(problem[0])}: {problem[1]}")
     return dict(t.data)
 
 
@@ -247,9 +251,9 @@ def parse_spec(raw: Any, path: Path) -> HarnessSpec:
         path=path,
         base_model=h.string("base_model", "embedded", nonempty=True),
         corpus=_path(base, h, "corpus"),
-        seed=h.integer("seed", 0),
-        batch_size=h.integer("batch_size", 32, minimum=1),
-        torch_threads=None if threads is None else h.integer("torch_threads", 0, minimum=1),
+        seed=h.seed("seed"),
+        batch_size=h.integer("batch_size", 32, minimum=1, maximum=MAX_COUNT),
+        torch_threads=None if threads is None else h.integer("torch_threads", 0, minimum=1, maximum=MAX_THREADS),
         tiny=check_tiny(tiny) if tiny is not None else {},
         pricing=check_pricing(pricing) if pricing is not None else {},
         expected_monthly_requests=(h.integer("expected_monthly_requests", 0, minimum=1)

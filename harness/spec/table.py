@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from harness.errors import SpecError
+from harness.protocol import MAX_SEED
 
 _TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
                list: "a list", dict: "a table"}
@@ -84,8 +85,9 @@ class Table:
             raise SpecError(f"{self.at(key)}: expected a non-empty string")
         return value
 
-    def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
-        """A whole number (not a boolean, not a float), at least ``minimum`` if given."""
+    def integer(self, key: str, default: int, *, minimum: int | None = None,
+                maximum: int | None = None) -> int:
+        """A whole number (not a boolean, not a float), within ``minimum`` / ``maximum`` if given."""
         if not self._present(key, False):
             return default
         value = self.data[key]
@@ -93,10 +95,17 @@ class Table:
             raise SpecError(f"{self.at(key)}: expected an integer, got {show(value)}")
         if minimum is not None and value < minimum:
             raise SpecError(f"{self.at(key)}: expected an integer >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise SpecError(f"{self.at(key)}: expected an integer <= {maximum:,}, got {value}")
         return value
 
-    def number(self, key: str, default: float, *, minimum: float | None = None) -> float:
-        """A finite number (integer or float, not a boolean), at least ``minimum`` if given."""
+    def seed(self, key: str) -> int:
+        """A seed: an integer in [0, 2**32) (numpy and torch take 32-bit seeds)."""
+        return self.integer(key, 0, minimum=0, maximum=MAX_SEED)
+
+    def number(self, key: str, default: float, *, minimum: float | None = None,
+               maximum: float | None = None) -> float:
+        """A finite number (integer or float, not a boolean), within ``minimum`` / ``maximum`` if given."""
         if not self._present(key, False):
             return default
         value = self.data[key]
@@ -104,6 +113,8 @@ class Table:
             raise SpecError(f"{self.at(key)}: expected a finite number, got {show(value)}")
         if minimum is not None and value < minimum:
             raise SpecError(f"{self.at(key)}: expected a number >= {minimum:g}, got {value}")
+        if maximum is not None and value > maximum:
+            raise SpecError(f"{self.at(key)}: expected a number <= {maximum:g}, got {value}")
         return float(value)
 
     def boolean(self, key: str, default: bool) -> bool:

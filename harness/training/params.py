@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.errors import SpecError
+from harness.protocol import MAX_COUNT, MAX_EPOCHS
 
 # Evaluation, checkpoint and early-stopping parameters common to every trainer.
 SCHEDULE_DEFAULTS: dict[str, Any] = {
@@ -61,24 +62,28 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(float(value))
 
 
-def check_positive(p: Mapping[str, Any], key: str, kind: type, *, allow_zero: bool = False) -> None:
+def check_positive(p: Mapping[str, Any], key: str, kind: type, *, allow_zero: bool = False,
+                   maximum: float | None = None) -> None:
     """Refuse ``p[key]`` unless it is a positive (or, with ``allow_zero``, non-negative) number,
-    whole when ``kind`` is int."""
+    whole when ``kind`` is int, at most ``maximum`` (default: :data:`MAX_COUNT` for integers)."""
     value = p[key]
     ok = is_number(value) and (kind is not int or float(value).is_integer())
     if not ok or float(value) < 0 or (float(value) == 0 and not allow_zero):
         expected = ("a non-negative" if allow_zero else "a positive") + (" integer" if kind is int else " number")
         raise ParamError(key, f"expected {expected}, got {value!r}")
+    limit = maximum if maximum is not None else (MAX_COUNT if kind is int else None)
+    if limit is not None and float(value) > limit:
+        raise ParamError(key, f"expected at most {limit:,g}, got {value!r}")
 
 
 def check_common_params(p: Mapping[str, Any]) -> None:
     """Refuse values that would otherwise fail deep inside transformers (or train nonsense)."""
-    for key in ("n_epochs", "learning_rate"):
-        check_positive(p, key, float)
+    check_positive(p, "n_epochs", float, maximum=MAX_EPOCHS)
+    check_positive(p, "learning_rate", float)
     for key in ("batch_size", "gradient_accumulation_steps", "max_length", "logging_steps"):
         check_positive(p, key, int)
     check_positive(p, "weight_decay", float, allow_zero=True)
-    check_positive(p, "warmup_steps", float, allow_zero=True)
+    check_positive(p, "warmup_steps", float, allow_zero=True, maximum=MAX_COUNT)
     for key in ("eval_steps", "save_steps", "early_stopping_patience", "save_total_limit"):
         if p[key] is not None:
             check_positive(p, key, int)

@@ -18,6 +18,7 @@ trials table under ``search``::
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from harness.backends.hf.candidates import (
 from harness.backends.hf.full import FULL_DEFAULTS
 from harness.backends.hf.lora import LORA_DEFAULTS
 from harness.errors import SpecError
+from harness.protocol import MAX_SEED, MAX_TRIALS
 from harness.runner.evaluate import evaluate_candidate
 from harness.spec import CandidateSpec
 from harness.training.lifecycle import summary_from_dict
@@ -111,11 +113,16 @@ def parse_search(params: Mapping[str, Any], options: Mapping[str, Any], where: s
                 raise SpecError(f"{where}.grid.{name}: expected a non-empty list of values, got {value!r}")
         else:
             _check_distribution(name, value, f"{where}.random")
+    if strategy == "grid":
+        combinations = math.prod(len(values) for values in space.values())
+        if combinations > MAX_TRIALS:
+            raise SpecError(f"{where}.grid: {combinations:,} combinations; a search runs at most {MAX_TRIALS:,} "
+                            "trials (narrow the grid, or use random = {...} with trials = N)")
     trials = options.get("trials")
     if strategy == "random":
-        if not isinstance(trials, int) or isinstance(trials, bool) or trials < 1:
-            raise SpecError(f"{where}.trials: a random search needs trials = N (a positive integer), "
-                            f"got {trials!r}")
+        if not isinstance(trials, int) or isinstance(trials, bool) or not 1 <= trials <= MAX_TRIALS:
+            raise SpecError(f"{where}.trials: a random search needs trials = N (an integer from 1 to "
+                            f"{MAX_TRIALS:,}), got {trials!r}")
     elif trials is not None:
         raise SpecError(f"{where}.trials: only a random search takes `trials`; a grid tries every combination")
     select = options.get("select", "eval_loss")
@@ -126,8 +133,9 @@ def parse_search(params: Mapping[str, Any], options: Mapping[str, Any], where: s
         raise SpecError(f"{where}.mode: expected 'min' or 'max', got {mode!r}")
     for key in ("seed", "training_seed"):
         value = options.get(key)
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
-            raise SpecError(f"{where}.{key}: expected an integer, got {value!r}")
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or not 0 <= value <= MAX_SEED):
+            raise SpecError(f"{where}.{key}: expected an integer from 0 to {MAX_SEED}, got {value!r}")
     return SearchSpec(base_kind=base_kind, strategy=strategy, space=dict(space),
                       trials=trials if strategy == "random" else None, seed=int(options.get("seed", 0) or 0),
                       select=select, mode=mode, training_seed=options.get("training_seed"),

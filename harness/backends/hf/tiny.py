@@ -58,6 +58,34 @@ class TinyModelConfig:
         return asdict(self)
 
 
+#: The largest value of each size: the embedded base is meant to be tiny, and a typo such as
+#: ``hidden_size = 10**12`` would otherwise allocate until memory runs out.
+TINY_LIMITS: dict[str, float] = {
+    "vocab_size": 65536, "hidden_size": 4096, "intermediate_size": 16384, "num_hidden_layers": 48,
+    "num_attention_heads": 64, "num_key_value_heads": 64, "max_position_embeddings": 8192,
+    "warmup_epochs": 100.0, "warmup_batch_size": 4096, "warmup_learning_rate": 1.0, "warmup_max_length": 8192,
+}
+
+
+def tiny_config_problem(values: dict[str, object]) -> tuple[str, str] | None:
+    """``(key, problem)`` when the sizes in ``values`` (over the defaults) do not fit together as a
+    Llama config must (transformers would refuse them, or fail in the first forward pass)."""
+    config = TinyModelConfig(**values)  # type: ignore[arg-type]
+    hidden, heads, kv = config.hidden_size, config.num_attention_heads, config.num_key_value_heads
+    if hidden % heads:
+        return "num_attention_heads", f"hidden_size = {hidden} must be divisible by num_attention_heads = {heads}"
+    if (hidden // heads) % 2:
+        return "num_attention_heads", (f"each head gets hidden_size / num_attention_heads = {hidden // heads} "
+                                       "dimensions; rotary position embeddings need an even number")
+    if kv > heads or heads % kv:
+        return "num_key_value_heads", (f"num_attention_heads = {heads} must be a multiple of "
+                                       f"num_key_value_heads = {kv}")
+    if config.warmup_max_length > config.max_position_embeddings:
+        return "warmup_max_length", (f"{config.warmup_max_length} exceeds max_position_embeddings = "
+                                     f"{config.max_position_embeddings}")
+    return None
+
+
 
 def train_tokenizer(lines: list[str], vocab_size: int):
     """A byte-level BPE tokenizer trained on ``lines``, wrapped for transformers with a chat template."""

@@ -3,11 +3,13 @@ spec loads (unknown keys and wrong types named by key path), read by the engine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.errors import SpecError
+from harness.protocol import MAX_COUNT, MAX_PORT
 
 ENGINES = ("transformers", "vllm")
 
@@ -72,12 +74,17 @@ def check_vllm_table(value: Any, where: str) -> dict[str, Any]:
         if key not in FIELDS:
             raise SpecError(f"{where}.{key}: unknown key (known: {', '.join(FIELDS)})")
         kind = FIELDS[key][0]
+        low, high = (0 if key == "verify_sample" else 1), (MAX_PORT if key == "port" else MAX_COUNT)
         ok = {"str": isinstance(item, str) and bool(item.strip()),
-              "int": isinstance(item, int) and not isinstance(item, bool) and item >= (0 if key == "verify_sample" else 1),
+              "int": isinstance(item, int) and not isinstance(item, bool) and item >= low,
               "num": isinstance(item, (int, float)) and not isinstance(item, bool) and item > 0,
               "list": isinstance(item, list) and all(isinstance(a, str) for a in item)}[kind]
+        if ok and kind == "int" and item > high:
+            raise SpecError(f"{where}.{key}: expected a whole number <= {high:,}, got {item!r}")
+        if ok and kind == "num" and not math.isfinite(item):
+            raise SpecError(f"{where}.{key}: expected a finite number, got {item!r}")
         if not ok:
-            expected = {"str": "a non-empty string", "int": "a whole number" + (" >= 0" if key == "verify_sample" else " >= 1"),
+            expected = {"str": "a non-empty string", "int": f"a whole number >= {low}",
                         "num": "a positive number", "list": "a list of strings"}[kind]
             raise SpecError(f"{where}.{key}: expected {expected}, got {item!r}")
     return dict(value)
