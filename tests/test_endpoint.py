@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.backends.openai.client import ClientConfig, RemoteCallError, RetryPolicy
+from harness.backends.http import ClientConfig, RemoteCallError, RetryPolicy
 from harness.backends.openai.endpoint import EndpointCandidate, build
 from harness.context import BuildOptions
 from harness.errors import SpecError

@@ -15,8 +15,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.backends.openai.client import (
-    ChatGenerator,
+from harness.backends.http import (
     ClientConfig,
     RemoteCallError,
     RetryPolicy,
@@ -25,6 +24,7 @@ from harness.backends.openai.client import (
     map_concurrently,
     retry_after_seconds,
 )
+from harness.backends.openai.client import ChatGenerator
 from harness.errors import HarnessError
 from harness.protocol import DecodeParams
 from harness.secrets import Secret, redact_text, redact_url

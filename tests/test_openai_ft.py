@@ -18,8 +18,8 @@ from types import SimpleNamespace
 import openai
 import pytest
 
+from harness.backends.http import ClientConfig, RetryPolicy
 from harness.backends.openai.candidates import build_openai as build
-from harness.backends.openai.client import ClientConfig, RetryPolicy
 from harness.backends.openai.costguard import CostLimitError
 from harness.backends.openai.finetune import fine_tune
 from harness.backends.openai.state import FineTuneSettings, job_key

@@ -81,7 +81,8 @@ def test_passes_and_logs(candidate):
 def test_direct_client_call_shows_a_full_traceback():
     # Chained into an AssertionError, so pytest prints every harness frame (and, with -l, its
     # locals) whatever the plugin does with harness errors. The URL never sits in a local here.
-    from harness.backends.openai.client import ChatGenerator, ClientConfig, RetryPolicy
+    from harness.backends.http import ClientConfig, RetryPolicy
+    from harness.backends.openai.client import ChatGenerator
     from harness.protocol import DecodeParams
 
     config = ClientConfig.resolve(base_url=os.environ["FT_LEAK_TEST_URL"], api_key_env="{key_env}",

@@ -23,7 +23,7 @@ import httpx
 import openai
 import pytest
 
-from harness.backends.openai.client import ClientConfig, RetryPolicy
+from harness.backends.http import ClientConfig, RetryPolicy
 from harness.backends.openai.finetune import FineTuneSettings, fine_tune
 from harness.data import load_split
 from harness.protocol import DecodeParams
@@ -124,7 +124,7 @@ def test_thirty_percent_faults_still_one_job(base_dir, tmp_path):
 CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from harness.backends.openai.client import ClientConfig
+    from harness.backends.http import ClientConfig
     from harness.backends.openai.finetune import FineTuneSettings, fine_tune
     from harness.data import load_split
 

@@ -56,7 +56,8 @@ def register(subparsers: Any) -> None:
 def endpoint_asker(config: Any, model: str, *, temperature: float, max_tokens: int,
                    seed: int) -> Callable[[list[Message], int], str]:
     """The ``ask`` callable :func:`harness.data.synth.synthesize` needs, against a chat endpoint."""
-    from harness.backends.openai.client import ChatGenerator, RemoteCallError
+    from harness.backends.http import RemoteCallError
+    from harness.backends.openai.client import ChatGenerator
 
     generator = ChatGenerator(config, model)
 
@@ -72,7 +73,7 @@ def endpoint_asker(config: Any, model: str, *, temperature: float, max_tokens: i
 
 def run_synth(args: argparse.Namespace) -> int:
     """Collect the pairs, write them, report what was dropped."""
-    from harness.backends.openai.client import ClientConfig
+    from harness.backends.http import ClientConfig
 
     config = ClientConfig.resolve(base_url=args.endpoint, api_key_env=args.api_key_env,
                                   timeout_s=args.timeout)

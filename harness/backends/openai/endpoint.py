@@ -12,12 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.backends.openai.client import (
-    ChatGenerator,
-    ClientConfig,
-    RemoteCallError,
-    call_endpoint,
-)
+from harness.backends.http import ClientConfig, RemoteCallError, call_endpoint
+from harness.backends.openai.client import ChatGenerator
 from harness.backends.openai.options import client_config_from_options, fingerprint_of
 from harness.data.records import Message
 from harness.errors import SpecError

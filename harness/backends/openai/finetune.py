@@ -25,13 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.backends.openai.client import (
-    ChatGenerator,
-    ClientConfig,
-    RemoteCallError,
-    call_endpoint,
-    make_client,
-)
+from harness.backends.http import ClientConfig, RemoteCallError, call_endpoint, make_client
+from harness.backends.openai.client import ChatGenerator
 from harness.backends.openai.costguard import check_cost
 from harness.backends.openai.options import fingerprint_of
 from harness.backends.openai.state import (

@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from harness.backends.openai.client import ClientConfig, RetryPolicy
+from harness.backends.http import ClientConfig, RetryPolicy
 from harness.cost import PricingTable
 from harness.errors import SpecError
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.openai.client import RemoteCallError
+from harness.backends.http import RemoteCallError
 from harness.backends.openai.state import upload_name
 from harness.errors import TrainingError
 
-#: ``call(operation, what)``: run one remote operation with retries (see ``client.call_endpoint``).
+#: ``call(operation, what)``: run one remote operation with retries (see ``harness.backends.http.call_endpoint``).
 Call = Callable[[Callable[[], Any], str], Any]
 
 

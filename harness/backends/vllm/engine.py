@@ -88,7 +88,7 @@ class VLLMCandidate:
     def _openai(self):
         served = self.served()
         if self._client is None:
-            from harness.backends.openai.client import ClientConfig, make_client
+            from harness.backends.http import ClientConfig, make_client
 
             config = ClientConfig.resolve(base_url=served.base_url, api_key_env=self.settings.api_key_env or "FT_VLLM_API_KEY",
                                           timeout_s=self.settings.timeout_s, concurrency=self.settings.concurrency)
@@ -107,7 +107,7 @@ class VLLMCandidate:
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """One completion per prompt through vLLM, ``concurrency`` in flight."""
         from harness.backends.hf.inference import render_prompts
-        from harness.backends.openai.client import call_endpoint, map_concurrently
+        from harness.backends.http import call_endpoint, map_concurrently
 
         tokenizer, stops = self._tokens()
         served, config, client = self._openai()
@@ -139,7 +139,7 @@ class VLLMCandidate:
         """Summed log-probability of each label (and end-of-turn) after each prompt, from vLLM's prompt logprobs."""
         from harness.backends.hf.inference import render_prompts
         from harness.backends.hf.likelihood import label_targets
-        from harness.backends.openai.client import call_endpoint, map_concurrently
+        from harness.backends.http import call_endpoint, map_concurrently
 
         tokenizer, _ = self._tokens()
         served, config, client = self._openai()
