@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.errors import SpecError
-from harness.metrics.registry import METRICS, paired_score_table
+from harness.metrics.registry import METRICS, is_known, paired_score_table
 
 PAIRED_SCORE = paired_score_table()
 
@@ -81,7 +81,7 @@ def parse_tolerance(value: Any, *, relative: bool | None = None, where: str = "t
 
 
 def _gateable(metric: str, where: str) -> str:
-    if metric not in METRICS:
+    if not is_known(metric):
         raise SpecError(f"{where}: unknown metric {metric!r} (known: {', '.join(METRICS)})")
     if metric not in PAIRED_SCORE:
         raise SpecError(f"{where}: metric {metric!r} cannot be gated: it has no per-example scores for a "
@@ -116,7 +116,7 @@ class GateConfig:
         """The checks to run for a result whose metrics are ``available`` (in a stable order)."""
         if self.checks is not None:
             return list(self.checks)
-        return [replace(self.default, metric=m) for m in sorted(set(available) & set(PAIRED_SCORE))]
+        return [replace(self.default, metric=m) for m in sorted(set(available)) if m in PAIRED_SCORE]
 
     def only(self, metrics: Iterable[str]) -> GateConfig:
         """The same gate restricted to ``metrics`` (unlisted ones use the default tolerance)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from harness.gate.slices import adjust_rows
 from harness.gate.verdict import CORPUS_STATS
-from harness.metrics.registry import corpus_metric
+from harness.metrics.registry import corpus_metric, paired_in
 from harness.results import PAIRED_SCORE, EvalResult
 
 
@@ -31,7 +31,8 @@ def subset_result(result: EvalResult, ids: list[str]) -> EvalResult:
     per_example = {name: pick(values) for name, values in result.per_example.items()}
     details = {key: pick(rows) for key, rows in result.details.items() if key in CORPUS_STATS.values()}
     metrics: dict[str, float] = {}
-    for metric, (score, _) in PAIRED_SCORE.items():
+    for metric in paired_in([*PAIRED_SCORE, *result.metrics]):
+        score = PAIRED_SCORE[metric][0]
         key, corpus = CORPUS_STATS.get(metric), corpus_metric(metric)
         if key and corpus is not None and details.get(key):
             metrics[metric] = corpus.subset_score(details[key])

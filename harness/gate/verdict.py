@@ -45,7 +45,7 @@ import numpy as np
 from harness.gate.baseline import BaselineEntry, BaselineMetric
 from harness.gate.config import GateConfig, MetricCheck
 from harness.gate.pairing import Pairing, pair_by_id
-from harness.metrics.registry import corpus_stats_table, info, mean_of_scores
+from harness.metrics.registry import corpus_stats_table, info, mean_of_scores, paired_in
 from harness.results import PAIRED_SCORE, EvalResult, GateRecord
 
 PASS = "pass"
@@ -318,7 +318,7 @@ def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], con
 
 def evaluate_gate(result: EvalResult, entry: BaselineEntry | None, config: GateConfig) -> list[GateRecord]:
     """One record per gated metric of ``result`` against its baseline ``entry`` (None: no baseline)."""
-    available = [m for m, (score, _) in PAIRED_SCORE.items() if score in result.per_example]
+    available = [m for m in paired_in(result.metrics) if PAIRED_SCORE[m][0] in result.per_example]
     prepared = [_prepare(result, entry, check, config) for check in config.checks_for(available)]
     tested = [p for p in prepared if isinstance(p, _Tested)]
     families = {name: iter(holm_nan_aware([getattr(t.test, field) for t in tested]))

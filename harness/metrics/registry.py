@@ -14,6 +14,7 @@ chrf, chrfpp   generation      0–100  ``sentence_chrf`` …  corpus      — (
 ter            generation      0–100  ``sentence_ter``     corpus      — (lower is better, on request)
 rouge1/2/L     generation      0–100  same name            mean        ``rouge_tokenizer``, ``rouge_stemmer``
 rougeLsum      generation      0–100  ``rougeLsum``        mean        ``rouge_tokenizer``, ``rouge_stemmer``
+semscore       generation      0–1    ``semscore``         mean        ``embedding_model`` (graded)
 f1_macro …     classification  0–1    —                    corpus      —
 =============  ==============  =====  ===================  ==========  ==============================
 
@@ -25,6 +26,7 @@ comparisons all go through it. This module imports nothing from the harness but 
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +69,7 @@ class MetricInfo:
     library: str = ""            # the library whose numbers the harness reproduces
     corpus: CorpusMetric | None = None  # corpus metrics: owns the per-example statistics and the
                                         # score of their sum (resampled by intervals and the gate)
+    graded: bool = False         # scored by a model (the runner's graded step), not by pure text scoring
 
     @property
     def stats(self) -> str | None:
@@ -109,6 +112,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("ter", GENERATION, 100.0, False, "sentence_ter", CONTINUOUS, CORPUS, False, (), "sacrebleu",
                corpus=TER),
     _rouge("rouge1"), _rouge("rouge2"), _rouge("rougeL"), _rouge("rougeLsum"),
+    MetricInfo("semscore", GENERATION, 1.0, True, "semscore", CONTINUOUS, MEAN, False,
+               ("embedding_model",), "sentence-transformers (mean pooling, L2 norm, cosine)", graded=True),
     _class_level("f1_macro"), _class_level("f1_weighted"),
     _class_level("precision_macro"), _class_level("recall_macro"),
 )}
@@ -120,17 +125,78 @@ OPTIONS: dict[str, MetricOption] = {o.name: o for o in (
     MetricOption("rouge_tokenizer", ("default", "unicode"), "default",
                  "rouge-score's tokenizer (Latin a-z0-9 only) or a Unicode word tokenizer (any script)"),
     MetricOption("rouge_stemmer", (True, False), True, "Porter stemming before ROUGE matching"),
+    MetricOption("embedding_model", (), "minilm",
+                 "the sentence-embedding model of semscore: the packaged all-MiniLM-L6-v2, a local "
+                 "directory or a hub id (any string; no fixed choices)"),
 )}
 
 ROUGE_TYPES = tuple(name for name in METRICS if name.startswith("rouge"))
 
 
+#: Graded metrics a suite declares by name, as ``<family>:<name>``: a custom scorer
+#: (``scorer:brevity``), a judge (``judge:helpful``), people's labels (``human:lora_vs_base``).
+#: Each is a per-example, continuous, mean-aggregated metric on a 0–1 (or −1…+1) scale.
+GRADED_FAMILIES = ("scorer", "judge", "human")
+_FAMILY_LIBRARY = {"scorer": "user code", "judge": "a judge model", "human": "people"}
+
+
+def graded_family(name: str) -> str | None:
+    """The family of a declared graded metric name (``scorer:x`` → ``scorer``), else None."""
+    family, sep, rest = name.partition(":")
+    return family if sep and rest and family in GRADED_FAMILIES else None
+
+
+def is_graded(name: str) -> bool:
+    """True for metrics scored by a model, user code or people (not by pure text scoring)."""
+    return graded_family(name) is not None or (name in METRICS and METRICS[name].graded)
+
+
+def is_known(name: str) -> bool:
+    """A registry metric or a declared graded metric name."""
+    return name in METRICS or graded_family(name) is not None
+
+
 def info(name: str) -> MetricInfo:
     """The facts of metric ``name``; KeyError naming the known metrics otherwise."""
+    family = graded_family(name)
+    if family is not None:
+        return MetricInfo(name, "any", 1.0, True, name, CONTINUOUS, MEAN, False, (), _FAMILY_LIBRARY[family],
+                          graded=True)
     try:
         return METRICS[name]
     except KeyError:
         raise KeyError(f"unknown metric {name!r} (known: {', '.join(METRICS)})") from None
+
+
+class _PairedScores(Mapping[str, tuple[str, str]]):
+    """metric → (per-example score key, kind): the registry's paired metrics, and any declared graded
+    metric on lookup (iteration yields the registry's, in table order)."""
+
+    def __init__(self, table: dict[str, tuple[str, str]]) -> None:
+        self._table = table
+
+    def __getitem__(self, name: str) -> tuple[str, str]:
+        if name in self._table:
+            return self._table[name]
+        if graded_family(name) is not None:
+            return name, CONTINUOUS
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and (name in self._table or graded_family(name) is not None)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+def paired_in(names: Iterable[str]) -> list[str]:
+    """The paired metrics among ``names``: the registry's in table order, then declared graded ones."""
+    present = list(dict.fromkeys(names))
+    static = [m for m, facts in METRICS.items() if facts.paired and m in present]
+    return static + sorted(m for m in present if graded_family(m) is not None)
 
 
 def metrics_for(task: str) -> tuple[str, ...]:
@@ -143,10 +209,16 @@ def default_metrics(task: str) -> tuple[str, ...]:
     return tuple(name for name, m in METRICS.items() if m.task == task and m.default)
 
 
-def paired_score_table() -> dict[str, tuple[str, str]]:
-    """metric → (per-example score key, score kind) for every metric with per-example scores."""
-    return {name: (m.score, m.score_kind) for name, m in METRICS.items()
-            if m.score is not None and m.score_kind is not None}
+def paired_score_table() -> Mapping[str, tuple[str, str]]:
+    """metric → (per-example score key, score kind) for every metric with per-example scores
+    (declared graded metrics included on lookup)."""
+    return _PairedScores({name: (m.score, m.score_kind) for name, m in METRICS.items()
+                          if m.score is not None and m.score_kind is not None})
+
+
+def graded_metrics() -> frozenset[str]:
+    """Metrics scored by a model in the runner's graded step (pure text scoring leaves them out)."""
+    return frozenset(name for name, m in METRICS.items() if m.graded)
 
 
 def corpus_stats_table() -> dict[str, str]:
@@ -177,7 +249,7 @@ def mean_of_scores() -> frozenset[str]:
 
 def options_for(metrics: tuple[str, ...] | list[str]) -> tuple[str, ...]:
     """The ``metric_options`` keys any of ``metrics`` reads."""
-    return tuple(dict.fromkeys(o for name in metrics for o in METRICS[name].options))
+    return tuple(dict.fromkeys(o for name in metrics for o in info(name).options))
 
 
 def option_value(options: dict[str, Any] | None, name: str) -> Any:

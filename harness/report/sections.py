@@ -20,12 +20,12 @@ from harness.fmt import (
     fmt_percent,
     shorten,
 )
-from harness.metrics.registry import corpus_metric
+from harness.metrics.registry import corpus_metric, paired_in
 from harness.report.intervals import Interval
 from harness.report.latency import latency_text
 from harness.report.tables import markdown_table
 from harness.report.verdicts import is_failing
-from harness.results import PAIRED_SCORE, ComparisonRecord, EvalResult, GateRecord, Problem
+from harness.results import ComparisonRecord, EvalResult, GateRecord, Problem
 
 SHORT = 12
 PER_EXAMPLE_MARK = "†"
@@ -39,7 +39,7 @@ def _section(title: str, body: str, *notes: str, level: int = 2) -> str:
 def metric_order(results: Sequence[EvalResult]) -> list[str]:
     """Metrics of ``results``: those with per-example scores first (in PAIRED_SCORE order), then the rest."""
     names = {m for r in results for m in r.metrics}
-    paired = [m for m in PAIRED_SCORE if m in names]
+    paired = paired_in(names)
     return paired + sorted(names - set(paired))
 
 

@@ -16,9 +16,10 @@ from typing import Any
 
 from harness.fmt import fmt_int, fmt_interval, fmt_metric, fmt_p
 from harness.gate.slice_compare import subset_result
+from harness.metrics.registry import paired_in
 from harness.report.intervals import metric_intervals
 from harness.report.tables import markdown_table
-from harness.results import PAIRED_SCORE, EvalResult, GateRecord, RunState
+from harness.results import EvalResult, GateRecord, RunState
 
 
 def _gate_rows(gates: Sequence[GateRecord], candidate: str) -> list[tuple[str, dict[str, Any]]]:
@@ -82,7 +83,7 @@ def write_forest_plots(state: RunState, suite: str, out_dir: Path, name: str) ->
 
 
 def _metrics(result: EvalResult) -> list[str]:
-    return [m for m in PAIRED_SCORE if m in result.metrics]
+    return paired_in(result.metrics)
 
 
 def slice_table(result: EvalResult, gates: Sequence[GateRecord]) -> str:

@@ -14,6 +14,7 @@ from harness.data.records import Split
 from harness.protocol import Candidate, Generation, LabelScorer
 from harness.results import EvalResult
 from harness.runner.checks import classification_checks, example_fingerprints, full_signatures
+from harness.runner.graded import score_graded
 from harness.runner.scoring import score_task
 from harness.runner.sharded import Shard, run_chunk
 from harness.spec import SuiteSpec
@@ -151,6 +152,11 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
     metrics, per_example, signatures, details = score_task(
         suite.task, predictions, references, labels=suite.labels, aliases=suite.label_aliases,
         metrics=suite.metrics, options=suite.metric_options)
+    for into, part in zip((metrics, per_example, signatures, details),
+                          score_graded(suite, predictions, references, examples=split.examples,
+                                       spec_dir=ctx.spec.path.parent),
+                          strict=True):
+        into.update(part)
     details["method"] = method
     signatures = full_signatures(signatures, suite, method)  # method, decoding, prompt, labels, normalisation
     prompt = getattr(candidate, "prompt_details", None)  # a prompted candidate: instruction and shots

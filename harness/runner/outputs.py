@@ -90,6 +90,23 @@ def read_outputs(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _carry_graded(template: EvalResult, metrics: dict[str, float], per_example: dict[str, list[float]],
+                  signatures: dict[str, str]) -> None:
+    """Graded metrics (scored by a model or user code) of unchanged outputs, as the live run recorded them."""
+    from harness.metrics.registry import is_graded, paired_score_table
+
+    paired = paired_score_table()
+    for name, value in template.metrics.items():
+        if name in metrics or not is_graded(name):
+            continue
+        metrics[name] = value
+        score = paired[name][0] if name in paired else None
+        if score is not None and score in template.per_example:
+            per_example[score] = list(template.per_example[score])
+        if name in template.signatures:
+            signatures[name] = template.signatures[name]
+
+
 def result_from_outputs(rows: list[dict[str, Any]], template: EvalResult | None, *, suite: str,
                         candidate: str, task: str, labels: list[str]) -> EvalResult:
     """Re-score saved outputs with the same pure scoring code the live run used."""
@@ -102,6 +119,10 @@ def result_from_outputs(rows: list[dict[str, Any]], template: EvalResult | None,
     metrics, per_example, signatures, details = score_task(
         task, predictions, references, labels=labels, aliases=recorded.get("label_aliases"),
         metrics=sorted(template.metrics) if template else (), options=recorded.get("metric_options"))
+    if template is not None:
+        signatures = carried_signatures(signatures, template.signatures)
+        if template.predictions == predictions and template.references == references:
+            _carry_graded(template, metrics, per_example, signatures)
     return EvalResult(
         suite=suite,
         candidate=candidate,
@@ -116,7 +137,7 @@ def result_from_outputs(rows: list[dict[str, Any]], template: EvalResult | None,
         predictions=predictions,
         metrics=metrics,
         per_example=per_example,
-        signatures=carried_signatures(signatures, template.signatures) if template else signatures,
+        signatures=signatures,
         details={**(template.details if template else {}), **details},
         usage=dict(template.usage) if template else {},
         training=template.training if template else None,

@@ -53,7 +53,9 @@ def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec,
         "sampled": sampled,
         "deterministic": not differing,
         "differing_examples": differing[:20],
-        "metrics": {name: spread([m[name] for m in metric_runs]) for name in first.metrics},
+        # graded metrics (a model or user code scores them) are not recomputed per repeat
+        "metrics": {name: spread([m[name] for m in metric_runs]) for name in first.metrics
+                    if all(name in m for m in metric_runs)},
         "note": ("" if sampled or not differing else
                  f"non-deterministic: greedy outputs differ between runs on {len(differing)} example(s)"),
     }

@@ -72,6 +72,8 @@ KINDS: dict[str, KindFacts] = {
                                   "in-context examples from the train split",
                           required=("base_kind",), wraps=("base", "adapter", "model", "endpoint"),
                           suite_check="harness.spec.candidates:check_prompted"),
+    "recorded": KindFacts("harness.backends.recorded:build_recorded", ("path",),
+                          summary="outputs recorded elsewhere (JSONL of example id → output)", required=("path",)),
     "encoder-base": KindFacts(f"{_ENC}.candidates:build_encoder_base", ("base_model", "seed", "max_length"),
                               summary="an encoder with a seeded, untrained head"),
     "encoder-lora": KindFacts(f"{_ENC}.candidates:build_encoder_lora", ("base_model", "seed"),

@@ -14,6 +14,7 @@ from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_
 from harness.protocol import MAX_COUNT, MAX_NEW_TOKENS, MAX_THREADS, DecodeParams
 from harness.spec.candidates import check_candidate, check_suite_candidates, resolve
 from harness.spec.model import HarnessSpec, SuiteSpec
+from harness.spec.scorers import check_scorers
 from harness.spec.slices import check_slices
 from harness.spec.table import Table, show, unknown_key
 
@@ -24,7 +25,7 @@ _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing"
                  "expected_monthly_requests", "compute_price_per_hour")
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
                "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
-               "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize")
+               "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers")
 #: ``likelihood_normalize``: label log-likelihoods as they are, per character (lm-evaluation-harness's
 #: ``acc_norm``) or per UTF-8 byte (``acc_bytes``)
 LIKELIHOOD_NORMALIZE = ("none", "chars", "bytes")
@@ -112,7 +113,10 @@ def _metric_options(t: Table, reported: tuple[str, ...]) -> dict[str, Any]:
     readers = options_for(reported)
     for key, value in table.items():
         choices = OPTIONS[key].choices
-        if value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
+        if not choices:  # free text (a model reference)
+            if not isinstance(value, str) or not value.strip():
+                raise SpecError(f"{table.at(key)}: expected a non-empty string, got {value!r}")
+        elif value not in choices or isinstance(value, bool) != isinstance(choices[0], bool):
             raise SpecError(f"{table.at(key)}: {value!r} is not one of {', '.join(repr(c) for c in choices)}")
         if key not in readers:
             raise SpecError(f"{table.at(key)}: no metric of this suite reads it (metrics: {', '.join(reported)}; "
@@ -170,7 +174,8 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         raise SpecError(f"{t.at('likelihood_normalize')}: label likelihoods are normalised only in a "
                         f"classification suite (task is {task!r})")
     metrics = _metrics(t, task)
-    reported = metrics or default_metrics(task)
+    scorers = check_scorers(t.table("scorers"), base)
+    reported = (metrics or default_metrics(task)) + tuple(s.metric for s in scorers)
     system = t.string("system")
     if system is not None and not system.strip():
         raise SpecError(f"{t.at('system')}: the system prompt is empty (leave the key out for none)")
@@ -183,6 +188,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         decode=_decode(t.table("decode", known=_DECODE_KEYS)),
         scoring=scoring, gate=_gate(t, reported), metrics=metrics,
         metric_options=_metric_options(t, reported),
+        scorers=scorers,
         candidates={cname: check_candidate(cname, _with_engine(t, candidates.get(cname)), candidates.at(cname),
                                            has_validation="validation" in t)
                     for cname in (candidates or {})},

@@ -11,6 +11,7 @@ from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import default_metrics
 from harness.protocol import DecodeParams
+from harness.spec.scorers import ScorerSpec
 from harness.spec.slices import SliceSpec
 
 
@@ -55,11 +56,18 @@ class SuiteSpec:
     #: label log-likelihoods compared as they are (``none``), per character (``chars``, lm-eval's
     #: ``acc_norm``) or per UTF-8 byte (``bytes``, ``acc_bytes``)
     likelihood_normalize: str = "none"
+    #: custom scorers (``[suites.<name>.scorers]``), reported as ``scorer:<name>``
+    scorers: tuple[ScorerSpec, ...] = ()
+
+    @property
+    def graded_metrics(self) -> tuple[str, ...]:
+        """The metrics the suite declares by name (custom scorers, judges, human labels)."""
+        return tuple(s.metric for s in self.scorers)
 
     @property
     def reported_metrics(self) -> tuple[str, ...]:
-        """The metrics this suite reports: those it lists, else its task's defaults."""
-        return self.metrics or default_metrics(self.task)
+        """The metrics this suite reports: those it lists (else its task's defaults) and its graded ones."""
+        return (self.metrics or default_metrics(self.task)) + self.graded_metrics
 
     def load_split(self, which: str) -> Split:
         """The suite's ``train``, ``validation`` or ``eval`` split, loaded and validated.
