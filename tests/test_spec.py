@@ -175,7 +175,7 @@ def test_the_full_example_loads(tmp_path):
     # metric names and options, from the metric registry
     ('metrics = ["bleu", "rougeL"]', 'metrics = "bleu"', "suites.g.metrics", "expected a list of strings"),
     ('metrics = ["bleu", "rougeL"]', 'metrics = ["blue", "rougeL"]', "suites.g.metrics[0]",
-     "unknown metric 'blue' (a generation suite reports: exact_match, bleu, rouge1, rouge2, rougeL, rougeLsum"),
+     "unknown metric 'blue' (a generation suite reports: exact_match, bleu, "),
     ('metrics = ["bleu", "rougeL"]', 'metrics = ["bleu", "accuracy"]', "suites.g.metrics[1]",
      "'accuracy' is a classification metric"),
     ('metrics = ["bleu", "rougeL"]', 'metrics = ["bleu", "bleu"]', "suites.g.metrics[1]", "listed twice"),
