@@ -90,7 +90,12 @@ def delete_file(file_id: str, store: Files) -> dict[str, Any]:
 def file_content(file_id: str, store: Files) -> Response:
     """``GET /v1/files/{id}/content``: the uploaded bytes."""
     record = get_file(store, file_id)
-    return Response(store.file_path(record).read_bytes(), media_type="application/octet-stream")
+    try:
+        content = store.file_path(record).read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise not_found(f"The content of File {file_id} is no longer stored on this server.",
+                        param="id", code="file_content_not_found") from None
+    return Response(content, media_type="application/octet-stream")
 
 
 def validate_training_file(content: bytes, filename: str) -> None:
