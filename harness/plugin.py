@@ -165,6 +165,10 @@ class FtSession(EvalSession):
         if cache:
             write(f"cache: {cache}")
         write(f"reports: {', '.join(written[:3])}{' ...' if len(written) > 3 else ''}")
+        from harness.report import github_annotations
+
+        for line in github_annotations(self.state):  # GitHub workflow commands: one per regression
+            write(line)
 
 
 SESSION_KEY = pytest.StashKey[FtSession]()

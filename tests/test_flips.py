@@ -35,6 +35,9 @@ def test_continuous_scores_flip_only_beyond_the_threshold():
     assert flip_type(40.0, 38.9, "a", "b", threshold=1.0) == "harmful"
     assert flip_type(40.0, 41.2, "a", "a", threshold=1.0) == "beneficial"
     assert flip_type(40.0, 40.5, "a", "a", threshold=1.0) == "unchanged"
+    # TER: lower is better, so a rise is harmful
+    assert flip_type(40.0, 45.0, "a", "b", threshold=1.0, higher_is_better=False) == "harmful"
+    assert flip_type(40.0, 35.0, "a", "b", threshold=1.0, higher_is_better=False) == "beneficial"
 
 
 def test_without_recorded_outputs_churn_is_not_claimed():

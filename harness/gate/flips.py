@@ -4,8 +4,9 @@ changed their output without changing their score, or stayed as they were.
 A mean hides how it moved: +1 point can be 10 fixes and 9 new breaks. For each example scored by
 both runs (paired by id, in the later run's order):
 
-* ``harmful``: the score dropped (binary: right → wrong; continuous: by more than ``threshold``);
-* ``beneficial``: the score rose (wrong → right; or by more than ``threshold``);
+* ``harmful``: the score got worse (binary: right → wrong; continuous: by more than ``threshold``,
+  in the metric's direction: a rise of TER is harmful);
+* ``beneficial``: the score got better (wrong → right; or by more than ``threshold``);
 * ``churn``: the score held (within ``threshold``) but the output text changed;
 * ``unchanged``: the score held and the output is the same text.
 
@@ -34,6 +35,11 @@ FLIP_TYPES = (HARMFUL, BENEFICIAL, CHURN, UNCHANGED)
 THRESHOLD_SHARE = 0.01
 
 
+def better_is_higher(metric: str) -> bool:
+    """Whether a higher per-example score of ``metric`` is better (TER: lower is)."""
+    return METRICS[metric].higher_is_better if metric in METRICS else True
+
+
 def default_threshold(metric: str) -> float:
     """The smallest score change that counts as a flip for ``metric``: 1 % of its scale."""
     scale = METRICS[metric].scale if metric in METRICS else 1.0
@@ -41,9 +47,9 @@ def default_threshold(metric: str) -> float:
 
 
 def flip_type(before: float, after: float, output_before: str | None, output_after: str | None, *,
-              threshold: float) -> str:
+              threshold: float, higher_is_better: bool = True) -> str:
     """The flip type of one example (see the module doc); ``output_before`` None: not recorded."""
-    change = float(after) - float(before)
+    change = (float(after) - float(before)) * (1 if higher_is_better else -1)
     if change < -threshold:
         return HARMFUL
     if change > threshold:
@@ -64,7 +70,7 @@ def _counts(types: Mapping[str, str], ids: Sequence[str] | None = None) -> dict[
 def decompose(ids: Sequence[str], before: Sequence[float], after: Sequence[float], *,
               outputs_before: Mapping[str, str] | None, outputs_after: Mapping[str, str],
               threshold: float, slices: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
-              ) -> dict[str, Any]:
+              higher_is_better: bool = True) -> dict[str, Any]:
     """The flip decomposition of paired scores ``before`` → ``after`` of examples ``ids``.
 
     Returns plain data for ``results.json``: ``counts`` and ``ids`` per flip type, the
@@ -74,7 +80,8 @@ def decompose(ids: Sequence[str], before: Sequence[float], after: Sequence[float
     types: dict[str, str] = {}
     for example_id, old, new in zip(ids, before, after, strict=True):
         old_text = outputs_before.get(example_id) if outputs_before is not None else None
-        types[example_id] = flip_type(old, new, old_text, outputs_after.get(example_id), threshold=threshold)
+        types[example_id] = flip_type(old, new, old_text, outputs_after.get(example_id), threshold=threshold,
+                                      higher_is_better=higher_is_better)
     by_type: dict[str, list[str]] = {kind: [] for kind in FLIP_TYPES}
     for example_id, kind in types.items():
         by_type[kind].append(example_id)
@@ -115,14 +122,15 @@ def against_baseline(result: EvalResult, entry: BaselineEntry, metric: str) -> d
         return None
     return decompose(pairing.ids, pairing.baseline, pairing.current, outputs_before=entry.outputs,
                      outputs_after=outputs_by_id(result), threshold=default_threshold(metric),
-                     slices=result.slices or entry.slices)
+                     slices=result.slices or entry.slices, higher_is_better=better_is_higher(metric))
 
 
 def between(a: EvalResult, b: EvalResult, metric: str, ids: Sequence[str], scores_a: Sequence[float],
             scores_b: Sequence[float]) -> dict[str, Any]:
     """Flips of ``b`` against ``a`` (two candidates of one run, scores paired in ``ids`` order)."""
     return decompose(ids, scores_a, scores_b, outputs_before=outputs_by_id(a), outputs_after=outputs_by_id(b),
-                     threshold=default_threshold(metric), slices=b.slices or a.slices)
+                     threshold=default_threshold(metric), slices=b.slices or a.slices,
+                     higher_is_better=better_is_higher(metric))
 
 
 def outputs_by_id(result: EvalResult) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """Reports of a run: ``<suite>.md`` pages, ``index.md``, ``index.html``, PNG plots, ``results.json``,
-CI summary.
+``pr-comment.md``, CI summary.
 
 :func:`write_reports` writes everything from a :class:`harness.results.RunState`. The pages
 are deterministic: the same results give byte-identical files except for the final
@@ -18,13 +18,14 @@ from harness.report.intervals import metric_intervals
 from harness.report.json_out import SCHEMA_VERSION, read_results, write_results_json
 from harness.report.markdown import index_page, suite_page, suite_results
 from harness.report.plots import Bar, plot_loss_curves, plot_metric_bars
+from harness.report.pr_comment import github_annotations, pr_comment
 from harness.report.sections import metric_order
 from harness.report.slices import write_forest_plots
 from harness.report.summary import append_step_summary
 from harness.report.summary import junit_properties as properties
 from harness.results import RunState
 
-__all__ = ["SCHEMA_VERSION", "junit_properties", "read_results", "write_reports"]
+__all__ = ["SCHEMA_VERSION", "github_annotations", "junit_properties", "read_results", "write_reports"]
 
 
 def slug(name: str) -> str:
@@ -112,6 +113,9 @@ def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None =
     write_atomic(index, index_page(state, pages, date=date, baseline_note=note))
     written.append(index)
     written.append(write_results_json(state, out_dir / "results.json"))
+    comment = out_dir / "pr-comment.md"
+    write_atomic(comment, pr_comment(state))
+    written.append(comment)
     html = out_dir / "index.html"
     write_atomic(html, render_html(state, views, date=date))
     written.append(html)
