@@ -59,13 +59,13 @@ def test_prompt_completion_text_and_json_array():
         r["messages"] for r in json.loads((GOOD / "chat_array.json").read_text())]
 
 
-def test_csv_reads_cells_as_text_and_uses_rows(tmp_path):
+def test_csv_reads_cells_as_text_and_uses_file_lines(tmp_path):
     split = load_split(GOOD / "instruction.csv")
-    assert [e.line for e in split.examples] == [1, 2, 3]
+    assert [e.line for e in split.examples] == [2, 3, 5]  # the header is line 1; row 2's cell spans two lines
     assert split.examples[1].messages[0]["content"] == "Classify: dull,\nslow film"
     assert split.examples[2].meta["record"]["instruction"] == "Classify: 007 rules"
     assert [e.meta["label"] for e in split.examples] == ["positive", "negative", "positive"]
-    assert split.examples[0].meta["unit"] == "row"
+    assert "unit" not in split.examples[0].meta
 
 
 def test_parquet_and_jsonl_give_the_same_fingerprint(tmp_path):

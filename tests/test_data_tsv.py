@@ -37,8 +37,8 @@ def test_tsv_reads_tabs_and_keeps_quotes_as_text(tmp_path: Path):
     assert len(split) == len(frame) == len(ROWS)
     assert [e.messages[0]["content"] for e in split.examples] == list(frame["prompt"])
     assert [e.messages[-1]["content"] for e in split.examples] == list(frame["completion"])
-    assert [e.line for e in split.examples] == [1, 2, 3, 4]
-    assert split.examples[0].meta["unit"] == "row"
+    assert [e.line for e in split.examples] == [2, 3, 4, 5]  # file lines, after the header
+    assert "unit" not in split.examples[0].meta  # lines, as in a JSONL file
 
 
 def test_tsv_json_cells_ids_and_metadata_columns(tmp_path: Path):

@@ -43,7 +43,10 @@ EXPECTED = {
     "json_trailing_comma.json": (":4:", None, "invalid JSON"),
     "lone_surrogate.jsonl": (":2:", None, "lone surrogate"),
     "message_not_object.jsonl": (":2:", "messages[0]", "not an object"),
-    "messages_cell_invalid.csv": (": row 2:", "messages", "invalid JSON"),
+    "messages_cell_invalid.csv": (":3:", "messages", "invalid JSON"),  # the file line, after the header
+    "tab_separated.csv": (":1:", None, "the file looks tab-separated (name it .tsv)"),
+    "header_only.csv": (": ", None, "CSV file has a header but no rows"),
+    "missing_column.csv": (":1:", None, "missing column 'output' for the instruction format (columns found: 'instruction', 'input')"),
     "messages_not_list.jsonl": (":2:", "messages", "must be a list"),
     "missing_content.jsonl": (":2:", "messages[1].content", "missing key 'content'"),
     "missing_messages.jsonl": (":3:", "messages", "missing 'messages' list"),

@@ -116,7 +116,7 @@ def test_csv_metadata_columns_and_json_metadata_cell(tmp_path):
     assert load_split(cell).examples[0].meta["metadata"] == {"category": "kitchen"}
     both = tmp_path / "c.csv"
     both.write_text('prompt,completion,metadata,metadata.x\nhi,ok,"{""a"": 1}",2\n', encoding="utf-8")
-    with pytest.raises(DatasetError, match="row 1: field 'metadata': both a JSON 'metadata' cell"):
+    with pytest.raises(DatasetError, match=r"c\.csv:2: field 'metadata': both a JSON 'metadata' cell"):
         load_split(both)
 
 

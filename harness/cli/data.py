@@ -183,8 +183,7 @@ def render_lint(report: Any) -> str:
         out.append(f"eval:  {report.eval_path}: {report.n_eval} examples "
                    f"(fingerprint {short_fingerprint(report.fingerprints['eval'])})")
     out.append(f"task: {report.task}")
-    kind = "exact" if report.counts_exact else "estimated"
-    out.append(f"\ntoken lengths per example ({kind}, {report.counter}):")
+    out.append(f"\ntoken lengths per example ({report.counter}):")
     rows = [[name, *(f"{v:g}" for v in stats.values())]
             for name, stats in report.token_lengths.items() if stats]
     if rows:

@@ -107,6 +107,12 @@ def _read_csv(path: str, data: bytes, reader: str = "csv") -> RawFile:
         problem = (f"duplicate column names {', '.join(map(repr, duplicated))}" if duplicated
                    else "empty column name")
         return RawFile(path, [], [_error(reader, f"{name} header: {problem}", path, 1)], reader)
+    problem = _header_problem(header, reader, delimiter)
+    if problem:
+        return RawFile(path, [], [_error(reader, f"{name} header: {problem}", path, 1)], reader)
+    lines = _record_lines(text, delimiter, quoting)
+    if not lines:  # before datasets, which says only that the "train" instruction has no data
+        return RawFile(path, [], [_error("empty_file", f"{name} file has a header but no rows", path)], reader)
     features = Features({column: Value("string") for column in header})
     try:
         with _quiet_datasets() as cache_dir:
@@ -119,19 +125,61 @@ def _read_csv(path: str, data: bytes, reader: str = "csv") -> RawFile:
         return RawFile(path, [], [_error(reader, f"cannot parse {name}: {_first_line(exc)}", path,
                                          line)], reader)
     rows, findings = [], []
-    for number, record in enumerate(records, start=1):
-        record, problems = _parse_json_cells(record, path, number, name)
-        record, folded = fold_metadata(record, path, number)
+    unit = "line" if len(lines) == len(records) else "row"  # file lines where the two parsers agree
+    numbers = lines if unit == "line" else range(1, len(records) + 1)
+    for number, record in zip(numbers, records, strict=True):
+        record, problems = _parse_json_cells(record, path, number, name, unit=unit)
+        record, folded = fold_metadata(record, path, number, unit)
         problems += folded
         findings += problems
         if not problems:
-            rows.append(Row(number, record, "row"))
+            rows.append(Row(number, record, unit))
     if not rows and not findings:
         findings.append(_error("empty_file", f"{name} file has a header but no rows", path))
     return RawFile(path, rows, findings, reader)
 
 
-def _parse_json_cells(record: dict[str, Any], path: str, number: int, kind: str = "CSV"
+#: the columns each record format needs in a delimited file (one of them present picks the format)
+FORMAT_COLUMNS = (("messages", ("messages",)), ("instruction", ("instruction", "output")),
+                  ("prompt/completion", ("prompt", "completion")), ("text", ("text",)))
+
+
+def _header_problem(header: list[str], reader: str, delimiter: str) -> str | None:
+    """One line about a header no record format fits: a tab-separated file named ``.csv``, or a
+    format's column missing (naming it and the columns found), instead of one error per row."""
+    found = ", ".join(repr(c) for c in header)
+    other = "\t" if delimiter == "," else ","
+    if len(header) == 1 and other in header[0] and len(header[0].split(other)) > 1:
+        sep, rename = ("tabs", ".tsv") if other == "\t" else ("commas", ".csv")
+        return (f"the header {header[0]!r} is one column separated by {sep}: the file looks {sep[:-1]}-separated "
+                f"(name it {rename})")
+    columns = set(header)
+    for fmt, needed in FORMAT_COLUMNS:
+        if columns & set(needed):
+            missing = [c for c in needed if c not in columns]
+            if missing:
+                return (f"missing column {', '.join(repr(c) for c in missing)} for the {fmt} format "
+                        f"(columns found: {found})")
+            return None
+    wanted = "; ".join(" + ".join(needed) for _, needed in FORMAT_COLUMNS)
+    return f"no record format fits the columns (one of: {wanted}); columns found: {found}"
+
+
+def _record_lines(text: str, delimiter: str, quoting: int) -> list[int]:
+    """The file line each data record starts on (a quoted cell may span lines); blank lines skipped."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    starts, end = [], 0
+    try:
+        for i, cells in enumerate(reader):
+            start, end = end + 1, reader.line_num
+            if i and any(cell.strip() for cell in cells):
+                starts.append(start)
+    except csv.Error:  # the parse below reports it with its line
+        starts.append(end + 1)
+    return starts
+
+
+def _parse_json_cells(record: dict[str, Any], path: str, number: int, kind: str = "CSV", unit: str = "row"
                       ) -> tuple[dict[str, Any], list[Finding]]:
     findings = []
     record = {k: v for k, v in record.items() if not (k == "id" and v == "")}
@@ -142,7 +190,7 @@ def _parse_json_cells(record: dict[str, Any], path: str, number: int, kind: str 
                 record[column] = parse_json(value)
             except (ValueError, RecursionError) as exc:
                 findings.append(_error("invalid_json", f"invalid JSON in {kind} cell: {exc}", path,
-                                       number, column, "row"))
+                                       number, column, unit))
     return record, findings
 
 

@@ -62,7 +62,7 @@ def chat_template_ids(tokenizer: Any, messages: list[Message], **kwargs: Any) ->
 
 def estimate_counter() -> TokenCounter:
     """The offline estimate for OpenAI models (marked as an estimate in every output)."""
-    return TokenCounter(estimate_tokens, exact=False, description="estimate (~4 chars/token)")
+    return TokenCounter(estimate_tokens, exact=False, description="estimated, ~4 chars/token")
 
 
 def tokenizer_counter(tokenizer: Any) -> TokenCounter:
@@ -71,7 +71,7 @@ def tokenizer_counter(tokenizer: Any) -> TokenCounter:
         return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
     name = getattr(tokenizer, "name_or_path", "") or type(tokenizer).__name__
-    return TokenCounter(count, exact=True, description=f"exact ({name})", tokenizer=tokenizer)
+    return TokenCounter(count, exact=True, description=f"exact, {name}", tokenizer=tokenizer)
 
 
 def make_counter(count_tokens: Any = None, *, exact: bool = True) -> TokenCounter:
@@ -85,7 +85,7 @@ def make_counter(count_tokens: Any = None, *, exact: bool = True) -> TokenCounte
     if callable(count_tokens):
         name = getattr(count_tokens, "__name__", "custom counter")
         return TokenCounter(count_tokens, exact=exact,
-                            description=f"{'exact' if exact else 'estimate'} ({name})")
+                            description=f"{'exact' if exact else 'estimated'}, {name}")
     raise TypeError("count_tokens must be a callable, a tokenizer or None")
 
 

@@ -89,8 +89,7 @@ class ValidationReport:
         lines += render_findings(self.errors, cap)
         lines += render_findings(self.warnings, cap)
         if self.stats:
-            kind = "exact" if self.counts_exact else "estimated"
-            lines.append(f"tokens ({kind}, {self.counter}):")
+            lines.append(f"tokens ({self.counter}):")  # "exact, NAME" or "estimated, ~4 chars/token"
             for name, dist in self.stats.items():
                 lines.append(f"  {name}: min {dist['min']:g} / max {dist['max']:g}, mean "
                              f"{dist['mean']:.1f} / median {dist['median']:g}, p10 "
