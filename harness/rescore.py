@@ -88,6 +88,10 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
     original = read_results(run_dir / "results.json") if (run_dir / "results.json").exists() else RunState()
     root = _outputs_root(run_dir)
     files = sorted(root.glob("*/*.jsonl"))
+    for path in files:
+        if not path.is_file():
+            raise DatasetError("is a directory, not an outputs file (expected outputs/<suite>/<candidate>.jsonl)",
+                               path=str(path))
     if not files:
         raise DatasetError("no outputs found (expected outputs/<suite>/<candidate>.jsonl)", path=str(root))
     spec = None
@@ -116,8 +120,14 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
             raise DatasetError("task unknown: pass --task classification|generation (no results.json)", path=str(path))
         rows = read_outputs(path)
         _check_ids(path, rows)
-        state.results.append(result_from_outputs(rows, template, suite=suite, candidate=candidate,
-                                                 task=suite_task, labels=suite_labels))
+        try:
+            result = result_from_outputs(rows, template, suite=suite, candidate=candidate,
+                                         task=suite_task, labels=suite_labels)
+        except (ValueError, KeyError, TypeError) as exc:  # the scorers refuse what they cannot score
+            hint = (f" (--task {task} applies to every suite of the run; rescore a folder holding one "
+                    "suite's outputs, or keep the run's results.json)") if task and template is None else ""
+            raise DatasetError(f"cannot score these outputs as {suite_task}: {exc}{hint}", path=str(path)) from None
+        state.results.append(result)
         sources[(suite, candidate)] = path
 
     for record in original.comparisons:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -30,12 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.cli import EXIT_FINDINGS, EXIT_OK
+    from harness.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
     from harness.cli.arguments import check_dir_option
     from harness.report import write_reports
     from harness.rescore import rescore_run
 
     check_dir_option("--out", args.out)
+    if args.out is not None and args.out.resolve() == args.run_dir.resolve():
+        print(f"ft-harness rescore: error: --out {args.out} is the run folder itself; the re-scored "
+              "reports would replace the run's own results.json and reports (choose another folder, "
+              "default RUN_DIR/rescored)", file=sys.stderr)
+        return EXIT_USAGE
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
     outcome = rescore_run(args.run_dir, baseline_path=args.baseline, spec_path=args.spec, task=args.task,
                           labels=labels, strict=args.strict)

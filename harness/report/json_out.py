@@ -25,7 +25,7 @@ from typing import Any
 
 from harness.errors import HarnessError
 from harness.jsonio import strict_dumps, write_atomic
-from harness.results import RunState
+from harness.results import ComparisonRecord, EvalResult, GateRecord, Problem, RunState
 
 SCHEMA_VERSION = 1
 STATE_KEY = "state"
@@ -68,7 +68,80 @@ def read_results(path: str | Path) -> RunState:
     if version != SCHEMA_VERSION:
         raise HarnessError(f"{path}:{line_of_key(text, ['schema_version'])}: field 'schema_version': "
                            f"expected {SCHEMA_VERSION}, got {version!r}")
+    problem = state_shape_problem(document[STATE_KEY])
+    if problem is not None:
+        keys, message = problem
+        raise HarnessError(f"{path}:{line_of_key(text, [STATE_KEY, *keys[:1]])}: field "
+                           f"'{'.'.join([STATE_KEY, *keys])}': {message}")
     try:
         return RunState.from_dict(document[STATE_KEY])
-    except (TypeError, KeyError, AttributeError) as exc:
+    except (TypeError, KeyError, AttributeError, ValueError) as exc:
         raise HarnessError(f"{path}: field {STATE_KEY!r}: malformed run state: {exc}") from None
+
+
+_RECORDS = {"results": EvalResult, "comparisons": ComparisonRecord, "gates": GateRecord, "problems": Problem}
+_TABLES = ("run_info", "settings", "decisions")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _value_problem(annotation: str, value: Any) -> str | None:
+    """Why ``value`` does not have the shape its dataclass annotation (a string) says, or None."""
+    optional = annotation.endswith("| None")
+    annotation = annotation.removesuffix("| None").strip()
+    if value is None:
+        return None if optional or annotation in ("float", "Any") else "expected a value, got null"
+    if annotation.startswith("dict"):
+        if not isinstance(value, dict):
+            return f"expected an object, got {_kind(value)}"
+        inner = annotation[annotation.find(",") + 1:-1].strip()
+        for key, item in value.items():
+            problem = _value_problem(inner, item)
+            if problem is not None:
+                return f"at {key!r}: {problem}"
+        return None
+    if annotation.startswith("list"):
+        if not isinstance(value, list):
+            return f"expected a list, got {_kind(value)}"
+        inner = annotation[5:-1]
+        for index, item in enumerate(value):
+            problem = _value_problem(inner, item)
+            if problem is not None:
+                return f"at [{index}]: {problem}"
+        return None
+    expected = {"str": (str,), "float": (int, float), "int": (int,)}.get(annotation)
+    if expected is not None and (isinstance(value, bool) or not isinstance(value, expected)):
+        return f"expected {'a string' if annotation == 'str' else 'a number'}, got {_kind(value)}"
+    return None
+
+
+def state_shape_problem(state: dict[str, Any]) -> tuple[list[str], str] | None:
+    """``(key path, problem)`` for the first field of a stored run state whose shape is wrong."""
+    import dataclasses
+
+    for name, kind in _RECORDS.items():
+        records = state.get(name, [])
+        if not isinstance(records, list):
+            return [name], f"expected a list of records, got {_kind(records)}"
+        known = {f.name: f for f in dataclasses.fields(kind)}
+        for index, record in enumerate(records):
+            where = [f"{name}[{index}]"]
+            if not isinstance(record, dict):
+                return where, f"expected an object, got {_kind(record)}"
+            for key, value in record.items():
+                if key not in known:
+                    return [*where, key], f"unknown field (known: {', '.join(known)})"
+                problem = _value_problem(str(known[key].type), value)
+                if problem is not None:
+                    return [*where, key], problem
+            missing = [f.name for f in known.values() if f.name not in record
+                       and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+            if missing:
+                return where, f"missing field(s) {', '.join(missing)}"
+    for name in _TABLES:
+        if state.get(name) is not None and not isinstance(state[name], dict):
+            return [name], f"expected an object, got {_kind(state[name])}"
+    return None

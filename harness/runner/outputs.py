@@ -59,6 +59,8 @@ def read_outputs(path: Path) -> list[dict[str, Any]]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise DatasetError("outputs file not found", path=str(path)) from None
+    except IsADirectoryError:
+        raise DatasetError("is a directory, not an outputs file", path=str(path)) from None
     except UnicodeDecodeError as exc:
         raise DatasetError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=str(path)) from None
     rows = []
