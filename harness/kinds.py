@@ -1,32 +1,40 @@
-"""Candidate kinds: each kind names the function that builds it (imported only when used)."""
+"""The one discovery point of candidate kinds: imports every built-in family (each registers its
+kinds with :mod:`harness.spec.registry` next to their builders) and loads third-party families
+from the ``harness.kinds`` entry point group (see docs/extending.md)."""
 
 from __future__ import annotations
 
-import importlib
+from pathlib import Path
 
+from harness.backends import prompted, recorded
+from harness.backends.encoder import kinds as encoder_kinds
+from harness.backends.hf import kinds as hf_kinds
+from harness.backends.openai import kinds as openai_kinds
+from harness.backends.vllm import kinds as vllm_kinds
 from harness.context import BuildContext
 from harness.errors import SpecError
 from harness.protocol import Candidate
-from harness.spec import KINDS as KIND_FACTS
-from harness.spec import CandidateSpec, SuiteSpec
+from harness.spec import CandidateSpec, HarnessSpec, SuiteSpec
+from harness.spec import load_spec as load_checked_spec
+from harness.spec.registry import KINDS, build, discover_entry_points
+from harness.tuning import search
 
-#: kind -> "module:function" that builds it; the kinds and the keys each takes are declared
-#: (and checked when the spec loads) in :data:`harness.spec.KINDS`.
-KINDS: dict[str, str] = {name: facts.builder for name, facts in KIND_FACTS.items()}
-#: wraps a built local candidate with ``engine = "vllm"`` (imported only when a spec asks for it)
-VLLM_ENGINE = "harness.backends.vllm.engine:serve_with_vllm"
+#: The built-in families, in the order their kinds are listed.
+BUILTIN_FAMILIES = (hf_kinds, search, openai_kinds, prompted, recorded, encoder_kinds, vllm_kinds)
+
+for _family in BUILTIN_FAMILIES:
+    _family.register()
+discover_entry_points()
 
 
 def build_candidate(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> Candidate:
     """Build (train or load) the candidate ``spec`` of ``suite``."""
-    target = KINDS.get(spec.kind)
-    if target is None:
+    if spec.kind not in KINDS:
         raise SpecError(f"{ctx.spec.path}: suites.{suite.name}.candidates.{spec.name}.kind: unknown kind "
                         f"{spec.kind!r} (known: {', '.join(sorted(KINDS))})")
-    module_name, func_name = target.split(":")
-    builder = getattr(importlib.import_module(module_name), func_name)
-    built = builder(ctx, suite, spec)
-    if spec.options.get("engine") == "vllm":  # outputs through vLLM instead of transformers
-        module_name, func_name = VLLM_ENGINE.split(":")
-        return getattr(importlib.import_module(module_name), func_name)(ctx, suite, spec, built)
-    return built
+    return build(ctx, suite, spec)
+
+
+def load_spec(path: Path | str) -> HarnessSpec:
+    """The spec at ``path``, checked completely against every registered kind."""
+    return load_checked_spec(path)

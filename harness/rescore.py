@@ -99,7 +99,7 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
         baseline_path = find_baseline(run_dir, original)
     spec_path = spec_path if spec_path is not None else _recorded_spec(original)
     if spec_path is not None:
-        from harness.spec import load_spec
+        from harness.kinds import load_spec
 
         spec = load_spec(spec_path)
 

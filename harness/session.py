@@ -168,7 +168,7 @@ class EvalSession:
     def spec(self) -> Any:
         """The candidate spec (loaded, and checked, on first use)."""
         if self._spec is None:
-            from harness.spec import load_spec
+            from harness.kinds import load_spec
 
             self._spec = load_spec(self.options.spec_path)
             from harness.report.decision import decision_settings

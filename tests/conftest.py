@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import harness.kinds  # noqa: F401  (the discovery point: registers every built-in candidate kind before a test loads a spec)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

@@ -1,11 +1,15 @@
 """The candidate spec parser: valid files load, every mistake names file and key."""
 
+import json
 from pathlib import Path
 
 import pytest
 
+from harness import kinds
 from harness.errors import SpecError
 from harness.spec import load_spec
+
+KIND_NAMES = tuple(kinds.KINDS)
 
 GOOD = """
 [harness]
@@ -284,30 +288,47 @@ def test_gate_config_is_parsed_once_and_passed_through(tmp_path):
     assert load_spec(write(tmp_path, GOOD)).suite("s").gate == GateConfig()
 
 
-def test_kind_table_matches_the_builders_and_their_own_checks():
-    """The spec's table of kinds is the one harness.kinds builds from; where a backend keeps its
-    own list of accepted options, the two agree."""
+def test_every_kind_is_registered_by_its_family_with_a_callable_builder():
+    """The registry is filled by the families through the one discovery point."""
     from harness import kinds
-    from harness.backends.encoder import candidates as encoder
-    from harness.backends.hf import loaded
-    from harness.backends.openai import candidates as openai
-    from harness.backends.openai import endpoint
     from harness.spec import KINDS, param_names
-    from harness.spec.candidates import resolve
-    from harness.tuning import search
 
-    assert set(kinds.KINDS) == set(KINDS)
-    for facts in KINDS.values():
-        assert callable(resolve(facts.builder)), facts.builder
-    assert set(KINDS["adapter"].options) == loaded.ADAPTER_OPTIONS | {"seed", "scoring", "engine", "vllm"}
-    assert set(KINDS["model"].options) == loaded.MODEL_OPTIONS | {"seed", "scoring", "engine", "vllm"}
-    assert set(KINDS["endpoint"].options) == endpoint._OPTIONS
-    assert set(KINDS["openai"].options) == openai.OPTIONS
-    assert set(KINDS["search"].options) == search.OPTIONS
-    for kind in ("encoder-base", "encoder-lora", "encoder-full", "encoder-zeroshot"):
-        assert set(KINDS[kind].options) == encoder._OPTIONS[kind], kind
+    families = {facts.name: family for family in kinds.BUILTIN_FAMILIES for facts in getattr(family, "KINDS", ())}
+    assert set(families) == set(KINDS)
+    for name, facts in KINDS.items():
+        assert callable(facts.builder), name
+        assert facts.builder.__module__.startswith(families[name].__name__.rsplit(".", 1)[0]), name
+        assert set(facts.required) <= set(facts.options), name
     assert "learning_rate" in param_names("lora") and "r" in param_names("lora")
     assert "r" not in param_names("full") and "learning_rate" in param_names("encoder-full")
+
+
+_WRONG_TYPE = {"str": 7, "int": "x", "pos": 0, "num": "x", "bool": "yes", "table": 3, "count": -1,
+               "scoring": "guess", "registered": 12}
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_NAMES))
+def test_every_declared_option_is_checked_at_load(tmp_path, kind):
+    """The option schema each family declares is the one the spec checks: every option of every kind,
+    given a value of the wrong type, is refused at load naming that key."""
+    from harness.spec import KINDS
+    from harness.spec.candidates import OPTION_TYPES
+
+    facts = KINDS[kind]
+    base = {"kind": kind, **{key: "x" for key in facts.required}}
+    if facts.wraps:
+        base["base_kind"] = facts.wraps[0]
+    for key in facts.options:
+        if key in facts.required or key == "base_kind":
+            continue
+        expected = OPTION_TYPES.get(key, "str")
+        table = ", ".join(f"{k} = {json.dumps(v)}" for k, v in {**base, key: _WRONG_TYPE[expected]}.items())
+        path = tmp_path / f"{kind}-{key}.toml"
+        path.write_text(f'[suites.s]\ntask = "classification"\nlabels = ["a", "b"]\neval = "e.jsonl"\n'
+                        f"validation = \"v.jsonl\"\n[suites.s.candidates.c]\n{table.replace(', ', chr(10))}\n",
+                        encoding="utf-8")
+        with pytest.raises(SpecError, match=rf"candidates\.c\.{key}"):
+            load_spec(path)
 
 
 # -- the suite's system prompt --------------------------------------------------------------------

@@ -27,12 +27,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.prompting import PromptPlan, ShotError, plan_prompt
+from harness.backends.prompting import BASE_KINDS, PromptPlan, ShotError, plan_prompt
 from harness.context import BuildContext
 from harness.data.records import Message
 from harness.errors import SpecError
 from harness.protocol import Candidate, DecodeParams, Generation, LabelScorer, TrainingSummary
-from harness.spec import KINDS, CandidateSpec, SuiteSpec
+from harness.spec import CandidateSpec, SuiteSpec
+from harness.spec.registry import KindFacts, build, kind_facts, register_kind
 
 
 @dataclass
@@ -133,8 +134,6 @@ def check_context(candidate: PromptedCandidate, suite: SuiteSpec, prompts: Seque
 
 def build_prompted(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> PromptedCandidate:
     """A prompted candidate over ``base_kind`` (the spec checked the keys when it loaded)."""
-    from harness.kinds import build_candidate
-
     where = _where(ctx, suite, spec)
     options = dict(spec.options)
     seed = int(options.get("seed", ctx.spec.seed))
@@ -144,8 +143,8 @@ def build_prompted(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> 
     except ShotError as exc:
         raise SpecError(f"{where}.{exc.key}: {exc.problem}") from None
     base_kind = str(options["base_kind"])
-    inner_options = {k: v for k, v in options.items() if k in KINDS[base_kind].options}
-    inner = build_candidate(ctx, suite, CandidateSpec(name=spec.name, kind=base_kind, options=inner_options))
+    inner_options = {k: v for k, v in options.items() if k in kind_facts(base_kind).options}
+    inner = build(ctx, suite, CandidateSpec(name=spec.name, kind=base_kind, options=inner_options))
     identity = {"inner": inner.fingerprint, **plan.identity()}
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
     cls = PromptedLabelScorer if isinstance(inner, LabelScorer) else PromptedCandidate
@@ -154,3 +153,34 @@ def build_prompted(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> 
     ctx.log(f"{suite.name}/{spec.name}: prompted {base_kind}, {len(plan.shots)} shot(s) from train "
             f"({', '.join(plan.shot_ids) or 'none'})")
     return candidate
+
+
+def check_prompted(suite: Any, spec: CandidateSpec, where: str) -> None:
+    """A prompted candidate's shots can be drawn: the suite has a train split with enough examples
+    (and, stratified, every label among them). The context window is checked when it is built."""
+    from harness.errors import HarnessError
+
+    shots = int(spec.options.get("shots", 0))
+    if not shots:
+        return
+    if suite.train is None:
+        raise SpecError(f"{where}.shots: shots are drawn from the train split; suite {suite.name!r} has none "
+                        "(add `train = ...` or set shots = 0)")
+    try:
+        prompt_plan(suite, dict(spec.options), seed=int(spec.options.get("seed", 0)))
+    except ShotError as exc:
+        raise SpecError(f"{where}.{exc.key}: {exc.problem}") from None
+    except HarnessError as exc:
+        raise SpecError(f"{where}.shots: cannot read the train or eval split to draw shots: {exc}") from None
+
+
+KINDS = (
+    KindFacts("prompted", build_prompted, ("base_kind", "instruction", "shots", "stratify", "seed", "scoring"),
+              summary="a base, adapter, model or endpoint prompted with an instruction and k in-context "
+                      "examples from the train split",
+              required=("base_kind",), wraps=BASE_KINDS, suite_check=check_prompted),
+)
+
+def register() -> None:
+    """Register this family's kinds (called by :mod:`harness.kinds`, the one discovery point)."""
+    register_kind(*KINDS)

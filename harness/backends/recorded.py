@@ -17,6 +17,7 @@ from typing import Any
 
 from harness.errors import DatasetError, SpecError
 from harness.protocol import DecodeParams, Generation, TrainingSummary
+from harness.spec.registry import KindFacts, register_kind
 
 OUTPUT_FIELDS = ("output", "prediction")
 
@@ -119,3 +120,14 @@ def build_recorded(ctx: Any, suite: Any, spec: Any) -> RecordedCandidate:
         by_prompt[key] = outputs[ex.id]
     digest = hashlib.sha256(json.dumps(outputs, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
     return RecordedCandidate(spec.name, path, by_prompt, f"recorded:{digest[:32]}")
+
+
+KINDS = (
+    KindFacts("recorded", build_recorded, ("path",),
+              summary="outputs recorded elsewhere (JSONL of example id → output)", required=("path",)),
+)
+
+
+def register() -> None:
+    """Register this family's kinds (called by :mod:`harness.kinds`, the one discovery point)."""
+    register_kind(*KINDS)

@@ -142,7 +142,7 @@ def run_lint(args: argparse.Namespace) -> int:
         return EXIT_FINDINGS
     slices, labels = (), ()
     if getattr(args, "spec", None) and getattr(args, "suite", None):
-        from harness.spec import load_spec
+        from harness.kinds import load_spec
 
         suite = load_spec(args.spec).suite(args.suite)
         slices, labels = suite.slices, suite.labels

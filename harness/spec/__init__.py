@@ -29,9 +29,10 @@ parameter names are refused with the file and the key path, e.g.
 their keys, ``loading`` the checks of the harness and suite tables.
 """
 
-from harness.spec.candidates import KINDS, KindFacts, check_candidate, param_names
+from harness.spec.candidates import check_candidate
 from harness.spec.loading import METRIC_OPTIONS, SCORING, TASKS, load_spec, parse_spec
 from harness.spec.model import CandidateSpec, HarnessSpec, SuiteSpec
+from harness.spec.registry import KINDS, KindFacts, param_names
 
 __all__ = [
     "KINDS",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +11,12 @@ from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_for, options_for
 from harness.protocol import MAX_COUNT, MAX_NEW_TOKENS, MAX_THREADS, DecodeParams
-from harness.spec.candidates import check_candidate, check_suite_candidates, resolve
+from harness.spec.candidates import check_candidate, check_suite_candidates
 from harness.spec.model import HarnessSpec, SuiteSpec
+from harness.spec.registry import KINDS, OPTION_CHECKS, SECTION_CHECKS, discover_entry_points
 from harness.spec.scorers import check_scorers
 from harness.spec.slices import check_slices
-from harness.spec.table import Table, show, unknown_key
+from harness.spec.table import Table, show
 
 TASKS = ("classification", "generation")
 SCORING = ("generate", "likelihood")
@@ -143,22 +143,27 @@ def _gate(t: Table, reported: tuple[str, ...]) -> GateConfig:
     return config
 
 
+def _registered(key: str, t: Table) -> Any:
+    """The check a family registered for option ``key`` (a clear error when none is installed)."""
+    check = OPTION_CHECKS.get(key)
+    if check is None:
+        raise SpecError(f"{t.at(key)}: no installed family checks {key!r} (is its backend importable?)")
+    return check
+
+
 def _with_engine(t: Table, candidate: Any) -> Any:
     """A candidate table with the suite's ``engine`` / ``vllm`` settings as defaults (local kinds only)."""
     if not isinstance(candidate, dict) or ("engine" not in t and "vllm" not in t):
         return candidate
-    from harness.spec.candidates import KINDS
-
     facts = KINDS.get(candidate.get("kind"))
     if facts is None or "engine" not in facts.options:
         return candidate
-    check = {key: resolve(f"harness.backends.vllm.settings:check_{key}") for key in ("engine", "vllm_table")}
     merged = dict(candidate)
     if "engine" in t:
-        merged.setdefault("engine", check["engine"](t.get("engine"), t.at("engine")))
+        merged.setdefault("engine", _registered("engine", t)(t.get("engine"), t.at("engine")))
     if "vllm" in t and merged.get("engine") == "vllm":  # the suite's table serves its vLLM candidates
         own = candidate.get("vllm") if isinstance(candidate.get("vllm"), dict) else {}
-        merged["vllm"] = {**check["vllm_table"](t.get("vllm"), t.at("vllm")), **own}
+        merged["vllm"] = {**_registered("vllm", t)(t.get("vllm"), t.at("vllm")), **own}
     return merged
 
 
@@ -206,23 +211,11 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
 
 
 def check_tiny(t: Table) -> dict[str, Any]:
-    """``[harness.tiny]``: sizes of the embedded base, by the fields of its config."""
-    config = resolve("harness.backends.hf.tiny:TinyModelConfig")
-    limits = resolve("harness.backends.hf.tiny:TINY_LIMITS")
-    types = {f.name: type(f.default) for f in fields(config) if f.name != "seed"}
-    for key in t:
-        if key == "seed":
-            raise SpecError(f"{t.at(key)}: the embedded base takes harness.seed; remove this key")
-        if key not in types:
-            raise unknown_key(t.where, key, types)
-        if types[key] is int:
-            t.integer(key, 1, minimum=1, maximum=int(limits[key]))
-        else:
-            t.number(key, 0.0, minimum=0.0, maximum=limits[key])
-    problem = resolve("harness.backends.hf.tiny:tiny_config_problem")(dict(t.data))
-    if problem is not None:
-        raise SpecError(f"{t.at(problem[0])}: {problem[1]}")
-    return dict(t.data)
+    """``[harness.tiny]``: sizes of the embedded base, checked by the family that builds it."""
+    check = SECTION_CHECKS.get("tiny")
+    if check is None:
+        raise SpecError(f"{t.where}: no installed family builds the embedded base")
+    return check(t)
 
 
 def check_pricing(t: Table) -> dict[str, Any]:
@@ -245,6 +238,7 @@ def check_pricing(t: Table) -> dict[str, Any]:
 
 def parse_spec(raw: Any, path: Path) -> HarnessSpec:
     """Check a parsed TOML document completely and build the spec; errors name file and key."""
+    discover_entry_points()  # families installed as packages (the built-ins: harness.kinds)
     path = Path(path)
     top = Table(raw, f"{path}:", _TOP_KEYS, top=True)
     base = path.parent.resolve()

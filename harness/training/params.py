@@ -10,8 +10,8 @@ import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from harness.errors import SpecError
 from harness.protocol import MAX_COUNT, MAX_EPOCHS
+from harness.spec.registry import ParamProblem
 
 # Evaluation, checkpoint and early-stopping parameters common to every trainer.
 SCHEDULE_DEFAULTS: dict[str, Any] = {
@@ -32,17 +32,8 @@ _BOOLEAN_PARAMS = ("gradient_checkpointing", "load_best_model_at_end", "load_in_
                    "bnb_4bit_use_double_quant")
 
 
-class ParamError(SpecError):
+class ParamError(ParamProblem):
     """A training parameter with an impossible value (or an unknown name); ``key`` names it."""
-
-    def __init__(self, key: str, problem: str, message: str | None = None) -> None:
-        self.key = key
-        self.problem = problem
-        super().__init__(message or f"parameter {key!r}: {problem}")
-
-    def located(self, where: str) -> SpecError:
-        """The same error naming its key path below ``where`` (a candidate's spec location)."""
-        return SpecError(f"{where}.params.{self.key}: {self.problem}")
 
 
 def merge_params(defaults: Mapping[str, Any], params: Mapping[str, Any] | None, title: str) -> dict[str, Any]:

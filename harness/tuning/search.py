@@ -36,11 +36,14 @@ from harness.errors import SpecError
 from harness.protocol import MAX_SEED, MAX_TRIALS
 from harness.runner.evaluate import evaluate_candidate
 from harness.spec import CandidateSpec
+from harness.spec.registry import KindFacts, param_names, register_kind
+from harness.spec.table import unknown_key
 from harness.training.lifecycle import summary_from_dict
 
 BASE_KINDS = ("lora", "full")
 STRATEGIES = ("grid", "random")
-OPTIONS = {"base_kind", "grid", "random", "trials", "seed", "select", "mode", "training_seed"}
+#: the keys of a search table (declared once: the kind registry and :func:`parse_search` read it)
+OPTIONS = ("base_kind", "grid", "random", "trials", "seed", "select", "mode", "training_seed")
 DISTRIBUTIONS = ("uniform", "log_uniform", "int_uniform", "choice")
 LOSS_SELECTORS = ("eval_loss",)
 
@@ -88,7 +91,7 @@ def _check_distribution(name: str, value: Any, where: str) -> None:
 
 def parse_search(params: Mapping[str, Any], options: Mapping[str, Any], where: str) -> SearchSpec:
     """Check a ``kind = "search"`` candidate's options; errors name the spec key at fault."""
-    unknown = sorted(set(options) - OPTIONS)
+    unknown = sorted(set(options) - set(OPTIONS))
     if unknown:
         raise SpecError(f"{where}: unknown key {unknown[0]!r} for a search (allowed: kind, params, "
                         f"{', '.join(sorted(OPTIONS))})")
@@ -272,3 +275,28 @@ def _metric_on_validation(ctx, candidate, suite, validation, metric: str, where:
         raise SpecError(f"{where}.select: metric {metric!r} is not reported for suite {suite.name!r} "
                         f"(available: eval_loss, {', '.join(sorted(result.metrics))})")
     return float(result.metrics[metric])
+
+
+def check_search_params(params: Mapping[str, Any], options: Mapping[str, Any], where: str,
+                        has_validation: bool) -> None:
+    """A search table checked at load: its base kind's parameter names, a validation split, its space."""
+    base_kind = options.get("base_kind")
+    if base_kind in BASE_KINDS:
+        known = param_names(str(base_kind))
+        for key in params:
+            if key not in known:
+                raise unknown_key(f"{where}.params", key, known)
+    if not has_validation:
+        raise SpecError(f"{where}: a search selects on the validation split; the suite has none "
+                        "(add `validation = ...`)")
+    parse_search(params, options, where)
+
+
+KINDS = (
+    KindFacts("search", build_search, OPTIONS, summary="a hyperparameter search over lora / full trials",
+              required=("base_kind",), params_check=check_search_params),
+)
+
+def register() -> None:
+    """Register this family's kinds (called by :mod:`harness.kinds`, the one discovery point)."""
+    register_kind(*KINDS)

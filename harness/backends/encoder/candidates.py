@@ -39,11 +39,12 @@ from harness.spec import CandidateSpec, SuiteSpec
 
 DEFAULT_MAX_LENGTH = 128
 ZERO_SHOT_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers
-_OPTIONS = {
-    "encoder-base": {"base_model", "seed", "max_length"},
-    "encoder-lora": {"base_model", "seed"},
-    "encoder-full": {"base_model", "seed"},
-    "encoder-zeroshot": {"base_model", "max_length", "label_descriptions"},
+#: the keys each encoder kind's table takes (declared once: the kind registry and the builders read it)
+OPTIONS: dict[str, tuple[str, ...]] = {
+    "encoder-base": ("base_model", "seed", "max_length"),
+    "encoder-lora": ("base_model", "seed"),
+    "encoder-full": ("base_model", "seed"),
+    "encoder-zeroshot": ("base_model", "max_length", "label_descriptions"),
 }
 
 
@@ -152,10 +153,10 @@ def _check(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> None:
     where = _where(ctx, suite, spec)
     if suite.task != "classification":
         raise SpecError(f"{where}.kind: {spec.kind!r} needs a classification suite (task is {suite.task!r})")
-    unknown = sorted(set(spec.options) - _OPTIONS[spec.kind])
+    unknown = sorted(set(spec.options) - set(OPTIONS[spec.kind]))
     if unknown:
         raise SpecError(f"{where}: unknown option {unknown[0]!r} for kind {spec.kind!r} "
-                        f"(allowed: {', '.join(sorted(_OPTIONS[spec.kind]))})")
+                        f"(allowed: {', '.join(sorted(OPTIONS[spec.kind]))})")
     if "max_length" in spec.options and (not isinstance(spec.options["max_length"], int)
                                          or spec.options["max_length"] < 2):
         raise SpecError(f"{where}.max_length: expected an integer of at least 2, got {spec.options['max_length']!r}")

@@ -23,8 +23,10 @@ from typing import Any
 from harness.context import local_model_dir
 from harness.errors import HarnessError, SpecError
 
-ADAPTER_OPTIONS = {"path", "base", "load_in_8bit", "load_in_4bit"}
-MODEL_OPTIONS = {"path"}
+#: the keys of an adapter / model table besides those every local kind takes (declared once: the
+#: kind registry and the builders read these)
+ADAPTER_OPTIONS = ("path", "base", "load_in_8bit", "load_in_4bit")
+MODEL_OPTIONS = ("path",)
 PROBE_PROMPTS = (
     "Classify the sentiment of: the battery life is wonderful.",
     "Write one sentence about a lamp.",
@@ -73,8 +75,8 @@ def _spec_dir(ctx) -> Path:
     return Path(ctx.spec.path).resolve().parent
 
 
-def _check_options(spec, allowed: set[str], where: str) -> str:
-    unknown = sorted(set(spec.options) - allowed - {"seed", "scoring", "engine", "vllm"})  # engine: harness.kinds wraps
+def _check_options(spec, allowed: tuple[str, ...], where: str) -> str:
+    unknown = sorted(set(spec.options) - set(allowed) - {"seed", "scoring", "engine", "vllm"})  # engine: wrapped
     if unknown or spec.params:
         key = unknown[0] if unknown else "params"
         raise SpecError(f"{where}: unknown key {key!r} for kind {spec.kind!r} (allowed: {', '.join(sorted(allowed))})")

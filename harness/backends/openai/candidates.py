@@ -2,24 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from harness.backends.openai.finetune import OpenAIFineTuneCandidate, fine_tune
-from harness.backends.openai.options import client_config_from_options, pricing_from_spec
+from harness.backends.openai.options import (
+    CLIENT_OPTIONS,
+    client_config_from_options,
+    pricing_from_spec,
+)
 from harness.backends.openai.state import FineTuneSettings
 from harness.errors import SpecError
+from harness.spec.registry import ParamProblem
 from harness.training.lifecycle import candidate_where, load_training_splits
 
-OPTIONS = frozenset({"model", "base_url", "api_key_env", "suffix", "max_cost", "poll_interval_s",
-                     "job_timeout_s", "timeout_s", "concurrency", "max_attempts", "max_tokens_field",
-                     "seed", "request_options"})
+OPTIONS = (*CLIENT_OPTIONS, "suffix", "max_cost", "poll_interval_s", "job_timeout_s", "seed")
 PARAMS = frozenset({"n_epochs", "batch_size", "learning_rate_multiplier"})
+
+
+def openai_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """OpenAI's fine-tuning hyperparameters: each ``"auto"`` or a positive number (whole for
+    ``n_epochs`` and ``batch_size``)."""
+    for key, value in params.items():
+        whole = key != "learning_rate_multiplier"
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value == "auto" or (number and value > 0 and (not whole or float(value).is_integer())):
+            continue
+        raise ParamProblem(key, f"expected \"auto\" or a positive {'integer' if whole else 'number'}, got {value!r}")
+    return dict(params)
 
 
 def build_openai(ctx, suite, spec) -> OpenAIFineTuneCandidate:
     """Build the ``kind = "openai"`` candidate of a suite (registry entry point)."""
     where = candidate_where(ctx, suite, spec)
-    unknown = sorted(set(spec.options) - OPTIONS) or sorted(set(spec.params) - PARAMS)
+    unknown = sorted(set(spec.options) - set(OPTIONS)) or sorted(set(spec.params) - PARAMS)
     if unknown:
         raise SpecError(f"{where}: unknown key {unknown[0]!r} (options: {', '.join(sorted(OPTIONS))}; "
                         f"params: {', '.join(sorted(PARAMS))})")

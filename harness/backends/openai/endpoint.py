@@ -14,7 +14,11 @@ from typing import Any
 
 from harness.backends.http import ClientConfig, RemoteCallError, call_endpoint
 from harness.backends.openai.client import ChatGenerator
-from harness.backends.openai.options import client_config_from_options, fingerprint_of
+from harness.backends.openai.options import (
+    CLIENT_OPTIONS,
+    client_config_from_options,
+    fingerprint_of,
+)
 from harness.data.records import Message
 from harness.errors import SpecError
 from harness.protocol import DecodeParams, Generation, TrainingSummary
@@ -72,18 +76,17 @@ class EndpointCandidate:
         return self._generator.generate(prompts, params)
 
 
-_OPTIONS = {"model", "base_url", "api_key_env", "timeout_s", "concurrency", "max_attempts",
-            "max_tokens_field", "verify", "request_options"}
+OPTIONS = (*CLIENT_OPTIONS, "verify")
 
 
 def build(ctx, suite, spec) -> EndpointCandidate:
     """Build the ``kind = "endpoint"`` candidate of a suite (registry entry point)."""
     where = f"{ctx.spec.path}: suites.{suite.name}.candidates.{spec.name}"
-    unknown = sorted(set(spec.options) - _OPTIONS)
+    unknown = sorted(set(spec.options) - set(OPTIONS))
     if unknown or spec.params:
         key = unknown[0] if unknown else "params"
         raise SpecError(f"{where}: unknown key {key!r} (an endpoint is not trained; options: "
-                        f"{', '.join(sorted(_OPTIONS))})")
+                        f"{', '.join(sorted(OPTIONS))})")
     if "model" not in spec.options:
         raise SpecError(f"{where}: missing key 'model' (the served model id)")
     config = client_config_from_options(spec.options, where)

@@ -12,6 +12,10 @@ from harness.backends.http import ClientConfig, RetryPolicy
 from harness.cost import PricingTable
 from harness.errors import SpecError
 
+#: the client keys both remote kinds take (declared once: the kind registry and the builders read them)
+CLIENT_OPTIONS = ("model", "base_url", "api_key_env", "timeout_s", "concurrency", "max_attempts",
+                  "max_tokens_field", "request_options")
+
 
 def fingerprint_of(base_url: str, model: str, request_options: Mapping[str, Any]) -> str:
     """sha256 of (base URL without credentials, model id, fixed request options)."""
