@@ -254,6 +254,10 @@ class EvalSession:
             suite, split = self.spec.suite(suite_name), self.eval_split(suite_name)
             result = evaluate_candidate(self.ctx, candidate, suite, split)
             result.slices = self.slice_members(suite_name)
+            if suite.judges:  # graded by a model; pairwise judges need the other candidate's outputs
+                from harness.runner.judging import apply_judges
+
+                apply_judges(self.ctx, suite, result, lambda other: self.evaluate(suite_name, other))
             if self.options.repeat > 1:
                 from harness.runner.stability import repeat_evaluation
 

@@ -67,16 +67,40 @@ def break_even_rows(results: Sequence[EvalResult], pricing: PricingTable | None 
     return rows
 
 
+def judge_cost_rows(results: Sequence[EvalResult]) -> list[list[str]]:
+    """One row per (candidate, judge): the judge's calls, tokens and their price (recorded by the run)."""
+    rows = []
+    for r in results:
+        for name, figures in sorted((r.details.get("judges") or {}).items()):
+            usage = figures.get("usage") or {}
+            cost = usage.get("cost_usd")
+            new = usage.get("new_cost_usd")
+            rows.append([r.candidate, f"judge:{name}", str(figures.get("model", NA)),
+                         f"{int(usage.get('calls', 0)):,} ({int(usage.get('cached_calls', 0)):,} cached)",
+                         f"{int(usage.get('prompt_tokens', 0)):,}", f"{int(usage.get('completion_tokens', 0)):,}",
+                         NA if cost is None else f"${cost:.4f}", NA if new is None else f"${new:.4f}"])
+    return rows
+
+
 def cost_section(results: Sequence[EvalResult], pricing: PricingTable | None = None) -> str:
-    """The markdown section, or "" when no candidate counted tokens."""
+    """The markdown section, or "" when no candidate or judge counted tokens."""
     rows = cost_rows(results, pricing)
-    if not rows:
+    judged = judge_cost_rows(results)
+    if not rows and not judged:
         return ""
     headers = ["candidate", "model", "requests", "prompt tokens / 1k req", "completion tokens / 1k req",
                "cost / 1k req"]
     as_of = getattr(pricing, "as_of", PRICES_AS_OF)
-    text = (f"## Cost\n\n{markdown_table(headers, rows)}\n\nPrices per 1M tokens as of {as_of} "
-            "(harness.cost); n/a where the model has no listed price.\n\n")
+    text = "## Cost\n\n"
+    if rows:
+        text += (f"{markdown_table(headers, rows)}\n\nPrices per 1M tokens as of {as_of} "
+                 "(harness.cost); n/a where the model has no listed price.\n\n")
+    if judged:
+        headers = ["candidate", "judge", "judge model", "calls", "prompt tokens", "completion tokens",
+                   "cost (all calls)", "cost (this run)"]
+        text += (f"### Judges\n\n{markdown_table(headers, judged)}\n\nEvery judgment's tokens at the judge "
+                 "model's price ([harness.pricing] or the built-in table; n/a when unpriced); cached judgments "
+                 "cost nothing this run. `--ft-openai-max-cost` refuses a judge's new calls estimated above it.\n\n")
     even = break_even_rows(results, pricing)
     if even:
         headers = ["fine-tune", "vs prompting", "training cost", "prompted / 1k req", "fine-tuned / 1k req",

@@ -12,6 +12,7 @@ from harness.report import sections
 from harness.report.costs import cost_section
 from harness.report.decision import decision_section
 from harness.report.intervals import Interval
+from harness.report.judges import judges_section
 from harness.report.slices import slices_section
 from harness.report.tables import markdown_table
 from harness.report.verdicts import FAIL, run_verdict, suite_gates, suite_problems, suite_verdict
@@ -38,6 +39,7 @@ def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[s
         f"# Suite `{suite}`\n\n{verdict.line}\n{warnings}{notes}\n",
         sections.candidates_section(results, intervals),
         sections.comparisons_section([c for c in state.comparisons if c.suite == suite]),
+        judges_section(results),
         sections.gate_section(gates),
         sections.regressions_section(gates),
         slices_section(state, suite, slice_images),

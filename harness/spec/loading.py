@@ -12,6 +12,7 @@ from harness.gate.config import GateConfig
 from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_for, options_for
 from harness.protocol import MAX_COUNT, MAX_NEW_TOKENS, MAX_THREADS, DecodeParams
 from harness.spec.candidates import check_candidate, check_suite_candidates
+from harness.spec.judges import check_judges
 from harness.spec.model import HarnessSpec, SuiteSpec
 from harness.spec.registry import KINDS, OPTION_CHECKS, SECTION_CHECKS, discover_entry_points
 from harness.spec.scorers import check_scorers
@@ -25,7 +26,7 @@ _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing"
                  "expected_monthly_requests", "compute_price_per_hour")
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
                "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
-               "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers")
+               "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers", "judges")
 #: ``likelihood_normalize``: label log-likelihoods as they are, per character (lm-evaluation-harness's
 #: ``acc_norm``) or per UTF-8 byte (``acc_bytes``)
 LIKELIHOOD_NORMALIZE = ("none", "chars", "bytes")
@@ -180,11 +181,12 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
                         f"classification suite (task is {task!r})")
     metrics = _metrics(t, task)
     scorers = check_scorers(t.table("scorers"), base)
-    reported = (metrics or default_metrics(task)) + tuple(s.metric for s in scorers)
+    candidates = t.table("candidates")
+    judges = check_judges(t.table("judges"), tuple(candidates or ()))
+    reported = (metrics or default_metrics(task)) + tuple(s.metric for s in scorers) + tuple(j.metric for j in judges)
     system = t.string("system")
     if system is not None and not system.strip():
         raise SpecError(f"{t.at('system')}: the system prompt is empty (leave the key out for none)")
-    candidates = t.table("candidates")
     suite = SuiteSpec(
         name=name, task=task,
         train=_path(base, t, "train"), validation=_path(base, t, "validation"),
@@ -194,6 +196,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         scoring=scoring, gate=_gate(t, reported), metrics=metrics,
         metric_options=_metric_options(t, reported),
         scorers=scorers,
+        judges=judges,
         candidates={cname: check_candidate(cname, _with_engine(t, candidates.get(cname)), candidates.at(cname),
                                            has_validation="validation" in t)
                     for cname in (candidates or {})},

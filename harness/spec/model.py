@@ -11,6 +11,7 @@ from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import default_metrics
 from harness.protocol import DecodeParams
+from harness.spec.judges import JudgeSpec
 from harness.spec.scorers import ScorerSpec
 from harness.spec.slices import SliceSpec
 
@@ -58,11 +59,13 @@ class SuiteSpec:
     likelihood_normalize: str = "none"
     #: custom scorers (``[suites.<name>.scorers]``), reported as ``scorer:<name>``
     scorers: tuple[ScorerSpec, ...] = ()
+    #: judges (``[suites.<name>.judges]``), reported as ``judge:<name>``
+    judges: tuple[JudgeSpec, ...] = ()
 
     @property
     def graded_metrics(self) -> tuple[str, ...]:
         """The metrics the suite declares by name (custom scorers, judges, human labels)."""
-        return tuple(s.metric for s in self.scorers)
+        return tuple(s.metric for s in self.scorers) + tuple(j.metric for j in self.judges)
 
     @property
     def reported_metrics(self) -> tuple[str, ...]:
