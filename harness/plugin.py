@@ -56,11 +56,27 @@ _FLAGS = {"spec_path": "--ft-spec", "base_model": "--ft-base-model", "cache_dir"
 
 
 def session_options(config: pytest.Config) -> SessionOptions:
-    """The session's typed options from the ``--ft-*`` command line and ini settings."""
+    """The session's typed options from the ``--ft-*`` command line and ini settings.
+
+    One rule for paths: a path given on the command line resolves against the directory pytest was
+    started in (as any command resolves its arguments); an ini setting (``ft_spec``,
+    ``ft_reports_dir``) and the defaults resolve against pytest's rootdir.
+    """
     root = Path(config.rootpath)
+    invoked = Path(config.invocation_params.dir)
+
+    def command_line(option: str) -> Path | None:
+        given = config.getoption(option)
+        if not given:
+            return None
+        path = Path(given).expanduser()
+        return path if path.is_absolute() else invoked / path
 
     def under_root(option: str, ini: str) -> Path:
-        path = Path(config.getoption(option) or config.getini(ini))
+        given = command_line(option)
+        if given is not None:
+            return given
+        path = Path(config.getini(ini))
         return path if path.is_absolute() else root / path
 
     def given(option: str) -> Any:
@@ -70,10 +86,10 @@ def session_options(config: pytest.Config) -> SessionOptions:
         return SessionOptions(
             spec_path=under_root("--ft-spec", "ft_spec"), root_dir=root,
             base_model=given("--ft-base-model"),
-            cache_dir=Path(given("--ft-cache-dir")) if given("--ft-cache-dir") else None,
+            cache_dir=command_line("--ft-cache-dir"),
             no_cache=bool(given("--ft-no-cache")), batch_size=given("--ft-batch-size"),
             repeat=given("--ft-repeat"), reports_dir=under_root("--ft-reports-dir", "ft_reports_dir"),
-            baseline_path=Path(given("--ft-baseline")) if given("--ft-baseline") else None,
+            baseline_path=command_line("--ft-baseline"),
             update_baseline=bool(given("--ft-update-baseline")), force=bool(given("--ft-force")),
             strict=bool(given("--ft-strict")), encoder_model=given("--ft-encoder-model"),
             openai_max_cost=given("--ft-openai-max-cost"),

@@ -69,10 +69,12 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
     suite = ctx.spec.suite(args.suite)
     spec = suite.candidate(args.candidate, ctx.spec.path)
     shard = process_shard()
+    slices = session.slice_members(suite.name)  # slice problems refused before anything trains, as pytest does
     candidate = build_candidate(ctx, suite, spec)
     split = session.eval_split(suite.name)
     began = time.perf_counter()
     result = evaluate_candidate(ctx, candidate, suite, split, shard)
+    result.slices = slices
     seconds = time.perf_counter() - began
     summary = None
     if shard is None or shard.is_main:

@@ -43,7 +43,8 @@ def update_commands(spec_path: Path | str, reports_dir: Path | str, baseline_pat
 
     Each names the spec, reports folder and baseline file the run used wherever they are not the
     defaults (``defaults``: the spec and reports paths relative to ``root_dir``, against which
-    pytest resolves them; ``accept``'s own defaults are ``reports/results.json`` and
+    pytest resolves its defaults; given paths are shown relative to the working directory, against
+    which the command line resolves them; ``accept``'s own defaults are ``reports/results.json`` and
     ``reports/baseline.json`` in the working directory, against which it resolves its paths).
     """
     root, cwd = Path(root_dir).absolute(), Path.cwd()
@@ -52,9 +53,9 @@ def update_commands(spec_path: Path | str, reports_dir: Path | str, baseline_pat
     baseline = Path(baseline_path).absolute() if baseline_path is not None else reports / "baseline.json"
     run = ["pytest suites/"]
     if Path(spec_path).absolute() != root / default_spec:
-        run.append(f"--ft-spec {_shown(spec_path, root)}")
+        run.append(f"--ft-spec {_shown(spec_path, cwd)}")
     if reports != root / default_reports:
-        run.append(f"--ft-reports-dir {_shown(reports, root)}")
+        run.append(f"--ft-reports-dir {_shown(reports, cwd)}")
     if baseline_path is not None:
         run.append(f"--ft-baseline {_shown(baseline, cwd)}")
     accept = ["ft-harness baseline accept"]

@@ -8,7 +8,6 @@ are deterministic: the same results give byte-identical files except for the fin
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -24,13 +23,14 @@ from harness.report.slices import write_forest_plots
 from harness.report.summary import append_step_summary
 from harness.report.summary import junit_properties as properties
 from harness.results import RunState
+from harness.text import file_stem
 
 __all__ = ["SCHEMA_VERSION", "github_annotations", "junit_properties", "read_results", "write_reports"]
 
 
 def slug(name: str) -> str:
     """A file-name-safe form of a suite name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "suite"
+    return file_stem(name) or "suite"
 
 
 def _baseline_note(state: RunState, given: str | None) -> str | None:

@@ -9,7 +9,6 @@ outputs produced by another tool can be scored in the same way.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +17,13 @@ from harness.jsonio import strict_dumps, write_atomic
 from harness.results import EvalResult, RunState
 from harness.runner.checks import carried_signatures
 from harness.runner.scoring import score_task
+from harness.text import file_stem
 
 REQUIRED = ("id", "reference", "prediction")
 
 
 def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "unnamed"
+    return file_stem(name) or "unnamed"
 
 
 def outputs_path(root: Path, suite: str, candidate: str) -> Path:

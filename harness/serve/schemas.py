@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator
 
 Auto = Literal["auto"]
 INT64 = 2**63
@@ -35,7 +35,7 @@ class StreamOptions(BaseModel):
     """``stream_options``: whether a streamed response ends with a usage chunk."""
 
     model_config = ConfigDict(extra="allow")
-    include_usage: bool | None = None
+    include_usage: StrictBool | None = None
 
 
 class _Sampling(BaseModel):
@@ -47,7 +47,7 @@ class _Sampling(BaseModel):
     n: int = Field(1, ge=1, le=16)
     stop: str | list[str] | None = None
     seed: int | None = Field(None, ge=-INT64, le=INT64 - 1)
-    stream: bool | None = False
+    stream: StrictBool | None = False
     stream_options: StreamOptions | None = None
     logprobs: Any = None
 
@@ -65,7 +65,7 @@ class CompletionRequest(_Sampling):
     """Body of ``POST /v1/completions``."""
 
     prompt: str | list[str] | list[list[int]]
-    echo: bool | None = False
+    echo: StrictBool | None = False
     best_of: int | None = None
     suffix: str | None = None
 

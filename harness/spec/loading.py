@@ -18,6 +18,7 @@ from harness.spec.registry import KINDS, OPTION_CHECKS, SECTION_CHECKS, discover
 from harness.spec.scorers import check_scorers
 from harness.spec.slices import check_slices
 from harness.spec.table import Table, show
+from harness.text import file_stem, invisible_characters
 
 TASKS = ("classification", "generation")
 SCORING = ("generate", "likelihood")
@@ -66,6 +67,12 @@ def _labels(t: Table, task: str) -> tuple[str, ...]:
         raise SpecError(f"{t.at('labels')}: a classification suite needs at least two labels, got {list(labels)}")
     seen: dict[str, str] = {}
     for label in labels:
+        if label != label.strip():
+            raise SpecError(f"{t.at('labels')}: label {label!r} starts or ends with whitespace; a reply is "
+                            "compared with the label as written, so write it without the padding")
+        if hidden := invisible_characters(label):
+            raise SpecError(f"{t.at('labels')}: label {label!r} holds invisible character(s) "
+                            f"{', '.join(hidden)}; it would look like another label but never match one")
         folded = label.strip().casefold()
         if folded in seen:
             same = "twice" if seen[folded] == label else f"as {seen[folded]!r} and {label!r} (labels match case-insensitively)"
@@ -206,11 +213,29 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         likelihood_normalize=normalize,
     )
     if candidates is not None:
+        _check_names(list(suite.candidates), candidates.where, "candidate", "reports/outputs/<suite>/<name>.jsonl")
         check_suite_candidates(suite, candidates.where)
     if "vllm" in t and not any(c.options.get("engine") == "vllm" for c in suite.candidates.values()):
         raise SpecError(f"{t.at('vllm')}: no candidate of this suite uses engine = \"vllm\", so the table would "
                         "be ignored (set engine = \"vllm\" on the suite or a candidate, or remove it)")
     return suite
+
+
+def _check_names(names: list[str], where: str, what: str, written: str) -> None:
+    """Names are non-empty, unpadded, and no two share the file name they are written under."""
+    stems: dict[str, str] = {}
+    for name in names:
+        if not name.strip() or name != name.strip() or invisible_characters(name):
+            raise SpecError(f"{where}.{name!r}: a {what} name must be non-empty text without leading or "
+                            "trailing whitespace or invisible characters")
+        stem = file_stem(name)
+        if not stem:
+            raise SpecError(f"{where}.{name!r}: a {what} name needs at least one letter, digit, '.', '_' "
+                            f"or '-' (it names its files: {written})")
+        if stem in stems:
+            raise SpecError(f"{where}: {what}s {stems[stem]!r} and {name!r} would write the same files "
+                            f"({written} with name {stem!r}); rename one")
+        stems[stem] = name
 
 
 def check_tiny(t: Table) -> dict[str, Any]:
@@ -263,15 +288,26 @@ def parse_spec(raw: Any, path: Path) -> HarnessSpec:
                                    if "expected_monthly_requests" in h else None),
         compute_price_per_hour=(h.number("compute_price_per_hour", 0.0, minimum=0.0)
                                 if "compute_price_per_hour" in h else None),
-        suites={name: _suite(name, suites.get(name), base, suites.at(name)) for name in (suites or {})},
+        suites=_suites(suites, base),
     )
+
+
+def _suites(suites: Table | None, base: Path) -> dict[str, SuiteSpec]:
+    if suites is None:
+        return {}
+    _check_names(list(suites), suites.where, "suite", "reports/<name>.md")
+    return {name: _suite(name, suites.get(name), base, suites.at(name)) for name in suites}
 
 
 def load_spec(path: Path | str) -> HarnessSpec:
     """Parse and check the spec file; every error names the file and the offending key."""
     path = Path(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        if text.startswith("\ufeff"):
+            raise SpecError(f"{path}: starts with a UTF-8 byte-order mark (BOM), which TOML does not allow; "
+                            "save the file as UTF-8 without BOM")
+        raw = tomllib.loads(text)
     except FileNotFoundError:
         raise SpecError(f"{path}: candidate spec not found (pass --spec to an ft-harness command, or --ft-spec / ft_spec in pytest.ini to pytest)") from None
     except IsADirectoryError:
