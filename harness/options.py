@@ -24,6 +24,13 @@ class OptionError(HarnessError):
         super().__init__(f"{option}: expected {expected}, got {got!r}")
 
 
+def _is_uri(value: Any) -> bool:
+    """A tracking URI names its scheme (``http://``, ``sqlite:///``, ``file:``, ``databricks``)."""
+    from urllib.parse import urlsplit
+
+    return isinstance(value, str) and (value == "databricks" or len(urlsplit(value).scheme) > 1)
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -52,6 +59,7 @@ class SessionOptions:
     openai_max_cost: float | None = None
     progress: bool = False
     resume: bool = True
+    mlflow: str | None = None  # None: off; "": the local store in the reports folder; else a tracking URI
 
     def __post_init__(self) -> None:
         for name in ("spec_path", "root_dir", "reports_dir", "cache_dir", "baseline_path"):
@@ -75,6 +83,9 @@ class SessionOptions:
                 raise OptionError(name, "an integer of at least 1", value)
             if value > limit:
                 raise OptionError(name, f"an integer of at most {limit:,}", value)
+        if self.mlflow is not None and self.mlflow != "" and not _is_uri(self.mlflow):
+            raise OptionError("mlflow", "a tracking URI with a scheme (http://127.0.0.1:5000, sqlite:///mlflow.db, "
+                              "file:///path; write --ft-mlflow=URI) or nothing for the local store", self.mlflow)
         cost = self.openai_max_cost
         if cost is not None and (isinstance(cost, bool) or not isinstance(cost, (int, float))
                                  or not math.isfinite(cost) or cost < 0):

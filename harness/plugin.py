@@ -45,6 +45,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ft-repeat", type=int, default=1, help="evaluate each candidate N times and report the spread")
     group.addoption("--ft-openai-max-cost", type=float, default=None,
                     help="refuse to start an OpenAI fine-tuning job whose estimated cost exceeds this (USD)")
+    group.addoption("--ft-mlflow", nargs="?", const="", default=None, metavar="TRACKING_URI",
+                    help="log the run to MLflow: one run per suite, a nested run per candidate (default store: "
+                         "sqlite in the reports folder; an unreachable server falls back to it with a warning)")
     parser.addini("ft_spec", "candidate spec TOML, relative to the rootdir", default=DEFAULT_SPEC)
     parser.addini("ft_reports_dir", "reports folder, relative to the rootdir", default=DEFAULT_REPORTS)
 
@@ -52,7 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 _FLAGS = {"spec_path": "--ft-spec", "base_model": "--ft-base-model", "cache_dir": "--ft-cache-dir",
           "reports_dir": "--ft-reports-dir", "baseline_path": "--ft-baseline", "batch_size": "--ft-batch-size",
           "repeat": "--ft-repeat", "encoder_model": "--ft-encoder-model",
-          "openai_max_cost": "--ft-openai-max-cost"}
+          "openai_max_cost": "--ft-openai-max-cost", "mlflow": "--ft-mlflow"}
 
 
 def session_options(config: pytest.Config) -> SessionOptions:
@@ -92,7 +95,7 @@ def session_options(config: pytest.Config) -> SessionOptions:
             baseline_path=command_line("--ft-baseline"),
             update_baseline=bool(given("--ft-update-baseline")), force=bool(given("--ft-force")),
             strict=bool(given("--ft-strict")), encoder_model=given("--ft-encoder-model"),
-            openai_max_cost=given("--ft-openai-max-cost"),
+            openai_max_cost=given("--ft-openai-max-cost"), mlflow=given("--ft-mlflow"),
             # progress bars only where the user sees them: not captured, not -q
             progress=given("capture") == "no" and given("verbose") >= 0,
         )

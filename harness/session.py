@@ -325,10 +325,30 @@ class EvalSession:
             written = write_reports(self.state, self.reports_dir, baseline_note="\n".join(notes) or None)
             written += write_outputs(self.state, self.reports_dir / "outputs")
             info["written"] = [str(p) for p in written]
+            if self.options.mlflow is not None:
+                notes.append(self._track())
             info["notes"] = notes
             return refused
         finally:
             self.close()
+
+    def _track(self) -> str:
+        """Log the run to MLflow; the note says where (or why not: never an exception)."""
+        from harness.report.tracking import log_run
+        from harness.runner.outputs import outputs_path
+        from harness.secrets import redact_text, redact_url
+
+        outputs = {(r.suite, r.candidate): outputs_path(self.reports_dir / "outputs", r.suite, r.candidate)
+                   for r in self.state.results}
+        warnings: list[str] = []
+        try:
+            logged = log_run(self.state, self.reports_dir, tracking_uri=self.options.mlflow or None,
+                             outputs=outputs, warn=warnings.append)
+        except Exception as exc:
+            return f"⚠ MLflow: logging failed: {redact_text(str(exc))[:300]}"
+        prefix = "".join(f"⚠ {w}\n" for w in warnings)
+        return (f"{prefix}MLflow: {len(logged.suite_runs)} suite run(s), {len(logged.candidate_runs)} candidate "
+                f"run(s) in experiment {logged.experiment_id} at {redact_url(logged.tracking_uri)}")
 
     def _update_baseline(self, incomplete: str | None) -> tuple[list[str], bool]:
         if not (self.options.update_baseline and self.state.results):

@@ -112,6 +112,10 @@ def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None =
     index = out_dir / "index.md"
     write_atomic(index, index_page(state, pages, date=date, baseline_note=note))
     written.append(index)
+    for r in state.results:  # recorded, so every view (MLflow too) reads the same bounds
+        r.details["intervals"] = {metric: {"low": i.low, "high": i.high, "per_example_mean": i.per_example_mean,
+                                           "of_aggregate": i.of_aggregate}
+                                  for metric, i in sorted(intervals[(r.suite, r.candidate)].items())}
     written.append(write_results_json(state, out_dir / "results.json"))
     comment = out_dir / "pr-comment.md"
     write_atomic(comment, pr_comment(state))
