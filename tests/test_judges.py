@@ -33,6 +33,35 @@ def server(tmp_path_factory):
         yield running
 
 
+def test_a_judge_answering_429_and_500_is_retried_and_its_key_never_shown(tmp_path, monkeypatch, caplog, capsys):
+    import logging
+    import secrets
+
+    from harness.serve.app import ServerSettings
+    from harness.serve.faults import FaultConfig
+
+    key = f"sk-judge-{secrets.token_hex(12)}"
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", key)
+    settings = ServerSettings(api_key=key, faults=FaultConfig(rate=0.5, kinds=("429", "500"), seed=5,
+                                                              retry_after_s=0.01))
+    caplog.set_level(logging.DEBUG)
+    with serve_in_thread(judge_backend(tmp_path), settings=settings) as flaky:
+        spec = _project(tmp_path, _judge(flaky, "rule", "flaky", extra="max_attempts = 6\nconcurrency = 2\n"))
+        run = session(tmp_path, spec)
+        try:
+            result = run.evaluate("s", "cand")
+        finally:
+            run.finish(0)
+    mine, theirs = candidate_outputs(), other_outputs()
+    assert result.per_example["judge:rule"] == [
+        {"A": 1.0, "B": -1.0, "tie": 0.0}[rule_preference(MATERIALS[i], mine[i], theirs[i])] for i, _, _ in ROWS]
+    assert "retry" in caplog.text  # the faults were met and retried
+    written = [caplog.text, *capsys.readouterr()]
+    written += [p.read_text(encoding="utf-8", errors="replace") for p in tmp_path.rglob("*")
+                if p.is_file() and p.suffix in (".json", ".md", ".jsonl", ".html", ".txt")]
+    assert not any(key in text or key[9:] in text for text in written)
+
+
 def _judge(server, name: str, model: str, mode: str = "pairwise", extra: str = "") -> str:
     head = f'[suites.s.judges.{name}]\nmode = "{mode}"\nmodel = "{model}"\nbase_url = "{server.base_url}"\n'
     head += 'api_key_env = "FT_JUDGE_TEST_KEY"\nrubric = "Which description names the product better?"\n'
@@ -46,7 +75,7 @@ def _project(tmp_path, judges: str, gate: str = ""):
 
 
 def test_a_rule_judge_is_reproduced_exactly_both_orders_agreeing(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "k")
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-test-judge")
     spec = _project(tmp_path, _judge(server, "rule", "rule") + _judge(server, "rating", "rule", "pointwise"))
     run = session(tmp_path, spec)
     try:
@@ -71,7 +100,7 @@ def test_a_rule_judge_is_reproduced_exactly_both_orders_agreeing(server, tmp_pat
 
 def test_a_judge_that_always_prefers_the_first_answer_gives_only_ties_and_flips_every_time(server, tmp_path,
                                                                                         monkeypatch):
-    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "k")
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-test-judge")
     spec = _project(tmp_path, _judge(server, "biased", "first"))
     run = session(tmp_path, spec)
     result = run.evaluate("s", "cand")
@@ -91,7 +120,7 @@ def test_a_judge_that_always_prefers_the_first_answer_gives_only_ties_and_flips_
 
 
 def test_garbage_replies_are_unparseable_and_fail_the_metric_past_the_threshold(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "k")
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-test-judge")
     spec = _project(tmp_path, _judge(server, "noisy", "garbage", extra="max_unparseable = 0.2\n"))
     run = session(tmp_path, spec)
     with pytest.raises(HarnessError, match=r"judge 'noisy' on s/cand: 48 of 48 judgments unparseable \(100.0% > "
@@ -102,7 +131,7 @@ def test_garbage_replies_are_unparseable_and_fail_the_metric_past_the_threshold(
 
 def test_judgments_are_cached_by_prompt_so_changing_one_output_asks_again_only_for_it(server, tmp_path,
                                                                                        monkeypatch):
-    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "k")
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-test-judge")
     spec = _project(tmp_path, _judge(server, "rule", "rule"))
     first = session(tmp_path, spec)
     first.evaluate("s", "cand")
@@ -119,7 +148,7 @@ def test_judgments_are_cached_by_prompt_so_changing_one_output_asks_again_only_f
 
 
 def test_samples_are_averaged_per_item_and_self_consistency_reported(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "k")
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-test-judge")
     spec = _project(tmp_path, _judge(server, "rater", "rater", "pointwise",
                                      'scale = "pass_fail"\nsamples = 3\ntemperature = 0.8\n'))
     run = session(tmp_path, spec)
@@ -135,7 +164,7 @@ def test_samples_are_averaged_per_item_and_self_consistency_reported(server, tmp
 
 
 def test_judge_calls_are_refused_above_the_cost_limit(server, tmp_path, monkeypatch):
-    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "k")
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-test-judge")
     spec = _project(tmp_path, _judge(server, "rule", "rule"))
     spec.write_text('[harness.pricing.models.rule]\ninput_per_1m = 1000.0\noutput_per_1m = 1000.0\n\n'
                     + spec.read_text(), encoding="utf-8")
@@ -169,3 +198,37 @@ def test_bad_judge_tables_fail_when_the_spec_loads(tmp_path, extra, message):
     spec = write_spec(tmp_path, f"[suites.s.judges.j]\n{extra}")
     with pytest.raises(SpecError, match=message):
         load_spec(spec)
+
+
+@pytest.mark.slow
+def test_the_embedded_tiny_model_judges_through_the_same_path(tmp_path, monkeypatch):
+    """A real (if weak) generating judge: every judgment generated by a tiny Llama behind `serve`,
+    each read or counted as unparseable (never scored), cached for the next run."""
+    from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
+    from harness.serve.backend import LocalBackend
+
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-tiny-judge-key")
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(f"A B tie answer {fields} {ref}" for _, fields, ref in ROWS) * 3, encoding="utf-8")
+    base = build_tiny_base(tmp_path / "base", corpus=corpus,
+                           config=TinyModelConfig(vocab_size=300, hidden_size=32, intermediate_size=64,
+                                                  num_attention_heads=2, num_key_value_heads=2,
+                                                  max_position_embeddings=1024, warmup_epochs=0))
+    with serve_in_thread(LocalBackend("tiny", base, batch_size=8)) as tiny:
+        spec = _project(tmp_path, _judge(tiny, "tiny", "tiny", extra="max_unparseable = 1.0\nmax_tokens = 4\n"))
+        first = session(tmp_path, spec)
+        try:
+            result = first.evaluate("s", "cand")
+        finally:
+            first.close()
+        again = session(tmp_path, spec)
+        try:
+            usage = again.evaluate("s", "cand").details["judges"]["tiny"]["usage"]
+        finally:
+            again.close()
+    figures = result.details["judges"]["tiny"]
+    assert figures["judgments"] == 2 * len(ROWS) and figures["usage"]["completion_tokens"] > 0
+    assert figures["usage"]["cached_calls"] == 0 and usage["cached_calls"] == usage["calls"] == 2 * len(ROWS)
+    assert set(result.per_example["judge:tiny"]) <= {-1.0, 0.0, 1.0}
+    read = figures["judgments"] - figures["unparseable"]
+    assert figures["flip_pairs"] <= read // 2 and 0.0 <= figures["unparseable_share"] <= 1.0

@@ -46,6 +46,20 @@ api_key_env = "{key_env}"
 verify = false
 max_attempts = 3
 
+[suites.leak.candidates.recorded]
+kind = "recorded"
+path = "recorded.jsonl"
+
+# a judge whose endpoint answers only 429 / 500: retried, then a harness error naming it, never its key
+[suites.leak.judges.flaky]
+mode = "pairwise"
+model = "deployed"
+base_url = "{flaky}"
+api_key_env = "{key_env}"
+rubric = "Which answer is right?"
+against = "reference"
+max_attempts = 3
+
 [suites.leak.candidates.openai]
 kind = "openai"
 model = "gpt-4o-mini"
@@ -69,7 +83,7 @@ import pytest
 pytestmark = pytest.mark.ft_suite("leak")
 
 
-@pytest.mark.parametrize("name", ["endpoint", "endpoint_flaky", "openai", "openai_flaky"])
+@pytest.mark.parametrize("name", ["endpoint", "endpoint_flaky", "openai", "openai_flaky", "recorded"])
 def test_candidate(name, evaluate):
     evaluate(name)
 
@@ -154,6 +168,8 @@ def _project(root: Path, ports: dict[str, int], user: str, password: str) -> Pat
     # OpenAI echoes part of a wrong key); to user:password URLs httpx sends Basic auth instead.
     urls = {mode: f"http://{user}:{password}@127.0.0.1:{port}/v1" for mode, port in ports.items()}
     urls.update({f"{mode}_plain": f"http://127.0.0.1:{port}/v1" for mode, port in ports.items()})
+    (root / "recorded.jsonl").write_text("".join(json.dumps({"id": f"eval-{i}", "output": "positive"}) + "\n"
+                                                  for i in range(1, 5)), encoding="utf-8")
     spec = root / "candidates.toml"
     spec.write_text(SPEC.format(key_env=KEY_ENV, **urls), encoding="utf-8")
     (root / "test_leak.py").write_text(SUITE.format(key_env=KEY_ENV), encoding="utf-8")
@@ -188,7 +204,8 @@ def test_no_key_or_password_in_anything_a_failing_run_writes(tmp_path, servers):
         written[f"{name}: stdout"], written[f"{name}: stderr"] = done.stdout, done.stderr
         text = done.stdout.decode()
         # The failures still say what failed, where and why.
-        assert "5 failed, 1 passed" in text, text[-4000:]
+        assert "6 failed, 1 passed" in text, text[-4000:]
+        assert "judge 'flaky' (deployed)" in text and "after 3 attempts" in text
         assert "the direct call failed" in text and "RemoteCallError: chat completion" in text
         assert f"127.0.0.1:{servers['reject']}/v1" in text and "401" in text
         assert f"127.0.0.1:{servers['flaky']}/v1" in text and "after 3 attempts" in text
