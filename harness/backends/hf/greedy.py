@@ -53,6 +53,8 @@ def greedy_tokens(model, input_ids, attention, max_new_tokens: int, stop_ids: Se
     """
     import torch
 
+    from harness.backends.hf.kvcache import reserved_cache
+
     device = model.device
     rows = int(input_ids.shape[0])
     input_ids, attention = input_ids.to(device), attention.to(device)
@@ -61,6 +63,8 @@ def greedy_tokens(model, input_ids, attention, max_new_tokens: int, stop_ids: Se
     padded = not bool((attention == 1).all())
     stops = torch.tensor(list(stop_ids), dtype=input_ids.dtype, device=device)
     width = attention.shape[1]
+    # room for prompt + reply up front: a step writes its token instead of copying the whole cache
+    cache = reserved_cache(base_model(model).config, width + max_new_tokens, prefix=cache)
     # the key mask of every step: real prompt tokens, then every generated token
     keys = torch.ones((rows, width + max_new_tokens), dtype=torch.bool, device=device)
     keys[:, :width] = attention.bool()
