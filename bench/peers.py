@@ -37,7 +37,7 @@ def few_shot(examples, train, shots: int = 5):
     return [[*head, ex.prompt[-1]] for ex in examples]
 
 
-def _likelihood(lms, Instance, model, tokenizer, prompts, labels, batch_size):
+def _likelihood(lms, Instance, model, tokenizer, prompts, labels, batch_size, rounds: int = 3):
     from bench.generation import side_by_side
     from harness.backends.hf.inference import end_of_turn_text
     from harness.backends.hf.likelihood import label_log_likelihoods, pick_labels
@@ -56,7 +56,7 @@ def _likelihood(lms, Instance, model, tokenizer, prompts, labels, batch_size):
         "ours_no_prefix": lambda: label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=batch_size,
                                                         share_prefix=False),
         "lm_eval": lambda: lm_eval(batch_size),
-    }, rounds=3)
+    }, rounds=rounds)
     default_s, _, _ = side_by_side({"lm_eval": lambda: lm_eval(1)}, rounds=1)
     ours, flat = out["ours"], out["lm_eval"]
     theirs = [[flat[i * len(labels) + j][0] for j in range(len(labels))] for i in range(len(prompts))]
@@ -72,7 +72,34 @@ def _likelihood(lms, Instance, model, tokenizer, prompts, labels, batch_size):
             "predictions_identical": same, "max_label_score_difference_gap": float(f"{gap:.2e}")}
 
 
-def _generation(lms, Instance, model, tokenizer, prompts, max_new_tokens, batch_size):
+def plain_generate(model, tokenizer, prompts, max_new_tokens: int, batch_size: int) -> list[str]:
+    """Greedy replies from plain batched ``model.generate`` (left-padded, length-sorted batches, the
+    harness's stop ids), cut at the first stop id and decoded as the harness decodes."""
+    import torch
+
+    from harness.backends.hf.inference import (
+        cut_at_stop_ids,
+        left_padded,
+        render_prompts,
+        stop_token_ids,
+    )
+
+    rows = render_prompts(tokenizer, prompts, share_prefix=False)
+    stops = stop_token_ids(model, tokenizer)
+    order = sorted(range(len(rows)), key=lambda i: (len(rows[i]), i))
+    texts: list[str] = [""] * len(rows)
+    for start in range(0, len(order), batch_size):
+        batch = order[start:start + batch_size]
+        input_ids, attention = left_padded([rows[i] for i in batch], tokenizer.pad_token_id)
+        with torch.inference_mode():
+            out = model.generate(input_ids=input_ids, attention_mask=attention, max_new_tokens=max_new_tokens,
+                                 do_sample=False, eos_token_id=stops, pad_token_id=tokenizer.pad_token_id)
+        for i, row in zip(batch, out[:, input_ids.shape[1]:].tolist(), strict=True):
+            texts[i] = tokenizer.decode(cut_at_stop_ids(row, stops), skip_special_tokens=True).strip()
+    return texts
+
+
+def _generation(lms, Instance, model, tokenizer, prompts, max_new_tokens, batch_size, rounds: int = 5):
     from bench.generation import side_by_side
     from harness.backends.hf.inference import generate_batch, render_prompts
     from harness.backends.hf.prefix import shared_prefix_length
@@ -95,10 +122,12 @@ def _generation(lms, Instance, model, tokenizer, prompts, max_new_tokens, batch_
                                                  share_prefix=False),
         "lm_eval": lambda: lm_eval(batch_size),
         "lm_eval_prerendered": lambda: lms[batch_size].generate_until(rendered, disable_tqdm=True),
-    })
+        "generate": lambda: plain_generate(model, tokenizer, prompts, max_new_tokens, batch_size),
+    }, rounds=rounds)
     default_s, _, _ = side_by_side({"lm_eval": lambda: lm_eval(1)}, rounds=1)
     ours, theirs, no_prefix = out["ours"], out["lm_eval"], out["ours_no_prefix"]
     agree = sum(o.text == t.strip() for o, t in zip(ours, theirs, strict=True))
+    plain_agree = sum(o.text == t for o, t in zip(ours, out["generate"], strict=True))
     rows = render_prompts(tokenizer, prompts)
     return {"prompts": len(prompts), "prompt_tokens_mean": round(sum(map(len, rows)) / len(rows), 1),
             "shared_prefix_tokens": shared_prefix_length(rows), "max_new_tokens": max_new_tokens,
@@ -112,8 +141,42 @@ def _generation(lms, Instance, model, tokenizer, prompts, max_new_tokens, batch_
             "speedup_vs_lm_eval_given_rendered_text": round(best["lm_eval_prerendered"] / best["ours"], 2),
             "lm_eval_default_batch_size_1_s": round(default_s["lm_eval"], 3),
             "speedup_vs_lm_eval_default_batch_size": round(default_s["lm_eval"] / best["ours"], 2),
+            "plain_generate_s": round(best["generate"], 3),
+            "speedup_vs_plain_generate": round(best["generate"] / best["ours"], 2),
             "outputs_identical": agree == len(prompts), "outputs_agreeing": agree,
+            "outputs_identical_to_plain_generate": plain_agree == len(prompts),
             "identical_without_prefix_cache": [g.text for g in no_prefix] == [g.text for g in ours]}
+
+
+#: a ~26 M-parameter Llama: big enough that the forwards, not per-step overhead, take the time
+COMPUTE_BOUND = {"hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": 6,
+                 "num_attention_heads": 8, "num_key_value_heads": 8, "max_position_embeddings": 512}
+
+
+def compute_bound_model(tokenizer):
+    """A compute-bound Llama built from a config (seeded random weights) with ``tokenizer``."""
+    from harness.backends.hf.tiny import TinyModelConfig, build_model
+
+    return build_model(tokenizer, TinyModelConfig(**COMPUTE_BOUND)).eval()
+
+
+def _rows(HFLM, Instance, model, tokenizer, split, train, labels, batch_size, max_new_tokens, rounds):
+    """The four side-by-side rows of one model."""
+    # lm-eval at the harness's batch size (the fair comparison) and at its own default, 1
+    lms = {size: HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=size,
+                      max_length=int(model.config.max_position_embeddings)) for size in {1, batch_size}}
+    zero_shot = [ex.prompt for ex in split.examples]
+    # the base model's context is 256 tokens: the few-shot prompts use the shortest reviews
+    short = sorted(split.examples, key=lambda ex: len(ex.prompt[-1]["content"]))[:64]
+    return {
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "likelihood_zero_shot": _likelihood(lms, Instance, model, tokenizer, zero_shot, labels, batch_size),
+        "likelihood_5_shot": _likelihood(lms, Instance, model, tokenizer, few_shot(short, train), labels, batch_size),
+        "greedy_generation": _generation(lms, Instance, model, tokenizer, zero_shot[:64], max_new_tokens,
+                                         batch_size, rounds),
+        "greedy_generation_5_shot": _generation(lms, Instance, model, tokenizer, few_shot(short, train),
+                                                max_new_tokens, batch_size, rounds),
+    }
 
 
 def run(batch_size: int = 32, max_new_tokens: int = 16) -> dict[str, object]:
@@ -132,20 +195,12 @@ def run(batch_size: int = 32, max_new_tokens: int = 16) -> dict[str, object]:
     split = load_split(suite.eval, name="eval")
     train = load_split(suite.train, name="train")
     labels = list(suite.labels)
-    # lm-eval at the harness's batch size (the fair comparison) and at its own default, 1
-    lms = {size: HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=size,
-                      max_length=int(model.config.max_position_embeddings)) for size in {1, batch_size}}
-    zero_shot = [ex.prompt for ex in split.examples]
-    # the base model's context is 256 tokens: the few-shot prompts use the shortest reviews
-    short = sorted(split.examples, key=lambda ex: len(ex.prompt[-1]["content"]))[:64]
+    common = (split, train, labels, batch_size, max_new_tokens)
     return {
         "lm_eval": lm_eval.__version__,
-        "likelihood_zero_shot": _likelihood(lms, Instance, model, tokenizer, zero_shot, labels, batch_size),
-        "likelihood_5_shot": _likelihood(lms, Instance, model, tokenizer, few_shot(short, train), labels, batch_size),
-        "greedy_generation": _generation(lms, Instance, model, tokenizer, zero_shot[:64], max_new_tokens,
-                                         batch_size),
-        "greedy_generation_5_shot": _generation(lms, Instance, model, tokenizer, few_shot(short, train),
-                                                max_new_tokens, batch_size),
+        **_rows(HFLM, Instance, model, tokenizer, *common, rounds=5),
+        # same tokenizer, prompts and batch size on a model where the forwards dominate
+        "compute_bound": _rows(HFLM, Instance, compute_bound_model(tokenizer), tokenizer, *common, rounds=3),
     }
 
 
