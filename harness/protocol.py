@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from pathlib import Path
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from harness.data.records import Message
 
@@ -72,10 +73,12 @@ class TrainingSummary:
 
 @runtime_checkable
 class Candidate(Protocol):
-    """A model under evaluation.
+    """A model under evaluation, and every capability the runner, pricing, prompting and CLI use.
 
     ``fingerprint`` identifies the model by content (weights / adapter hashes, tokenizer,
-    chat template, or remote model id): two different models never share one.
+    chat template, or remote model id): two different models never share one. Each capability
+    below has a default meaning "not offered"; a kind inherits this class and overrides what it
+    offers, so a type checker and ``tests/test_candidate_interface.py`` see every kind's answer.
     """
 
     name: str
@@ -83,9 +86,44 @@ class Candidate(Protocol):
     fingerprint: str
     training: TrainingSummary | None
 
+    #: answers with one of the labels directly (a classifier head): scored without free text
+    always_predicts_labels: ClassVar[bool] = False
+
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """Generate one reply per chat prompt."""
         ...
+
+    def token_counts(self, prompts: Sequence[list[Message]], replies: Sequence[str]) -> list[tuple[int, int]] | None:
+        """``(prompt, completion)`` tokens of each label-scored reply, for cost reporting (None: cannot count)."""
+        return None
+
+    def prompt_lengths(self, prompts: Sequence[list[Message]]) -> list[int] | None:
+        """Tokens of each chat prompt as the model's template renders it (None: no local tokenizer)."""
+        return None
+
+    def context_window(self) -> tuple[int | None, str]:
+        """The model's context length in tokens and where it comes from (None: unknown)."""
+        return None, "unknown"
+
+    def priced_model(self) -> str | None:
+        """The remote model id the report prices per token (None: not billed per token)."""
+        return None
+
+    def prompt_details(self) -> dict[str, Any] | None:
+        """A prompted candidate's instruction and shots, recorded with its results (None: not prompted)."""
+        return None
+
+    def engine_details(self) -> dict[str, Any] | None:
+        """Which engine produced the outputs when not the default one (None: the default)."""
+        return None
+
+    def saved_dirs(self) -> tuple[Path | None, Path | None]:
+        """``(model_dir, adapter_dir)`` of a locally saved model (None where there is none)."""
+        return None, None
+
+    def release(self) -> None:
+        """Free what evaluating held (loaded weights, a connection); the next call reloads it."""
+        return None
 
 
 @runtime_checkable

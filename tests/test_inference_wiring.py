@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import SpecError
-from harness.protocol import Generation
+from harness.protocol import Candidate, Generation
 from harness.spec import load_spec
 
 SPEC = """
@@ -149,7 +149,7 @@ def test_latency_is_labelled_as_what_it_is():
     assert latency_text({"requests": 2.0, "latency_mean_s": 0.0}) == ""  # nothing measured (e.g. rescored)
 
 
-class _Scorer:
+class _Scorer(Candidate):
     """A label-scoring candidate that takes a known time per call."""
 
     name, kind, fingerprint, training = "scorer", "base", "e" * 16, None

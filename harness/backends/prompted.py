@@ -37,7 +37,7 @@ from harness.spec.registry import KindFacts, build, kind_facts, register_kind
 
 
 @dataclass
-class PromptedCandidate:
+class PromptedCandidate(Candidate):
     """An inner candidate whose every prompt carries the instruction and the shots."""
 
     name: str
@@ -47,18 +47,16 @@ class PromptedCandidate:
     kind: str = "prompted"
     training: TrainingSummary | None = None
 
-    @property
-    def model(self) -> Any:
+    def priced_model(self) -> str | None:
         """The inner candidate's remote model id (priced by the report), if it has one."""
-        return getattr(self.inner, "model", None)
+        return self.inner.priced_model()
 
     @property
     def prompt_signature(self) -> str:
         """``prompt:<hash>`` of the instruction and shots: part of every score signature."""
         return self.plan.signature()
 
-    @property
-    def prompt_details(self) -> dict[str, Any]:
+    def prompt_details(self) -> dict[str, Any] | None:
         """What the report and ``results.json`` record: instruction and shot ids (train split)."""
         return {"instruction": self.plan.instruction, "shots": len(self.plan.shots),
                 "shot_ids": self.plan.shot_ids, "shot_labels": [s.label for s in self.plan.shots],
@@ -82,12 +80,9 @@ class PromptedLabelScorer(PromptedCandidate):
         """The most likely label after each prompted conversation."""
         return self.inner.predict_labels(self.messages(prompts), labels)  # type: ignore[attr-defined]
 
-    def token_counts(self, prompts: Sequence[list[Message]], replies: Sequence[str]) -> list[tuple[int, int]]:
-        """``(prompt, completion)`` tokens per prompted request (zeros when the inner cannot count)."""
-        counter = getattr(self.inner, "token_counts", None)
-        if counter is None:
-            return [(0, 0)] * len(prompts)
-        return counter(self.messages(prompts), replies)
+    def token_counts(self, prompts: Sequence[list[Message]], replies: Sequence[str]) -> list[tuple[int, int]] | None:
+        """``(prompt, completion)`` tokens per prompted request (None when the inner cannot count)."""
+        return self.inner.token_counts(self.messages(prompts), replies)
 
 
 def _where(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> str:
@@ -111,14 +106,14 @@ def check_context(candidate: PromptedCandidate, suite: SuiteSpec, prompts: Seque
     """Refuse a prompted conversation longer than the local model's context minus ``max_new_tokens``.
 
     Returns the numbers checked (None when the inner model has no known window)."""
-    window = getattr(candidate.inner, "context_window", None)
-    lengths = getattr(candidate.inner, "prompt_lengths", None)
-    if window is None or lengths is None or not prompts:
+    if not prompts:
         return None
-    limit, source = window()
+    limit, source = candidate.inner.context_window()
     if limit is None:
         return None
-    counts = lengths(candidate.messages(prompts))
+    counts = candidate.inner.prompt_lengths(candidate.messages(prompts))
+    if counts is None:
+        return None
     longest = max(range(len(counts)), key=lambda i: counts[i])
     room = limit - suite.decode.max_new_tokens
     if counts[longest] > room:

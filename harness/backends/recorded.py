@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DatasetError, SpecError
-from harness.protocol import DecodeParams, Generation, TrainingSummary
+from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
 from harness.spec.registry import KindFacts, register_kind
 
 OUTPUT_FIELDS = ("output", "prediction")
@@ -70,7 +70,7 @@ def read_recorded(path: Path) -> dict[str, str]:
     return outputs
 
 
-class RecordedCandidate:
+class RecordedCandidate(Candidate):
     """Outputs looked up by prompt (each eval example's prompt → its id → its recorded output)."""
 
     kind = "recorded"

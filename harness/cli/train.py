@@ -20,6 +20,7 @@ from harness.cli.arguments import add_candidate_arguments
 from harness.errors import HarnessError
 from harness.jsonio import strict_dumps
 from harness.kinds import build_candidate
+from harness.protocol import Candidate
 from harness.training.lifecycle import world_size
 
 # Kinds trained through the training lifecycle, which several processes can share.
@@ -42,12 +43,12 @@ def _context(args: argparse.Namespace):
     return EvalSession(options).ctx
 
 
-def _describe(candidate: Any, ctx: Any) -> dict[str, Any]:
+def _describe(candidate: Candidate, ctx: Any) -> dict[str, Any]:
+    model_dir, adapter_dir = candidate.saved_dirs()
     training = candidate.training.as_dict() if candidate.training else {}
     return {
         "candidate": candidate.name, "kind": candidate.kind, "fingerprint": candidate.fingerprint,
-        "model_dir": str(getattr(candidate, "model_dir", "")),
-        "adapter_dir": str(getattr(candidate, "adapter_dir", "") or ""),
+        "model_dir": str(model_dir or ""), "adapter_dir": str(adapter_dir or ""),
         "train_loss": training.get("train_loss"), "eval_loss": training.get("eval_loss"),
         "resumed_from_step": training.get("resumed_from_step"), "notes": training.get("notes", []),
         "events": dict(ctx.events), "cache": ctx.cache.stats(),

@@ -68,7 +68,7 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
     processes, :mod:`harness.runner.sharded`) each process runs its share of every chunk, all
     receive every output, and only the main process writes the cache.
     """
-    head = bool(getattr(candidate, "always_predicts_labels", False))  # answers with a label directly
+    head = candidate.always_predicts_labels  # answers with a label directly
     use_likelihood = (suite.task == "classification" and isinstance(candidate, LabelScorer)
                       and (candidate_scoring(suite, candidate) == "likelihood" or head))
     method = ("classifier" if head else "likelihood") if use_likelihood else "generate"
@@ -96,8 +96,7 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
                 began = time.perf_counter()
                 labels = candidate.predict_labels(chunk_prompts, list(suite.labels))
                 seconds = time.perf_counter() - began  # one call scores the whole chunk, batched inside
-                counter = getattr(candidate, "token_counts", None)  # what answering the label costs
-                counts = counter(chunk_prompts, labels) if callable(counter) else [(0, 0)] * len(labels)
+                counts = candidate.token_counts(chunk_prompts, labels) or [(0, 0)] * len(labels)  # its cost
                 outputs = [Generation(text=label, latency_s=seconds / max(1, len(chunk)), prompt_tokens=p,
                                       completion_tokens=c, batch_latency_s=seconds, batch_size=len(chunk))
                            for label, (p, c) in zip(labels, counts, strict=True)]
@@ -159,17 +158,17 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
         into.update(part)
     details["method"] = method
     signatures = full_signatures(signatures, suite, method)  # method, decoding, prompt, labels, normalisation
-    prompt = getattr(candidate, "prompt_details", None)  # a prompted candidate: instruction and shots
-    if isinstance(prompt, dict):
+    prompt = candidate.prompt_details()  # a prompted candidate: instruction and shots
+    if prompt is not None:
         details["prompt"] = prompt
         signatures = {name: f"{sig}|{prompt['signature']}" for name, sig in signatures.items()}
-    engine = getattr(candidate, "engine_details", None)  # served through vLLM: where, and the agreement check
-    if isinstance(engine, dict):
+    engine = candidate.engine_details()  # served through vLLM: where, and the agreement check
+    if engine is not None:
         details["engine"] = engine
     if suite.task == "classification":
         details["degenerate"] = classification_checks(suite, references, details["parsed"])
-    remote_model = getattr(candidate, "model", None)
-    if isinstance(remote_model, str):
+    remote_model = candidate.priced_model()
+    if remote_model is not None:
         details["model"] = remote_model  # priced by the report's cost table
     return EvalResult(
         suite=suite.name,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.data.records import Message
-from harness.protocol import DecodeParams, Generation
+from harness.protocol import Candidate, DecodeParams, Generation
 
 
 def launched_world_size() -> int:
@@ -76,7 +76,7 @@ def _my_slice(n: int) -> list[int]:
         return list(mine)
 
 
-def run_chunk(candidate: Any, prompts: Sequence[list[Message]], shard: Shard, *,
+def run_chunk(candidate: Candidate, prompts: Sequence[list[Message]], shard: Shard, *,
               params: DecodeParams, labels: Sequence[str] | None) -> list[Generation]:
     """Every output of ``prompts`` (in order), each process having computed its share."""
     from harness.backends.hf.sharding import is_local_causal_lm, shard_outputs
@@ -104,8 +104,8 @@ def run_chunk(candidate: Any, prompts: Sequence[list[Message]], shard: Shard, *,
         raise RuntimeError(f"sharded evaluation lost outputs for prompts {missing[:5]} "
                            f"({len(missing)} of {len(prompts)})")
     outputs = [Generation(**by_index[i]) for i in range(len(prompts))]
-    counter = getattr(candidate, "token_counts", None)  # what answering a label costs, as in one process
-    if labels is not None and callable(counter):
-        for g, (p, c) in zip(outputs, counter(prompts, [g.text for g in outputs]), strict=True):
+    counts = candidate.token_counts(prompts, [g.text for g in outputs]) if labels is not None else None
+    if counts is not None:  # what answering a label costs, as in one process
+        for g, (p, c) in zip(outputs, counts, strict=True):
             g.prompt_tokens, g.completion_tokens = p, c
     return outputs

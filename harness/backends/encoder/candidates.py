@@ -34,7 +34,7 @@ from typing import Any, ClassVar
 from harness.context import BuildContext
 from harness.data.records import Message
 from harness.errors import HarnessError, SpecError
-from harness.protocol import DecodeParams, Generation, TrainingSummary
+from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
 from harness.spec import CandidateSpec, SuiteSpec
 
 DEFAULT_MAX_LENGTH = 128
@@ -53,7 +53,7 @@ def _digest(parts: dict[str, Any]) -> str:
 
 
 @dataclass
-class EncoderClassifier:
+class EncoderClassifier(Candidate):
     """A saved sequence classifier (optionally base + LoRA adapter); labels from its head."""
 
     name: str
@@ -96,13 +96,17 @@ class EncoderClassifier:
         per = (time.perf_counter() - began) / max(1, len(prompts))
         return [Generation(text=label, latency_s=per) for label in predicted]
 
+    def saved_dirs(self) -> tuple[Path | None, Path | None]:
+        """The saved classifier directory and its adapter directory (None without one)."""
+        return self.model_dir, self.adapter_dir
+
     def release(self) -> None:
         """Drop the loaded weights (the next call loads them again)."""
         self._loaded = None
 
 
 @dataclass
-class ZeroShotEncoder:
+class ZeroShotEncoder(Candidate):
     """A bare encoder that labels a text by its nearest label description (no training)."""
 
     name: str
@@ -138,6 +142,10 @@ class ZeroShotEncoder:
         predicted = self.predict_labels(prompts, list(self.descriptions))
         per = (time.perf_counter() - began) / max(1, len(prompts))
         return [Generation(text=label, latency_s=per) for label in predicted]
+
+    def saved_dirs(self) -> tuple[Path | None, Path | None]:
+        """The sentence encoder's directory (nothing is trained, so no adapter)."""
+        return self.model_dir, None
 
     def release(self) -> None:
         """Drop the loaded weights (the next call loads them again)."""

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.context import BuildContext
 from harness.data.records import Message
-from harness.protocol import DecodeParams, Generation, TrainingSummary
+from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
 from harness.spec import CandidateSpec, SuiteSpec
 from harness.training.lifecycle import (
     TrainingPlan,
@@ -31,7 +31,7 @@ __all__ = ["LocalCausalLM", "build_base", "build_full", "build_lora", "candidate
 
 
 @dataclass
-class LocalCausalLM:
+class LocalCausalLM(Candidate):
     """A local model directory, optionally with a LoRA adapter, loaded on first use."""
 
     name: str
@@ -94,6 +94,10 @@ class LocalCausalLM:
         from harness.backends.hf.tokens import context_window
 
         return context_window(self.model_dir, self._model()[1])
+
+    def saved_dirs(self) -> tuple[Path | None, Path | None]:
+        """The saved model directory and the adapter directory (None for a full model)."""
+        return self.model_dir, self.adapter_dir
 
     def release(self) -> None:
         """Drop the loaded weights (the next call loads them again)."""

@@ -21,7 +21,7 @@ from harness.backends.openai.options import (
 )
 from harness.data.records import Message
 from harness.errors import SpecError
-from harness.protocol import DecodeParams, Generation, TrainingSummary
+from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
 
 KIND = "endpoint"
 
@@ -44,7 +44,7 @@ def describe_model(config: ClientConfig, model: str, *, client: Any = None) -> d
 
 
 @dataclass
-class EndpointCandidate:
+class EndpointCandidate(Candidate):
     """A deployed model scored through ``chat.completions``; nothing is trained."""
 
     name: str
@@ -70,6 +70,10 @@ class EndpointCandidate:
         """A candidate for ``model`` at ``config.base_url``; ``verify`` checks the server lists it."""
         entry = describe_model(config, model) if verify else None
         return cls(name, model, config, entry, dict(request_options or {}))
+
+    def priced_model(self) -> str | None:
+        """The remote model id, priced per token by the report."""
+        return self.model
 
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """One chat completion per prompt, with token usage and latency."""

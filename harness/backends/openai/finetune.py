@@ -41,7 +41,7 @@ from harness.backends.openai.uploads import Uploader, exactly_once
 from harness.cost import PricingTable
 from harness.data.records import Message, Split
 from harness.errors import TrainingError
-from harness.protocol import DecodeParams, Generation, TrainingSummary
+from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
 from harness.secrets import redact_text
 
 KIND = "openai"
@@ -52,7 +52,7 @@ def _stderr(message: str) -> None:
 
 
 @dataclass
-class OpenAIFineTuneCandidate:
+class OpenAIFineTuneCandidate(Candidate):
     """A fine-tuned model behind an OpenAI-compatible API, scored through chat completions."""
 
     name: str
@@ -69,6 +69,10 @@ class OpenAIFineTuneCandidate:
             self.fingerprint = fingerprint_of(self.config.public_base_url, self.model,
                                               self.request_options)
         self._generator = ChatGenerator(self.config, self.model, extra_body=self.request_options)
+
+    def priced_model(self) -> str | None:
+        """The remote model id, priced per token by the report."""
+        return self.model
 
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """One chat completion per prompt, with token usage and latency."""

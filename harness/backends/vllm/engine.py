@@ -34,12 +34,12 @@ from harness.backends.vllm.serving import (
 from harness.backends.vllm.settings import VLLMSettings, settings_from
 from harness.data.records import Message
 from harness.errors import SpecError
-from harness.protocol import DecodeParams, Generation, TrainingSummary
+from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
 from harness.text import cut_at_stop
 
 
 @dataclass
-class VLLMCandidate:
+class VLLMCandidate(Candidate):
     """A local candidate (``local``: the transformers runner's) whose outputs come from vLLM."""
 
     name: str
@@ -191,13 +191,16 @@ class VLLMCandidate:
         return {"compared": n, "equal": sum(agree), "agreement": sum(agree) / n if n else 1.0,
                 "differing": [i for i, same in enumerate(agree) if not same][:10]}
 
-    @property
-    def engine_details(self) -> dict[str, Any]:
+    def engine_details(self) -> dict[str, Any] | None:
         """What the report says about the engine: vLLM, where, and the greedy-agreement check."""
         served = self._served
         return {"engine": "vllm", "base_url": served.base_url if served else self.settings.base_url,
                 "served_model": served.model if served else self.settings.model,
                 "started_here": bool(served and served.started), "verification": self.verification}
+
+    def saved_dirs(self) -> tuple[Path | None, Path | None]:
+        """The local model's saved directories (the ones vLLM serves)."""
+        return self.local.saved_dirs()
 
     def release(self) -> None:
         """Forget the connection (the pool stops a started server at exit or for the next model)."""
