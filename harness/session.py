@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from harness.errors import HarnessError
+from harness.errors import HarnessError, SpecError
 from harness.options import DEFAULT_REPORTS, DEFAULT_SPEC, OptionError, SessionOptions
 from harness.results import ComparisonRecord, EvalResult, GateRecord, RunState
 
@@ -145,6 +145,7 @@ class EvalSession:
         self._results: dict[tuple[str, str], EvalResult] = {}
         self._failures: dict[tuple[str, str], HarnessError] = {}
         self._splits: dict[str, Any] = {}
+        self._prompt_errors: list[HarnessError] | None = None  # prompted candidates that do not fit
         self._slices: dict[str, dict[str, dict[str, list[str]]]] = {}
 
     @property
@@ -170,11 +171,24 @@ class EvalSession:
         if self._spec is None:
             from harness.kinds import load_spec
 
-            self._spec = load_spec(self.options.spec_path)
+            spec = load_spec(self.options.spec_path)
+            self._check_data(spec)
+            self._spec = spec
             from harness.report.decision import decision_settings
 
             self.state.settings = decision_settings(self._spec)  # what the report's decision reads
         return self._spec
+
+    def _check_data(self, spec: Any) -> None:
+        """Read every suite's data and check it against the spec before anything trains (SpecError)."""
+        from harness.runner.preflight import check_suite_data
+
+        for name, suite in spec.suites.items():
+            data = check_suite_data(suite, spec)
+            self._splits[name] = data.splits["eval"]
+            note = data.overlap_note(suite)
+            if note:
+                self.state.run_info.setdefault("train_eval_overlap", {})[name] = note
 
     @property
     def has_context(self) -> bool:
@@ -229,6 +243,15 @@ class EvalSession:
 
     def candidate(self, suite_name: str, name: str) -> Any:
         """Build (train or load) a candidate once per session; a failure is remembered, not retried."""
+        if self._prompt_errors is None:  # before the first build: every prompt fits its context
+            from harness.runner.preflight import check_prompted_fit
+
+            self._prompt_errors = check_prompted_fit(self._build, self.spec)
+        if self._prompt_errors:
+            raise SpecError("checked before anything trains:\n  " + "\n  ".join(map(str, self._prompt_errors)))
+        return self._build(suite_name, name)
+
+    def _build(self, suite_name: str, name: str) -> Any:
         from harness.kinds import build_candidate
 
         key = (suite_name, name)

@@ -153,7 +153,7 @@ def build_prompted(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> 
 def check_prompted(suite: Any, spec: CandidateSpec, where: str) -> None:
     """A prompted candidate's shots can be drawn: the suite has a train split with enough examples
     (and, stratified, every label among them). The context window is checked when it is built."""
-    from harness.errors import HarnessError
+    from harness.errors import DatasetError, HarnessError
 
     shots = int(spec.options.get("shots", 0))
     if not shots:
@@ -165,8 +165,10 @@ def check_prompted(suite: Any, spec: CandidateSpec, where: str) -> None:
         prompt_plan(suite, dict(spec.options), seed=int(spec.options.get("seed", 0)))
     except ShotError as exc:
         raise SpecError(f"{where}.{exc.key}: {exc.problem}") from None
-    except HarnessError as exc:
-        raise SpecError(f"{where}.shots: cannot read the train or eval split to draw shots: {exc}") from None
+    except HarnessError as exc:  # an unreadable split is the suite's mistake, named under its own key
+        path = str(exc.path) if isinstance(exc, DatasetError) else ""
+        which = "train" if suite.train is not None and path == str(suite.train) else "eval"
+        raise SpecError(f"{where.rsplit('.candidates.', 1)[0]}.{which}: {exc}") from None
 
 
 KINDS = (

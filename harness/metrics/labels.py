@@ -14,6 +14,14 @@ def _fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold().strip()
 
 
+def exact_label(text: str, labels: Sequence[str], aliases: Mapping[str, str] | None = None) -> str:
+    """The label ``text`` is as a whole (case, surrounding whitespace and punctuation ignored; an
+    alias counts), else ``UNPARSED``: how a reference label is read, where a reply may say more."""
+    folded = {_fold(label): label for label in labels}
+    folded.update({_fold(k): v for k, v in (aliases or {}).items()})
+    return folded.get(_fold(text).strip(" \t\n.!?,;:\"'()[]"), UNPARSED)
+
+
 def normalize_label(text: str, labels: Sequence[str], aliases: Mapping[str, str] | None = None) -> str:
     """The label ``text`` names, or ``UNPARSED`` ("") when it names none.
 

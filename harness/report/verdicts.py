@@ -90,7 +90,17 @@ def suite_verdict(state: RunState, suite: str) -> SuiteVerdict:
     warnings = suite_warnings(state, suite)
     line = verdict.line + (" · ⚠ " + "; ⚠ ".join(warnings) if warnings else "")
     return SuiteVerdict(verdict.suite, verdict.status, line,
-                        tuple(f"⚠ {w}" for w in data_loss_warnings(state, suite)))
+                        tuple(f"⚠ {w}" for w in [*overlap_warnings(state, suite), *data_loss_warnings(state, suite)]))
+
+
+def overlap_warnings(state: RunState, suite: str) -> list[str]:
+    """The train / eval overlap the suite allowed (``allow_train_eval_overlap``), when there is any."""
+    note = (state.run_info.get("train_eval_overlap") or {}).get(suite)
+    if not note:
+        return []
+    return [f"{suite}: {note['eval_rows']} of {fmt_int(note['n_eval'])} eval rows also occur in train "
+            f"({note['exact']} verbatim, {note['normalised']} after case / whitespace normalisation), allowed by "
+            f"allow_train_eval_overlap = {note['allowed']}: scores on them may reward memorising"]
 
 
 def _suite_verdict(state: RunState, suite: str) -> SuiteVerdict:

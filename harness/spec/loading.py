@@ -27,7 +27,8 @@ _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing"
                  "expected_monthly_requests", "compute_price_per_hour")
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
                "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
-               "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers", "judges")
+               "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers", "judges",
+               "allow_train_eval_overlap")
 #: ``likelihood_normalize``: label log-likelihoods as they are, per character (lm-evaluation-harness's
 #: ``acc_norm``) or per UTF-8 byte (``acc_bytes``)
 LIKELIHOOD_NORMALIZE = ("none", "chars", "bytes")
@@ -211,6 +212,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         slices=check_slices(t.table("slices"), task=task),
         **{key: _fraction(t, key) for key in DATA_LOSS_LIMITS},
         likelihood_normalize=normalize,
+        allow_train_eval_overlap=t.integer("allow_train_eval_overlap", 0, minimum=0),
     )
     if candidates is not None:
         _check_names(list(suite.candidates), candidates.where, "candidate", "reports/outputs/<suite>/<name>.jsonl")

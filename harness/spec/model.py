@@ -57,6 +57,9 @@ class SuiteSpec:
     #: label log-likelihoods compared as they are (``none``), per character (``chars``, lm-eval's
     #: ``acc_norm``) or per UTF-8 byte (``bytes``, ``acc_bytes``)
     likelihood_normalize: str = "none"
+    #: eval rows whose prompt may also occur in train (exactly or after case / whitespace
+    #: normalisation); more is refused at load, any is shown in the report
+    allow_train_eval_overlap: int = 0
     #: custom scorers (``[suites.<name>.scorers]``), reported as ``scorer:<name>``
     scorers: tuple[ScorerSpec, ...] = ()
     #: judges (``[suites.<name>.judges]``), reported as ``judge:<name>``
