@@ -120,3 +120,34 @@ def test_decide_is_plain_values_in_plain_values_out():
                  expected_monthly_requests=10**9)
     assert math.isinf(out.break_even_requests) and out.recommendation == PROMPT and "never" in out.reason
     assert compute_cost(3600, 2.5) == pytest.approx(2.5)
+
+
+def test_a_suite_without_a_prompted_candidate_decides_against_the_best_one_not_fine_tuned():
+    zero = [1] * 90 + [0] * 110
+    tuned = [1] * 90 + [1] * 90 + [0] * 20
+    results = [result("zeroshot", "encoder-zeroshot", zero, prompt_tokens=40),
+               result("base", "encoder-base", [1] * 50 + [0] * 150, prompt_tokens=40),
+               result("full", "encoder-full", tuned, prompt_tokens=40, runtime_s=10.0)]
+    d = suite_decision(results, settings(10_000, 2.0), SUITE)
+    assert d["prompted"]["candidate"] == "zeroshot" and d["baseline_side"] == "not fine-tuned"
+    text = decision_section(d, results)
+    assert "| not fine-tuned | zeroshot    |" in text and "fine-tuned − not fine-tuned = +0.450" in text
+
+
+def test_a_constant_prompted_side_is_repeated_and_not_decided_on():
+    results = clear_win()
+    results[0].details["degenerate"] = {"flags": ["constant predictor: 'positive' for 100% of examples"]}
+    d = suite_decision(results, settings(10_000, 2.0), SUITE)
+    assert d["recommendation"] == "no decision"
+    assert "`fewshot`: constant predictor: 'positive' for 100% of examples" in d["reason"]
+    assert "**Recommendation: no decision**" in decision_section(d, results)
+
+
+def test_a_degenerate_fine_tune_is_never_recommended():
+    results = clear_win()
+    flag = "degenerate generation: 3 distinct outputs for 120 inputs (references: 120)"
+    results[1].details["degenerate"] = {"flags": [flag, "truncated replies: 60% of outputs stop at max_new_tokens"]}
+    d = suite_decision(results, settings(10_000, 2.0), SUITE)
+    assert d["significant"] and d["recommendation"] == "no decision"
+    assert f"`lora`: {flag}" in d["reason"] and "truncated" not in d["reason"]
+    assert d["flags"] == {"prompted": [], "fine_tuned": [flag]}

@@ -107,3 +107,91 @@ def test_rescoring_keeps_the_scoring_part_of_the_live_runs_signature():
     assert carried_signatures({"accuracy": "acc-v1"}, live) == live
     assert carried_signatures({"accuracy": "acc-v2"}, live)["accuracy"].startswith("acc-v2|method:likelihood")
     assert carried_signatures({"accuracy": "acc-v1"}, {}) == {"accuracy": "acc-v1"}
+
+
+# -- classification: the 78.5 % fine-tune, a collapsed base, likelihood and short labels ---------------
+def test_one_label_and_unparsed_text_for_the_rest_is_a_constant_predictor():
+    from harness.metrics.degenerate import degenerate_flags
+
+    parsed = ["positive"] * 157 + [""] * 43  # 78.5 % one label, 21.5 % no label at all
+    assert degenerate_flags(parsed) == [
+        "constant predictor: 'positive' for 78.5% of examples, the other 21.5% name no label"]
+
+
+def test_a_base_answering_one_intent_for_94_5_percent_has_collapsed():
+    from harness.metrics.degenerate import degenerate_flags
+
+    intents = [f"intent_{i}" for i in range(77)]
+    truth = [intents[i % 77] for i in range(200)]
+    parsed = ["card_arrival"] * 189 + truth[:11]
+    assert degenerate_flags(parsed, truth) == ["collapsed onto one label: 'card_arrival' for 94.5% of examples "
+                                               "(true for 0%)"]
+    balanced = ["positive", "negative"] * 100
+    biased = ["positive"] * 150 + ["negative"] * 50  # 75 % one of two balanced labels: biased, not collapsed
+    assert degenerate_flags(biased, balanced) == []
+
+
+def test_likelihood_scoring_onto_the_shortest_label_is_named():
+    from harness.metrics.degenerate import reference_rates, shortest_label_note
+
+    labels = ["refund", "card_arrival", "exchange_rate"]
+    truth = [labels[i % 3] for i in range(90)]
+    checks = reference_rates(truth, ["refund"] * 90, labels)
+    [note] = shortest_label_note(labels, checks)
+    assert note.startswith("likelihood scoring favours the shortest label: 'refund' (6 characters; labels run to 13)")
+    assert 'likelihood_normalize = "chars"' in note
+    assert shortest_label_note(["yes", "no!"], reference_rates(["yes"] * 20, ["yes"] * 20, ["yes", "no!"])) == []
+
+
+# -- generation -----------------------------------------------------------------------------------------
+def _e2e(n: int = 100) -> tuple[list[str], list[str]]:
+    """E2E-shaped data-to-text: restaurant fields in, one sentence naming them out."""
+    names = ["Aromi", "Bibimbap House", "Cotto", "Giraffe", "Zizzi", "Wildwood", "Loch Fyne", "The Punter",
+             "Strada", "Alimentum", "Cocum", "Fitzbillies"]
+    foods = ["Italian", "Chinese", "French", "Indian", "Japanese", "English"]
+    areas = ["city centre", "riverside"]
+    inputs, references = [], []
+    for i in range(n):
+        name, food, area = names[i % 12], foods[(i // 12) % 6], areas[i % 2]
+        inputs.append(f"name[{name}], food[{food}], area[{area}], priceRange[£{20 + i}-{25 + i}]")
+        references.append(f"{name} serves {food} food in the {area} for £{20 + i}-{25 + i}.")
+    return inputs, references
+
+
+def test_a_template_reply_for_every_input_is_degenerate_generation():
+    from harness.metrics.degenerate_text import generation_checks
+
+    inputs, references = _e2e()
+    template = ["There is a restaurant in the city centre that serves food."] * 73 + \
+               ["It is a nice place to eat."] * 27
+    checks = generation_checks(template, references, inputs)
+    assert checks["distinct_outputs"] == 2 and checks["top_output_share"] == 0.73
+    assert checks["reference"]["distinct_outputs"] == 100
+    flags = checks["flags"]
+    assert flags[0].startswith("degenerate generation: 2 distinct outputs for 100 inputs (references: 100); "
+                               "the most frequent 73 times (73%)")
+    assert any(f.startswith("ignores its input") for f in flags)
+
+
+def test_replies_that_differ_but_name_nothing_from_their_input_ignore_it():
+    from harness.metrics.degenerate_text import generation_checks
+
+    inputs, references = _e2e()
+    shuffled = references[1:] + references[:1]  # fluent, all distinct, each about another restaurant
+    checks = generation_checks(shuffled, references, inputs)
+    assert checks["distinct_outputs"] == 100 and checks["input_lift"] < 0.05 < checks["reference"]["input_lift"]
+    assert [f.split(":")[0] for f in checks["flags"]] == ["ignores its input"]
+
+
+def test_faithful_replies_raise_no_flag_and_empty_or_cut_replies_do():
+    from harness.metrics.degenerate_text import generation_checks, input_use
+
+    inputs, references = _e2e()
+    paraphrase = [r.replace("serves", "offers").replace(" food", " dishes") for r in references]
+    assert generation_checks(paraphrase, references, inputs)["flags"] == []
+    own, other = input_use(references, inputs)
+    assert own == pytest.approx(1.0) and other < 0.25  # every specific word of its own input, a fifth of others'
+    empty = ["" if i % 5 == 0 else p for i, p in enumerate(paraphrase)]
+    cut = generation_checks(empty, references, inputs, completion_tokens=[16] * 60 + [5] * 40, max_new_tokens=16)
+    assert "empty replies: 20% of outputs are empty" in cut["flags"]
+    assert "truncated replies: 60% of outputs stop at max_new_tokens" in cut["flags"]

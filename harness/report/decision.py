@@ -18,12 +18,15 @@ from typing import Any
 
 from harness.cost import PricingTable, compute_cost, decide, usage_cost
 from harness.fmt import NA, fmt_float, fmt_interval, fmt_metric, fmt_p
+from harness.metrics.degenerate import blocking_flags
 from harness.report.tables import markdown_table
 from harness.results import PAIRED_SCORE, EvalResult, RunState
 
 LOCAL_PRICE = "local"  # the pricing entry that prices tokens of a model run here
 PER = 1000
 PROMPTED = "prompted"
+NOT_TUNED = "not fine-tuned"  # the decision's other side when a suite has no prompted candidate
+NO_DECISION = "no decision"
 
 
 def decision_settings(spec: Any) -> dict[str, Any]:
@@ -82,7 +85,8 @@ def _paired(a: EvalResult, b: EvalResult, metric: str) -> tuple[list[float], lis
 
 
 def suite_decision(results: Sequence[EvalResult], settings: Mapping[str, Any], suite: str) -> dict[str, Any] | None:
-    """The decision figures of one suite (None without a prompted and a fine-tuned candidate)."""
+    """The decision figures of one suite: the best prompted candidate (else the best one not fine-tuned)
+    against the best fine-tuned one; None without both sides."""
     from harness.stats import compare
 
     config = (settings.get("suites") or {}).get(suite)
@@ -90,6 +94,9 @@ def suite_decision(results: Sequence[EvalResult], settings: Mapping[str, Any], s
         return None
     metric = config["metric"]
     prompted = _best([r for r in results if r.kind == PROMPTED], metric)
+    side = "prompted"
+    if prompted is None:  # no prompted candidate: the best candidate that was not fine-tuned (base, zero-shot)
+        prompted, side = _best([r for r in results if not r.training], metric), NOT_TUNED
     tuned = _best([r for r in results if r.training], metric)
     if prompted is None or tuned is None:
         return None
@@ -117,12 +124,21 @@ def suite_decision(results: Sequence[EvalResult], settings: Mapping[str, Any], s
                      mde=result.mde, meaningful=meaningful, prompted_cost_per_request=per["prompted"],
                      fine_tuned_cost_per_request=per["fine_tuned"], training_cost=training,
                      expected_monthly_requests=settings.get("expected_monthly_requests"))
-    return {"metric": metric, "n": result.n, "method": result.method, "difference": result.difference,
+    recommendation, reason = verdict.recommendation, verdict.reason
+    flags = {role: blocking_flags(r.details.get("degenerate")) for role, r in (("prompted", prompted),
+                                                                                ("fine_tuned", tuned))}
+    if any(flags.values()):
+        named = [f"`{r.candidate}`: {flag}" for role, r in (("prompted", prompted), ("fine_tuned", tuned))
+                 for flag in flags[role]]
+        recommendation = NO_DECISION
+        reason = ("a degenerate candidate is no evidence either way (" + "; ".join(named) + "); the "
+                  f"{metric} difference above may come from template words or one repeated answer")
+    return {"metric": metric, "n": result.n, "baseline_side": side, "flags": flags, "method": result.method, "difference": result.difference,
             "ci": list(result.ci), "p_value": result.p_value, "alpha": alpha, "mde": result.mde,
             "meaningful_difference": meaningful, **sides, "training_cost_usd": training,
             "training_cost_from": training_how, "break_even_requests": verdict.break_even_requests,
             "expected_monthly_requests": settings.get("expected_monthly_requests"),
-            "significant": verdict.significant, "recommendation": verdict.recommendation, "reason": verdict.reason}
+            "significant": verdict.significant, "recommendation": recommendation, "reason": reason}
 
 
 def run_decisions(state: RunState) -> dict[str, dict[str, Any]]:
@@ -162,7 +178,8 @@ def decision_section(decision: Mapping[str, Any] | None, results: Sequence[EvalR
     rows = []
     for role in ("prompted", "fine_tuned"):
         side = decision[role]
-        rows.append([role.replace("_", "-"), side["candidate"], fmt_metric(side["value"], m),
+        label = decision.get("baseline_side", "prompted") if role == "prompted" else "fine-tuned"
+        rows.append([label, side["candidate"], fmt_metric(side["value"], m),
                      fmt_float(side["prompt_tokens_per_request"], 4), fmt_float(side["completion_tokens_per_request"], 4),
                      _money(side["cost_per_1k_requests"]), side["priced_as"] or NA])
     table = markdown_table(["side", "candidate", m, "prompt tokens / req", "completion tokens / req",
@@ -171,7 +188,7 @@ def decision_section(decision: Mapping[str, Any] | None, results: Sequence[EvalR
     even_text = NA if even is None else ("never" if math.isinf(even) else f"{math.ceil(even):,} requests")
     volume = decision["expected_monthly_requests"]
     lines = [
-        f"- {m}: fine-tuned − prompted = {fmt_metric(decision['difference'], m, signed=True)}, 95% CI "
+        f"- {m}: fine-tuned − {decision.get('baseline_side', 'prompted')} = {fmt_metric(decision['difference'], m, signed=True)}, 95% CI "
         f"{fmt_interval(decision['ci'], m, signed=True)}, p {_p(decision['p_value'])} ({decision['method']}, "
         f"n = {decision['n']}), MDE {fmt_metric(decision['mde'], m)} (a difference of "
         f"{fmt_metric(decision['meaningful_difference'], m)} matters: the gate tolerance)",

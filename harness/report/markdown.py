@@ -13,6 +13,7 @@ from harness.report.costs import cost_section
 from harness.report.decision import decision_section
 from harness.report.intervals import Interval
 from harness.report.judges import judges_section
+from harness.report.samples import samples_section
 from harness.report.slices import slices_section
 from harness.report.tables import markdown_table
 from harness.report.verdicts import FAIL, run_verdict, suite_gates, suite_problems, suite_verdict
@@ -42,6 +43,7 @@ def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[s
         judges_section(results),
         sections.gate_section(gates),
         sections.regressions_section(gates),
+        samples_section(results),
         slices_section(state, suite, slice_images),
         sections.plots_section(images),
         sections.training_section(results),

@@ -167,6 +167,16 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
         details["engine"] = engine
     if suite.task == "classification":
         details["degenerate"] = classification_checks(suite, references, details["parsed"])
+        if method == "likelihood" and suite.likelihood_normalize == "none":
+            from harness.metrics.degenerate import shortest_label_note
+
+            details["degenerate"]["flags"] += shortest_label_note(suite.labels, details["degenerate"])
+    else:
+        from harness.metrics.degenerate_text import generation_checks
+
+        details["degenerate"] = generation_checks(
+            predictions, references, [_prompt_text(ex.prompt) for ex in split.examples],
+            completion_tokens=[g.completion_tokens for g in outputs], max_new_tokens=suite.decode.max_new_tokens)
     remote_model = candidate.priced_model()
     if remote_model is not None:
         details["model"] = remote_model  # priced by the report's cost table
