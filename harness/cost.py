@@ -280,6 +280,10 @@ def decide(*, difference: float, ci: tuple[float, float], p_value: float, alpha:
             return Decision(FINE_TUNE, f"the fine-tune is significantly better, {shown}, and pays back its training "
                                        f"after {_n(even)} requests, within the expected "
                                        f"{expected_monthly_requests:,} a month", True, even)
+        if math.isinf(even):
+            return Decision(PROMPT, f"the fine-tune is significantly better, {shown}, but never pays back its "
+                                    "training (a request costs it no less than the other side): prompt unless the "
+                                    "gain is worth the cost", True, even)
         return Decision(PROMPT, f"the fine-tune is significantly better, {shown}, but pays back its training only "
                                 f"after {_n(even)} requests, more than the expected {expected_monthly_requests:,} a "
                                 "month: prompt unless the gain is worth the cost", True, even)

@@ -132,7 +132,7 @@ def suite_decision(results: Sequence[EvalResult], settings: Mapping[str, Any], s
                  for flag in flags[role]]
         recommendation = NO_DECISION
         reason = ("a degenerate candidate is no evidence either way (" + "; ".join(named) + "); the "
-                  f"{metric} difference above may come from template words or one repeated answer")
+                  f"{metric} difference above rests on it")
     return {"metric": metric, "n": result.n, "baseline_side": side, "flags": flags, "method": result.method, "difference": result.difference,
             "ci": list(result.ci), "p_value": result.p_value, "alpha": alpha, "mde": result.mde,
             "meaningful_difference": meaningful, **sides, "training_cost_usd": training,

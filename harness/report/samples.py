@@ -30,7 +30,7 @@ def sample_ids(results: Sequence[EvalResult], k: int = SAMPLES, seed: int = SEED
 
 
 def _cell(text: str) -> str:
-    return shorten(" ".join(str(text).split()), WIDTH).replace("|", "\\|") or "(empty)"
+    return shorten(text, WIDTH) or "(empty)"
 
 
 def samples_section(results: Sequence[EvalResult], k: int = SAMPLES, seed: int = SEED) -> str:
