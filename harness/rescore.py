@@ -144,12 +144,15 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
     gated = {(g.suite, g.candidate) for g in original.gates}
     if baseline_path is not None and Path(baseline_path).exists():
         baseline = load_baseline(baseline_path)
+        from harness.gate.history import history_path, read_history
+
+        history = read_history(history_path(baseline_path))
         failing: list[GateRecord] = []
         for result in state.results:
             if gated and (result.suite, result.candidate) not in gated:
                 continue
             config = gate_config(spec, result.suite)
-            records = gate_records(result, baseline, config, strict=strict)
+            records = gate_records(result, baseline, config, strict=strict, history=history)
             state.gates.extend(records)
             try:
                 enforce_gate(records, config, strict=strict)

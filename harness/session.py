@@ -106,11 +106,12 @@ def gate_config(spec: Any, suite: str, metrics: list[str] | None = None) -> Any:
 
 
 def gate_records(result: EvalResult, baseline: Any, config: Any, *, strict: bool = False,
-                 updating: bool = False) -> list[GateRecord]:
-    """Every gated metric's verdict against ``baseline`` (never raises on a verdict)."""
+                 updating: bool = False, history: Any = ()) -> list[GateRecord]:
+    """Every gated metric's verdict against ``baseline`` (never raises on a verdict); ``history``:
+    the baseline's ``history.jsonl`` entries (trend and ``max_drift``)."""
     from harness.gate import check
 
-    records = check(result, baseline, config, strict=strict)
+    records = check(result, baseline, config, strict=strict, history=history)
     if updating:
         for record in records:
             record.details["updating_baseline"] = True
@@ -141,6 +142,7 @@ class EvalSession:
         self._spec: Any = None
         self._ctx: Any = None
         self._baseline: Any = None
+        self._history: list[dict[str, Any]] | None = None
         self._candidates: dict[tuple[str, str], Any] = {}
         self._results: dict[tuple[str, str], EvalResult] = {}
         self._failures: dict[tuple[str, str], HarnessError] = {}
@@ -306,12 +308,22 @@ class EvalSession:
             self._baseline.commands = self.update_commands  # its note names this run's paths
         return self._baseline
 
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The gated values of earlier baseline updates (``history.jsonl`` beside the baseline; read once)."""
+        if self._history is None:
+            from harness.gate.history import history_path, read_history
+
+            self._history = read_history(history_path(self.baseline_path))
+        return self._history
+
     def gate(self, result: EvalResult, metrics: list[str] | None = None) -> list[GateRecord]:
         """Gate ``result`` against the stored baseline; raises a failure naming every regression."""
         __tracebackhide__ = True
         config = gate_config(self.spec, result.suite, metrics)
         updating, strict = self.options.update_baseline, self.options.strict
-        records = gate_records(result, self.baseline, config, strict=strict, updating=updating)
+        records = gate_records(result, self.baseline, config, strict=strict, updating=updating,
+                               history=self.history)
         self.state.gates.extend(records)
         if not updating:
             enforce_gate(records, config, strict=strict, commands=self.update_commands)

@@ -10,6 +10,9 @@ Typical use (what the ``gate`` fixture does)::
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 from harness.gate.baseline import SCHEMA_VERSION, Baseline, BaselineEntry, BaselineMetric
 from harness.gate.config import GateConfig, MetricCheck, parse_tolerance
 from harness.gate.failure import GateFailure, failing_records, format_failure, raise_on_failure
@@ -27,18 +30,24 @@ from harness.gate.verdict import (
 from harness.results import EvalResult, GateRecord
 
 
-def check(result: EvalResult, baseline: Baseline, config: GateConfig, *, strict: bool = False) -> list[GateRecord]:
+def check(result: EvalResult, baseline: Baseline, config: GateConfig, *, strict: bool = False,
+          history: Sequence[Mapping[str, Any]] = ()) -> list[GateRecord]:
     """The verdict of every gated metric of ``result`` against ``baseline`` (never raises).
 
     ``strict`` does not change verdicts; it is recorded so reports can say which ones failed.
+    ``history`` (the entries of ``history.jsonl``) gives each record its trend and ``max_drift`` check.
     """
     from harness.gate.flips import attach_flips
+    from harness.gate.history import attach_history
     from harness.gate.slices import attach_slice_verdicts
 
     entry = baseline.entry(result.suite, result.candidate)
     records = evaluate_gate(result, entry, config)
     attach_slice_verdicts(records, result, entry, config)  # per-slice verdicts, hidden regressions
     attach_flips(records, result, entry)  # harmful / beneficial / churn / unchanged, overall and per slice
+    drifts = {c.metric: (c.max_drift, c.drift_relative) for c in config.checks_for([r.metric for r in records])
+              if c.max_drift is not None}
+    attach_history(records, history, drifts)
     for record in records:
         record.details["strict"] = strict
         record.details["policy"] = config.inconclusive

@@ -11,6 +11,8 @@ Example (in the candidate spec)::
     min_slice_size = 20          # slices with fewer paired examples read inconclusive (with their MDE)
     slice_correction = "holm"    # or "bh": multiple-testing control across slices x metrics
     fail_on_slice_regression = false   # true: a significant regression on any slice fails the gate
+    max_drift = 0.03             # fail a metric more than this below its oldest kept history value
+                                 # (reports/history.jsonl; per metric too: { tolerance = 0.02, max_drift = "5%" })
 
 A tolerance is the largest drop that is not a regression, on the metric's own scale
 (accuracy 0–1, BLEU / ROUGE 0–100). A number is absolute unless ``relative = true`` (then
@@ -37,11 +39,11 @@ DEFAULT_TOLERANCE = "2%"
 POLICIES = ("pass", "fail")
 DEFAULT_RESAMPLES = 2000
 _SUITE_KEYS = ("alpha", "inconclusive", "tolerance", "resamples", "metrics", "min_slice_size",
-               "slice_correction", "fail_on_slice_regression")
+               "slice_correction", "fail_on_slice_regression", "max_drift")
 #: Multiple-testing control across slices x metrics: Holm (family-wise error) or Benjamini-Hochberg (FDR).
 SLICE_CORRECTIONS = ("holm", "bh")
 DEFAULT_MIN_SLICE_SIZE = 20
-_METRIC_KEYS = ("tolerance", "relative")
+_METRIC_KEYS = ("tolerance", "relative", "max_drift")
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class MetricCheck:
     metric: str
     tolerance: float
     relative: bool = False
+    #: the largest loss against the oldest kept history entry (None: not checked), relative or absolute
+    max_drift: float | None = None
+    drift_relative: bool = False
 
     def allowed_drop(self, baseline_value: float) -> float:
         """The tolerated drop in the metric's units, given the baseline's value."""
@@ -161,7 +166,9 @@ class GateConfig:
         if not isinstance(fail_on_slices, bool):
             raise SpecError(f"{where}.fail_on_slice_regression: expected true or false, got {fail_on_slices!r}")
         tolerance, relative = parse_tolerance(table.get("tolerance", DEFAULT_TOLERANCE), where=f"{where}.tolerance")
-        default = MetricCheck("*", tolerance, relative)
+        max_drift, drift_relative = (parse_tolerance(table["max_drift"], where=f"{where}.max_drift")
+                                     if "max_drift" in table else (None, False))
+        default = MetricCheck("*", tolerance, relative, max_drift, drift_relative)
         checks = None
         if "metrics" in table:
             metrics = table["metrics"]
@@ -190,9 +197,13 @@ def _metric_check(name: Any, spec: Any, default: MetricCheck, where: str) -> Met
     relative = spec.get("relative")
     if relative is not None and not isinstance(relative, bool):
         raise SpecError(f"{where}.relative: expected true or false, got {relative!r}")
+    drift = {}
+    if "max_drift" in spec:
+        max_drift, drift_relative = parse_tolerance(spec["max_drift"], where=f"{where}.max_drift")
+        drift = {"max_drift": max_drift, "drift_relative": drift_relative}
     if "tolerance" not in spec:
         if relative is not None and relative != default.relative:
             raise SpecError(f"{where}.relative: set without a tolerance")
-        return replace(default, metric=str(name))
+        return replace(default, metric=str(name), **drift)
     tolerance, is_relative = parse_tolerance(spec["tolerance"], relative=relative, where=f"{where}.tolerance")
-    return MetricCheck(str(name), tolerance, is_relative)
+    return replace(default, metric=str(name), tolerance=tolerance, relative=is_relative, **drift)

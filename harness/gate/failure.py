@@ -78,7 +78,7 @@ def failing_records(records: Sequence[GateRecord], *, strict: bool = False,
                     policy: str = "pass") -> list[GateRecord]:
     """The records that fail the gate under ``strict`` and the inconclusive ``policy``."""
     return [r for r in records
-            if r.verdict == REGRESSED or slice_failure(r)
+            if r.verdict == REGRESSED or slice_failure(r) or drift_failure(r)
             or (r.verdict == INCONCLUSIVE and policy == "fail")
             or (strict and r.verdict in (NO_BASELINE, NOT_COMPARABLE))]
 
@@ -86,6 +86,21 @@ def failing_records(records: Sequence[GateRecord], *, strict: bool = False,
 def slice_failure(record: GateRecord) -> bool:
     """Whether a slice of this metric regressed and the suite gates on slices (``fail_on_slice_regression``)."""
     return bool(record.details.get("fail_on_slice_regression") and record.details.get("slice_regressions"))
+
+
+def drift_failure(record: GateRecord) -> bool:
+    """Whether the metric drifted below its oldest kept history value by more than ``max_drift``."""
+    return bool((record.details.get("drift") or {}).get("failed"))
+
+
+def _drift_line(record: GateRecord) -> list[str]:
+    d = record.details.get("drift")
+    if not d or not d.get("failed"):
+        return []
+    m = record.metric
+    return [f"  drift: {fmt_metric(d['oldest'], m)} at the oldest kept baseline ({d['oldest_date']}) → "
+            f"{fmt_metric(record.current, m)} now ({fmt_metric(d['change'], m, signed=True)}), beyond max_drift "
+            f"{fmt_metric(d['max_drift'], m)}"]
 
 
 def _slices_block(record: GateRecord) -> list[str]:
@@ -97,6 +112,8 @@ def _slices_block(record: GateRecord) -> list[str]:
 
 
 def _why(record: GateRecord) -> str:
+    if record.verdict != REGRESSED and drift_failure(record) and not slice_failure(record):
+        return f"drift beyond max_drift (against the last baseline: {record.verdict})"
     if record.verdict != REGRESSED and slice_failure(record):
         return ("hidden regression" if record.details.get("hidden_regression") else "slice regression") + \
             f" (overall {record.verdict}; fails under fail_on_slice_regression = true)"
@@ -129,7 +146,8 @@ def describe_record(record: GateRecord) -> str:
     metric, details = record.metric, record.details
     head = f"{record.suite} / {record.candidate} / {metric}: {_why(record)}"
     if "delta" not in details:
-        return "\n".join([f"{head}\n  {details.get('reason', record.message)}", *_slices_block(record)])
+        return "\n".join([f"{head}\n  {details.get('reason', record.message)}", *_drift_line(record),
+                          *_slices_block(record)])
     lines = [
         head,
         f"  baseline {fmt_metric(record.baseline, metric)} → current {fmt_metric(record.current, metric)}; "
@@ -143,7 +161,7 @@ def describe_record(record: GateRecord) -> str:
         lines.append(f"  why: {details['reason']}")
     if details.get("pairing_note"):
         lines.append(f"  note: {details['pairing_note']}")
-    return "\n".join(lines + _slices_block(record) + _examples_block(record))
+    return "\n".join(lines + _drift_line(record) + _slices_block(record) + _examples_block(record))
 
 
 def record_line(record: GateRecord) -> str:
@@ -157,6 +175,9 @@ def record_line(record: GateRecord) -> str:
     line = f"{record.suite}/{record.candidate} {metric} {record.verdict} ({numbers})"
     if slice_failure(record):
         line += f" (slices: {', '.join(record.details.get('slice_regression_labels') or [])})"
+    if drift_failure(record):
+        line += f" (drift {fmt_metric(record.details['drift']['change'], metric, signed=True)} since " \
+                f"{record.details['drift']['oldest_date']})"
     return line
 
 

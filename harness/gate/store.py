@@ -156,7 +156,8 @@ def update_baseline(path: str | Path, state: RunState, *, suites: Iterable[str] 
 
     An entry whose eval-set fingerprint differs from the stored one is refused unless
     ``force``; if any entry is refused, :class:`BaselineRefused` is raised and the file is
-    left untouched. Entries whose results did not change keep their old date.
+    left untouched. Entries whose results did not change keep their old date. A written update
+    also appends the run's gated values to ``history.jsonl`` beside the baseline.
     """
     path = Path(path)
     wanted = set(suites) if suites is not None else None
@@ -203,4 +204,8 @@ def update_baseline(path: str | Path, state: RunState, *, suites: Iterable[str] 
         new = Baseline(entries=entries, path=str(path), exists=True)
         write_atomic(path, dumps_baseline(new))
         report.written = True
+        from harness.gate.history import append_history, history_path
+
+        accepted = [g for g in state.gates if wanted is None or g.suite in wanted]
+        append_history(history_path(path), accepted, datetime.now(timezone.utc).isoformat(timespec="seconds"))
     return report

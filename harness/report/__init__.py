@@ -16,7 +16,7 @@ from harness.report.html import render_html, suite_view
 from harness.report.intervals import metric_intervals
 from harness.report.json_out import SCHEMA_VERSION, read_results, write_results_json
 from harness.report.markdown import index_page, suite_page, suite_results
-from harness.report.plots import Bar, plot_loss_curves, plot_metric_bars
+from harness.report.plots import Bar, plot_loss_curves, plot_metric_bars, plot_trends
 from harness.report.pr_comment import github_annotations, pr_comment
 from harness.report.sections import metric_order
 from harness.report.slices import write_forest_plots
@@ -44,7 +44,7 @@ def junit_properties(state: RunState) -> list[tuple[str, str]]:
     return properties(state)
 
 
-def _suite_images(results, intervals, out_dir: Path, name: str, suite: str) -> list[tuple[str, str]]:
+def _suite_images(results, intervals, out_dir: Path, name: str, suite: str, gates=()) -> list[tuple[str, str]]:
     """Draw the suite's metric bars and loss curves; (alt text, relative path) of each PNG."""
 
     bars = {}
@@ -58,7 +58,21 @@ def _suite_images(results, intervals, out_dir: Path, name: str, suite: str) -> l
                                                       title=f"{suite}: metrics with 95% CI")),
              ("training and validation loss", plot_loss_curves(curves, out_dir / f"{name}-loss.png",
                                                                title=f"{suite}: training / validation loss"))]
+    trends = _trends(gates)
+    if trends:
+        drawn.append(("gated metrics across baseline updates (reports/history.jsonl)",
+                      plot_trends(trends, out_dir / f"{name}-trend.png", title=f"{suite}: trend")))
     return [(alt, path.name) for alt, path in drawn if path is not None]
+
+
+def _trends(gates) -> dict[str, dict[str, list[tuple[str, float]]]]:
+    """Per gated metric and candidate, the recorded history values (by date) and this run's value."""
+    trends: dict[str, dict[str, list[tuple[str, float]]]] = {}
+    for g in gates:
+        points = [(str(p["date"])[:10], float(p["value"])) for p in g.details.get("history") or []]
+        if points and isinstance(g.current, (int, float)):
+            trends.setdefault(g.metric, {})[g.candidate] = [*points, ("now", float(g.current))]
+    return trends
 
 
 def _search_images(results, out_dir: Path, name: str, suite: str) -> dict[str, str]:
@@ -95,7 +109,8 @@ def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None =
         name = slug(suite)
         results = suite_results(state, suite)
         per_candidate = {r.candidate: intervals[(r.suite, r.candidate)] for r in results}
-        images = _suite_images(results, per_candidate, out_dir, name, suite)
+        images = _suite_images(results, per_candidate, out_dir, name, suite,
+                               [g for g in state.gates if g.suite == suite])
         written += [out_dir / path for _, path in images]
         search_images = _search_images(results, out_dir, name, suite)
         written += [out_dir / path for path in search_images.values()]

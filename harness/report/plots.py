@@ -96,3 +96,25 @@ def plot_metric_bars(bars: dict[str, Sequence[Bar]], path: Path, *, title: str) 
         axes.grid(axis="y", alpha=0.3)
     figure.suptitle(title)
     return _save(figure, path)
+
+
+def plot_trends(trends: dict[str, dict[str, Sequence[tuple[str, float]]]], path: Path, *,
+                title: str) -> Path | None:
+    """One panel per gated metric: each candidate's value at every baseline update, then now; None if empty."""
+    panels = {metric: {c: list(p) for c, p in lines.items() if p} for metric, lines in trends.items()}
+    panels = {metric: lines for metric, lines in panels.items() if lines}
+    if not panels:
+        return None
+    figure, axes_list = _figure(len(panels))
+    for axes, (metric, lines) in zip(axes_list, sorted(panels.items()), strict=True):
+        for index, (candidate, points) in enumerate(sorted(lines.items())):
+            axes.plot(range(len(points)), [v for _, v in points], color=f"C{index % 10}", marker="o",
+                      markersize=3, label=candidate)
+        longest = max(lines.values(), key=len)
+        axes.set_xticks(range(len(longest)), [label for label, _ in longest], rotation=30, ha="right",
+                        fontsize="small")
+        axes.set_title(f"{metric} across baseline updates")
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize="small")
+    figure.suptitle(title)
+    return _save(figure, path)

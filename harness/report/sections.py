@@ -138,7 +138,7 @@ def gate_section(gates: Sequence[GateRecord]) -> str:
         rows.append([g.candidate, m, verdict, fmt_metric(g.baseline, m), fmt_metric(g.current, m),
                      fmt_metric(d.get("delta"), m, signed=True), fmt_interval(d.get("ci"), m, signed=True),
                      fmt_p(d.get("p_value")), d.get("method", ""), d.get("tolerance", ""),
-                     fmt_metric(d.get("mde"), m), d.get("reason") or d.get("pairing_note") or ""])
+                     fmt_metric(d.get("mde"), m), _drift_note(g) or d.get("reason") or d.get("pairing_note") or ""])
     headers = ["candidate", "metric", "verdict", "baseline", "current", "Δ (paired)", "CI", "p (Holm)",
                "test", "tolerance", "MDE", "note"]
     legend = "✗ fails the run. " if any(is_failing(g) for g in gates) else ""
@@ -149,6 +149,15 @@ def gate_section(gates: Sequence[GateRecord]) -> str:
                     f"{legend}Verdict: non-inferiority against the tolerance, read from the {level} of the paired "
                     "Δ: lower bound above −tolerance passes, upper bound below it regresses, an interval across it "
                     "is inconclusive. p: one-sided, Holm-adjusted across the candidate's gated metrics.")
+
+
+def _drift_note(g: GateRecord) -> str:
+    """``drift −0.050 since 2026-12-01 (max 0.030)`` when the ``max_drift`` check failed."""
+    d = g.details.get("drift") or {}
+    if not d.get("failed"):
+        return ""
+    return (f"drift {fmt_metric(d['change'], g.metric, signed=True)} since {str(d['oldest_date'])[:10]} "
+            f"(max_drift {fmt_metric(d['max_drift'], g.metric)})")
 
 
 def _flip_cells(flips: Mapping[str, Any]) -> list[str]:
