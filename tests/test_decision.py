@@ -151,3 +151,18 @@ def test_a_degenerate_fine_tune_is_never_recommended():
     assert d["significant"] and d["recommendation"] == "no decision"
     assert f"`lora`: {flag}" in d["reason"] and "truncated" not in d["reason"]
     assert d["flags"] == {"prompted": [], "fine_tuned": [flag]}
+
+
+def test_the_cost_table_prices_local_candidates_as_the_decision_does(tmp_path):
+    from harness.report import write_reports
+    from harness.results import RunState
+
+    state = RunState(results=clear_win(), settings=settings(10_000, 2.0))
+    write_reports(state, tmp_path)
+    page = (tmp_path / f"{SUITE}.md").read_text(encoding="utf-8")
+    cost = page.split("## Cost")[1].split("\n## ")[0]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[1:-1]]
+            for line in cost.splitlines() if line.startswith("| ") and "candidate" not in line}
+    decision = suite_decision(clear_win(), settings(10_000, 2.0), SUITE)
+    assert rows["fewshot"][1] == "local" and rows["fewshot"][-1] == f"${decision['prompted']['cost_per_1k_requests']:.4f}"
+    assert rows["lora"][-1] == f"${decision['fine_tuned']['cost_per_1k_requests']:.4f}" == "$0.0058"

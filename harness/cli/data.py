@@ -14,6 +14,7 @@ from harness.jsonio import strict_dumps
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
+EXIT_USAGE = 2
 EXIT_UNREADABLE = 3  # harness error: an input file cannot be read at all
 _UNREADABLE = ("missing_file", "unreadable")
 
@@ -55,7 +56,8 @@ def register(subparsers: Any) -> None:
         "lint", help="quality lint: duplicates, leakage, labels, lengths, sizes",
         description="Quality warnings (errors with --strict) for a training file and an "
                     "optional eval file.")
-    lint.add_argument("train", metavar="TRAIN")
+    lint.add_argument("train", metavar="TRAIN", nargs="?", default=None,
+                      help="training file (default with --spec and --suite: the suite's train split)")
     lint.add_argument("--eval", dest="eval_path", default=None, metavar="EVAL")
     lint.add_argument("--task", choices=("classification", "generation", "complex"),
                       default=None, help="default: classification when every record has a "
@@ -68,8 +70,9 @@ def register(subparsers: Any) -> None:
     lint.add_argument("--system", default=None, help="system prompt for records without one")
     lint.add_argument("--json", action="store_true", help="print a JSON report")
     lint.add_argument("--spec", default=None, metavar="SPEC",
-                      help="candidate spec whose suite's slices to size (with --suite)")
-    lint.add_argument("--suite", default=None, metavar="NAME", help="suite of --spec whose slices to size")
+                      help="candidate spec: with --suite, lint that suite's train / eval splits (unless "
+                           "given) with its task, and size its slices")
+    lint.add_argument("--suite", default=None, metavar="NAME", help="suite of --spec to lint")
     lint.set_defaults(func=run_lint)
 
     convert = commands.add_parser(
@@ -131,6 +134,21 @@ def run_lint(args: argparse.Namespace) -> int:
     from harness.data.loading import load_split
     from harness.errors import DatasetError
 
+    if bool(args.spec) != bool(args.suite):
+        print("ft-harness data lint: error: --spec and --suite go together", file=sys.stderr)
+        return EXIT_USAGE
+    suite = None
+    if args.spec:
+        from harness.kinds import load_spec
+
+        suite = load_spec(args.spec).suite(args.suite)
+        args.train = args.train or str(suite.train or suite.eval)
+        args.eval_path = args.eval_path or (str(suite.eval) if suite.train else None)
+        args.task = args.task or suite.task
+        args.system = args.system or suite.system
+    if args.train is None:
+        print("ft-harness data lint: error: give TRAIN, or --spec S --suite NAME", file=sys.stderr)
+        return EXIT_USAGE
     tokenizer = _tokenizer(args.tokenizer)
     task = args.task
     try:
@@ -140,12 +158,7 @@ def run_lint(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"ft-harness: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
-    slices, labels = (), ()
-    if getattr(args, "spec", None) and getattr(args, "suite", None):
-        from harness.kinds import load_spec
-
-        suite = load_spec(args.spec).suite(args.suite)
-        slices, labels = suite.slices, suite.labels
+    slices, labels = (suite.slices, suite.labels) if suite is not None else ((), ())
     report = lint_splits(train, evaluation, task=task, strict=args.strict,
                          tokenizer=tokenizer, max_length=args.max_length, slices=slices,
                          slice_labels=labels)

@@ -1,14 +1,16 @@
 """Tokens and dollars per 1,000 requests for candidates that report token usage.
 
-Prices come from :class:`harness.cost.PricingTable` for the model id in
-``EvalResult.details["model"]`` (set by API-served candidates); without a known price only
-token counts are shown.
+Prices come from :class:`harness.cost.PricingTable` (the spec's ``[harness.pricing]`` over the
+built-in table) for the model id in ``EvalResult.details["model"]`` (set by API-served
+candidates); a model run here is priced by the ``local`` entry, as the "Fine-tune or prompt?"
+section prices it. Without a known price only token counts are shown.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from harness.cost import PRICES_AS_OF, PricingTable, break_even_requests, usage_cost
 from harness.fmt import NA, fmt_float
@@ -16,6 +18,21 @@ from harness.report.tables import markdown_table
 from harness.results import EvalResult
 
 PER = 1000
+LOCAL_PRICE = "local"  # the pricing entry that prices tokens of a model run here
+
+
+def pricing_table(settings: Mapping[str, Any] | None) -> PricingTable:
+    """The run's pricing: the spec's ``[harness.pricing]`` (``state.settings["pricing"]``) over the built-in table."""
+    raw = dict((settings or {}).get("pricing") or {})
+    models = raw.get("models", {k: v for k, v in raw.items() if k != "as_of"})
+    return PricingTable().with_overrides(models, as_of=raw.get("as_of"))
+
+
+def price_of(result: EvalResult, table: PricingTable) -> tuple[Any, str]:
+    """The inference price of ``result``'s model and the name it is priced as (None, "" when unpriced)."""
+    model = str(result.details.get("model") or "")
+    price = table.inference_price(model) if model else table.prices.get(LOCAL_PRICE)
+    return price, (model or LOCAL_PRICE) if price is not None else model
 
 
 def cost_rows(results: Sequence[EvalResult], pricing: PricingTable | None = None) -> list[list[str]]:
@@ -27,8 +44,7 @@ def cost_rows(results: Sequence[EvalResult], pricing: PricingTable | None = None
         if not (prompt or completion):
             continue
         requests = r.usage.get("requests") or r.n
-        model = str(r.details.get("model") or "")
-        price = table.inference_price(model) if model else None
+        price, model = price_of(r, table)
         cost = NA
         if price is not None:
             cost = f"${usage_cost(prompt, completion, price) / requests * PER:.4f}"
@@ -38,8 +54,7 @@ def cost_rows(results: Sequence[EvalResult], pricing: PricingTable | None = None
 
 
 def _cost_per_request(result: EvalResult, table: PricingTable) -> float | None:
-    model = str(result.details.get("model") or "")
-    price = table.inference_price(model) if model else None
+    price, _ = price_of(result, table)
     requests = result.usage.get("requests") or result.n
     if price is None or not requests:
         return None
@@ -94,7 +109,8 @@ def cost_section(results: Sequence[EvalResult], pricing: PricingTable | None = N
     text = "## Cost\n\n"
     if rows:
         text += (f"{markdown_table(headers, rows)}\n\nPrices per 1M tokens as of {as_of} "
-                 "(harness.cost); n/a where the model has no listed price.\n\n")
+                 "(harness.cost and [harness.pricing]; `local` prices a model run here); n/a where the model has "
+                 "no listed price.\n\n")
     if judged:
         headers = ["candidate", "judge", "judge model", "calls", "prompt tokens", "completion tokens",
                    "cost (all calls)", "cost (this run)"]

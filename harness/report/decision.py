@@ -19,10 +19,10 @@ from typing import Any
 from harness.cost import PricingTable, compute_cost, decide, usage_cost
 from harness.fmt import NA, fmt_float, fmt_interval, fmt_metric, fmt_p
 from harness.metrics.degenerate import blocking_flags
+from harness.report.costs import LOCAL_PRICE, price_of, pricing_table
 from harness.report.tables import markdown_table
 from harness.results import PAIRED_SCORE, EvalResult, RunState
 
-LOCAL_PRICE = "local"  # the pricing entry that prices tokens of a model run here
 PER = 1000
 PROMPTED = "prompted"
 NOT_TUNED = "not fine-tuned"  # the decision's other side when a suite has no prompted candidate
@@ -46,9 +46,7 @@ def decision_settings(spec: Any) -> dict[str, Any]:
 
 
 def _pricing(settings: Mapping[str, Any]) -> PricingTable:
-    raw = dict(settings.get("pricing") or {})
-    models = raw.get("models", {k: v for k, v in raw.items() if k != "as_of"})
-    return PricingTable().with_overrides(models, as_of=raw.get("as_of"))
+    return pricing_table(settings)
 
 
 def _per_request(r: EvalResult) -> tuple[float, float]:
@@ -57,8 +55,7 @@ def _per_request(r: EvalResult) -> tuple[float, float]:
 
 
 def _price(r: EvalResult, table: PricingTable):
-    model = str(r.details.get("model") or "")
-    return table.inference_price(model) if model else table.prices.get(LOCAL_PRICE)
+    return price_of(r, table)[0]
 
 
 def _training_cost(r: EvalResult, price_per_hour: float | None) -> tuple[float | None, str]:

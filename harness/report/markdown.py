@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from harness.report import sections
-from harness.report.costs import cost_section
+from harness.report.costs import cost_section, pricing_table
 from harness.report.decision import decision_section
 from harness.report.intervals import Interval
 from harness.report.judges import judges_section
@@ -51,7 +51,7 @@ def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[s
         sections.stability_section(results),
         sections.evaluation_notes_section(results),
         sections.datasets_section(results),
-        cost_section(results),
+        cost_section(results, pricing_table(state.settings)),
         decision_section(state.decisions.get(suite), results),
         sections.problems_section(suite_problems(state, suite)),
         sections.run_info_section(state.run_info, results, date=date),
