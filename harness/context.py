@@ -79,7 +79,14 @@ class BuildContext:
                 raise SpecError("the embedded base model is built by the evaluation session "
                                 "(harness.session.EvalSession); pass a local directory as base_model")
             return self.embedded_base(self)
-        return local_model_dir(ref, "base model", hint="pass a local directory with --ft-base-model")
+        from_spec = ref == self.spec.base_model
+        where = f"{self.spec.path}: [harness] base_model" if from_spec else "--ft-base-model"
+        base = None
+        if from_spec and looks_like_path(ref) and not Path(ref).expanduser().is_absolute():
+            beside = self.spec.path.parent / ref  # paths in the spec are relative to the spec file
+            base = self.spec.path.parent if beside.exists() or not Path(ref).exists() else None
+        return local_model_dir(ref, where, base=base,
+                               hint="a local model directory (saved with save_pretrained) or a hub id")
 
     def fingerprint_dir(self, path: Path) -> str:
         """Content hash of a model or adapter directory's weights, config and tokenizer files."""
@@ -89,6 +96,11 @@ class BuildContext:
         if key not in self._fingerprints:
             self._fingerprints[key] = hash_directory(path, include=MODEL_FILES)
         return self._fingerprints[key]
+
+
+def looks_like_path(ref: str) -> bool:
+    """Whether a model reference is a filesystem path rather than a hub id (``org/name``)."""
+    return ref.startswith(("/", ".", "~")) or "\\" in ref or ref.count("/") > 1
 
 
 def local_model_dir(ref: str, where: str, *, base: Path | None = None, hint: str = "") -> Path:
@@ -103,6 +115,8 @@ def local_model_dir(ref: str, where: str, *, base: Path | None = None, hint: str
         if not (path / "config.json").exists():
             raise SpecError(f"{where}: {path} has no config.json (not a saved model directory)")
         return path.resolve()
+    if looks_like_path(ref):  # never a hub id: say so now instead of asking the hub
+        raise SpecError(f"{where}: {ref!r} is a path and {path} does not exist" + (f"; {hint}" if hint else ""))
     try:
         from huggingface_hub import snapshot_download
 

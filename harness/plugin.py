@@ -20,7 +20,14 @@ import pytest
 from harness.errors import HarnessError
 from harness.results import EvalResult, Problem, RunState
 from harness.secrets import install_log_redaction
-from harness.session import DEFAULT_REPORTS, DEFAULT_SPEC, EvalSession, OptionError, SessionOptions
+from harness.session import (
+    DEFAULT_REPORTS,
+    DEFAULT_SPEC,
+    EvalSession,
+    OptionError,
+    SessionOptions,
+    offline_for_local_base,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -104,10 +111,24 @@ def session_options(config: pytest.Config) -> SessionOptions:
         raise pytest.UsageError(f"{flag}: expected {exc.expected}, got {exc.got!r}") from None
 
 
+#: deprecation warnings the libraries raise about each other (nothing a suite can change); a project
+#: outside this repository gets the same filters as the repository's own pyproject.toml
+LIBRARY_WARNINGS = (
+    "ignore:`torch.jit.script_method` is deprecated:DeprecationWarning",
+    "ignore:`is_gradient_checkpointing` is deprecated:FutureWarning",
+    "ignore:The ``noload`` loader strategy is deprecated:DeprecationWarning",
+    "ignore::DeprecationWarning:jieba.*",
+)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ft_suite(name): the candidate-spec suite this module or test evaluates")
+    for line in LIBRARY_WARNINGS:
+        config.addinivalue_line("filterwarnings", line)
     install_log_redaction()  # no API key or URL password reaches captured logs or --junitxml
-    session = FtSession(session_options(config))
+    options = session_options(config)
+    offline_for_local_base(options)
+    session = FtSession(options)
     config.stash[SESSION_KEY] = session
     config.pluginmanager.register(session, "ft-harness-session")
 

@@ -62,6 +62,28 @@ def paired_scores(a: EvalResult, b: EvalResult, metric: str) -> tuple[list[float
     return list(scores_a), [scores_b[where_b[i]] for i in a.example_ids], kind
 
 
+def offline_for_local_base(options: SessionOptions) -> None:
+    """No hub lookups when the base model is a path: set the Hugging Face offline switches (unless the
+    environment sets them) before any library reads them."""
+    import os
+
+    import tomllib
+
+    from harness.context import looks_like_path
+
+    ref = options.base_model
+    if ref is None:
+        try:
+            spec = tomllib.loads(Path(options.spec_path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return  # the session reports the spec itself
+        harness_table = spec.get("harness") if isinstance(spec.get("harness"), dict) else {}
+        ref = harness_table.get("base_model")
+    if isinstance(ref, str) and looks_like_path(ref):
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+            os.environ.setdefault(name, "1")
+
+
 def as_plain(value: Any) -> dict[str, Any]:
     """A dataclass (or mapping) as JSON-ready plain data."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

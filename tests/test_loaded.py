@@ -136,8 +136,8 @@ def test_missing_or_wrong_paths_are_spec_errors_naming_the_key(tiny_base, tmp_pa
     ctx = _context(spec, tiny_base, tmp_path / "cache")
     with pytest.raises(SpecError, match=r"candidates\.a\.path: .*not-an-adapter is not a PEFT adapter directory"):
         _build(ctx, "a")
-    with pytest.raises(SpecError, match=r"candidates\.m\.path: 'no/such/model-dir' is neither a local model "
-                                        r"directory .* nor a hub id"):
+    with pytest.raises(SpecError, match=r"candidates\.m\.path: 'no/such/model-dir' is a path and "
+                                        r".*no/such/model-dir does not exist"):  # a path: never asked of the hub
         _build(ctx, "m")
 
 
