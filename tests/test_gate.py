@@ -168,7 +168,7 @@ def test_better_baseline_scores_make_the_gate_fail_naming_the_metric():
     assert "sentiment / lora / accuracy: regressed" in message
     assert f"baseline {np.mean(better):.3f} → current {np.mean(current_lora.per_example['correct']):.3f}" in message
     assert "paired mean Δ -0.150" in message and "90% CI [" in message
-    assert "paired t interval (non-inferiority)" in message and "one-sided p" in message
+    assert "Tango score test of paired proportions" in message and "one-sided p" in message
     assert "30 example(s) got worse (right in the baseline, wrong now)" in message
     first = flipped[0]
     assert (f"ex-{first:04d}: expected {current_lora.references[first]!r}, "

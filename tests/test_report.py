@@ -40,7 +40,8 @@ def build_state() -> RunState:
     generation = make_result(rouge=np.random.default_rng(3).uniform(20, 80, 40), suite="descriptions",
                              candidate="full")
     state = RunState(results=[lora, base, generation])
-    config = GateConfig.from_mapping({"metrics": {"accuracy": {"tolerance": 0.03}}})
+    # 80 unchanged examples bound a drop at 0.033 (Tango): a 0.05 tolerance lets the unchanged base pass
+    config = GateConfig.from_mapping({"metrics": {"accuracy": {"tolerance": 0.05}}})
     state.gates += check(lora, baseline_of(accepted_lora), config) + check(base, baseline_of(base), config)
     result = compare(base.per_example["correct"], lora.per_example["correct"], kind="binary")
     state.comparisons.append(ComparisonRecord("sentiment", "accuracy", "base", "lora", result.as_dict()))
@@ -244,7 +245,7 @@ def test_junit_properties():
 
 
 def test_passing_run_says_pass(tmp_path):
-    result = make_result(correctness(50, 0.8, 5))
+    result = make_result(correctness(200, 0.8, 5))  # 200 unchanged examples bound a drop at 0.013
     state = RunState(results=[result])
     state.gates += check(result, baseline_of(result), GateConfig.from_mapping({}))
     write_reports(state, tmp_path)

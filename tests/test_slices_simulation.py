@@ -1,7 +1,7 @@
 """Seeded simulations (1,000 runs, vectorised) of the per-slice gate's error rates.
 
-They run the gate's own pieces: the paired t margin test per slice
-(:func:`harness.stats.t_margin_arrays`, what ``margin_test`` computes), the family-wide
+They run the gate's own pieces: the margin test per slice
+(:func:`harness.stats.margin_arrays`, what ``margin_test`` computes: Tango's for these 0/1 scores), the family-wide
 correction and verdicts (:func:`harness.gate.slices.family_verdicts`) and the reported slice
 MDE (:func:`harness.gate.slices.detectable_drop`). One check ties them to the record the gate
 writes for a single run.
@@ -18,16 +18,17 @@ from harness.gate import Baseline, GateConfig, check
 from harness.gate.baseline import entry_from_result
 from harness.gate.slices import detectable_drop, family_verdicts
 from harness.results import EvalResult
-from harness.stats import t_margin_arrays
+from harness.stats import margin_arrays
 
 RUNS = 1000
 ALPHA = 0.05
 SE = math.sqrt(ALPHA * (1 - ALPHA) / RUNS)
 
 
-def _slice_tests(d: np.ndarray, groups: list[np.ndarray], tolerance: float) -> dict[str, np.ndarray]:
-    """(runs, k) arrays of each slice's margin-test statistics from (runs, n) paired differences."""
-    tests = [t_margin_arrays(d[:, g], tolerance, ALPHA) for g in groups]
+def _slice_tests(base: np.ndarray, current: np.ndarray, groups: list[np.ndarray],
+                 tolerance: float) -> dict[str, np.ndarray]:
+    """(runs, k) arrays of each slice's margin-test statistics from (runs, n) paired scores."""
+    tests = [margin_arrays(base[:, g], current[:, g], tolerance, ALPHA) for g in groups]
     return {key: np.stack([t[key] for t in tests], axis=-1) for key in tests[0]}
 
 
@@ -54,7 +55,7 @@ def test_family_wise_false_slice_regression_rate_under_a_a(method, tolerance):
     rerun = (rng.random((RUNS, n)) < 0.8).astype(float)  # an unchanged model: same accuracy, new draws
     flip = rng.random((RUNS, n)) < 0.3
     current = np.where(flip, rerun, base)
-    verdicts = _verdicts(_slice_tests(current - base, _overlapping_slices(n), tolerance), tolerance, method)
+    verdicts = _verdicts(_slice_tests(base, current, _overlapping_slices(n), tolerance), tolerance, method)
     any_regressed = (verdicts == "regressed").any(axis=-1)
     rate = float(any_regressed.mean())
     print(f"A/A family-wise false slice-regression rate ({method}, tolerance {tolerance}): {rate:.3f}")
@@ -80,9 +81,11 @@ def test_a_fifteen_point_drop_on_a_fifth_of_the_data_is_found_where_the_reported
     index = np.arange(n)
     groups = [index[: n // 5], *np.array_split(index[n // 5:], 4)]  # the dropped 20 % and four others
     k = len(groups)
-    t = _slice_tests(d, groups, tolerance)
+    t = _slice_tests(base, current, groups, tolerance)
     sd = d[:, groups[0]].std(axis=-1, ddof=1)
-    reported = np.array([detectable_drop(s, len(groups[0]), allowed=tolerance, alpha=ALPHA, k=k) for s in sd])
+    discordance = (d[:, groups[0]] != 0).mean(axis=-1)
+    reported = np.array([detectable_drop(s, len(groups[0]), allowed=tolerance, alpha=ALPHA, k=k, discordance=q)
+                         for s, q in zip(sd, discordance, strict=True)])
     detected = float((_verdicts(t, tolerance, "holm")[:, 0] == "regressed").mean())
     overall = d.mean(axis=-1)
     print(f"n = {n}, slice n = {len(groups[0])}: median reported MDE {np.median(reported):.3f}, "
@@ -107,8 +110,7 @@ def test_the_gate_record_agrees_with_the_vectorised_core():
     config = GateConfig.from_mapping({"metrics": {"accuracy": {"tolerance": 0.02}}})
     before, after = result(base[0]), result(current[0])
     [record] = check(after, Baseline(entries={("s", "c"): entry_from_result(before, versions={}, date="d")}), config)
-    d = current[:1] - base[:1]
-    t = _slice_tests(d, [np.arange(100), np.arange(100, 500)], 0.02)
+    t = _slice_tests(base[:1], current[:1], [np.arange(100), np.arange(100, 500)], 0.02)
     expected = _verdicts(t, 0.02, "holm")[0]
     assert [s["verdict"] for s in record.details["slices"]] == list(expected)
     assert record.details["slices"][0]["delta"] == pytest.approx(float(t["mean"][0, 0]))

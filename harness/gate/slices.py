@@ -2,8 +2,9 @@
 
 For each gated metric and each slice (``EvalResult.slices``, else the baseline's membership) the
 slice's unchanged examples are paired with the baseline by id and content fingerprint and tested
-exactly like the whole eval set (:mod:`harness.gate.verdict`): the paired t margin test for means
-of per-example scores, the paired bootstrap of the corpus score for corpus metrics, against the metric's own
+exactly like the whole eval set (:mod:`harness.gate.verdict`): Tango's score test for 0/1 scores,
+the paired t margin test for other means of per-example scores, the paired bootstrap of the corpus
+score for corpus metrics, against the metric's own
 allowed drop. The one-sided p-values of all slices x metrics of a candidate form one family,
 adjusted with Holm (family-wise error, the default) or Benjamini-Hochberg (``slice_correction =
 "bh"``, false discovery rate; ``scipy.stats.false_discovery_control``) before the verdict is read.
@@ -12,7 +13,8 @@ A slice with fewer paired examples than ``min_slice_size`` is not tested: it rea
 ``inconclusive (n = 7 < 20)`` with its MDE. A slice's **MDE** is the smallest true drop from the
 baseline that this slice would show as ``regressed`` with 80 % power at the corrected level
 (Bonferroni's ``alpha / k`` over the k slice tests, which Holm never undercuts): the allowed drop
-plus the one-sided detectable difference. A candidate whose overall Δ is positive while a slice
+plus the one-sided detectable difference (for 0/1 scores Tango's, positive even when no example of
+the slice changed: a few unchanged examples cannot rule out a large break rate). A candidate whose overall Δ is positive while a slice
 regresses has a **hidden regression**; with ``fail_on_slice_regression = true`` any slice
 regression fails the gate.
 """
@@ -38,6 +40,7 @@ from harness.gate.verdict import (
     mean_test,
 )
 from harness.results import EvalResult, GateRecord
+from harness.stats import is_binary
 
 POWER = 0.8
 
@@ -80,10 +83,19 @@ def family_verdicts(*, difference: Any, allowed_drop: Any, p_noninferior: Any, p
     return verdicts, adjusted
 
 
-def detectable_drop(sd: float, n: int, *, allowed: float, alpha: float, k: int, power: float = POWER) -> float:
-    """The slice MDE: allowed drop + the one-sided paired-t detectable difference at ``alpha / k``."""
-    from harness.stats import mde
+def detectable_drop(sd: float, n: int, *, allowed: float, alpha: float, k: int, power: float = POWER,
+                    discordance: float | None = None) -> float:
+    """The slice MDE: allowed drop + the one-sided detectable difference at ``alpha / k``.
 
+    0/1 scores (``discordance`` given: the share of changed examples): the drop Tango's inferiority
+    test shows (:func:`~harness.stats.paired_binary.tango_regression_mde`), positive when nothing
+    changed; other scores: the paired t test's at ``sd``.
+    """
+    from harness.stats import mde
+    from harness.stats.paired_binary import tango_regression_mde
+
+    if discordance is not None and n >= 1:
+        return allowed + tango_regression_mde(n, discordance, allowed, alpha=alpha / max(k, 1), power=power)
     if n < 2 or not math.isfinite(sd):
         return math.nan
     return allowed + mde(n, sd, alpha=alpha / max(k, 1), power=power, alternative="greater")
@@ -113,6 +125,7 @@ class SliceVerdict:
     tested: bool = True
     p_raw: dict[str, float] = field(default_factory=dict)  # one-sided p-values: ni, inf, sup
     _sd: float = field(default=math.nan, repr=False)
+    _discordance: float | None = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -134,6 +147,7 @@ class SliceVerdict:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("_sd")
+        data.pop("_discordance")
         data["ci"] = list(self.ci)
         data["label"] = self.label
         return data
@@ -169,11 +183,13 @@ def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list
         from scipy import special
 
         sd = test.mde / float(special.ndtri(1 - config.alpha) + special.ndtri(POWER)) if test.mde == test.mde else math.nan
-        return pairing, test, sd
-    if n < 2:
-        return pairing, None, math.nan
+        return pairing, test, sd, None
+    binary = n >= 1 and is_binary(np.asarray(pairing.baseline)) and is_binary(np.asarray(pairing.current))
+    discordance = float(np.mean(np.not_equal(pairing.baseline, pairing.current))) if binary else None
+    if n < 1 or (n < 2 and not binary):
+        return pairing, None, math.nan, None
     test = mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
-    return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline))
+    return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline)), discordance
 
 
 def _corpus_mde(sd: float, allowed: float, alpha: float, k: int) -> float:
@@ -200,7 +216,7 @@ def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: Gate
                 tested = _slice_test(result, entry, metric, list(ids), allowed, config, position)
                 if tested is None:
                     continue
-                pairing, test, sd = tested
+                pairing, test, sd, discordance = tested
                 nan = math.nan
                 rows.append(SliceVerdict(
                     family=family, slice=name, metric=metric, n=len(pairing.ids), verdict=INCONCLUSIVE,
@@ -208,13 +224,14 @@ def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: Gate
                     delta=test.difference if test else nan, ci=test.ci if test else (nan, nan),
                     confidence=1 - 2 * config.alpha, p_value=nan,
                     p_value_raw=test.p_inferior if test else nan, p_drop_adjusted=nan, mde=nan,
-                    allowed_drop=allowed, method=test.method if test else "", _sd=sd,
+                    allowed_drop=allowed, method=test.method if test else "", _sd=sd, _discordance=discordance,
                     p_raw={"ni": test.p_noninferior, "inf": test.p_inferior, "sup": test.p_superior} if test else {}))
     k = len(rows)
     for row in rows:
         corpus = row.metric in CORPUS_STATS and "bootstrap" in row.method
         row.mde = (_corpus_mde(row._sd, row.allowed_drop, config.alpha, k) if corpus else
-                   detectable_drop(row._sd, row.n, allowed=row.allowed_drop, alpha=config.alpha, k=k))
+                   detectable_drop(row._sd, row.n, allowed=row.allowed_drop, alpha=config.alpha, k=k,
+                                   discordance=row._discordance))
     _decide(rows, config)
     return rows
 

@@ -23,12 +23,13 @@ adjusted p-values: with one gated metric that is the interval itself; with k met
 step-down tests the j-th smallest p-value at ``alpha / (k - j + 1)``, so an interval that
 clears ``-m`` at the nominal level can still be inconclusive (the reason says so).
 
-Statistics. Means of per-example scores (accuracy, exact match, ROUGE) use the paired t
-interval of the mean difference; a corpus metric (BLEU, chrF, TER) uses the paired bootstrap of
-its corpus score itself, re-added from each example's sufficient statistics by the metric's own
-:class:`~harness.metrics.corpus_metric.CorpusMetric`, so value, interval and test describe one
-number. For a metric where lower is better (TER) the tests run on ``-score``: Δ and its interval
-are the improvement, so a drop is always a loss.
+Statistics. 0/1 scores (accuracy, exact match) use Tango's score test and interval for paired
+proportions, which bounds the drop even when no example changed; other means of per-example scores
+(ROUGE) use the paired t interval of the mean difference; a corpus metric (BLEU, chrF, TER) uses the
+paired bootstrap of its corpus score itself, re-added from each example's sufficient statistics by
+the metric's own :class:`~harness.metrics.corpus_metric.CorpusMetric`, so value, interval and test
+describe one number. For a metric where lower is better (TER) the tests run on ``-score``: Δ and
+its interval are the improvement, so a drop is always a loss.
 Scores are paired by example id and content fingerprint: examples added, removed or edited
 since the baseline are counted and left out.
 """
@@ -69,10 +70,14 @@ __all__ = ["MAX_EXAMPLES", "VERDICTS", "Pairing", "decide", "decide_array", "eva
 
 def decide_array(*, difference: Any, allowed_drop: Any, p_noninferior: Any, p_inferior: Any,
                  p_superior: Any, alpha: float, identical: Any = False) -> np.ndarray:
-    """Verdicts for arrays of (adjusted) one-sided p-values: vectorised, for simulations."""
+    """Verdicts for arrays of (adjusted) one-sided p-values: vectorised, for simulations.
+
+    ``identical`` (no example changed) passes by itself only at a zero tolerance, where no test can
+    show non-inferiority; with a tolerance the test decides (unchanged examples bound the drop).
+    """
     difference, allowed = np.asarray(difference, dtype=float), np.asarray(allowed_drop, dtype=float)
     p_ni, p_inf, p_sup = (np.asarray(p, dtype=float) for p in (p_noninferior, p_inferior, p_superior))
-    identical = np.asarray(identical, dtype=bool)
+    identical = np.asarray(identical, dtype=bool) & (allowed == 0)
     undefined = np.isnan(p_ni) | np.isnan(p_inf)
     noninferior = p_ni < alpha
     improved = noninferior & (difference > allowed) & (p_sup < alpha)
@@ -189,7 +194,8 @@ def corpus_test(metric: str, stats_a: np.ndarray, stats_b: np.ndarray, *, margin
 
 def mean_test(metric: str, baseline: Sequence[float], current: Sequence[float], *, margin: float,
               alpha: float) -> Any:
-    """Paired t margin tests of the mean of ``metric``'s per-example scores (oriented so a drop is a loss)."""
+    """Margin tests of the mean of ``metric``'s per-example scores (Tango's for 0/1 scores, else paired t;
+    oriented so a drop is a loss)."""
     from harness.stats import margin_test
 
     sign = info(metric).sign

@@ -6,10 +6,23 @@ scipy; where scipy's statistic is undefined the documented convention is stated 
 result's ``note``.
 """
 
+from harness.stats._inputs import is_binary
 from harness.stats.comparison import Comparison, compare
 from harness.stats.corpus import compare_corpus
-from harness.stats.margin import MarginTest, corpus_margin_test, margin_test, t_margin_arrays
+from harness.stats.margin import (
+    MarginTest,
+    corpus_margin_test,
+    margin_arrays,
+    margin_test,
+    t_margin_arrays,
+)
 from harness.stats.multiple import holm
+from harness.stats.paired_binary import (
+    tango_bounds,
+    tango_margin_arrays,
+    tango_mde,
+    tango_sample_size,
+)
 from harness.stats.paired_tests import (
     MCNEMAR_EXACT_BELOW,
     mcnemar,
@@ -31,6 +44,8 @@ __all__ = [
     "compare_corpus",
     "corpus_margin_test",
     "holm",
+    "is_binary",
+    "margin_arrays",
     "margin_test",
     "mcnemar",
     "mcnemar_mde",
@@ -43,5 +58,9 @@ __all__ = [
     "permutation_test",
     "resample_counts",
     "t_margin_arrays",
+    "tango_bounds",
+    "tango_margin_arrays",
+    "tango_mde",
+    "tango_sample_size",
     "wilcoxon",
 ]

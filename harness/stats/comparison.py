@@ -8,8 +8,10 @@ usually the baseline, ``b`` the candidate): ``difference = mean_b - mean_a``, an
   pairs, continuity-corrected chi-square otherwise);
 * continuous scores → paired t-test.
 
-Both get a percentile bootstrap CI of the mean difference (two-sided, at ``confidence``)
-and a minimum detectable effect (MDE) for this n: of the paired t-test at the observed SD
+The CI (two-sided, at ``confidence``) is, for binary scores, Tango's (1998) score interval of
+the difference of paired proportions (:mod:`harness.stats.paired_binary`: O(n), and it does not
+shrink to a point when no example changed); for continuous scores the percentile bootstrap of the
+mean difference. Both get a minimum detectable effect (MDE) for this n: of the paired t-test at the observed SD
 of the differences, or of McNemar's test at the observed discordance rate (see
 :mod:`harness.stats.power`). Identical score vectors
 report "no difference" with p = 1.0; a p-value that cannot be computed (one pair for a
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from harness.stats._inputs import check_alternative, check_probability, is_binary, paired
+from harness.stats.paired_binary import discordant_counts, tango_bounds
 from harness.stats.paired_tests import MCNEMAR_EXACT_BELOW, mcnemar, paired_ttest
 from harness.stats.power import mcnemar_mde
 from harness.stats.power import mde as t_test_mde
@@ -124,8 +127,8 @@ def compare(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
     """Compare per-example scores of ``b`` against ``a`` with the test that fits their type.
 
     ``kind="auto"`` treats two vectors of only 0/1 values as binary correctness (McNemar),
-    anything else as continuous (paired t-test). ``n_resamples=0`` skips the bootstrap CI
-    (reported as NaN).
+    anything else as continuous (paired t-test). ``n_resamples=0`` skips the continuous scores'
+    bootstrap CI (reported as NaN).
     """
     first, second = paired(a, b)
     check_alternative(alternative)
@@ -159,7 +162,11 @@ def compare(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
         detectable = (math.nan if n < 2 or sd == 0 else
                       t_test_mde(n, sd, alpha=alpha, power=power, alternative=alternative))
     interval = (math.nan, math.nan)
-    if n_resamples > 0 and n > 1:
+    if resolved == "binary":
+        fixes, breaks = discordant_counts(first, second)
+        low, high = tango_bounds(fixes, breaks, n, (1.0 - confidence) / 2.0)
+        interval = (float(low), float(high))
+    elif n_resamples > 0 and n > 1:
         boot = paired_bootstrap(first, second, n_resamples=n_resamples, seed=seed,
                                 confidence=confidence)
         interval = (boot.low, boot.high)

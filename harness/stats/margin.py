@@ -13,17 +13,21 @@ and ``upper < -m`` exactly when ``p_inferior < alpha`` — each bound is the one
 ``1 - alpha`` confidence bound. So the interval straddles ``-m`` exactly when neither test
 rejects: the only inconclusive case.
 
-Two ways to get the interval and the p-values, each the dual of the other:
+Three ways to get the interval and the p-values, each the dual of the other:
 
-* a mean of per-example scores (accuracy, exact match, ROUGE): the paired t interval of the
-  mean difference (``scipy.stats.ttest_1samp(d, -m)``; for 0/1 scores this is the Wald
-  interval of a paired difference of proportions with the n - 1 correction), vectorised over
+* 0/1 scores (accuracy, exact match): Tango's (1998) score test and interval for the difference
+  of paired proportions (:mod:`harness.stats.paired_binary`). The Wald / paired-t interval it
+  replaces passed up to half the runs at a true drop equal to the tolerance when a candidate only
+  breaks a few examples, and treated "no discordant pair" as a known difference of 0;
+* other means of per-example scores (ROUGE, sentence BLEU): the paired t interval of the
+  mean difference (``scipy.stats.ttest_1samp(d, -m)``), vectorised over
   rows so a simulation of many runs costs one call;
 * a corpus statistic (corpus BLEU): the paired bootstrap of the statistic itself, with
   ``inverted_cdf`` quantiles so that bounds and p-values agree exactly.
 
 The MDE is the smallest margin that a candidate with no true change clears with ``power``
-(default 80 %): for the t interval the paired t-test's MDE at the observed SD
+(default 80 %): for Tango's test at the observed discordance (:func:`~harness.stats.paired_binary.tango_mde`;
+``z² / (n + z²)`` when no example changed), for the t interval the paired t-test's MDE at the observed SD
 (:func:`harness.stats.power.mde`, one-sided), for the bootstrap ``(z_(1-alpha) + z_power) * sd``
 of the resampled differences. Equivalently a true drop of ``m + MDE`` reads *regressed* with
 that power.
@@ -38,7 +42,13 @@ from typing import Any
 
 import numpy as np
 
-from harness.stats._inputs import check_probability, paired
+from harness.stats._inputs import check_probability, is_binary, paired
+from harness.stats.paired_binary import (
+    TANGO_METHOD,
+    discordant_counts,
+    tango_margin_arrays,
+    tango_mde,
+)
 from harness.stats.power import mde as t_test_mde
 from harness.stats.resampling import resample_counts
 
@@ -114,19 +124,37 @@ def t_margin_arrays(differences: np.ndarray, margin: float, alpha: float) -> dic
             "p_noninferior": p_ni, "p_inferior": p_inf, "p_superior": p_sup}
 
 
-def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: float = 0.8) -> MarginTest:
-    """Paired t margin tests of the mean of ``b - a`` against the tolerance ``margin`` (>= 0)."""
-    first, second = paired(a, b)
+def margin_arrays(baseline: Any, current: Any, margin: float, alpha: float) -> dict[str, np.ndarray]:
+    """The gate's margin tests over the last axis of paired score arrays (rows are runs), as ``margin_test`` picks them.
+
+    0/1 scores on both sides: Tango's score test; anything else: the paired t test.
+    """
+    a, b = np.asarray(baseline, dtype=float), np.asarray(current, dtype=float)
+    if is_binary(a) and is_binary(b):
+        fixes, breaks = discordant_counts(a, b)
+        return tango_margin_arrays(fixes, breaks, a.shape[-1], margin, alpha)
+    return t_margin_arrays(b - a, margin, alpha)
+
+
+def _check_margin_inputs(alpha: float, power: float, margin: float) -> None:
     check_probability(alpha, "alpha")
     check_probability(power, "power")
     if not (math.isfinite(margin) and margin >= 0):
         raise ValueError(f"margin must be a finite number >= 0, got {margin!r}")
     if alpha >= 0.5:
         raise ValueError(f"alpha must be below 0.5 for a 1 - 2 alpha interval, got {alpha}")
+
+
+def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: float = 0.8) -> MarginTest:
+    """Margin tests of ``b - a`` against the tolerance ``margin`` (>= 0): Tango's for 0/1 scores, else paired t."""
+    first, second = paired(a, b)
+    _check_margin_inputs(alpha, power, margin)
     d = second - first
     n = int(d.shape[0])
-    row = {k: float(np.ravel(v)[0]) for k, v in t_margin_arrays(d[None, :], margin, alpha).items()}
     identical = bool(np.all(d == 0))
+    if is_binary(first) and is_binary(second):
+        return _binary_margin_test(first, second, margin=margin, alpha=alpha, power=power)
+    row = {k: float(np.ravel(v)[0]) for k, v in t_margin_arrays(d[None, :], margin, alpha).items()}
     sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
     detectable = math.nan if n < 2 else (0.0 if sd == 0 else
                                          t_test_mde(n, sd, alpha=alpha, power=power, alternative="greater"))
@@ -141,6 +169,24 @@ def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: fl
                       p_noninferior=row["p_noninferior"], p_inferior=row["p_inferior"],
                       p_superior=row["p_superior"], mde=detectable, power=power, identical=identical,
                       note=note)
+
+
+def _binary_margin_test(first: np.ndarray, second: np.ndarray, *, margin: float, alpha: float,
+                        power: float) -> MarginTest:
+    """Tango's score margin tests of paired 0/1 scores; no discordant pair still gives a real interval."""
+    n = int(first.shape[0])
+    fixes, breaks = (int(x) for x in discordant_counts(first, second))
+    row = {k: float(np.ravel(v)[0]) for k, v in tango_margin_arrays(fixes, breaks, n, margin, alpha).items()}
+    discordance = (fixes + breaks) / n
+    identical = fixes + breaks == 0
+    note = (f"no example changed: {n} unchanged pairs bound the drop at {-row['lower']:.4g}" if identical else
+            f"{fixes} fixed, {breaks} broken of {n}")
+    return MarginTest(method=TANGO_METHOD, n=n, mean_a=float(first.mean()), mean_b=float(second.mean()),
+                      difference=row["mean"], lower=row["lower"], upper=row["upper"],
+                      confidence=1.0 - 2.0 * alpha, margin=float(margin), alpha=alpha,
+                      p_noninferior=row["p_noninferior"], p_inferior=row["p_inferior"],
+                      p_superior=row["p_superior"], mde=tango_mde(n, discordance, alpha=alpha, power=power),
+                      power=power, identical=identical, note=note)
 
 
 def bootstrap_margin_arrays(resampled: np.ndarray, margin: float, alpha: float) -> dict[str, float]:
