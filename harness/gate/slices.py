@@ -124,6 +124,7 @@ class SliceVerdict:
     reason: str = ""
     tested: bool = True
     p_raw: dict[str, float] = field(default_factory=dict)  # one-sided p-values: ni, inf, sup
+    n_needed: float = math.nan  # paired examples that would make an inconclusive slice decisive
     _sd: float = field(default=math.nan, repr=False)
     _discordance: float | None = field(default=None, repr=False)
 
@@ -142,7 +143,16 @@ class SliceVerdict:
         return (f"{self.label}: {self.metric} {fmt_metric(self.baseline, self.metric)} → "
                 f"{fmt_metric(self.current, self.metric)} (Δ {fmt_metric(self.delta, self.metric, signed=True)}, "
                 f"{self.confidence:.0%} CI {fmt_interval(self.ci, self.metric, signed=True)}, "
-                f"{fmt_p_clause(self.p_value)} {name}-adjusted across {k} slice tests; n = {self.n}): {self.verdict}")
+                f"{fmt_p_clause(self.p_value)} {name}-adjusted across {k} slice tests; n = {self.n}): {self.verdict}"
+                f"{self.needed_words() if self.verdict == INCONCLUSIVE else ''}")
+
+    def needed_words(self) -> str:
+        """``; about N paired examples would make it decisive`` (empty when unknown)."""
+        if math.isnan(self.n_needed):
+            return ""
+        if math.isinf(self.n_needed):
+            return "; no slice size makes a zero tolerance decisive"
+        return f"; about {int(self.n_needed):,} paired examples would make it decisive"
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -225,7 +235,8 @@ def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: Gate
                     confidence=1 - 2 * config.alpha, p_value=nan,
                     p_value_raw=test.p_inferior if test else nan, p_drop_adjusted=nan, mde=nan,
                     allowed_drop=allowed, method=test.method if test else "", _sd=sd, _discordance=discordance,
-                    p_raw={"ni": test.p_noninferior, "inf": test.p_inferior, "sup": test.p_superior} if test else {}))
+                    p_raw={"ni": test.p_noninferior, "inf": test.p_inferior, "sup": test.p_superior} if test else {},
+                    n_needed=test.n_needed if test else nan))
     k = len(rows)
     for row in rows:
         corpus = row.metric in CORPUS_STATS and "bootstrap" in row.method
@@ -244,7 +255,7 @@ def _decide(rows: list[SliceVerdict], config: GateConfig) -> None:
         if row not in big:
             row.tested = False
             row.reason = (f"inconclusive (n = {row.n} < {config.min_slice_size}), MDE "
-                          f"{fmt_metric(row.mde, row.metric)}")
+                          f"{fmt_metric(row.mde, row.metric)}{row.needed_words()}")
     if not big:
         return
     raw = {key: [r.p_raw[key] for r in big] for key in ("ni", "inf", "sup")}

@@ -266,14 +266,28 @@ def _inconclusive_reason(test: Any, adjusted_ni: float, allowed: float, alpha: f
     from harness.fmt import fmt_interval, fmt_metric, fmt_p
 
     if math.isnan(test.p_noninferior) or math.isnan(test.lower):
-        return f"the paired interval is undefined: {test.note or 'too few pairs'}"
+        return f"the paired interval is undefined: {test.note or 'too few pairs'}{examples_needed(test)}"
     if test.lower > -allowed:
         return (f"the {test.confidence:.0%} CI clears the allowed drop −{fmt_metric(allowed, metric)}, but not "
                 f"after Holm's adjustment across {k} gated metrics (non-inferiority p = "
-                f"{fmt_p(adjusted_ni)} ≥ alpha {alpha:g})")
+                f"{fmt_p(adjusted_ni)} ≥ alpha {alpha:g}){examples_needed(test)}")
     return (f"the {test.confidence:.0%} CI {fmt_interval(test.ci, metric, signed=True)} straddles the allowed "
             f"drop −{fmt_metric(allowed, metric)}: MDE {fmt_metric(test.mde, metric)} (the tolerance this eval "
-            f"set needs for an unchanged candidate to pass with {test.power:.0%} power)")
+            f"set needs for an unchanged candidate to pass with {test.power:.0%} power){examples_needed(test)}")
+
+
+def examples_needed(test: Any) -> str:
+    """``; about N paired examples would make it decisive (...)``: the planner's answer at the observed rates."""
+    needed = test.n_needed
+    if math.isnan(needed):
+        return ""
+    if math.isinf(needed):
+        return "; no eval-set size makes a zero tolerance decisive"
+    rate = {"Tango": f"discordance {test.spread:.3g}", "paired t": f"SD of the differences {test.spread:.3g}"}
+    observed = next((words for key, words in rate.items() if test.method.startswith(key)),
+                    f"bootstrap SD {test.spread:.3g}")
+    return (f"; about {int(needed):,} paired examples would make it decisive ({test.power:.0%} power for an "
+            f"unchanged candidate at the observed {observed}; `ft-harness plan`)")
 
 
 def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], config: GateConfig,
@@ -311,7 +325,8 @@ def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], con
         "p_drop": test.p_inferior, "p_drop_adjusted": adjusted["inf"],
         "p_noninferior": test.p_noninferior, "p_noninferior_adjusted": adjusted["ni"],
         "p_gain": test.p_superior, "p_gain_adjusted": adjusted["sup"], "alpha": config.alpha,
-        "n_gated": k, "mde": test.mde, "tolerance": tested.check.describe(), "allowed_drop": allowed,
+        "n_gated": k, "mde": test.mde, "n_needed": test.n_needed, "spread": test.spread,
+        "tolerance": tested.check.describe(), "allowed_drop": allowed,
         "reason": reason, "pairing_note": pairing.note, "n_current_only": pairing.current_only,
         "n_baseline_only": pairing.baseline_only, "n_added": pairing.current_only,
         "n_removed": pairing.baseline_only, "n_changed": pairing.changed, "test_note": test.note,

@@ -49,6 +49,7 @@ from harness.stats.paired_binary import (
     tango_margin_arrays,
     tango_mde,
 )
+from harness.stats.planning import examples_for_binary, examples_for_corpus, examples_for_mean
 from harness.stats.power import mde as t_test_mde
 from harness.stats.resampling import resample_counts
 
@@ -77,6 +78,11 @@ class MarginTest:
     power: float
     identical: bool = False
     note: str = ""
+    #: the rate the MDE and the planner read: discordance (0/1), SD of the differences (t), or the
+    #: bootstrap SD of the difference (corpus)
+    spread: float = math.nan
+    #: paired examples an unchanged candidate at this spread needs to clear the margin with ``power``
+    n_needed: float = math.nan
 
     @property
     def ci(self) -> tuple[float, float]:
@@ -168,7 +174,7 @@ def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: fl
                       confidence=1.0 - 2.0 * alpha, margin=float(margin), alpha=alpha,
                       p_noninferior=row["p_noninferior"], p_inferior=row["p_inferior"],
                       p_superior=row["p_superior"], mde=detectable, power=power, identical=identical,
-                      note=note)
+                      note=note, spread=sd, n_needed=examples_for_mean(sd, margin, alpha=alpha, power=power))
 
 
 def _binary_margin_test(first: np.ndarray, second: np.ndarray, *, margin: float, alpha: float,
@@ -186,7 +192,8 @@ def _binary_margin_test(first: np.ndarray, second: np.ndarray, *, margin: float,
                       confidence=1.0 - 2.0 * alpha, margin=float(margin), alpha=alpha,
                       p_noninferior=row["p_noninferior"], p_inferior=row["p_inferior"],
                       p_superior=row["p_superior"], mde=tango_mde(n, discordance, alpha=alpha, power=power),
-                      power=power, identical=identical, note=note)
+                      power=power, identical=identical, note=note, spread=discordance,
+                      n_needed=examples_for_binary(discordance, margin, alpha=alpha, power=power))
 
 
 def bootstrap_margin_arrays(resampled: np.ndarray, margin: float, alpha: float) -> dict[str, float]:
@@ -236,4 +243,5 @@ def corpus_margin_test(score_a: Callable[[np.ndarray], np.ndarray], score_b: Cal
                       1 - 2 * alpha, float(margin), alpha, tests["p_noninferior"], tests["p_inferior"],
                       tests["p_superior"], detectable, power, identical=identical,
                       note="identical scores on every resample" if identical else
-                      f"{n_resamples} paired bootstrap resamples, seed {seed}")
+                      f"{n_resamples} paired bootstrap resamples, seed {seed}", spread=tests["sd"],
+                      n_needed=examples_for_corpus(n, tests["sd"], margin, alpha=alpha, power=power))

@@ -250,7 +250,7 @@ def tango_sample_size(discordance: float, margin: float, *, alpha: float, power:
     high = 1
     while tango_power(high, discordance, margin, alpha) < power:
         high *= 2
-        if high > 10**12:
+        if high > 10**12 or margin < 1e-9:
             return -1
     low = high // 2
     while high - low > 1:
