@@ -200,12 +200,6 @@ def redact_value(value: Any) -> Any:
 
 
 # -- logs --------------------------------------------------------------------------------------------
-class RedactingFilter(logging.Filter):
-    """A logging filter that rewrites a record's message (and traceback) through :func:`redact_text`."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        redact_record(record)
-        return True
 
 
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:

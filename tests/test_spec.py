@@ -444,3 +444,27 @@ def test_arbitrary_documents_give_a_spec_or_a_spec_error(tmp_path):
             assert str(exc).startswith(f"{tmp_path / 'spec.toml'}:"), str(exc)
 
     check()
+
+
+def test_a_split_file_is_read_once_per_run_while_it_is_unchanged(tmp_path, monkeypatch):
+    """The spec's checks, a prompted candidate's shots and the evaluation share one read of each file."""
+    import os
+
+    from harness.spec import model
+
+    _chat_rows(tmp_path / "eval.jsonl")
+    _chat_rows(tmp_path / "train.jsonl")
+    train = (tmp_path / "train.jsonl").read_text(encoding="utf-8").replace("review", "train review")
+    (tmp_path / "train.jsonl").write_text(train, encoding="utf-8")  # shots must differ from eval examples
+    reads: list[str] = []
+    real = model.load_split
+    monkeypatch.setattr(model, "load_split", lambda path, **kw: reads.append(str(path)) or real(path, **kw))
+    text = GOOD.replace('kind = "lora"\nparams = { r = 4 }', 'kind = "prompted"\nbase_kind = "base"\nshots = 2')
+    suite = load_spec(write(tmp_path, text)).suite("s")  # the spec check draws the shots: reads train and eval
+    first = suite.load_split("train")
+    first.examples.clear()  # a caller's copy: the next caller still sees every example
+    assert len(suite.load_split("train")) == 4 and len(suite.load_split("eval")) == 4
+    assert sorted(reads) == sorted({str(tmp_path / "train.jsonl"), str(tmp_path / "eval.jsonl")})
+    _chat_rows(tmp_path / "eval.jsonl", n=6)
+    os.utime(tmp_path / "eval.jsonl", ns=(1, 1))
+    assert len(suite.load_split("eval")) == 6  # an edited file is read again

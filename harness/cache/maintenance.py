@@ -17,7 +17,6 @@ from harness.cache.layout import CacheLayout
 from harness.cache.locking import release_in_use, try_exclusive_use, try_key_lock
 from harness.cache.manifest import LAST_USED_NAME, read_manifest, verify_entry
 from harness.errors import CacheError
-from harness.jsonio import strict_dumps
 
 
 def _iso(timestamp: float | None) -> str | None:
@@ -263,8 +262,3 @@ def _remove_unless_in_use(layout: CacheLayout, entry: CacheEntry, *, dry_run: bo
     finally:
         release_in_use(hold)
     return False
-
-
-def entries_as_json(entries: list[CacheEntry]) -> str:
-    """The listing as a JSON array (for ``ft-harness cache ls --json``)."""
-    return strict_dumps([entry.as_dict() for entry in entries], indent=2)

@@ -74,11 +74,6 @@ def errors_of(findings: Iterable[Finding]) -> list[Finding]:
     return [f for f in findings if f.severity == ERROR]
 
 
-def warnings_of(findings: Iterable[Finding]) -> list[Finding]:
-    """Only the findings of severity "warning"."""
-    return [f for f in findings if f.severity == WARNING]
-
-
 def dataset_error(findings: list[Finding], path: str, cap: int = DEFAULT_FINDINGS_CAP):
     """Build one :class:`DatasetError` that lists every error (up to ``cap``) in ``findings``."""
     from harness.errors import DatasetError

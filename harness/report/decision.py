@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.cost import PricingTable, compute_cost, decide, usage_cost
 from harness.fmt import NA, fmt_float, fmt_interval, fmt_metric, fmt_p
+from harness.gate.config import MetricCheck
 from harness.metrics.degenerate import blocking_flags
 from harness.report.costs import LOCAL_PRICE, price_of, pricing_table
 from harness.report.tables import markdown_table
@@ -113,11 +114,12 @@ def suite_decision(results: Sequence[EvalResult], settings: Mapping[str, Any], s
                        "cost_per_1k_requests": cost * PER if cost is not None else None,
                        "priced_as": str(r.details.get("model") or LOCAL_PRICE) if price is not None else None}
     training, training_how = _training_cost(tuned, settings.get("compute_price_per_hour"))
-    tolerance = float(config["tolerance"])
-    meaningful = tolerance * abs(prompted.metrics[metric]) if config.get("relative") else tolerance
+    check = MetricCheck(metric, float(config["tolerance"]), bool(config.get("relative")))
+    meaningful = check.allowed_drop(prompted.metrics[metric])
     per = {k: (v["cost_per_1k_requests"] / PER if v["cost_per_1k_requests"] is not None else None)
            for k, v in sides.items()}
-    verdict = decide(difference=result.difference, ci=tuple(result.ci), p_value=result.p_value, alpha=alpha,
+    verdict = decide(difference=result.difference, ci=(float(result.ci[0]), float(result.ci[1])),
+                     p_value=result.p_value, alpha=alpha,
                      mde=result.mde, meaningful=meaningful, prompted_cost_per_request=per["prompted"],
                      fine_tuned_cost_per_request=per["fine_tuned"], training_cost=training,
                      expected_monthly_requests=settings.get("expected_monthly_requests"))

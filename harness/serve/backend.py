@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from harness.data.records import Message
 from harness.protocol import DecodeParams, Generation
-from harness.text import cut_at_stop
 
 
 @dataclass(frozen=True)
@@ -177,36 +176,15 @@ class LocalBackend:
 
 def complete_texts(model: Any, tokenizer: Any, prompts: Sequence[str], params: DecodeParams, *,
                    batch_size: int | None = None) -> list[Generation]:
-    """Continue raw text prompts (no chat template) in left-padded ``model.generate`` batches.
+    """Continue raw text prompts (no chat template) through the runner's decode loop.
 
     Generation stops on every stop id of the model's generation config and the chat template's
     end-of-turn token (as chat replies do); an out-of-memory error halves the batch.
     """
-    from harness.backends.batching import oom_safe_batches
-    from harness.backends.hf.inference import (
-        cut_at_stop_ids,
-        generate_ids,
-        left_padded,
-        stop_token_ids,
-    )
+    from harness.backends.hf.inference import generate_encoded
 
     if not prompts:
         return []
     encoded = [list(ids) for ids in tokenizer(list(prompts))["input_ids"]]
-    stop_ids = stop_token_ids(model, tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
-
-    def run(indices: list[int]) -> list[list[int]]:
-        input_ids, attention = left_padded([encoded[i] for i in indices], pad_id)
-        return generate_ids(model, input_ids, attention, params, stop_ids, pad_id)
-
-    results: list[Generation | None] = [None] * len(encoded)
-    for indices, rows, seconds in oom_safe_batches(range(len(encoded)), batch_size or len(encoded), run,
-                                                   what="text completion"):
-        for i, row in zip(indices, rows, strict=True):
-            tokens = cut_at_stop_ids(row, stop_ids)
-            text = tokenizer.decode(tokens, skip_special_tokens=True)
-            results[i] = Generation(text=cut_at_stop(text, params.stop), prompt_tokens=len(encoded[i]),
-                                    completion_tokens=len(tokens), latency_s=seconds / len(indices),
-                                    batch_latency_s=seconds, batch_size=len(indices))
-    return [g for g in results if g is not None]
+    return generate_encoded(model, tokenizer, encoded, params, batch_size=batch_size or len(encoded),
+                            share_prefix=False, strip=False, what="text completion")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness.data import load_split
 from harness.data.records import Split
 from harness.errors import SpecError
 from harness.gate.config import GateConfig
@@ -14,6 +15,23 @@ from harness.protocol import DecodeParams
 from harness.spec.judges import JudgeSpec
 from harness.spec.scorers import ScorerSpec
 from harness.spec.slices import SliceSpec
+
+#: splits already read this run, by (path, split name, system prompt, file size and mtime): the spec's
+#: checks, a prompted candidate's shots and the evaluation all read a file once while it is unchanged
+_SPLITS: dict[tuple[str, str, str | None, int, int], Split] = {}
+
+
+def _read_split(path: Path, which: str, system: str | None) -> Split:
+    """The split at ``path``, read once while the file is unchanged (size and modification time)."""
+    try:
+        stat = Path(path).stat()
+    except OSError:
+        return load_split(path, name=which, system=system)  # the loader names the problem
+    key = (str(Path(path).resolve()), which, system, stat.st_size, stat.st_mtime_ns)
+    if key not in _SPLITS:
+        _SPLITS[key] = load_split(path, name=which, system=system)
+    split = _SPLITS[key]
+    return replace(split, examples=list(split.examples))  # callers may reorder or filter their copy
 
 
 @dataclass(frozen=True)
@@ -81,12 +99,10 @@ class SuiteSpec:
         With ``system`` set, every conversation starts with that system prompt (added where it has
         none); a conversation carrying a different one of its own is refused, never overridden.
         """
-        from harness.data import load_split
-
         path = {"train": self.train, "validation": self.validation, "eval": self.eval}[which]
         if path is None:
             raise SpecError(f"suite {self.name!r} has no {which} split (add `{which} = ...` to the spec)")
-        split = load_split(path, name=which, system=self.system)
+        split = _read_split(path, which, self.system)
         if self.system is not None:
             own = [ex for ex in split.examples
                    if ex.messages and ex.messages[0].get("role") == "system"

@@ -97,8 +97,8 @@ def lora_config(p: Mapping[str, Any]):
 
     targets = p["target_modules"]
     return LoraConfig(
-        task_type=TaskType.SEQ_CLS, r=int(p["r"]), lora_alpha=number(p["alpha"]),
-        lora_dropout=float(p["dropout"]), bias=str(p["bias"]),
+        task_type=TaskType.SEQ_CLS, r=int(p["r"]), lora_alpha=number(p["alpha"]),  # type: ignore[arg-type]
+        lora_dropout=float(p["dropout"]), bias=p["bias"],
         target_modules=list(targets) if isinstance(targets, (list, tuple)) else targets,
         modules_to_save=list(p["modules_to_save"]) if p["modules_to_save"] else None,
     )
@@ -130,7 +130,7 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool, *, adapter
     labels = list(job.labels)
     train_ds, truncated = classification_dataset(job.train, labels, tokenizer, max_length, job.aliases)
     eval_ds = (classification_dataset(job.validation, labels, tokenizer, max_length, job.aliases)[0]
-               if has_eval else None)
+               if job.validation is not None else None)
     if adapter:
         from peft import get_peft_model
 
@@ -199,13 +199,3 @@ def fit_encoder(kind: str, init_dir: Path, train: Split, validation: Split | Non
     job = _job(kind, init_dir, train, validation, labels, params, seed, aliases, on_log)
     prepared, summary = encoder_recipe(kind).fit(job, Path(work_dir), checkpoint_dir=checkpoint_dir, log=log)
     return prepared.trainer.model, prepared.tokenizer, summary
-
-
-def train_encoder(kind: str, init_dir: Path, train: Split, validation: Split | None, labels: Sequence[str],
-                  params: Mapping[str, Any] | None, out_dir: Path, *, seed: int = 0,
-                  aliases: Mapping[str, str] | None = None,
-                  checkpoint_dir: Path | None = None,
-                  log: Callable[[str], None] | None = None) -> TrainingSummary:
-    """Train and save into ``out_dir``: the LoRA adapter (``kind="lora"``) or the whole classifier."""
-    job = _job(kind, init_dir, train, validation, labels, params, seed, aliases, None)
-    return encoder_recipe(kind).train(job, Path(out_dir), checkpoint_dir=checkpoint_dir, log=log)

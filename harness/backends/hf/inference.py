@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from harness.backends.batching import oom_safe_batches
 from harness.backends.devices import pick_device
@@ -55,7 +56,7 @@ def load_model(model_dir: str | Path, adapter_dir: str | Path | None = None, *,
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     dtype = getattr(torch, torch_dtype) if torch_dtype else (torch.float16 if device == "cuda" else torch.float32)
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
+    model: Any = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype)
     if adapter_dir is not None:
         from peft import PeftModel
 
@@ -184,7 +185,7 @@ def generate_ids(model, input_ids, attention, params: DecodeParams, stop_ids: Se
     if not sampling and greedy_supported(model, int(input_ids.shape[1]) + params.max_new_tokens):
         with torch.inference_mode():
             return greedy_tokens(model, input_ids, attention, params.max_new_tokens, stop_ids, cache=cache)
-    kwargs = {"do_sample": sampling}
+    kwargs: dict[str, Any] = {"do_sample": sampling}
     if cache is not None:
         kwargs[cache_argument(model)] = cache
     if sampling:
@@ -228,6 +229,19 @@ def generate_batch(model, tokenizer, prompts: Sequence[list[Message]], params: D
     the batch itself.
     """
     encoded = render_prompts(tokenizer, prompts, share_prefix=share_prefix)
+    return generate_encoded(model, tokenizer, encoded, params, batch_size=batch_size, progress=progress,
+                            share_prefix=share_prefix)
+
+
+def generate_encoded(model, tokenizer, encoded: Sequence[Sequence[int]], params: DecodeParams, *,
+                     batch_size: int = 32, progress: Callable[[int], None] | None = None,
+                     share_prefix: bool = True, strip: bool = True,
+                     what: str = "generation") -> list[Generation]:
+    """The decode loop of every local generation (chat replies and raw-text completions): token-id
+    prompts batched by similar length, each row cut at its first stop id, outputs in input order.
+
+    ``strip`` trims the decoded text (chat replies); a completion keeps its whitespace.
+    """
     order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), i))
     outputs: list[Generation | None] = [None] * len(encoded)
     stop_ids = stop_token_ids(model, tokenizer)
@@ -243,11 +257,12 @@ def generate_batch(model, tokenizer, prompts: Sequence[list[Message]], params: D
         return generate_ids(model, input_ids, attention, params, stop_ids, pad_id,
                             cache=expanded_cache(prefix, len(indices)))
 
-    for indices, rows, seconds in oom_safe_batches(order, batch_size, run, what="generation"):
+    for indices, rows, seconds in oom_safe_batches(order, batch_size, run, what=what):
         for i, row in zip(indices, rows, strict=True):
             tokens = cut_at_stop_ids(row, stop_ids)
-            text = tokenizer.decode(tokens, skip_special_tokens=True).strip()
-            outputs[i] = Generation(text=cut_at_stop(text, params.stop).strip(), prompt_tokens=len(encoded[i]),
+            text = tokenizer.decode(tokens, skip_special_tokens=True)
+            text = cut_at_stop(text.strip(), params.stop).strip() if strip else cut_at_stop(text, params.stop)
+            outputs[i] = Generation(text=text, prompt_tokens=len(encoded[i]),
                                     completion_tokens=len(tokens), latency_s=seconds / len(indices),
                                     batch_latency_s=seconds, batch_size=len(indices))
         if progress:

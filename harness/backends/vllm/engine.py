@@ -207,11 +207,6 @@ class VLLMCandidate(Candidate):
         self._client = None
 
 
-def engine_of(spec: Any) -> str:
-    """The engine a candidate spec asks for (``transformers`` unless ``engine = "vllm"``)."""
-    return str(spec.options.get("engine") or "transformers")
-
-
 def serve_with_vllm(ctx: Any, suite: Any, spec: Any, built: Any) -> VLLMCandidate:
     """Wrap the built local candidate ``built`` so that vLLM produces its outputs."""
     from harness.backends.hf.candidates import LocalCausalLM
