@@ -130,11 +130,11 @@ class BaselineMetric:
     score: str | None = None
     score_kind: str | None = None
     scores: dict[str, float] | None = None
-    stats: dict[str, list[int]] | None = None  # corpus metrics: sufficient statistics by example id
+    stats: dict[str, list[float]] | None = None  # corpus metrics: sufficient statistics by example id
 
     def as_dict(self) -> dict[str, Any]:
         """The metric as stored under ``metrics.<metric>`` (``stats`` only where there are some)."""
-        data = {"value": self.value, "n": self.n, "signature": self.signature, "score": self.score,
+        data: dict[str, Any] = {"value": self.value, "n": self.n, "signature": self.signature, "score": self.score,
                 "score_kind": self.score_kind,
                 "scores": dict(self.scores) if self.scores is not None else None}
         if self.stats is not None:
@@ -260,6 +260,12 @@ def _finite_or_none(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _stat(value: float) -> float:
+    """A sufficient statistic as stored: counts as integers, averages (TER's reference length) as they are."""
+    number = float(value)
+    return int(number) if number.is_integer() else number
+
+
 def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str) -> BaselineEntry:
     """The baseline entry recording ``result`` (every aggregate; per-example scores where paired)."""
     metrics: dict[str, BaselineMetric] = {}
@@ -272,7 +278,7 @@ def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str
         else:
             score_name = score_kind = None
         stats_rows = result.details.get(f"{name}_stats") if scores is not None else None
-        stats = ({example_id: [int(x) for x in row] for example_id, row in
+        stats = ({example_id: [_stat(x) for x in row] for example_id, row in
                   zip(result.example_ids, stats_rows, strict=True)} if stats_rows else None)
         metrics[name] = BaselineMetric(value=_finite_or_none(value), n=result.n,
                                        signature=str(result.signatures.get(name, "")),
