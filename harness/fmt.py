@@ -43,7 +43,7 @@ def fmt_interval(interval: Sequence[float] | None, metric: str, *, signed: bool 
 
 def fmt_p(p_value: float | None) -> str:
     """A p-value with 3 decimals, ``<0.001`` below that."""
-    if _undefined(p_value):
+    if p_value is None or _undefined(p_value):
         return NA
     return "<0.001" if p_value < 0.001 else f"{p_value:.3f}"
 
@@ -56,7 +56,7 @@ def fmt_p_clause(p_value: float | None) -> str:
 
 def fmt_percent(fraction: float | None, *, signed: bool = True) -> str:
     """A relative change as a percentage with one decimal (0.052 → ``+5.2%``)."""
-    if _undefined(fraction) or (isinstance(fraction, float) and math.isinf(fraction)):
+    if fraction is None or _undefined(fraction) or (isinstance(fraction, float) and math.isinf(fraction)):
         return NA
     return f"{fraction * 100:{'+' if signed else ''}.1f}%"
 
@@ -70,7 +70,7 @@ def fmt_float(value: float | None, digits: int = 4) -> str:
 
 def fmt_int(value: float | None) -> str:
     """A count with thousands separators."""
-    if _undefined(value):
+    if value is None or _undefined(value):
         return NA
     return f"{int(value):,}"
 

@@ -109,7 +109,7 @@ class ClientConfig:
         object.__setattr__(self, "api_key", secret_or_none(self.api_key))
         url = self.base_url
         parts = urlsplit(url) if url else None
-        if parts and (parts.username or parts.password or parts.query or parts.fragment):
+        if url and parts and (parts.username or parts.password or parts.query or parts.fragment):
             object.__setattr__(self, "sdk_url", Secret(url))
             object.__setattr__(self, "base_url", redact_url(url))
 

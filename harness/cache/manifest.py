@@ -45,8 +45,8 @@ def build_manifest(entry: Path, *, key: str, description: str,
                    metadata: Mapping[str, Any] | None) -> dict[str, Any]:
     """Hash every file a builder wrote into ``entry`` and return the manifest describing them."""
     plain_metadata = check_metadata(key, metadata)
-    for folder, _dirs, files in os.walk(entry):
-        for name in files:
+    for folder, _dirs, names in os.walk(entry):
+        for name in names:
             full = Path(folder, name)
             if full.is_symlink():
                 raise CacheError(f"builder for cache key {key!r} left a symlink "

@@ -165,7 +165,7 @@ def metadata_sizes(examples: Sequence[Example]) -> dict[str, dict[str, int]]:
 
 def lint_slices(examples: Sequence[Example], split: str, *, declared: Sequence[Any] = (),
                 labels: Sequence[str] = (), count_tokens: Callable[[str], int] | None = None,
-                min_size: int = SMALL_SLICE) -> tuple[dict[str, dict[str, int]], list[Any]]:
+                min_size: int = SMALL_SLICE) -> tuple[dict[str, int], list[Any]]:
     """Slice sizes of ``split`` (declared slices, else every metadata field) and warnings: a metadata
     field some rows lack, a slice under ``min_size`` (it would be gated inconclusive), a declaration
     the data does not fit."""

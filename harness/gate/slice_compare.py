@@ -13,6 +13,8 @@ import math
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from harness.gate.slices import adjust_rows
 from harness.gate.verdict import CORPUS_STATS
 from harness.metrics.registry import corpus_metric, paired_in
@@ -79,7 +81,7 @@ def compare_slices(a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 
             elif not row["tested"]:
                 row["reason"] = f"inconclusive (n = {len(common)} < {min_size}), MDE {result.mde:.3g}"
             rows.append(row)
-    adjusted = adjust_rows([rows[i]["p_value"] for i in tested], correction) if tested else []
+    adjusted = adjust_rows([rows[i]["p_value"] for i in tested], correction) if tested else np.zeros(0)
     for i, p in zip(tested, adjusted, strict=True):
         rows[i]["p_value_adjusted"] = float(p)
         rows[i]["significant_adjusted"] = bool(p < alpha)

@@ -199,7 +199,7 @@ def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list
     if n < 1 or (n < 2 and not binary):
         return pairing, None, math.nan, None
     test = mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
-    return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline)), discordance
+    return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline).tolist()), discordance
 
 
 def _corpus_mde(sd: float, allowed: float, alpha: float, k: int) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -139,8 +140,8 @@ def load_baseline(path: str | Path) -> Baseline:
 
 def _check_result_ids(entry: BaselineEntry, example_ids: list[str]) -> None:
     if len(set(example_ids)) != len(example_ids):
-        seen: set[str] = set()
-        duplicate = next(i for i in example_ids if i in seen or seen.add(i))
+        counts = Counter(example_ids)
+        duplicate = next(i for i in example_ids if counts[i] > 1)
         raise BaselineError(f"{entry.suite}/{entry.candidate}: example id {duplicate!r} occurs more "
                             "than once in the eval split; per-example scores need unique ids")
     for name, metric in entry.metrics.items():

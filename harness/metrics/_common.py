@@ -29,11 +29,12 @@ def check_strings(values: Sequence[object], name: str) -> list[str]:
     """Return ``values`` as a list, raising a ValueError naming the first non-string entry."""
     if isinstance(values, str):
         raise ValueError(f"{name} must be a sequence of strings, got a single string")
-    out = list(values)
-    for index, value in enumerate(out):
+    out: list[str] = []
+    for index, value in enumerate(values):
         if not isinstance(value, str):
             raise ValueError(f"{name}[{index}] must be a string, got {type(value).__name__}: "
                              f"{value!r}")
+        out.append(value)
     return out
 
 

@@ -199,6 +199,14 @@ def paired_in(names: Iterable[str]) -> list[str]:
     return static + sorted(m for m in present if graded_family(m) is not None)
 
 
+def score_key(name: str) -> str:
+    """The per-example score key behind metric ``name`` (KeyError for a metric without one)."""
+    score = info(name).score
+    if score is None:
+        raise KeyError(f"metric {name!r} has no per-example score")
+    return score
+
+
 def metrics_for(task: str) -> tuple[str, ...]:
     """Every metric a ``task`` suite can report, in table order."""
     return tuple(name for name, m in METRICS.items() if m.task == task)

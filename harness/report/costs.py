@@ -75,7 +75,7 @@ def break_even_rows(results: Sequence[EvalResult], pricing: PricingTable | None 
             p_cost = _cost_per_request(p, table)
             if f_cost is None or p_cost is None:
                 continue
-            requests = break_even_requests(float(f.training["cost_usd"]), p_cost, f_cost)
+            requests = break_even_requests(float((f.training or {})["cost_usd"]), p_cost, f_cost)
             shown = "never" if math.isinf(requests) else f"{math.ceil(requests):,}"
             rows.append([f.candidate, p.candidate, f"${f.training['cost_usd']:.4f}", f"${p_cost * PER:.4f}",
                          f"${f_cost * PER:.4f}", shown])

@@ -7,7 +7,7 @@ metadata), so the same inputs give byte-identical files. matplotlib is imported 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,7 @@ def plot_loss_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path, *,
     return _save(figure, path)
 
 
-def plot_metric_bars(bars: dict[str, Sequence[Bar]], path: Path, *, title: str) -> Path | None:
+def plot_metric_bars(bars: Mapping[str, Sequence[Bar]], path: Path, *, title: str) -> Path | None:
     """One panel per metric, one bar per candidate with its CI as whiskers; None if empty."""
     panels = {metric: list(values) for metric, values in bars.items() if values}
     if not panels:

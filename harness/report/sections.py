@@ -244,7 +244,7 @@ def training_section(results: Sequence[EvalResult]) -> str:
                      "; ".join(str(n) for n in t.get("notes") or [])])
     headers = ["candidate", "hyperparameters", "runtime (s)", "trainable / total params", "final train loss",
                "validation loss", "rows dropped / truncated", "notes"]
-    warnings = [_overfitting_warning(r.candidate, r.training["overfitting"])
+    warnings = [_overfitting_warning(r.candidate, (r.training or {})["overfitting"])
                 for r in trained if (r.training or {}).get("overfitting")]
     return _section("Training", markdown_table(headers, rows), *warnings)
 

@@ -101,6 +101,8 @@ def _read_train_labels(suite: SuiteSpec) -> list[str] | None:
     from harness.errors import HarnessError
     from harness.metrics.labels import normalize_label
 
+    if suite.train is None:
+        return None
     try:
         split = load_split(suite.train, name="train")
     except (HarnessError, OSError):

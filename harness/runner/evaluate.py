@@ -94,6 +94,7 @@ def run_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, spl
                                     labels=list(suite.labels) if use_likelihood else None)
             elif use_likelihood:
                 began = time.perf_counter()
+                assert isinstance(candidate, LabelScorer)  # use_likelihood checked it
                 labels = candidate.predict_labels(chunk_prompts, list(suite.labels))
                 seconds = time.perf_counter() - began  # one call scores the whole chunk, batched inside
                 counts = candidate.token_counts(chunk_prompts, labels) or [(0, 0)] * len(labels)  # its cost

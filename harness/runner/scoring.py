@@ -16,6 +16,7 @@ from harness.metrics.registry import (
     info,
     metrics_for,
     option_value,
+    score_key,
 )
 
 DEFAULT_GENERATION_METRICS = default_metrics(GENERATION)
@@ -42,7 +43,7 @@ def score_classification(predictions: Sequence[str], references: Sequence[str], 
     }
     chosen = tuple(wanted) or DEFAULT_CLASSIFICATION_METRICS
     metrics = {name: computed[name] for name in DEFAULT_CLASSIFICATION_METRICS if name in chosen}
-    per_example = {info("accuracy").score: [float(c) for c in result.correct]}
+    per_example = {score_key("accuracy"): [float(c) for c in result.correct]}
     signature = result.signature
     signatures = {name: signature for name in metrics}
     details: dict[str, Any] = {
@@ -80,7 +81,7 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
             continue
         scored = corpus.score(list(predictions), list(references), corpus_options(name, options))
         metrics[name] = scored.score
-        per_example[str(info(name).score)] = list(scored.sentence_scores)
+        per_example[score_key(name)] = list(scored.sentence_scores)
         signatures[name] = scored.signature
         corpus_stats[str(info(name).stats)] = scored.stats.tolist()  # corpus-level tests resample these
     rouge_types = [t for t in ROUGE_TYPES if t in wanted]
@@ -90,13 +91,13 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
                        use_stemmer=bool(option_value(options, "rouge_stemmer")))
         for t in rouge_types:
             typed = scores.by_type[t]
-            per_example[info(t).score] = [100.0 * f for f in typed.fmeasure]
+            per_example[score_key(t)] = [100.0 * f for f in typed.fmeasure]
             metrics[t] = 100.0 * typed.score
             signatures[t] = typed.signature
     if "exact_match" in wanted:
         em = exact_match(list(predictions), list(references))
-        per_example[info("exact_match").score] = [float(x) for x in em.scores]
-        metrics["exact_match"] = sum(per_example[info("exact_match").score]) / max(1, len(predictions))
+        per_example[score_key("exact_match")] = [float(x) for x in em.scores]
+        metrics["exact_match"] = float(sum(per_example[score_key("exact_match")])) / max(1, len(predictions))
         signatures["exact_match"] = em.signature
     details: dict[str, Any] = {"metric_options": options, **corpus_stats}
     return metrics, per_example, signatures, details

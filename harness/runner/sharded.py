@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.data.records import Message
-from harness.protocol import Candidate, DecodeParams, Generation
+from harness.protocol import Candidate, DecodeParams, Generation, LabelScorer
 
 
 def launched_world_size() -> int:
@@ -90,6 +90,7 @@ def run_chunk(candidate: Candidate, prompts: Sequence[list[Message]], shard: Sha
         if not chosen:
             outputs: list[Any] = []
         elif labels is not None:
+            assert isinstance(candidate, LabelScorer)  # labels are asked of label scorers only
             outputs = candidate.predict_labels(chosen, list(labels))
         else:
             outputs = candidate.generate(chosen, params)

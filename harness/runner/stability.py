@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.context import BuildContext
 from harness.data.records import Split
-from harness.protocol import Candidate
+from harness.protocol import Candidate, LabelScorer
 from harness.results import EvalResult
 from harness.runner.scoring import score_task
 from harness.spec import SuiteSpec
@@ -38,6 +38,7 @@ def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec,
     for i in range(1, repeats):
         params = replace(suite.decode, seed=suite.decode.seed + i) if sampled else suite.decode
         if first.details.get("method") in ("likelihood", "classifier"):
+            assert isinstance(candidate, LabelScorer)  # those methods are a label scorer's
             predictions = candidate.predict_labels(prompts, list(suite.labels))
         else:
             predictions = [g.text for g in candidate.generate(prompts, params)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Literal, overload
 
 from harness.errors import SpecError
 from harness.protocol import MAX_SEED
@@ -68,6 +68,18 @@ class Table:
         if required:
             raise SpecError(f"{self.at(key)}: missing key {key!r}")
         return False
+
+    @overload
+    def string(self, key: str, default: str, *, required: bool = False, choices: Iterable[str] | None = None,
+               nonempty: bool = True) -> str: ...
+
+    @overload
+    def string(self, key: str, default: None = None, *, required: Literal[True],
+               choices: Iterable[str] | None = None, nonempty: bool = True) -> str: ...
+
+    @overload
+    def string(self, key: str, default: None = None, *, required: bool = False,
+               choices: Iterable[str] | None = None, nonempty: bool = True) -> str | None: ...
 
     def string(self, key: str, default: str | None = None, *, required: bool = False,
                choices: Iterable[str] | None = None, nonempty: bool = True) -> str | None:

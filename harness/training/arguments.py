@@ -21,7 +21,8 @@ def schedule_arguments(p: Mapping[str, Any], *, has_eval: bool, checkpointing: b
     saves at every evaluation, as transformers requires; otherwise checkpoints are written only
     when ``checkpointing`` (resumable runs), every ``save_steps`` or every epoch.
     """
-    eval_steps, save_steps = p.get("eval_steps"), p.get("save_steps")
+    eval_steps: int | None = p.get("eval_steps")
+    save_steps: int | None = p.get("save_steps")
     patience = p.get("early_stopping_patience")
     if patience and not has_eval:
         raise ParamError("early_stopping_patience", "needs a validation split to watch; add "
@@ -30,14 +31,14 @@ def schedule_arguments(p: Mapping[str, Any], *, has_eval: bool, checkpointing: b
     if not has_eval:
         eval_strategy = "no"
     elif eval_steps or save_steps:
-        eval_strategy, eval_steps = "steps", int(eval_steps or save_steps)
+        eval_strategy, eval_steps = "steps", int(eval_steps or save_steps or 0)
     else:
         eval_strategy = "epoch"
     if load_best:
         save_strategy = eval_strategy
         if eval_strategy == "steps":
-            save_steps = int(save_steps or eval_steps)
-            if save_steps % eval_steps:
+            save_steps = int(save_steps or eval_steps or 0)
+            if save_steps % int(eval_steps or 1):
                 raise ParamError("save_steps", f"{save_steps} must be a multiple of 'eval_steps' = "
                                  f"{eval_steps} to keep the best checkpoint (load_best_model_at_end / "
                                  "early stopping)")
@@ -49,7 +50,7 @@ def schedule_arguments(p: Mapping[str, Any], *, has_eval: bool, checkpointing: b
         "eval_strategy": eval_strategy,
         "eval_steps": eval_steps if eval_strategy == "steps" else None,
         "save_strategy": save_strategy,
-        "save_steps": int(save_steps) if save_strategy == "steps" else 500,
+        "save_steps": int(save_steps or 0) if save_strategy == "steps" else 500,
         "save_total_limit": p.get("save_total_limit"),
         "load_best_model_at_end": load_best,
         "metric_for_best_model": "eval_loss" if has_eval else None,

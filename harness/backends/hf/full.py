@@ -84,7 +84,8 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool) -> Prepare
     max_length = int(p["max_length"])
     truncation = count_truncation(job.train.examples, tokenizer, max_length)
     train_ds = tokenize_with_assistant_labels(job.train, tokenizer, max_length)
-    eval_ds = tokenize_with_assistant_labels(job.validation, tokenizer, max_length) if has_eval else None
+    eval_ds = (tokenize_with_assistant_labels(job.validation, tokenizer, max_length)
+               if job.validation is not None else None)
     trainer = Trainer(
         model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds,
         data_collator=DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, padding=True),

@@ -128,7 +128,8 @@ def lora_config(p: Mapping[str, Any]):
     from harness.training.params import number
 
     return LoraConfig(
-        r=int(p["r"]), lora_alpha=number(p["alpha"]), lora_dropout=float(p["dropout"]),
+        r=int(p["r"]), lora_alpha=number(p["alpha"]),  # type: ignore[arg-type]  # peft takes a float too
+        lora_dropout=float(p["dropout"]),
         target_modules=p["target_modules"], modules_to_save=p["modules_to_save"], bias=p["bias"],
         task_type="CAUSAL_LM",
     )
@@ -163,7 +164,7 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool) -> Prepare
     trainer = SFTTrainer(
         model=model, args=args,
         train_dataset=dataset(job.train),
-        eval_dataset=dataset(job.validation) if has_eval else None,
+        eval_dataset=dataset(job.validation) if job.validation is not None else None,
         processing_class=tokenizer,
         peft_config=lora_config(p),
         callbacks=training_callbacks(p, has_eval=has_eval, on_log=job.on_log),

@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -221,8 +222,7 @@ class FineTuneRun:
 
         for job_id in self._call(duplicates, "list fine-tuning jobs"):
             try:
-                self._call(lambda job_id=job_id: self.client.fine_tuning.jobs.cancel(job_id),
-                           f"cancel duplicate job {job_id}")
+                self._call(partial(self.client.fine_tuning.jobs.cancel, job_id), f"cancel duplicate job {job_id}")
             except RemoteCallError as exc:
                 if exc.status_code != 400:  # 400: it finished meanwhile
                     raise
@@ -241,6 +241,8 @@ class FineTuneRun:
     def _wait(self, state: JobState):
         started = time.monotonic()
         job_id = state.job_id
+        if job_id is None:
+            raise RemoteCallError("fine-tuning job state has no job id to wait for")
         while True:
             job = self._call(lambda: self.client.fine_tuning.jobs.retrieve(job_id),
                              f"retrieve fine-tuning job {job_id}")
