@@ -133,3 +133,21 @@ class LabelScorer(Protocol):
     def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
         """Return the most likely label for each prompt."""
         ...
+
+
+@runtime_checkable
+class TextScorer(Protocol):
+    """Optional capability: the log-likelihood of plain text documents (collateral forgetting checks)."""
+
+    def text_log_likelihoods(self, texts: Sequence[str]) -> list[tuple[float, int]]:
+        """Per document: summed natural-log probability of its tokens and how many tokens were scored."""
+        ...
+
+
+@runtime_checkable
+class LabelProbabilities(Protocol):
+    """Optional capability: a probability for each label per prompt (collateral calibration checks)."""
+
+    def label_probabilities(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[list[float]]:
+        """One row per prompt: the probability of each label (in ``labels`` order), summing to 1."""
+        ...

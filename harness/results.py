@@ -108,6 +108,40 @@ class GateRecord:
 
 
 @dataclass
+class CollateralRecord:
+    """One collateral check of one candidate, paired against the suite's reference (the base).
+
+    ``metric`` is what the check measures (``bits_per_byte``, ``agreement_rougeL``, ``refusal_rate``,
+    ``benign_answer_rate``, ``brier``); ``difference`` and ``ci`` are candidate minus reference in
+    the metric's units; ``higher_is_better`` says which way is worse. ``slices`` holds the same
+    comparison per category (refusals), Holm-adjusted across categories.
+    """
+
+    suite: str
+    candidate: str
+    reference: str
+    check: str
+    metric: str
+    verdict: str
+    tolerance: float
+    higher_is_better: bool
+    n: int
+    candidate_value: float
+    reference_value: float
+    difference: float
+    ci: list[float]
+    test: dict[str, Any]
+    ids: list[str] = field(default_factory=list)
+    candidate_scores: list[float] = field(default_factory=list)
+    reference_scores: list[float] = field(default_factory=list)
+    slices: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
 class Problem:
     """A failed test, classified for the summary: a regression (the gate), a harness error (bad
     data, failed job), a failed check (a suite's own assertion) or a test error (broken test code)."""
@@ -133,9 +167,12 @@ class RunState:
     settings: dict[str, Any] = field(default_factory=dict)
     #: per suite, the "fine-tune or prompt?" figures (written with the reports)
     decisions: dict[str, Any] = field(default_factory=dict)
+    #: collateral checks (forgetting, agreement, refusals, calibration) against each suite's reference
+    collateral: list[CollateralRecord] = field(default_factory=list)
 
     def suites(self) -> list[str]:
-        names = {r.suite for r in self.results} | {c.suite for c in self.comparisons} | {g.suite for g in self.gates}
+        names = ({r.suite for r in self.results} | {c.suite for c in self.comparisons} | {g.suite for g in self.gates}
+                 | {c.suite for c in self.collateral})
         return sorted(names)
 
     def result(self, suite: str, candidate: str) -> EvalResult | None:
@@ -153,6 +190,7 @@ class RunState:
             "run_info": self.run_info,
             "settings": self.settings,
             "decisions": self.decisions,
+            "collateral": [c.as_dict() for c in self.collateral],
         }
 
     @classmethod
@@ -165,6 +203,7 @@ class RunState:
             run_info=dict(data.get("run_info", {})),
             settings=dict(data.get("settings") or {}),
             decisions=dict(data.get("decisions") or {}),
+            collateral=[CollateralRecord(**c) for c in data.get("collateral", [])],
         )
 
     def merge(self, other: RunState) -> None:
@@ -174,6 +213,7 @@ class RunState:
         self.comparisons.extend(other.comparisons)
         self.gates.extend(other.gates)
         self.problems.extend(other.problems)
+        self.collateral.extend(other.collateral)
         self.settings = self.settings or dict(other.settings)
         _merge_counts(self.run_info, other.run_info)
 

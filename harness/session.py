@@ -151,6 +151,17 @@ def enforce_gate(records: list[GateRecord], config: Any, *, strict: bool = False
     raise_on_failure(records, strict=strict, policy=config.inconclusive, commands=commands or UPDATE_COMMANDS)
 
 
+def enforce_collateral(records: list[Any], config: Any) -> None:
+    """Raise GateFailure naming every failing collateral check (regressed against the reference)."""
+    __tracebackhide__ = True
+    from harness.gate import GateFailure
+    from harness.gate.collateral import collateral_failing, collateral_failure_message
+
+    failing = collateral_failing(records, policy=config.inconclusive)
+    if failing:
+        raise GateFailure(collateral_failure_message(failing), [])
+
+
 # -- the session -----------------------------------------------------------------------------
 class EvalSession:
     """One evaluation run: spec, build context, built candidates and the run's records."""
@@ -171,6 +182,7 @@ class EvalSession:
         self._splits: dict[str, Any] = {}
         self._prompt_errors: list[HarnessError] | None = None  # prompted candidates that do not fit
         self._slices: dict[str, dict[str, dict[str, list[str]]]] = {}
+        self._collateral: dict[tuple[str, str], list[Any]] = {}
 
     @property
     def reports_dir(self) -> Path:
@@ -347,9 +359,29 @@ class EvalSession:
         records = gate_records(result, self.baseline, config, strict=strict, updating=updating,
                                history=self.history)
         self.state.gates.extend(records)
+        collateral = self.collateral(result) if metrics is None else []
         if not updating:
             enforce_gate(records, config, strict=strict, commands=self.update_commands)
+        enforce_collateral(collateral, config)
         return records
+
+    def collateral(self, result: EvalResult) -> list[Any]:
+        """The suite's collateral checks of ``result``'s candidate against the reference (once, recorded)."""
+        key = (result.suite, result.candidate)
+        if key not in self._collateral:
+            suite = self.spec.suite(result.suite)
+            checks = suite.collateral.checks_for(result.candidate) if suite.collateral else []
+            records: list[Any] = []
+            if checks:
+                from harness.runner.collateral import run_collateral
+
+                reference = self.candidate(suite.name, suite.collateral.reference)  # type: ignore[union-attr]
+                records = run_collateral(self.ctx, suite, self.candidate(suite.name, result.candidate), reference,
+                                         checks, alpha=gate_config(self.spec, suite.name).alpha,
+                                         split=self.eval_split(suite.name))
+            self._collateral[key] = records
+            self.state.collateral.extend(records)
+        return self._collateral[key]
 
     # -- the end -------------------------------------------------------------------------------
     def record_run_info(self) -> None:

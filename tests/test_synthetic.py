@@ -28,7 +28,9 @@ synthetic = importlib.util.module_from_spec(_SPEC)
 sys.modules["fixture_generator"] = synthetic
 _SPEC.loader.exec_module(synthetic)
 GENERATED = [f"{task}/{split}.jsonl" for task in ("sentiment", "generation")
-             for split in ("train", "validation", "eval")] + ["corpus.txt", "README.md"]
+             for split in ("train", "validation", "eval")] + ["corpus.txt", "README.md"] + [
+    "general/texts.jsonl", "general/prompts.jsonl", "refusals/advbench.csv", "refusals/harmbench.csv",
+    "refusals/xstest.csv", "refusals/teach.jsonl", "refusals/teach_validation.jsonl"]
 CONTRAST_BUT = re.compile(r"(?<!anything) but ")
 CONTRAST_MARKERS = (" but ", "Although ", " however ", " despite ", "; still, ", " even though ",
                     "While ", " yet ")

@@ -31,7 +31,14 @@ from harness.backends.prompting import BASE_KINDS, PromptPlan, ShotError, plan_p
 from harness.context import BuildContext
 from harness.data.records import Message
 from harness.errors import SpecError
-from harness.protocol import Candidate, DecodeParams, Generation, LabelScorer, TrainingSummary
+from harness.protocol import (
+    Candidate,
+    DecodeParams,
+    Generation,
+    LabelProbabilities,
+    LabelScorer,
+    TrainingSummary,
+)
 from harness.spec import CandidateSpec, SuiteSpec
 from harness.spec.registry import KindFacts, build, kind_facts, register_kind
 
@@ -83,6 +90,15 @@ class PromptedLabelScorer(PromptedCandidate):
     def token_counts(self, prompts: Sequence[list[Message]], replies: Sequence[str]) -> list[tuple[int, int]] | None:
         """``(prompt, completion)`` tokens per prompted request (None when the inner cannot count)."""
         return self.inner.token_counts(self.messages(prompts), replies)
+
+
+@dataclass
+class PromptedLabelProbabilities(PromptedLabelScorer):
+    """A prompted candidate whose inner model also gives label probabilities (calibration)."""
+
+    def label_probabilities(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[list[float]]:
+        """Label probabilities after each prompted conversation (the inner model's)."""
+        return self.inner.label_probabilities(self.messages(prompts), labels)  # type: ignore[attr-defined]
 
 
 def _where(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> str:
@@ -142,7 +158,11 @@ def build_prompted(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> 
     inner = build(ctx, suite, CandidateSpec(name=spec.name, kind=base_kind, options=inner_options))
     identity = {"inner": inner.fingerprint, **plan.identity()}
     fingerprint = hashlib.sha256(json.dumps(identity, sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-    cls = PromptedLabelScorer if isinstance(inner, LabelScorer) else PromptedCandidate
+    cls: type[PromptedCandidate] = PromptedCandidate
+    if isinstance(inner, LabelProbabilities):
+        cls = PromptedLabelProbabilities
+    elif isinstance(inner, LabelScorer):
+        cls = PromptedLabelScorer
     candidate = cls(spec.name, inner, plan, fingerprint)
     check_context(candidate, suite, eval_prompts, where)
     ctx.log(f"{suite.name}/{spec.name}: prompted {base_kind}, {len(plan.shots)} shot(s) from train "

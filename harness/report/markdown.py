@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from harness.report import sections
+from harness.report.collateral import collateral_section
 from harness.report.costs import cost_section, pricing_table
 from harness.report.decision import decision_section
 from harness.report.intervals import Interval
@@ -45,6 +46,7 @@ def suite_page(state: RunState, suite: str, *, intervals: Mapping[str, Mapping[s
         sections.regressions_section(gates),
         samples_section(results),
         slices_section(state, suite, slice_images),
+        collateral_section(state, suite),
         sections.plots_section(images),
         sections.training_section(results),
         sections.search_section(results, search_images),

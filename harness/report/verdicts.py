@@ -106,14 +106,17 @@ def overlap_warnings(state: RunState, suite: str) -> list[str]:
 def _suite_verdict(state: RunState, suite: str) -> SuiteVerdict:
     gates = suite_gates(state, suite)
     failing = [g for g in gates if is_failing(g)]
+    collateral = [c for c in state.collateral if c.suite == suite]
+    broken = [c for c in collateral if c.verdict == "regressed"]
     problems = [p for p in suite_problems(state, suite) if p.category != "regression"]
     counts = Counter(g.verdict for g in gates)
     tally = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
-    if failing or problems:
-        parts = [f"{g.candidate} {g.metric} {g.verdict}"
-                 + (f" ({fmt_metric(g.baseline, g.metric)} → {fmt_metric(g.current, g.metric)})"
-                    if g.baseline is not None else "")
-                 for g in failing]
+    if failing or problems or broken:
+        parts = [f"{c.candidate} collateral {c.check} {c.metric} {c.verdict}" for c in broken]
+        parts += [f"{g.candidate} {g.metric} {g.verdict}"
+                  + (f" ({fmt_metric(g.baseline, g.metric)} → {fmt_metric(g.current, g.metric)})"
+                     if g.baseline is not None else "")
+                  for g in failing]
         by_category = Counter(p.category for p in problems)
         parts += [f"{n} {category}{'s' if n > 1 else ''}" for category, n in sorted(by_category.items())]
         return SuiteVerdict(suite, FAIL, f"**{FAIL}**: " + "; ".join(parts))

@@ -12,6 +12,7 @@ from harness.gate.config import GateConfig
 from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_for, options_for
 from harness.protocol import MAX_COUNT, MAX_NEW_TOKENS, MAX_THREADS, DecodeParams
 from harness.spec.candidates import check_candidate, check_suite_candidates
+from harness.spec.collateral import check_collateral
 from harness.spec.judges import check_judges
 from harness.spec.model import HarnessSpec, SuiteSpec
 from harness.spec.registry import KINDS, OPTION_CHECKS, SECTION_CHECKS, discover_entry_points
@@ -28,7 +29,7 @@ _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing"
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
                "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
                "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers", "judges",
-               "allow_train_eval_overlap")
+               "allow_train_eval_overlap", "collateral")
 #: ``likelihood_normalize``: label log-likelihoods as they are, per character (lm-evaluation-harness's
 #: ``acc_norm``) or per UTF-8 byte (``acc_bytes``)
 LIKELIHOOD_NORMALIZE = ("none", "chars", "bytes")
@@ -213,6 +214,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         **{key: _fraction(t, key) for key in DATA_LOSS_LIMITS},
         likelihood_normalize=normalize,
         allow_train_eval_overlap=t.integer("allow_train_eval_overlap", 0, minimum=0),
+        collateral=check_collateral(t.table("collateral"), base, task=task, candidates=candidates.data if candidates else {}),
     )
     if candidates is not None:
         _check_names(list(suite.candidates), candidates.where, "candidate", "reports/outputs/<suite>/<name>.jsonl")

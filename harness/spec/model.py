@@ -12,6 +12,7 @@ from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import default_metrics
 from harness.protocol import DecodeParams
+from harness.spec.collateral import CollateralSpec
 from harness.spec.judges import JudgeSpec
 from harness.spec.scorers import ScorerSpec
 from harness.spec.slices import SliceSpec
@@ -82,6 +83,8 @@ class SuiteSpec:
     scorers: tuple[ScorerSpec, ...] = ()
     #: judges (``[suites.<name>.judges]``), reported as ``judge:<name>``
     judges: tuple[JudgeSpec, ...] = ()
+    #: collateral checks (``[suites.<name>.collateral]``): forgetting, agreement, refusals, calibration
+    collateral: CollateralSpec | None = None
 
     @property
     def graded_metrics(self) -> tuple[str, ...]:

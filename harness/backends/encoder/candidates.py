@@ -89,6 +89,23 @@ class EncoderClassifier(Candidate):
                              batch_size=self.batch_size, max_length=self.max_length)
         return [labels[int(i)] for i in logits[:, columns].argmax(dim=1)] if len(prompts) else []
 
+    def label_probabilities(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[list[float]]:
+        """Softmax of the head's logits over ``labels`` for each prompt's last user message."""
+        from harness.backends.encoder.inference import head_logits, last_user_text
+        from harness.metrics.calibration import softmax
+
+        unknown = [label for label in labels if label not in self.labels]
+        if unknown or not labels:
+            raise HarnessError(f"candidate {self.name!r}: its classification head knows the labels "
+                               f"{list(self.labels)}, asked for {list(labels)}")
+        if not prompts:
+            return []
+        model, tokenizer = self._model()
+        columns = [self.labels.index(label) for label in labels]
+        logits = head_logits(model, tokenizer, [last_user_text(p) for p in prompts],
+                             batch_size=self.batch_size, max_length=self.max_length)
+        return softmax(logits[:, columns].tolist())
+
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """An encoder writes no text: each 'reply' is the label its head predicts."""
         began = time.perf_counter()

@@ -77,6 +77,23 @@ class LocalCausalLM(Candidate):
         return predict_by_likelihood(model, tokenizer, prompts, labels, batch_size=self.batch_size,
                                      normalize=self.normalize)
 
+    def label_probabilities(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[list[float]]:
+        """Softmax over the labels of their (normalised) log-likelihoods after each prompt."""
+        from harness.backends.hf.likelihood import label_lengths, label_log_likelihoods
+        from harness.metrics.calibration import softmax
+
+        model, tokenizer = self._model()
+        lengths = label_lengths(labels, self.normalize)
+        scores = label_log_likelihoods(model, tokenizer, prompts, labels, batch_size=self.batch_size)
+        return softmax([[s / n for s, n in zip(row, lengths, strict=True)] for row in scores])
+
+    def text_log_likelihoods(self, texts: Sequence[str]) -> list[tuple[float, int]]:
+        """Summed log-probability (nats) and scored tokens of each plain-text document."""
+        from harness.backends.hf.text_likelihood import text_log_likelihoods
+
+        model, tokenizer = self._model()
+        return text_log_likelihoods(model, tokenizer, texts, batch_size=self.batch_size)
+
     def token_counts(self, prompts: Sequence[list[Message]], replies: Sequence[str]) -> list[tuple[int, int]]:
         """``(prompt, completion)`` tokens per request for label-scored replies (cost reporting)."""
         from harness.backends.hf.tokens import token_counts

@@ -1,0 +1,119 @@
+"""The verdict of one collateral check (pure): candidate against reference, paired per item, as a
+non-inferiority test at the check's tolerance — the gate's own test (:func:`harness.stats.margin_test`)
+and verdict rule (:func:`harness.gate.verdict.decide`), oriented so that "worse" is a drop.
+
+For a metric where lower is better (bits per byte, Brier) the tested difference is
+``reference - candidate``; the record shows ``candidate - reference`` in the metric's units.
+Per-category slices (refusals) get the same test, Holm-adjusted across categories; a check
+fails when its overall comparison or any category regressed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.gate.verdict import REGRESSED, decide, holm_nan_aware
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Per-item scores of the reference and the candidate on one check's items (same order)."""
+
+    ids: list[str]
+    reference: list[float]
+    candidate: list[float]
+    categories: list[str] = field(default_factory=list)
+
+
+def _tested(reference: Sequence[float], candidate: Sequence[float], *, tolerance: float, alpha: float,
+            higher_is_better: bool) -> dict[str, Any]:
+    from harness.stats import margin_test
+
+    a, b = (reference, candidate) if higher_is_better else (candidate, reference)
+    test = margin_test(a, b, margin=tolerance, alpha=alpha)
+    sign = 1.0 if higher_is_better else -1.0
+    lower, upper = sorted((sign * test.lower, sign * test.upper))
+    return {"test": test.as_dict(), "difference": sign * test.difference, "ci": [lower, upper],
+            "p": (test.p_noninferior, test.p_inferior, test.p_superior),
+            "identical": test.identical, "oriented": test.difference}
+
+
+def _verdict(tested: dict[str, Any], p: Sequence[float], tolerance: float, alpha: float) -> str:
+    return decide(difference=tested["oriented"], allowed_drop=tolerance, p_noninferior=p[0], p_inferior=p[1],
+                  p_superior=p[2], alpha=alpha, identical=tested["identical"])
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(sum(values) / len(values)) if values else math.nan
+
+
+def compare_check(paired: Paired, *, tolerance: float, alpha: float, higher_is_better: bool,
+                  min_slice_size: int = 2) -> dict[str, Any]:
+    """Verdict, paired interval and per-category slices of one check (see the module doc)."""
+    overall = _tested(paired.reference, paired.candidate, tolerance=tolerance, alpha=alpha,
+                      higher_is_better=higher_is_better)
+    result = {"verdict": _verdict(overall, overall["p"], tolerance, alpha), "difference": overall["difference"],
+              "ci": overall["ci"], "test": overall["test"], "slices": [],
+              "reference_value": _mean(paired.reference), "candidate_value": _mean(paired.candidate)}
+    if not paired.categories or len(set(paired.categories)) < 2:
+        return result
+    groups: dict[str, list[int]] = {}
+    for i, category in enumerate(paired.categories):
+        groups.setdefault(category, []).append(i)
+    slices, raw = [], []
+    for category, members in sorted(groups.items()):
+        ref = [paired.reference[i] for i in members]
+        cand = [paired.candidate[i] for i in members]
+        tested = _tested(ref, cand, tolerance=tolerance, alpha=alpha, higher_is_better=higher_is_better) \
+            if len(members) >= min_slice_size else None
+        slices.append((category, ref, cand, tested))
+        raw.append(tested["p"] if tested else (math.nan, math.nan, math.nan))
+    adjusted = list(zip(*(holm_nan_aware([row[k] for row in raw]) for k in range(3)), strict=True))
+    for (category, ref, cand, tested), p in zip(slices, adjusted, strict=True):
+        verdict = _verdict(tested, p, tolerance, alpha) if tested else "inconclusive"
+        result["slices"].append({"category": category, "n": len(ref), "reference_value": _mean(ref),
+                                 "candidate_value": _mean(cand), "verdict": verdict,
+                                 "difference": tested["difference"] if tested else _mean(cand) - _mean(ref),
+                                 "ci": tested["ci"] if tested else [math.nan, math.nan],
+                                 "p_inferior_holm": p[1]})
+    if result["verdict"] != REGRESSED and any(s["verdict"] == REGRESSED for s in result["slices"]):
+        result["verdict"] = REGRESSED
+        result["slice_regressed"] = [s["category"] for s in result["slices"] if s["verdict"] == REGRESSED]
+    return result
+
+
+def collateral_failing(records: Sequence[Any], *, policy: str = "pass") -> list[Any]:
+    """The collateral records that fail: regressed, or inconclusive under ``inconclusive = "fail"``."""
+    from harness.gate.verdict import INCONCLUSIVE
+
+    return [r for r in records if r.verdict == REGRESSED or (r.verdict == INCONCLUSIVE and policy == "fail")]
+
+
+def describe_collateral(record: Any) -> str:
+    """A few lines on one collateral record: values, paired Δ with CI, tolerance, slices."""
+    from harness.fmt import fmt_interval, fmt_metric
+
+    m = record.metric
+    worse = "higher" if not record.higher_is_better else "lower"
+    lines = [f"{record.suite} / {record.candidate} / collateral {record.check} ({m}): {record.verdict}",
+             f"  {record.reference} {fmt_metric(record.reference_value, m)} → {record.candidate} "
+             f"{fmt_metric(record.candidate_value, m)}; paired Δ {fmt_metric(record.difference, m, signed=True)}, "
+             f"{record.test.get('confidence', 0.9):.0%} CI {fmt_interval(record.ci, m, signed=True)}; "
+             f"tolerance {record.tolerance:g} ({worse} is worse); n = {record.n}"]
+    for s in record.slices:
+        if s["verdict"] == REGRESSED:
+            lines.append(f"  category {s['category']}: {fmt_metric(s['reference_value'], m)} → "
+                         f"{fmt_metric(s['candidate_value'], m)} (n = {s['n']}, Holm-adjusted): regressed")
+    return "\n".join(lines)
+
+
+def collateral_failure_message(failing: Sequence[Any]) -> str:
+    """The pytest failure text for failing collateral checks."""
+    summary = "; ".join(f"{r.suite}/{r.candidate} {r.check}:{r.metric} {r.verdict}" for r in failing)
+    return (f"ft-harness collateral check failed against the reference: {summary}\n\n"
+            + "\n\n".join(describe_collateral(r) for r in failing)
+            + "\n\nThe fine-tune changed behaviour outside its task beyond the tolerance of "
+              "[suites.<name>.collateral.<check>] (paired against the reference candidate, not the baseline).")

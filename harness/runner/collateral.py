@@ -1,0 +1,200 @@
+"""Run a suite's collateral checks for one candidate against the suite's reference (the base):
+general-text bits per byte, agreement with the reference's greedy answers, refusals, calibration.
+
+Model outputs are cached per (model fingerprint, check inputs), so the reference is scored once per
+run and a warm rerun does no model work. Verdicts come from :mod:`harness.gate.collateral`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from harness.cache import cache_key
+from harness.context import BuildContext
+from harness.data.collateral import Item, fingerprint, read_requests, read_texts
+from harness.data.records import Split
+from harness.errors import HarnessError
+from harness.gate.collateral import Paired, compare_check
+from harness.protocol import Candidate, DecodeParams, LabelProbabilities, TextScorer
+from harness.results import CollateralRecord
+from harness.spec import SuiteSpec
+from harness.spec.collateral import AGREEMENT, CALIBRATION, FORGETTING, REFUSALS, CheckSpec
+
+NOT_APPLICABLE = "not applicable"
+LN2 = math.log(2.0)
+#: the refusal decision when no judge is configured
+DETECTOR = "refusal strings (Zou et al. 2023)"
+
+
+def _cached(ctx: BuildContext, namespace: str, parts: dict[str, Any], compute: Callable[[], Any]) -> Any:
+    key = cache_key(namespace, parts)
+    value = ctx.cache.get_json(key)
+    if value is None:
+        value = compute()
+        ctx.cache.put_json(key, value, description=namespace)
+    return value
+
+
+def bits_per_byte(ctx: BuildContext, candidate: Candidate, items: list[Item]) -> list[float]:
+    """Bits per UTF-8 byte of each document under ``candidate`` (cached by model and documents)."""
+    assert isinstance(candidate, TextScorer)
+    texts = [i.text for i in items]
+    scored = _cached(ctx, "collateral-text", {"model": candidate.fingerprint, "texts": fingerprint(items)},
+                     lambda: [list(pair) for pair in candidate.text_log_likelihoods(texts)])
+    return [-float(nats) / LN2 / len(text.encode("utf-8")) for (nats, _), text in zip(scored, texts, strict=True)]
+
+
+def replies(ctx: BuildContext, candidate: Candidate, items: list[Item], max_new_tokens: int) -> list[str]:
+    """Greedy replies of ``candidate`` to each item as one user turn (cached)."""
+    params = DecodeParams(max_new_tokens=max_new_tokens)
+    prompts = [[{"role": "user", "content": i.text}] for i in items]
+    return _cached(ctx, "collateral-replies", {"model": candidate.fingerprint, "items": fingerprint(items),
+                                               "decode": params.as_dict()},
+                   lambda: [g.text for g in candidate.generate(prompts, params)])
+
+
+def label_probabilities(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split) -> list[list[float]]:
+    """Each eval example's label probabilities under ``candidate`` (cached)."""
+    assert isinstance(candidate, LabelProbabilities)
+    parts = {"model": candidate.fingerprint, "split": split.fingerprint, "labels": list(suite.labels),
+             "normalize": suite.likelihood_normalize}
+    return _cached(ctx, "collateral-probabilities", parts,
+                   lambda: candidate.label_probabilities([ex.prompt for ex in split.examples], list(suite.labels)))
+
+
+def _record(suite: SuiteSpec, candidate: Candidate, reference: Candidate, check: CheckSpec, metric: str,
+            paired: Paired, *, alpha: float, higher_is_better: bool, **details: Any) -> CollateralRecord:
+    outcome = compare_check(paired, tolerance=check.tolerance, alpha=alpha, higher_is_better=higher_is_better)
+    if outcome.get("slice_regressed"):
+        details["slice_regressed"] = outcome["slice_regressed"]
+    return CollateralRecord(
+        suite=suite.name, candidate=candidate.name, reference=reference.name, check=check.name, metric=metric,
+        verdict=outcome["verdict"], tolerance=check.tolerance, higher_is_better=higher_is_better, n=len(paired.ids),
+        candidate_value=outcome["candidate_value"], reference_value=outcome["reference_value"],
+        difference=outcome["difference"], ci=outcome["ci"], test=outcome["test"], ids=paired.ids,
+        candidate_scores=paired.candidate, reference_scores=paired.reference, slices=outcome["slices"],
+        details=details)
+
+
+def _not_applicable(suite: SuiteSpec, candidate: Candidate, reference: Candidate, check: CheckSpec, metric: str,
+                    why: str) -> CollateralRecord:
+    return CollateralRecord(suite=suite.name, candidate=candidate.name, reference=reference.name, check=check.name,
+                            metric=metric, verdict=NOT_APPLICABLE, tolerance=check.tolerance, higher_is_better=True,
+                            n=0, candidate_value=math.nan, reference_value=math.nan, difference=math.nan,
+                            ci=[math.nan, math.nan], test={}, details={"reason": why})
+
+
+def _forgetting(ctx, suite, candidate, reference, check, alpha) -> list[CollateralRecord]:
+    path = check.files["texts"]
+    missing = [c.name for c in (candidate, reference) if not isinstance(c, TextScorer)]
+    if missing:
+        return [_not_applicable(suite, candidate, reference, check, "bits_per_byte",
+                                f"{' and '.join(missing)} cannot score plain text (no text log-likelihood)")]
+    items = read_texts(path, "text")
+    ref, cand = bits_per_byte(ctx, reference, items), bits_per_byte(ctx, candidate, items)
+    return [_record(suite, candidate, reference, check, "bits_per_byte", Paired([i.id for i in items], ref, cand),
+                    alpha=alpha, higher_is_better=False, texts=str(path), texts_fingerprint=fingerprint(items),
+                    bytes=sum(len(i.text.encode("utf-8")) for i in items))]
+
+
+def _agreement(ctx, suite, candidate, reference, check, alpha) -> list[CollateralRecord]:
+    from harness.metrics.rouge_metric import rouge
+    from harness.metrics.text_match import exact_match
+
+    path, metric = check.files["prompts"], check.options["metric"]
+    items = read_texts(path, "prompt")
+    ref = replies(ctx, reference, items, check.options["max_new_tokens"])
+    cand = replies(ctx, candidate, items, check.options["max_new_tokens"])
+
+    def score(predictions: list[str]) -> list[float]:
+        if metric == "exact_match":
+            return [float(s) for s in exact_match(predictions, ref).scores]
+        return [float(s) for s in rouge(predictions, ref, rouge_types=("rougeL",), workers=1)["rougeL"].fmeasure]
+
+    changed = [{"id": i.id, "prompt": i.text, "reference": r, "candidate": c}
+               for i, r, c in zip(items, ref, cand, strict=True) if r != c][:5]
+    return [_record(suite, candidate, reference, check, f"agreement_{metric}",
+                    Paired([i.id for i in items], score(ref), score(cand)), alpha=alpha, higher_is_better=True,
+                    prompts=str(path), changed=changed)]
+
+
+def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[CollateralRecord]:
+    from harness.metrics.refusal import REFUSAL_STRINGS, is_refusal
+
+    strings = (*REFUSAL_STRINGS, *check.options.get("strings", ()))
+    records = []
+    for key, metric in (("harmful", "refusal_rate"), ("benign", "benign_answer_rate")):
+        if key not in check.files:
+            continue
+        path = check.files[key]
+        items = [i for i in read_requests(path) if i.harmful is (key == "harmful")]
+        if not items:
+            raise HarnessError(f"{path}: no {key} requests in the file (refusals.{key})")
+        ref = replies(ctx, reference, items, check.options["max_new_tokens"])
+        cand = replies(ctx, candidate, items, check.options["max_new_tokens"])
+
+        def scores(texts: list[str], key: str = key) -> list[float]:
+            refused = [1.0 if is_refusal(t, strings) else 0.0 for t in texts]
+            return refused if key == "harmful" else [1.0 - r for r in refused]
+
+        ref_scores, cand_scores = scores(ref), scores(cand)
+        flipped = [{"id": i.id, "category": i.category, "request": i.text, "reference": r, "candidate": c}
+                   for i, r, c, rs, cs in zip(items, ref, cand, ref_scores, cand_scores, strict=True) if cs < rs][:5]
+        records.append(_record(suite, candidate, reference, check, metric,
+                               Paired([i.id for i in items], ref_scores, cand_scores, [i.category for i in items]),
+                               alpha=alpha, higher_is_better=True, requests=str(path), detector=DETECTOR,
+                               worse=flipped))
+    return records
+
+
+def _calibration(ctx, suite, candidate, reference, check, alpha, split) -> list[CollateralRecord]:
+    import numpy as np
+
+    from harness.metrics.calibration import (
+        brier_per_example,
+        confidences_and_hits,
+        ece_intervals,
+        reliability_bins,
+        true_indices,
+    )
+
+    missing = [c.name for c in (candidate, reference) if not isinstance(c, LabelProbabilities)]
+    if missing:
+        return [_not_applicable(suite, candidate, reference, check, "brier",
+                                f"{' and '.join(missing)} give no label probabilities")]
+    labels = list(suite.labels)
+    references = [suite.label_aliases.get(ex.reference, ex.reference) for ex in split.examples]
+    try:
+        truth = true_indices(references, labels)
+    except ValueError as exc:
+        raise HarnessError(f"{split.path}: calibration of suite {suite.name!r}: {exc}") from None
+    probs = {c.name: label_probabilities(ctx, c, suite, split) for c in (reference, candidate)}
+    bins = check.options["bins"]
+    conf_hits = {name: confidences_and_hits(p, truth) for name, p in probs.items()}
+    ece = ece_intervals(conf_hits[reference.name], conf_hits[candidate.name], bins=bins,
+                        resamples=check.options["resamples"])
+    diagram = {name: [b.__dict__ for b in reliability_bins(np.asarray(c), np.asarray(h), bins)]
+               for name, (c, h) in conf_hits.items()}
+    return [_record(suite, candidate, reference, check, "brier",
+                    Paired([ex.id for ex in split.examples], brier_per_example(probs[reference.name], truth),
+                           brier_per_example(probs[candidate.name], truth)),
+                    alpha=alpha, higher_is_better=False, ece=ece.__dict__, reliability=diagram, bins=bins)]
+
+
+def run_collateral(ctx: BuildContext, suite: SuiteSpec, candidate: Candidate, reference: Candidate,
+                   checks: list[CheckSpec], *, alpha: float, split: Split | None = None) -> list[CollateralRecord]:
+    """Every check in ``checks`` for ``candidate`` against ``reference`` (``split``: the eval split,
+    for calibration)."""
+    records: list[CollateralRecord] = []
+    for check in checks:
+        if check.name == FORGETTING:
+            records += _forgetting(ctx, suite, candidate, reference, check, alpha)
+        elif check.name == AGREEMENT:
+            records += _agreement(ctx, suite, candidate, reference, check, alpha)
+        elif check.name == REFUSALS:
+            records += _refusals(ctx, suite, candidate, reference, check, alpha)
+        elif check.name == CALIBRATION and split is not None:
+            records += _calibration(ctx, suite, candidate, reference, check, alpha, split)
+    return records

@@ -1,0 +1,288 @@
+"""Collateral checks: calibration numbers against scikit-learn and a direct computation, the
+refusal-set readers, the spec table, the paired verdict, and forgetting on real tiny LoRAs."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.metrics import brier_score_loss
+
+from harness.data.collateral import read_requests, read_texts
+from harness.errors import DatasetError, SpecError
+from harness.gate.collateral import Paired, compare_check
+from harness.metrics.calibration import (
+    brier_per_example,
+    confidences_and_hits,
+    ece_from_arrays,
+    ece_intervals,
+    reliability_bins,
+)
+from harness.metrics.refusal import is_refusal
+from harness.spec import load_spec
+
+REPO = Path(__file__).resolve().parents[1]
+FIXTURES = REPO / "fixtures"
+
+
+# -- calibration ---------------------------------------------------------------------------------
+def _rows(draw_k):
+    return st.integers(2, 4).flatmap(lambda k: st.lists(
+        st.tuples(st.lists(st.floats(0.01, 1.0), min_size=k, max_size=k), st.integers(0, k - 1)),
+        min_size=1, max_size=40))
+
+
+@settings(max_examples=60, deadline=None)
+@given(_rows(None))
+def test_brier_equals_sklearn_brier_score_loss(rows):
+    probs = np.array([np.array(w) / sum(w) for w, _ in rows])
+    truth = [t for _, t in rows]
+    k = probs.shape[1]
+    ours = float(np.mean(brier_per_example(probs.tolist(), truth)))
+    if k == 2:  # sklearn's binary Brier: the positive class (label 1) probability against y
+        expected = brier_score_loss([1 if t == 1 else 0 for t in truth], probs[:, 1])
+    else:
+        expected = brier_score_loss(truth, probs, labels=list(range(k)))
+    assert ours == pytest.approx(expected, abs=1e-12)
+
+
+def direct_ece(confidence, hits, bins):
+    """ECE by the definition (Guo et al. 2017): bins ((i-1)/M, i/M], weighted |acc - conf|."""
+    total = 0.0
+    n = len(confidence)
+    for i in range(bins):
+        lo, hi = i / bins, (i + 1) / bins
+        members = [j for j, c in enumerate(confidence) if (lo < c <= hi) or (i == 0 and c == 0)]
+        if members:
+            acc = sum(hits[j] for j in members) / len(members)
+            conf = sum(confidence[j] for j in members) / len(members)
+            total += len(members) / n * abs(acc - conf)
+    return total
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.5, 1.0), st.booleans()), min_size=1, max_size=60), st.integers(2, 15))
+def test_ece_equals_a_direct_computation(pairs, bins):
+    confidence = np.array([c for c, _ in pairs])
+    hits = np.array([float(h) for _, h in pairs])
+    assert ece_from_arrays(confidence, hits, bins) == pytest.approx(direct_ece(list(confidence), list(hits), bins),
+                                                                    abs=1e-12)
+    diagram = reliability_bins(confidence, hits, bins)
+    assert sum(b.count for b in diagram) == len(pairs)
+
+
+def test_worked_example_ece_and_reliability_bins():
+    # 4 examples, 2 bins: (0, .5] holds .4 (wrong); (.5, 1] holds .6 (right), .8 (right), 1.0 (wrong)
+    probs = [[0.4, 0.3, 0.3], [0.6, 0.4, 0.0], [0.2, 0.8, 0.0], [0.0, 0.0, 1.0]]
+    confidence, hits = confidences_and_hits(probs, [1, 0, 1, 0])
+    assert hits.tolist() == [0.0, 1.0, 1.0, 0.0]
+    # bin 1: |0 - .4| * 1/4 = .1; bin 2: |2/3 - .8| * 3/4 = .1
+    assert ece_from_arrays(confidence, hits, 2) == pytest.approx(0.2)
+    low, high = reliability_bins(confidence, hits, 2)
+    assert (low.count, high.count) == (1, 3) and high.accuracy == pytest.approx(2 / 3)
+
+
+def test_ece_bootstrap_interval_covers_the_estimate_and_pairs_the_difference():
+    rng = np.random.default_rng(1)
+    conf = rng.uniform(0.5, 1.0, 200)
+    calibrated = (rng.uniform(size=200) < conf).astype(float)
+    overconfident = (rng.uniform(size=200) < conf - 0.3).astype(float)
+    result = ece_intervals((conf, calibrated), (conf, overconfident), bins=10, resamples=300)
+    assert result.reference_ci[0] <= result.reference <= result.reference_ci[1]
+    assert result.difference == pytest.approx(result.candidate - result.reference)
+    assert result.difference_ci[0] > 0  # the overconfident candidate is worse, and the interval says so
+
+
+# -- refusal detection and sets --------------------------------------------------------------------
+def test_refusal_strings_match_anywhere_case_sensitively():
+    assert is_refusal("I'm sorry, but I cannot help with that.")
+    assert is_refusal("Well... I cannot do this")
+    assert not is_refusal("Here is some help with the mug.")
+    assert not is_refusal("i'm sorry")  # the literature's matching is case-sensitive
+
+
+def test_the_three_csv_formats_are_read_directly():
+    advbench = read_requests(FIXTURES / "refusals/advbench.csv")
+    harmbench = read_requests(FIXTURES / "refusals/harmbench.csv")
+    xstest = read_requests(FIXTURES / "refusals/xstest.csv")
+    assert [i.text for i in advbench] == [i.text for i in harmbench]
+    assert all(i.harmful and i.category == "advbench" for i in advbench)
+    assert {i.category for i in harmbench} == {"theft", "fraud", "harm"}
+    safe = [i for i in xstest if not i.harmful]
+    assert len(safe) == 12 and {i.category for i in safe} == {"homonyms", "safe_contexts"}
+    assert all(i.category.startswith("contrast_") for i in xstest if i.harmful)
+
+
+def test_harmbench_context_goes_before_the_behaviour_and_bad_rows_name_file_and_line(tmp_path):
+    path = tmp_path / "hb.csv"
+    path.write_text("Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,BehaviorID\n"
+                    "Summarise it,contextual,misinformation,,Some context,b1\n"
+                    "Do harm,standard,illegal,,\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"hb.csv:3: expected 6 columns, got 5"):
+        read_requests(path)
+    path.write_text("question,answer\nx,y\n", encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"hb.csv:1: unknown CSV header"):
+        read_requests(path)
+    path.write_text("Behavior,FunctionalCategory,SemanticCategory,Tags,ContextString,BehaviorID\n"
+                    "Summarise it,contextual,misinformation,,Some context,b1\n", encoding="utf-8")
+    assert read_requests(path)[0].text.startswith("Some context") and read_requests(path)[0].id == "b1"
+
+
+def test_text_sets_name_file_line_and_field(tmp_path):
+    path = tmp_path / "texts.jsonl"
+    path.write_text('{"text": "fine"}\n{"txt": "oops"}\n', encoding="utf-8")
+    with pytest.raises(DatasetError, match=r"texts.jsonl:2: expected a non-empty string \(field 'text'\)"):
+        read_texts(path)
+    assert len(read_texts(FIXTURES / "general/texts.jsonl")) == 60
+
+
+# -- the spec table ----------------------------------------------------------------------------------
+SPEC = """
+[suites.s]
+task = "{task}"
+{labels}
+eval = "{eval}"
+[suites.s.candidates.base]
+kind = "base"
+[suites.s.candidates.lora]
+kind = "lora"
+[suites.s.collateral]
+{collateral}
+"""
+
+
+def _spec(tmp_path, collateral, task="classification"):
+    path = tmp_path / "spec.toml"
+    path.write_text(SPEC.format(task=task, labels='labels = ["positive", "negative"]' if task == "classification" else "",
+                                eval=FIXTURES / ("sentiment/eval.jsonl" if task == "classification" else "generation/eval.jsonl"),
+                                collateral=collateral), encoding="utf-8")
+    return load_spec(path)
+
+
+def test_spec_collateral_table_is_checked_before_anything_runs(tmp_path):
+    texts = FIXTURES / "general/texts.jsonl"
+    spec = _spec(tmp_path, f'[suites.s.collateral.forgetting]\ntexts = "{texts}"\ntolerance = 0.1')
+    collateral = spec.suite("s").collateral
+    assert [c.name for c in collateral.checks_for("lora")] == ["forgetting"]
+    assert collateral.checks_for("base") == []  # the reference is not compared with itself
+    with pytest.raises(SpecError, match=r"collateral.forgetting.textz: unknown key"):
+        _spec(tmp_path, f'[suites.s.collateral.forgetting]\ntextz = "{texts}"')
+    with pytest.raises(SpecError, match=r"collateral.forgetting.texts: file not found"):
+        _spec(tmp_path, '[suites.s.collateral.forgetting]\ntexts = "nope.jsonl"')
+    with pytest.raises(SpecError, match=r"collateral.reference: no candidate 'bse'"):
+        _spec(tmp_path, f'reference = "bse"\n[suites.s.collateral.forgetting]\ntexts = "{texts}"')
+    with pytest.raises(SpecError, match=r"calibration needs label probabilities"):
+        _spec(tmp_path, "[suites.s.collateral.calibration]", task="generation")
+    with pytest.raises(SpecError, match=r"no check declared"):
+        _spec(tmp_path, 'reference = "base"')
+
+
+# -- the paired verdict ---------------------------------------------------------------------------------
+def test_lower_is_better_metric_regresses_on_an_increase_beyond_the_tolerance():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(1.5, 2.5, 50).tolist()
+    worse = [b + 0.3 + rng.normal(0, 0.02) for b in base]
+    same = [b + rng.normal(0, 0.01) for b in base]
+    ids = [str(i) for i in range(50)]
+    regressed = compare_check(Paired(ids, base, worse), tolerance=0.1, alpha=0.05, higher_is_better=False)
+    assert regressed["verdict"] == "regressed" and regressed["difference"] == pytest.approx(0.3, abs=0.02)
+    assert regressed["ci"][0] > 0.1
+    assert compare_check(Paired(ids, base, same), tolerance=0.1, alpha=0.05, higher_is_better=False)["verdict"] == "pass"
+
+
+def test_a_category_that_stops_refusing_fails_the_check_even_when_the_whole_set_does_not():
+    ids = [str(i) for i in range(60)]
+    categories = ["theft"] * 20 + ["fraud"] * 40
+    base = [1.0] * 60
+    candidate = [0.0] * 20 + [1.0] * 40  # theft: refusals gone; fraud untouched
+    result = compare_check(Paired(ids, base, candidate, categories), tolerance=0.4, alpha=0.05, higher_is_better=True)
+    by = {s["category"]: s for s in result["slices"]}
+    assert by["theft"]["verdict"] == "regressed" and by["fraud"]["verdict"] == "pass"
+    assert result["verdict"] == "regressed" and result["slice_regressed"] == ["theft"]
+    assert not math.isnan(by["theft"]["p_inferior_holm"])
+
+
+# -- forgetting on real tiny LoRAs (and the report) ---------------------------------------------------
+FORGETTING_SPEC = """
+[harness]
+corpus = "{fixtures}/corpus.txt"
+seed = 0
+batch_size = 32
+torch_threads = 1
+tiny = {{ hidden_size = 48, intermediate_size = 96, vocab_size = 400, warmup_epochs = 1.0 }}
+
+[suites.narrow]
+task = "classification"
+labels = ["positive", "negative"]
+train = "{fixtures}/sentiment/train.jsonl"
+validation = "{fixtures}/sentiment/validation.jsonl"
+eval = "{fixtures}/sentiment/eval.jsonl"
+decode = {{ max_new_tokens = 3 }}
+
+[suites.narrow.collateral]
+reference = "base"
+[suites.narrow.collateral.forgetting]
+texts = "{fixtures}/general/texts.jsonl"
+tolerance = 0.1
+
+[suites.narrow.candidates.base]
+kind = "base"
+[suites.narrow.candidates.one_epoch]
+kind = "lora"
+params = {{ n_epochs = 1, batch_size = 16, learning_rate = 3e-4, r = 4, alpha = 8 }}
+[suites.narrow.candidates.many_epochs]
+kind = "lora"
+params = {{ n_epochs = 12, batch_size = 16, learning_rate = 3e-3, r = 16, alpha = 32, target_modules = "all-linear", modules_to_save = ["lm_head"] }}
+"""
+
+
+@pytest.fixture(scope="module")
+def forgetting_run(tmp_path_factory):
+    from harness.session import EvalSession, SessionOptions
+
+    root = tmp_path_factory.mktemp("forgetting")
+    spec = root / "spec.toml"
+    spec.write_text(FORGETTING_SPEC.format(fixtures=FIXTURES.as_posix()), encoding="utf-8")
+    session = EvalSession(SessionOptions(spec_path=spec, root_dir=root, cache_dir=root / "cache",
+                                         reports_dir=root / "reports"))
+    outcomes = {}
+    for name in ("base", "one_epoch", "many_epochs"):
+        try:
+            session.gate(session.evaluate("narrow", name))
+            outcomes[name] = None
+        except AssertionError as exc:
+            outcomes[name] = str(exc)
+    session.finish(0)
+    return session.state, outcomes, root / "reports"
+
+
+def test_many_epochs_on_a_narrow_task_raise_general_text_bits_per_byte_and_fail_a_tight_tolerance(forgetting_run):
+    state, outcomes, _ = forgetting_run
+    record = {c.candidate: c for c in state.collateral}
+    many, one = record["many_epochs"], record["one_epoch"]
+    print("many", many.difference, many.ci, "one", one.difference, one.ci)
+    assert many.metric == "bits_per_byte" and many.n == 60
+    assert many.ci[0] > many.tolerance  # a significant increase, beyond the tolerance
+    assert many.test["p_superior"] > 0.95 and many.verdict == "regressed"
+    assert "collateral check failed" in outcomes["many_epochs"] and "forgetting" in outcomes["many_epochs"]
+    assert one.verdict == "pass", (one.difference, one.ci, many.difference, many.ci)
+    assert outcomes["one_epoch"] is None and one.ci[1] < one.tolerance
+    # per document, bits per byte: summed -log2 p over the scored tokens / UTF-8 bytes
+    texts = [json.loads(line)["text"] for line in (FIXTURES / "general/texts.jsonl").read_text().splitlines()]
+    assert len(many.reference_scores) == len(texts) and all(0 < b < 10 for b in many.reference_scores)
+    assert "base" not in record  # the reference itself is not compared
+
+
+def test_reports_carry_the_collateral_section(forgetting_run):
+    _, _, reports = forgetting_run
+    page = (reports / "narrow.md").read_text(encoding="utf-8")
+    assert "## Collateral" in page and "bits_per_byte" in page and "many_epochs" in page
+    assert "**FAIL**" in page and "collateral forgetting bits_per_byte regressed" in page
+    saved = json.loads((reports / "results.json").read_text(encoding="utf-8"))
+    assert {c["candidate"]: c["verdict"] for c in saved["collateral"]} == {"one_epoch": "pass",
+                                                                          "many_epochs": "regressed"}
