@@ -9,6 +9,7 @@ Layout, version :data:`SCHEMA_VERSION`::
         "comparisons": [ComparisonRecord.as_dict(), ...],
         "gates":       [GateRecord.as_dict(), ...],
         "problems":    [Problem.as_dict(), ...],
+        "collateral":  [CollateralRecord.as_dict(), ...],   # checks paired against each suite's reference
         "run_info":    {...}          # dates, durations, cache hits: differs run to run
       }
     }
