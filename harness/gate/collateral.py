@@ -79,9 +79,10 @@ def compare_check(paired: Paired, *, tolerance: float, alpha: float, higher_is_b
                                  "difference": tested["difference"] if tested else _mean(cand) - _mean(ref),
                                  "ci": tested["ci"] if tested else [math.nan, math.nan],
                                  "p_inferior_holm": p[1]})
-    if result["verdict"] != REGRESSED and any(s["verdict"] == REGRESSED for s in result["slices"]):
+    regressed = [s["category"] for s in result["slices"] if s["verdict"] == REGRESSED]
+    if regressed:
         result["verdict"] = REGRESSED
-        result["slice_regressed"] = [s["category"] for s in result["slices"] if s["verdict"] == REGRESSED]
+        result["slice_regressed"] = regressed
     return result
 
 

@@ -14,6 +14,7 @@ from harness.results import CollateralRecord, RunState
 WHAT = {"bits_per_byte": "bits per byte of general text (lower is better)",
         "agreement_rougeL": "ROUGE-L agreement with the reference's greedy answers",
         "agreement_exact_match": "exact agreement with the reference's greedy answers",
+        "agreement_semscore": "sentence-embedding cosine (SemScore) with the reference's greedy answers",
         "refusal_rate": "refusal rate on harmful requests",
         "benign_answer_rate": "answer rate on benign look-alikes (1 - over-refusal)",
         "brier": "Brier score of the label probabilities (lower is better)"}

@@ -111,6 +111,10 @@ def _agreement(ctx, suite, candidate, reference, check, alpha) -> list[Collatera
     def score(predictions: list[str]) -> list[float]:
         if metric == "exact_match":
             return [float(s) for s in exact_match(predictions, ref).scores]
+        if metric == "semscore":  # SemScore's sentence-embedding cosine (the packaged MiniLM)
+            from harness.runner.graded import score_semscore
+
+            return [float(s) for s in next(iter(score_semscore(predictions, ref)[1].values()))]
         return [float(s) for s in rouge(predictions, ref, rouge_types=("rougeL",), workers=1)["rougeL"].fmeasure]
 
     changed = [{"id": i.id, "prompt": i.text, "reference": r, "candidate": c}
