@@ -60,6 +60,7 @@ class SessionOptions:
     progress: bool = False
     resume: bool = True
     mlflow: str | None = None  # None: off; "": the local store in the reports folder; else a tracking URI
+    mlflow_log_model: bool = False  # also log each trained adapter directory as an MLflow model
 
     def __post_init__(self) -> None:
         for name in ("spec_path", "root_dir", "reports_dir", "cache_dir", "baseline_path"):
@@ -68,7 +69,7 @@ class SessionOptions:
                 if not isinstance(value, str) or not value:
                     raise OptionError(name, "a path", value)
                 object.__setattr__(self, name, Path(value))
-        for name in ("no_cache", "update_baseline", "force", "strict", "progress", "resume"):
+        for name in ("no_cache", "update_baseline", "force", "strict", "progress", "resume", "mlflow_log_model"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(name, "true or false", getattr(self, name))
         for name in ("base_model", "encoder_model"):

@@ -55,6 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--ft-mlflow", nargs="?", const="", default=None, metavar="TRACKING_URI",
                     help="log the run to MLflow: one run per suite, a nested run per candidate (default store: "
                          "sqlite in the reports folder; an unreachable server falls back to it with a warning)")
+    group.addoption("--ft-mlflow-log-model", action="store_true",
+                    help="with --ft-mlflow: log each candidate's trained adapter directory as an MLflow model")
     parser.addini("ft_spec", "candidate spec TOML, relative to the rootdir", default=DEFAULT_SPEC)
     parser.addini("ft_reports_dir", "reports folder, relative to the rootdir", default=DEFAULT_REPORTS)
 
@@ -103,6 +105,7 @@ def session_options(config: pytest.Config) -> SessionOptions:
             update_baseline=bool(given("--ft-update-baseline")), force=bool(given("--ft-force")),
             strict=bool(given("--ft-strict")), encoder_model=given("--ft-encoder-model"),
             openai_max_cost=given("--ft-openai-max-cost"), mlflow=given("--ft-mlflow"),
+            mlflow_log_model=bool(given("--ft-mlflow-log-model")),
             # progress bars only where the user sees them: not captured, not -q
             progress=given("capture") == "no" and given("verbose") >= 0,
         )

@@ -421,6 +421,13 @@ class EvalSession:
         finally:
             self.close()
 
+    def _adapter_dirs(self) -> dict[tuple[str, str], Path]:
+        """The saved adapter directory of each built candidate (``--ft-mlflow-log-model``)."""
+        if not self.options.mlflow_log_model:
+            return {}
+        dirs = {key: candidate.saved_dirs()[1] for key, candidate in self._candidates.items()}
+        return {key: path for key, path in dirs.items() if path is not None}
+
     def _track(self) -> str:
         """Log the run to MLflow; the note says where (or why not: never an exception)."""
         from harness.report.tracking import log_run
@@ -432,7 +439,7 @@ class EvalSession:
         warnings: list[str] = []
         try:
             logged = log_run(self.state, self.reports_dir, tracking_uri=self.options.mlflow or None,
-                             outputs=outputs, warn=warnings.append)
+                             outputs=outputs, model_dirs=self._adapter_dirs(), warn=warnings.append)
         except Exception as exc:
             return f"⚠ MLflow: logging failed: {redact_text(str(exc))[:300]}"
         prefix = "".join(f"⚠ {w}\n" for w in warnings)

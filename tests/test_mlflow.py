@@ -120,7 +120,14 @@ def test_runs_read_back_from_a_real_server_equal_results_json(server, run):
     history = client.get_metric_history(lora.info.run_id, "train_loss")
     expected = [(e["step"], e["loss"]) for e in TRAINING["log_history"] if "loss" in e]
     assert sorted((m.step, m.value) for m in history) == expected
-    assert [a.path for a in client.list_artifacts(lora.info.run_id, "model")] == ["model/adapter_config.json"]
+    model = client.get_logged_model(lora.data.tags["ft.model_id"])
+    assert model.source_run_id == lora.info.run_id and model.name == "lora"
+    assert model.tags["ft.model_fingerprint"] == lora.data.params["model_fingerprint"]
+    import mlflow.artifacts
+
+    local_model = Path(mlflow.artifacts.download_artifacts(artifact_uri=model.artifact_location,
+                                                           tracking_uri=server, dst_path=str(reports / "model")))
+    assert json.loads((local_model / "adapter_config.json").read_text()) == {"r": 16}
     everything = json.dumps([r.to_dictionary() for r in runs])
     assert SECRET not in everything
 

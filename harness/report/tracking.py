@@ -5,8 +5,8 @@ verdict as a tag and its reports as artifacts; each candidate run carries its pa
 model and eval-set fingerprints, score signatures, hyperparameters, decoding), its metrics with the
 bounds of their 95 % CI, each gated metric's verdict as a tag and its paired Δ with CI bounds as
 metrics, training and validation loss as step metrics, and its per-example outputs as an artifact.
-With ``model_dirs`` a candidate's trained adapter (or model) directory is logged as its ``model``
-artifact. Everything is read from the records (``results.json``); nothing is computed here.
+With ``model_dirs`` a candidate's trained adapter (or model) directory is logged as an MLflow
+logged model whose source is the candidate's run (its id in the run's ``ft.model_id`` tag). Everything is read from the records (``results.json``); nothing is computed here.
 
 Without a URI the store is local: ``sqlite:///<reports>/mlflow.db`` with artifacts under
 ``<reports>/mlartifacts``; nothing to start. A tracking server that cannot be reached is a
@@ -161,6 +161,18 @@ def _open(tracking_uri: str | None, reports_dir: Path) -> tuple[Any, str, str, s
     return client, local_uri, _experiment(client, local_artifacts), warning
 
 
+def _log_model(client: Any, experiment: str, run_id: str, result: EvalResult, directory: Path) -> str:
+    """The trained adapter (or model) directory as an MLflow logged model of the candidate run."""
+    model = client.create_logged_model(experiment, name=_metric_name(result.candidate), source_run_id=run_id,
+                                       tags={"ft.kind": result.kind, "ft.model_fingerprint": result.fingerprint},
+                                       model_type="peft-adapter" if (directory / "adapter_config.json").is_file()
+                                       else "transformers")
+    client.log_model_artifacts(model.model_id, str(directory))
+    client.finalize_logged_model(model.model_id, "READY")
+    client.set_tag(run_id, "ft.model_id", model.model_id)
+    return str(model.model_id)
+
+
 def log_run(state: RunState, reports_dir: Path, *, tracking_uri: str | None = None,
             outputs: Mapping[tuple[str, str], Path] | None = None,
             model_dirs: Mapping[tuple[str, str], Path] | None = None,
@@ -208,7 +220,7 @@ def log_run(state: RunState, reports_dir: Path, *, tracking_uri: str | None = No
                 client.log_artifact(run_id, str(path), artifact_path="outputs")
             model = (model_dirs or {}).get((suite, result.candidate))
             if model is not None and Path(model).is_dir():
-                client.log_artifacts(run_id, str(model), artifact_path="model")
+                _log_model(client, experiment, run_id, result, Path(model))
             client.set_terminated(run_id, status="FINISHED")
         client.set_terminated(parent_id, status="FINISHED")  # a failed gate is a finished run: see ft.verdict
     return Logged(used_uri, experiment, suite_runs, candidate_runs, warning)
