@@ -53,9 +53,13 @@ def _suite_images(results, intervals, out_dir: Path, name: str, suite: str, gate
         if shown:
             title = metric if all(i.of_aggregate for _, i in shown) else f"{metric} (per-example mean)"
             bars[title] = [Bar(candidate, i.per_example_mean, i.low, i.high) for candidate, i in shown]
+    checks = next((r.details["degenerate"] for r in results if (r.details.get("degenerate") or {}).get("chance")), {})
+    lines = {k: v for k, v in (("majority class", checks.get("majority_rate")), ("chance", checks.get("chance")))
+             if v is not None}
+    references = {title: lines for title in bars if title.split(" ")[0] == "accuracy"} if lines else {}
     curves = {r.candidate: r.training["log_history"] for r in results if r.training and r.training.get("log_history")}
     drawn = [("metrics with 95% CI", plot_metric_bars(bars, out_dir / f"{name}-metrics.png",
-                                                      title=f"{suite}: metrics with 95% CI")),
+                                                      title=f"{suite}: metrics with 95% CI", references=references)),
              ("training and validation loss", plot_loss_curves(curves, out_dir / f"{name}-loss.png",
                                                                title=f"{suite}: training / validation loss"))]
     trends = _trends(gates)
@@ -84,8 +88,10 @@ def _search_images(results, out_dir: Path, name: str, suite: str) -> dict[str, s
                   if isinstance(t.get("score"), (int, float))]
         bars = {"selection score": [Bar(f"trial {t.get('trial')}", float(t["score"]), float(t["score"]),
                                         float(t["score"])) for t in trials]}
+        best = next((i for i, t in enumerate(trials) if t.get("best")), None)
         plot = plot_metric_bars(bars, out_dir / f"{name}-{slug(r.candidate)}-trials.png",
-                                title=f"{suite}/{r.candidate}: search trials")
+                                title=f"{suite}/{r.candidate}: search trials",
+                                selected={"selection score": best} if best is not None else None)
         if plot is not None:
             images[r.candidate] = plot.name
     return images

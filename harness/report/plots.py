@@ -78,9 +78,21 @@ def plot_loss_curves(curves: dict[str, Sequence[dict[str, Any]]], path: Path, *,
     return _save(figure, path)
 
 
-def plot_metric_bars(bars: Mapping[str, Sequence[Bar]], path: Path, *, title: str) -> Path | None:
-    """One panel per metric, one bar per candidate with its CI as whiskers; None if empty."""
-    panels = {metric: list(values) for metric, values in bars.items() if values}
+def drawn_panels(bars: Mapping[str, Sequence[Bar]]) -> dict[str, list[Bar]]:
+    """The panels worth a plot: a metric every candidate scores 0 on (interval included) says nothing."""
+    def zero(b: Bar) -> bool:
+        return all(not math.isfinite(v) or v == 0 for v in (b.value, b.low, b.high))
+
+    return {metric: list(values) for metric, values in bars.items() if values and not all(map(zero, values))}
+
+
+def plot_metric_bars(bars: Mapping[str, Sequence[Bar]], path: Path, *, title: str,
+                     references: Mapping[str, Mapping[str, float]] | None = None,
+                     selected: Mapping[str, int] | None = None) -> Path | None:
+    """One panel per metric (all-zero panels left out), one bar per candidate with its CI as whiskers;
+    ``references`` draws labelled horizontal lines per panel (majority class, chance), ``selected``
+    outlines and labels one bar per panel (the chosen search trial). None if nothing to draw."""
+    panels = drawn_panels(bars)
     if not panels:
         return None
     figure, axes_list = _figure(len(panels))
@@ -89,8 +101,19 @@ def plot_metric_bars(bars: Mapping[str, Sequence[Bar]], path: Path, *, title: st
         heights = [b.value if math.isfinite(b.value) else 0.0 for b in values]
         lower = [b.value - b.low if math.isfinite(b.low) else 0.0 for b in values]
         upper = [b.high - b.value if math.isfinite(b.high) else 0.0 for b in values]
-        axes.bar(positions, heights, color=[f"C{i % 10}" for i in positions],
-                 yerr=[lower, upper], capsize=4)
+        drawn = axes.bar(positions, heights, color=[f"C{i % 10}" for i in positions],
+                         yerr=[lower, upper], capsize=4)
+        chosen = (selected or {}).get(metric)
+        if chosen is not None and 0 <= chosen < len(values):
+            drawn[chosen].set_edgecolor("black")
+            drawn[chosen].set_linewidth(2.5)
+            axes.annotate("selected", (chosen, heights[chosen]), ha="center", va="bottom",
+                          xytext=(0, 4), textcoords="offset points")
+        for i, (name, level) in enumerate(sorted((references or {}).get(metric, {}).items())):
+            axes.axhline(level, color="grey", linestyle=("--", ":", "-.")[i % 3], linewidth=1,
+                         label=f"{name} {level:.3g}")
+        if (references or {}).get(metric):
+            axes.legend(loc="lower right", fontsize="small")
         axes.set_xticks(positions, [b.candidate for b in values], rotation=30, ha="right")
         axes.set_title(metric)
         axes.grid(axis="y", alpha=0.3)

@@ -34,6 +34,18 @@ def forest_rows(state: RunState, suite: str, candidate: str) -> tuple[str, list[
         metric = rows[0][0]
         return (f"Δ {metric} vs baseline",
                 [(row["label"], row["delta"], *row["ci"]) for m, row in rows if m == metric])
+    return _compared_rows(state, suite, candidate)
+
+
+def forest_tolerance(state: RunState, suite: str, candidate: str) -> float | None:
+    """The allowed drop of the metric the forest plot shows against the baseline (None: not gated)."""
+    rows = _gate_rows([g for g in state.gates if g.suite == suite], candidate)
+    allowed = rows[0][1].get("allowed_drop") if rows else None
+    return float(allowed) if isinstance(allowed, (int, float)) and math.isfinite(allowed) else None
+
+
+def _compared_rows(state: RunState, suite: str, candidate: str) -> tuple[str, list[tuple[str, float, float, float]]]:
+    """Δ per slice against the candidate it was compared with (no baseline to gate against)."""
     for comparison in state.comparisons:
         if comparison.suite == suite and comparison.b == candidate and comparison.result.get("slices"):
             metric = comparison.metric
@@ -43,8 +55,10 @@ def forest_rows(state: RunState, suite: str, candidate: str) -> tuple[str, list[
     return "", []
 
 
-def plot_forest(rows: Sequence[tuple[str, float, float, float]], path: Path, *, title: str, xlabel: str) -> Path | None:
-    """One row per slice: Δ as a point, its interval as a line, a dashed line at 0; None if empty."""
+def plot_forest(rows: Sequence[tuple[str, float, float, float]], path: Path, *, title: str, xlabel: str,
+                allowed_drop: float | None = None) -> Path | None:
+    """One row per slice: Δ as a point, its interval as a line, a dashed line at 0 and a dotted red
+    line at −``allowed_drop`` (the gate's tolerance: a slice whose interval lies left of it regressed); None if empty."""
     from matplotlib.figure import Figure
 
     from harness.report.plots import DPI, _save
@@ -60,6 +74,9 @@ def plot_forest(rows: Sequence[tuple[str, float, float, float]], path: Path, *, 
             axes.plot([low, high], [y, y], color="C0", linewidth=2)
         axes.plot([delta], [y], "o", color="C3" if math.isfinite(high) and high < 0 else "C0")
     axes.axvline(0.0, color="grey", linestyle="--", linewidth=1)
+    if allowed_drop is not None:
+        axes.axvline(-allowed_drop, color="C3", linestyle=":", linewidth=1.5, label=f"tolerance −{allowed_drop:.3g}")
+        axes.legend(loc="lower right", fontsize="small")
     axes.set_yticks(positions, [r[0] for r in shown])
     axes.set_xlabel(xlabel)
     axes.grid(axis="x", alpha=0.3)
@@ -76,7 +93,7 @@ def write_forest_plots(state: RunState, suite: str, out_dir: Path, name: str) ->
             continue
         safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in result.candidate)
         path = plot_forest(rows, out_dir / f"{name}-{safe}-slices.png", title=f"{suite}/{result.candidate}: slices",
-                           xlabel=f"{label} (interval)")
+                           xlabel=f"{label} (interval)", allowed_drop=forest_tolerance(state, suite, result.candidate))
         if path is not None:
             images[result.candidate] = path.name
     return images
