@@ -194,8 +194,12 @@ class FtSession(EvalSession):
 
         for line in data_loss_warnings(self.state):  # training rows the trainer never saw whole
             write(f"⚠ {line}", yellow=True)
+        from harness.gate.failure import record_line
+
         for gate in self.state.gates:
-            if gate.verdict not in ("pass", "improved"):
+            if gate.verdict in ("regressed", "inconclusive"):  # with the numbers behind it
+                write(record_line(gate))
+            elif gate.verdict not in ("pass", "improved"):
                 write(f"{gate.suite}/{gate.candidate} {gate.metric}: {gate.verdict}")
         by_category: dict[str, int] = {}
         for problem in self.state.problems:
