@@ -158,7 +158,7 @@ def check_suite_data(suite: SuiteSpec, spec: HarnessSpec) -> SuiteData:
 def check_prompted_fit(build: Any, spec: HarnessSpec) -> list[HarnessError]:
     """Build every prompted candidate over a local model (no training: the base, an adapter or a
     model directory), which checks each prompt against the context window; the errors found."""
-    errors = []
+    errors: list[HarnessError] = []
     for suite in spec.suites.values():
         for name, candidate in suite.candidates.items():
             if candidate.kind == "prompted" and candidate.options.get("base_kind") != "endpoint":
