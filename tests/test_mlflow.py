@@ -80,9 +80,11 @@ def run(tmp_path_factory):
     return state, reports, outputs, {("sentiment", "lora"): adapter}
 
 
-def test_runs_read_back_from_a_real_server_equal_results_json(server, run):
+def test_runs_read_back_from_a_real_server_equal_results_json(server, run, tmp_path, monkeypatch):
     state, reports, outputs, models = run
+    monkeypatch.chdir(tmp_path)
     logged = log_run(state, reports, tracking_uri=server, outputs=outputs, model_dirs=models)
+    assert list(tmp_path.iterdir()) == []  # no store of MLflow's own making in the working directory
     assert logged.warning is None and logged.tracking_uri == server
     document = json.loads((reports / "results.json").read_text())["state"]
     client = MlflowClient(tracking_uri=server)

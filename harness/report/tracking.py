@@ -178,14 +178,36 @@ def log_run(state: RunState, reports_dir: Path, *, tracking_uri: str | None = No
             model_dirs: Mapping[tuple[str, str], Path] | None = None,
             warn: Callable[[str], None] | None = None) -> Logged:
     """Log every suite of ``state`` (one run each, a nested run per candidate); see the module doc."""
-    from mlflow.entities import Metric, Param
-
-    from harness.report import slug
-
     reports_dir = Path(reports_dir)
     client, used_uri, experiment, warning = _open(tracking_uri, reports_dir)
     if warning and warn is not None:
         warn(warning)
+    with _default_uri(used_uri):  # what MLflow resolves by itself goes to the same store, never ./mlflow.db
+        return _log_suites(client, experiment, state, reports_dir, used_uri, warning, outputs or {},
+                           model_dirs or {})
+
+
+@contextmanager
+def _default_uri(uri: str) -> Iterator[None]:
+    saved = os.environ.get("MLFLOW_TRACKING_URI")
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_TRACKING_URI", None)
+        else:
+            os.environ["MLFLOW_TRACKING_URI"] = saved
+
+
+def _log_suites(client: Any, experiment: str, state: RunState, reports_dir: Path, used_uri: str,
+                warning: str | None, outputs: Mapping[tuple[str, str], Path],
+                model_dirs: Mapping[tuple[str, str], Path]) -> Logged:
+    """One suite run and its nested candidate runs per suite of ``state``."""
+    from mlflow.entities import Metric, Param
+
+    from harness.report import slug
+
     suite_runs: dict[str, str] = {}
     candidate_runs: dict[tuple[str, str], str] = {}
     run_status = run_verdict(state).status
@@ -215,10 +237,10 @@ def log_run(state: RunState, reports_dir: Path, *, tracking_uri: str | None = No
             steps = [Metric(name, value, timestamp, step) for name, value, step in loss_steps(result)]
             for start in range(0, len(steps), 1000):
                 client.log_batch(run_id, metrics=steps[start:start + 1000])
-            path = (outputs or {}).get((suite, result.candidate))
+            path = outputs.get((suite, result.candidate))
             if path is not None and Path(path).is_file():
                 client.log_artifact(run_id, str(path), artifact_path="outputs")
-            model = (model_dirs or {}).get((suite, result.candidate))
+            model = model_dirs.get((suite, result.candidate))
             if model is not None and Path(model).is_dir():
                 _log_model(client, experiment, run_id, result, Path(model))
             client.set_terminated(run_id, status="FINISHED")
