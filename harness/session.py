@@ -59,7 +59,11 @@ def paired_scores(a: EvalResult, b: EvalResult, metric: str) -> tuple[list[float
                  for name, ids in ((a.candidate, only_a), (b.candidate, only_b)) if ids]
         raise PairingError(f"{a.candidate!r} and {b.candidate!r} were scored on different examples; "
                            f"cannot pair: {'; '.join(parts)}")
-    return list(scores_a), [scores_b[where_b[i]] for i in a.example_ids], kind
+    ordered_b = [scores_b[where_b[i]] for i in a.example_ids]
+    keep = [i for i, (x, y) in enumerate(zip(scores_a, ordered_b, strict=True)) if x is not None and y is not None]
+    if len(keep) < len(ordered_b):  # a metric over some examples only (people's labels): pair what both have
+        return [scores_a[i] for i in keep], [ordered_b[i] for i in keep], kind
+    return list(scores_a), ordered_b, kind
 
 
 def offline_for_local_base(options: SessionOptions) -> None:
@@ -313,10 +317,8 @@ class EvalSession:
             suite, split = self.spec.suite(suite_name), self.eval_split(suite_name)
             result = evaluate_candidate(self.ctx, candidate, suite, split)
             result.slices = self.slice_members(suite_name)
-            if suite.judges:  # graded by a model; pairwise judges need the other candidate's outputs
-                from harness.runner.judging import apply_judges
-
-                apply_judges(self.ctx, suite, result, lambda other: self.evaluate(suite_name, other))
+            if suite.judges or suite.human is not None:
+                self._grade(suite, result)
             if self.options.repeat > 1:
                 from harness.runner.stability import repeat_evaluation
 
@@ -325,6 +327,23 @@ class EvalSession:
             self._results[key] = result
             self.state.results.append(result)
         return self._results[key]
+
+    def _grade(self, suite: Any, result: EvalResult) -> None:
+        """Judges and people's labels: they read other candidates' outputs, which may need this one's
+        (so the result is visible to them while it is graded, and forgotten if grading fails)."""
+        from harness.runner.human import apply_human
+        from harness.runner.judging import apply_judges
+
+        key = (suite.name, result.candidate)
+        self._results[key] = result
+        try:
+            other = lambda name: self.evaluate(suite.name, name)  # noqa: E731
+            if suite.judges:
+                apply_judges(self.ctx, suite, result, other)
+            apply_human(suite, result, other)
+        except BaseException:
+            self._results.pop(key, None)
+            raise
 
     def compare(self, a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 0.05) -> Any:
         """Paired comparison of ``b`` against ``a`` on ``metric``, paired by example id (recorded)."""

@@ -26,7 +26,7 @@ EXIT_INTERRUPTED = 130
 
 # Each module exposes ``register(subparsers)``; the subcommand's handler is stored as
 # ``func`` on the parsed namespace and returns an exit code.
-_SUBCOMMAND_MODULES = ("data", "cache", "serve", "baseline", "rescore", "bench", "merge", "evaluate", "plan")
+_SUBCOMMAND_MODULES = ("data", "cache", "serve", "baseline", "rescore", "bench", "merge", "evaluate", "plan", "human")
 
 EPILOG = """exit codes: 0 success, 1 problems found (validation errors, regressions),
 2 usage error, 3 harness error (unreadable input, failed job), 130 interrupted"""

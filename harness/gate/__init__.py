@@ -30,6 +30,24 @@ from harness.gate.verdict import (
 from harness.results import EvalResult, GateRecord
 
 
+def distrust_judges(records: list[GateRecord], result: EvalResult) -> None:
+    """A judge metric whose agreement with people is below its ``min_agreement`` reads ``untrusted judge``
+    (and fails) whatever its comparison with the baseline said."""
+    from harness.gate.verdict import UNTRUSTED
+
+    judges = result.details.get("judges") or {}
+    for record in records:
+        name = record.metric.partition(":")[2] if record.metric.startswith("judge:") else None
+        agreement = (judges.get(name) or {}).get("agreement") or {} if name else {}
+        if agreement.get("untrusted"):
+            kappa = agreement.get("kappa")
+            shown = "undefined" if kappa is None else f"{kappa:.2f}"
+            reason = (f"untrusted judge: Cohen's kappa with people {shown} on {agreement.get('n', 0)} labelled "
+                      f"items is below min_agreement {agreement.get('min_agreement')} (was: {record.verdict})")
+            record.details.update(trusted_verdict=record.verdict, reason=reason)
+            record.verdict, record.message = UNTRUSTED, f"{record.metric}: {reason}"
+
+
 def check(result: EvalResult, baseline: Baseline, config: GateConfig, *, strict: bool = False,
           history: Sequence[Mapping[str, Any]] = ()) -> list[GateRecord]:
     """The verdict of every gated metric of ``result`` against ``baseline`` (never raises).
@@ -48,6 +66,7 @@ def check(result: EvalResult, baseline: Baseline, config: GateConfig, *, strict:
     drifts = {c.metric: (c.max_drift, c.drift_relative) for c in config.checks_for([r.metric for r in records])
               if c.max_drift is not None}
     attach_history(records, history, drifts)
+    distrust_judges(records, result)
     for record in records:
         record.details["strict"] = strict
         record.details["policy"] = config.inconclusive

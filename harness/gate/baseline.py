@@ -274,7 +274,8 @@ def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str
         scores = None
         if score_name is not None and score_name in result.per_example:
             values = result.per_example[score_name]
-            scores = {example_id: float(v) for example_id, v in zip(result.example_ids, values, strict=True)}
+            scores = {example_id: float(v) for example_id, v in zip(result.example_ids, values, strict=True)
+                      if v is not None}  # None: not scored on this example (people's labels)
         else:
             score_name = score_kind = None
         stats_rows = result.details.get(f"{name}_stats") if scores is not None else None

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from harness.errors import SpecError
 from harness.fmt import fmt_interval, fmt_metric, fmt_p, fmt_p_clause, shorten
-from harness.gate.verdict import INCONCLUSIVE, NO_BASELINE, NOT_COMPARABLE, REGRESSED
+from harness.gate.verdict import INCONCLUSIVE, NO_BASELINE, NOT_COMPARABLE, REGRESSED, UNTRUSTED
 from harness.results import GateRecord
 
 #: The two ways to accept a run as the baseline, with default paths (a session passes its own).
@@ -78,7 +78,7 @@ def failing_records(records: Sequence[GateRecord], *, strict: bool = False,
                     policy: str = "pass") -> list[GateRecord]:
     """The records that fail the gate under ``strict`` and the inconclusive ``policy``."""
     return [r for r in records
-            if r.verdict == REGRESSED or slice_failure(r) or drift_failure(r)
+            if r.verdict in (REGRESSED, UNTRUSTED) or slice_failure(r) or drift_failure(r)
             or (r.verdict == INCONCLUSIVE and policy == "fail")
             or (strict and r.verdict in (NO_BASELINE, NOT_COMPARABLE))]
 

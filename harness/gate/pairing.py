@@ -63,8 +63,8 @@ def pair_by_id(current_ids: Sequence[str], current_scores: Sequence[float],
     ids, base, cur = [], [], []
     changed = 0
     for example_id, score in zip(current_ids, current_scores, strict=True):
-        if example_id not in baseline_scores:
-            continue
+        if example_id not in baseline_scores or score is None or baseline_scores[example_id] is None:
+            continue  # None: a metric over some examples only (people's labels)
         mine, theirs = fingerprints.get(example_id), stored.get(example_id)
         if mine and theirs and mine != theirs:
             changed += 1

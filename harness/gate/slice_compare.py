@@ -39,8 +39,9 @@ def subset_result(result: EvalResult, ids: list[str]) -> EvalResult:
         if key and corpus is not None and details.get(key):
             metrics[metric] = corpus.subset_score(details[key])
         elif metric in result.metrics and per_example.get(score):
-            values = per_example[score]
-            metrics[metric] = float(sum(values) / len(values))
+            values = [v for v in per_example[score] if v is not None]
+            if values:
+                metrics[metric] = float(sum(values) / len(values))
     return replace(result, example_ids=[result.example_ids[i] for i in keep], inputs=pick(result.inputs),
                    references=pick(result.references), predictions=pick(result.predictions), metrics=metrics,
                    per_example=per_example, details=details, example_fingerprints=pick(result.example_fingerprints),
@@ -72,6 +73,12 @@ def compare_slices(a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 
                 rows.append(row)
                 continue
             ordered_b = [scores_b[position[i]] for i in sub_a.example_ids]
+            both = [j for j, (x, y) in enumerate(zip(scores_a, ordered_b, strict=True)) if x is not None and y is not None]
+            scores_a, ordered_b = [scores_a[j] for j in both], [ordered_b[j] for j in both]
+            if len(both) < 2:
+                row.update(tested=False, reason=f"too few scored pairs (n = {len(both)})")
+                rows.append(row)
+                continue
             result = compare_paired(sub_a, sub_b, metric, scores_a, ordered_b, kind, alpha=alpha)
             row.update(result.as_dict())
             row.update(family=family, slice=name, label=f"{family}: {name}", metric=metric)

@@ -46,7 +46,13 @@ import numpy as np
 from harness.gate.baseline import BaselineEntry, BaselineMetric
 from harness.gate.config import GateConfig, MetricCheck
 from harness.gate.pairing import Pairing, pair_by_id
-from harness.metrics.registry import corpus_stats_table, info, mean_of_scores, paired_in
+from harness.metrics.registry import (
+    corpus_stats_table,
+    graded_family,
+    info,
+    mean_of_scores,
+    paired_in,
+)
 from harness.results import PAIRED_SCORE, EvalResult, GateRecord
 
 PASS = "pass"
@@ -55,7 +61,9 @@ REGRESSED = "regressed"
 INCONCLUSIVE = "inconclusive"
 NO_BASELINE = "no baseline"
 NOT_COMPARABLE = "not comparable"
-VERDICTS = (PASS, IMPROVED, REGRESSED, INCONCLUSIVE, NO_BASELINE, NOT_COMPARABLE)
+#: a judge metric whose agreement with people on the labelled items is below the judge's min_agreement
+UNTRUSTED = "untrusted judge"
+VERDICTS = (PASS, IMPROVED, REGRESSED, INCONCLUSIVE, NO_BASELINE, NOT_COMPARABLE, UNTRUSTED)
 
 #: Corpus-level metrics: tested on the corpus statistic from per-example sufficient statistics
 #: kept in ``EvalResult.details[<key>]`` and ``BaselineMetric.stats`` (read from the metric registry).
@@ -219,6 +227,9 @@ def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck
     try:
         scores, kind = result.paired_scores(metric)
     except KeyError as exc:
+        if graded_family(metric) == "human":  # no current label for this candidate: nothing to gate, not a typo
+            return _flag(result, check, NOT_COMPARABLE, f"no current human labels for {result.suite}/"
+                         f"{result.candidate} ({metric}); export a sheet and import it with `ft-harness human`")
         return _flag(result, check, NOT_COMPARABLE, str(exc.args[0]), config_error=True)
     current = _current_value(result, metric, scores)
     where = f"{result.suite}/{result.candidate}"

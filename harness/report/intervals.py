@@ -67,6 +67,7 @@ def metric_intervals(result: EvalResult, *, confidence: float = CONFIDENCE,
             continue
         score_name = PAIRED_SCORE.get(metric, (None,))[0]
         scores = result.per_example.get(score_name) if score_name else None
+        scores = [s for s in scores if s is not None] if scores else None  # None: not scored there
         if not scores:
             continue
         boot = paired_bootstrap([0.0] * len(scores), scores, n_resamples=n_resamples, seed=seed,

@@ -286,3 +286,7 @@ def apply_judges(ctx: BuildContext, suite: SuiteSpec, result: EvalResult,
             "samples": judge.samples, "against": against, "min_agreement": judge.min_agreement,
             **figures, "usage": _usage(replies, judge, pricing),
         }
+        if judge.min_agreement is not None:  # trusted only once people's labels agree (set by runner.human)
+            result.details["judges"][judge.name]["agreement"] = {
+                "n": 0, "kappa": None, "kappa_ci": None, "raw": None, "raw_ci": None,
+                "min_agreement": judge.min_agreement, "untrusted": True}

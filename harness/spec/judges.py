@@ -143,3 +143,28 @@ def check_judges(t: Table | None, candidates: tuple[str, ...]) -> tuple[JudgeSpe
             raise SpecError(f"{t.at(name)}: expected a table")
         judges.append(check_judge(name, table, candidates))
     return tuple(judges)
+
+
+@dataclass(frozen=True)
+class HumanSpec:
+    """People's labels of a suite (``[suites.<name>.human]``): the label store written by
+    ``ft-harness human import`` and the candidate every other one is compared with."""
+
+    labels: Any  # Path of the label store
+    against: str
+
+    @property
+    def metric(self) -> str:
+        return f"human:{self.against}"
+
+
+def check_human(t: Table | None, base: Any, candidates: tuple[str, ...]) -> HumanSpec | None:
+    """``[suites.<name>.human]``: ``labels = "labels/suite.json"``, ``against = "<candidate>"``."""
+    if t is None:
+        return None
+    labels = str(t.string("labels", required=True))
+    against = str(t.string("against", required=True))
+    if against not in candidates:
+        raise SpecError(f"{t.at('against')}: {against!r} is not a candidate of this suite "
+                        f"({', '.join(candidates) or 'none'})")
+    return HumanSpec((base / labels).resolve(), against)

@@ -13,7 +13,7 @@ from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_
 from harness.protocol import MAX_COUNT, MAX_NEW_TOKENS, MAX_THREADS, DecodeParams
 from harness.spec.candidates import check_candidate, check_suite_candidates
 from harness.spec.collateral import check_collateral
-from harness.spec.judges import check_judges
+from harness.spec.judges import check_human, check_judges
 from harness.spec.model import HarnessSpec, SuiteSpec
 from harness.spec.registry import KINDS, OPTION_CHECKS, SECTION_CHECKS, discover_entry_points
 from harness.spec.scorers import check_scorers
@@ -29,7 +29,7 @@ _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing"
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
                "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
                "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers", "judges",
-               "allow_train_eval_overlap", "collateral")
+               "allow_train_eval_overlap", "collateral", "human")
 #: ``likelihood_normalize``: label log-likelihoods as they are, per character (lm-evaluation-harness's
 #: ``acc_norm``) or per UTF-8 byte (``acc_bytes``)
 LIKELIHOOD_NORMALIZE = ("none", "chars", "bytes")
@@ -192,7 +192,9 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
     scorers = check_scorers(t.table("scorers"), base)
     candidates = t.table("candidates")
     judges = check_judges(t.table("judges"), tuple(candidates or ()))
-    reported = (metrics or default_metrics(task)) + tuple(s.metric for s in scorers) + tuple(j.metric for j in judges)
+    human = check_human(t.table("human", known=("labels", "against")), base, tuple(candidates or ()))
+    reported = ((metrics or default_metrics(task)) + tuple(s.metric for s in scorers) + tuple(j.metric for j in judges)
+                + ((human.metric,) if human is not None else ()))
     system = t.string("system")
     if system is not None and not system.strip():
         raise SpecError(f"{t.at('system')}: the system prompt is empty (leave the key out for none)")
@@ -206,6 +208,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         metric_options=_metric_options(t, reported),
         scorers=scorers,
         judges=judges,
+        human=human,
         candidates={cname: check_candidate(cname, _with_engine(t, candidates.get(cname)), candidates.at(cname),
                                            has_validation="validation" in t)
                     for cname in (candidates or {})},

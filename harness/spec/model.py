@@ -13,7 +13,7 @@ from harness.gate.config import GateConfig
 from harness.metrics.registry import default_metrics
 from harness.protocol import DecodeParams
 from harness.spec.collateral import CollateralSpec
-from harness.spec.judges import JudgeSpec
+from harness.spec.judges import HumanSpec, JudgeSpec
 from harness.spec.scorers import ScorerSpec
 from harness.spec.slices import SliceSpec
 
@@ -85,11 +85,14 @@ class SuiteSpec:
     judges: tuple[JudgeSpec, ...] = ()
     #: collateral checks (``[suites.<name>.collateral]``): forgetting, agreement, refusals, calibration
     collateral: CollateralSpec | None = None
+    #: people's labels (``[suites.<name>.human]``), reported as ``human:<against>``
+    human: HumanSpec | None = None
 
     @property
     def graded_metrics(self) -> tuple[str, ...]:
         """The metrics the suite declares by name (custom scorers, judges, human labels)."""
-        return tuple(s.metric for s in self.scorers) + tuple(j.metric for j in self.judges)
+        human = (self.human.metric,) if self.human is not None else ()
+        return tuple(s.metric for s in self.scorers) + tuple(j.metric for j in self.judges) + human
 
     @property
     def reported_metrics(self) -> tuple[str, ...]:
