@@ -76,7 +76,8 @@ def test_scorers_are_gated_compared_and_sliced_like_builtin_metrics(tmp_path):
         verdicts = again.gate(again.evaluate("s", "good"))
     finally:
         again.close()
-    assert [(r.metric, r.verdict) for r in verdicts] == [("scorer:material", "pass")]
+    assert [r.metric for r in verdicts] == ["scorer:material"]
+    assert verdicts[0].verdict in ("pass", "inconclusive") and verdicts[0].baseline == verdicts[0].current
 
 
 def test_editing_the_scorer_source_makes_the_baseline_not_comparable(tmp_path):
