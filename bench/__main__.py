@@ -24,6 +24,7 @@ BENCHMARKS = {
     "serve_load": "bench.serve_load",   # `ft-harness serve` on 127.0.0.1: req/s, p50 / p99, /health p99
     "engines": "bench.engines",         # sharded evaluation 2 processes vs 1; vLLM vs transformers (FT_VLLM)
     "peers": "bench.peers",             # beside lm-evaluation-harness (`bench` extra): likelihood, greedy
+    "stats": "bench.stats",             # compare() at 100 k pairs vs the bootstrap; gate + reports, 10 k x 5
 }
 
 

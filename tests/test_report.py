@@ -203,13 +203,19 @@ def test_read_results_errors(tmp_path):
 def test_intervals_equal_scipy_bootstrap():
     from scipy import stats
 
-    result = make_result(correctness(60, 0.7, 4))
-    scores = np.asarray(result.per_example["correct"])
+    result = make_result(rouge=np.random.default_rng(4).uniform(20, 80, 60))
+    scores = np.asarray(result.per_example["rougeL"])
     expected = stats.bootstrap((scores,), np.mean, n_resamples=2000, method="percentile",
                                rng=np.random.default_rng(0)).confidence_interval
-    interval = metric_intervals(result)["accuracy"]
+    interval = metric_intervals(result)["rougeL"]
     assert (interval.low, interval.high) == pytest.approx((expected.low, expected.high))
     assert interval.of_aggregate
+    # 0/1 scores are resampled as counts (the same bootstrap, other draws): equal within resampling error
+    binary = make_result(correctness(60, 0.7, 4))
+    expected = stats.bootstrap((np.asarray(binary.per_example["correct"]),), np.mean, n_resamples=2000,
+                               method="percentile", rng=np.random.default_rng(0)).confidence_interval
+    interval = metric_intervals(binary)["accuracy"]
+    assert (interval.low, interval.high) == pytest.approx((expected.low, expected.high), abs=2 / 60)
 
 
 def test_step_summary_appended(tmp_path, monkeypatch):

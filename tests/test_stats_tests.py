@@ -167,6 +167,8 @@ def test_mcnemar_threshold_and_input_checks():
        confidence=st.sampled_from([0.9, 0.95, 0.99]))
 def test_paired_bootstrap_equals_scipy(data, seed, confidence):
     a, b = data
+    if np.unique(b - a).shape[0] <= 16:  # few distinct differences: resampled as counts (test below)
+        return
     result = paired_bootstrap(a, b, n_resamples=500, seed=seed, confidence=confidence)
     theirs = stats.bootstrap((b - a,), np.mean, n_resamples=500, method="percentile",
                              confidence_level=confidence, rng=np.random.default_rng(seed))
@@ -174,6 +176,23 @@ def test_paired_bootstrap_equals_scipy(data, seed, confidence):
     assert close(result.high, float(theirs.confidence_interval.high))
     assert result.estimate == pytest.approx(np.mean(b - a))
     assert result.low <= result.high
+
+
+@pytest.mark.parametrize("n", [40, 300, 5000])
+def test_bootstrap_of_0_1_scores_by_counts_matches_scipys_within_resampling_error(n):
+    """0/1 differences (-1, 0, 1) are resampled as multinomial counts: the same bootstrap distribution as
+    scipy's resampling of examples, so the bounds agree within the resampling error of 20,000 draws."""
+    rng = np.random.default_rng(n)
+    a = (rng.random(n) < 0.7).astype(float)
+    b = np.where(rng.random(n) < 0.2, 1.0 - a, a)
+    result = paired_bootstrap(a, b, n_resamples=20_000, seed=1)
+    theirs = stats.bootstrap((b - a,), np.mean, n_resamples=20_000, method="percentile", vectorized=True,
+                             rng=np.random.default_rng(2)).confidence_interval
+    step = 1.0 / n  # the bootstrap mean moves on a grid of 1/n
+    width = theirs.high - theirs.low
+    assert abs(result.low - theirs.low) <= max(2 * step, 0.03 * width)
+    assert abs(result.high - theirs.high) <= max(2 * step, 0.03 * width)
+    assert "distinct differences" in result.note
 
 
 @SETTINGS

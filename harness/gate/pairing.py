@@ -72,6 +72,7 @@ def pair_by_id(current_ids: Sequence[str], current_scores: Sequence[float],
         ids.append(example_id)
         base.append(float(baseline_scores[example_id]))
         cur.append(float(score))
-    shared = set(current_ids) & set(baseline_scores)
-    return Pairing(tuple(ids), tuple(base), tuple(cur), len(set(current_ids) - shared),
-                   len(set(baseline_scores) - shared), changed)
+    current_set = set(current_ids)
+    shared = sum(1 for example_id in current_set if example_id in baseline_scores)  # O(len(current_ids))
+    return Pairing(tuple(ids), tuple(base), tuple(cur), len(current_set) - shared,
+                   len(baseline_scores) - shared, changed)
