@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from harness import interrupts
 from harness.errors import HarnessError
 from harness.results import EvalResult, Problem, RunState
 from harness.secrets import install_log_redaction
@@ -129,6 +130,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in LIBRARY_WARNINGS:
         config.addinivalue_line("filterwarnings", line)
     install_log_redaction()  # no API key or URL password reaches captured logs or --junitxml
+    interrupts.install()  # every Ctrl-C is recorded, even one a finalizer swallows
     options = session_options(config)
     offline_for_local_base(options)
     session = FtSession(options)
@@ -141,6 +143,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if session is not None:
         del config.stash[SESSION_KEY]
         config.pluginmanager.unregister(session)
+    interrupts.uninstall()
 
 
 class FtSession(EvalSession):
@@ -155,6 +158,11 @@ class FtSession(EvalSession):
         if report.when == "teardown":
             self.tests_finished += 1
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        if interrupts.received():  # a Ctrl-C that something swallowed still ends the run here
+            raise KeyboardInterrupt
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         payload = getattr(node, "workeroutput", {}).get("ft_state")
@@ -168,7 +176,10 @@ class FtSession(EvalSession):
             session.config.workeroutput["ft_state"] = json.dumps(self.state.as_dict(), default=str)
             self.close()
             return
-        if self.finish(exitstatus, incomplete=self._incomplete(session, exitstatus)):
+        refused = self.finish(exitstatus, incomplete=self._incomplete(session, exitstatus))
+        if self.interrupted:
+            session.exitstatus = pytest.ExitCode.INTERRUPTED
+        elif refused:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
     def _incomplete(self, session: pytest.Session, exitstatus: int) -> str | None:

@@ -23,6 +23,9 @@ __all__ = ["DEFAULT_REPORTS", "DEFAULT_SPEC", "EvalSession", "OptionError", "Pai
            "as_plain", "compare_results", "enforce_gate", "gate_config", "gate_records", "paired_scores"]
 
 
+_INTERRUPTED = 2  # pytest's exit status of an interrupted session
+
+
 class PairingError(ValueError):
     """Two results cannot be paired example by example (other suite, other examples)."""
 
@@ -175,6 +178,8 @@ class EvalSession:
         self.state = RunState()
         self.started = time.time()
         self.used = False
+        self.interrupted = False  # set by finish(): the run ended interrupted
+        self._baseline_written = False
         self._log = log
         self._spec: Any = None
         self._ctx: Any = None
@@ -413,32 +418,94 @@ class EvalSession:
         """Update the baseline (when asked, and only when the run completed) and write the reports.
 
         ``incomplete`` says why the run did not complete (interrupted, tests not run): then the
-        baseline is never written. Returns True when a requested baseline update was refused.
+        baseline is never written. An interrupted run (exit status 2, or an interrupt recorded by
+        :mod:`harness.interrupts` even if something swallowed it) writes only a short "interrupted"
+        report; an interrupt while the reports render abandons them the same way. Reports render
+        into a staging folder and replace the previous run's only once complete, the baseline
+        written just before, so two runs never mix. Returns True when a requested baseline update
+        was refused; ``self.interrupted`` says whether the run ended interrupted.
         """
+        from harness import interrupts
+
         self.record_run_info()
         try:
             if not (self.used or self.state.results or self.state.gates):
+                self.interrupted = interrupts.received() or exit_status == _INTERRUPTED
                 return False
             info = self.state.run_info
             info.setdefault("duration_s", round(time.time() - self.started, 1))
             info["exit_status"] = int(exit_status)
             for key, path in (("spec_path", self.options.spec_path), ("baseline_path", self.baseline_path)):
                 info.setdefault(key, str(Path(path).resolve()))  # what `ft-harness rescore` gates with
+            if interrupts.received() or exit_status == _INTERRUPTED:
+                return self._finish_interrupted()
             if incomplete:
                 info["incomplete"] = incomplete  # `ft-harness baseline accept` refuses such a run
-            notes, refused = self._update_baseline(incomplete)
-            from harness.report import write_reports
-            from harness.runner.outputs import write_outputs
-
-            written = write_reports(self.state, self.reports_dir, baseline_note="\n".join(notes) or None)
-            written += write_outputs(self.state, self.reports_dir / "outputs")
-            info["written"] = [str(p) for p in written]
-            if self.options.mlflow is not None:
-                notes.append(self._track())
-            info["notes"] = notes
-            return refused
+            try:
+                return self._publish(incomplete)
+            except KeyboardInterrupt:
+                interrupts.note()
+                return self._finish_interrupted()
         finally:
             self.close()
+
+    def _finish_interrupted(self) -> bool:
+        """The short report of an interrupted run; a further Ctrl-C meanwhile is only recorded."""
+        from harness import interrupts
+        from harness.report.publish import write_interrupted
+
+        self.interrupted = True
+        reason = "the run was interrupted"
+        info = self.state.run_info
+        info["incomplete"] = reason
+        info["exit_status"] = _INTERRUPTED
+        notes = [f"baseline NOT updated: {reason}; only a run that completes writes the baseline"] \
+            if self.options.update_baseline and self.state.results and not self._baseline_written else []
+        from harness.runner.outputs import write_outputs
+
+        with interrupts.deferred(raise_after=False):
+            outputs = write_outputs(self.state, self.reports_dir / "outputs")
+            written = write_interrupted(self.state, self.reports_dir, reason=reason, keep=[self.baseline_path],
+                                        also=outputs)
+        info["written"] = [str(p) for p in written]
+        info["notes"] = [*notes, f"reports: a short 'interrupted' report only ({reason})"]
+        return False
+
+    def _publish(self, incomplete: str | None) -> bool:
+        """Render the reports into a staging folder; then, unless interrupted meanwhile, write the
+        baseline and move the reports into place (interrupts held back for those few renames)."""
+        from harness import interrupts
+        from harness.report import write_reports
+        from harness.report.publish import discard, publish, staging_dir
+        from harness.runner.outputs import write_outputs
+
+        info = self.state.run_info
+        notes, refused = self._update_baseline(incomplete, dry_run=True)
+        staging = staging_dir(self.reports_dir)
+        try:
+            written = write_reports(self.state, staging, baseline_note="\n".join(notes) or None)
+            written += write_outputs(self.state, staging / "outputs")
+        except BaseException:
+            discard(staging)
+            raise
+        try:
+            if interrupts.received():  # one that something swallowed while the reports rendered
+                raise KeyboardInterrupt
+            if notes and not refused and self.options.update_baseline and not incomplete:
+                # an interrupt up to the file's atomic replace leaves the old baseline whole
+                notes, refused = self._update_baseline(incomplete)
+                self._baseline_written = True
+        except BaseException:
+            discard(staging)
+            raise
+        with interrupts.deferred(raise_after=False):
+            written = publish(staging, self.reports_dir, written, keep=[self.baseline_path])
+        self.interrupted = interrupts.received()  # landed after the baseline was written: still reported
+        info["written"] = [str(p) for p in written]
+        if self.options.mlflow is not None:
+            notes.append(self._track())
+        info["notes"] = notes
+        return refused
 
     def _adapter_dirs(self) -> dict[tuple[str, str], Path]:
         """The saved adapter directory of each built candidate (``--ft-mlflow-log-model``)."""
@@ -465,7 +532,7 @@ class EvalSession:
         return (f"{prefix}MLflow: {len(logged.suite_runs)} suite run(s), {len(logged.candidate_runs)} candidate "
                 f"run(s) in experiment {logged.experiment_id} at {redact_url(logged.tracking_uri)}")
 
-    def _update_baseline(self, incomplete: str | None) -> tuple[list[str], bool]:
+    def _update_baseline(self, incomplete: str | None, *, dry_run: bool = False) -> tuple[list[str], bool]:
         if not (self.options.update_baseline and self.state.results):
             return [], False
         if incomplete:
@@ -473,7 +540,8 @@ class EvalSession:
         from harness.gate import update_baseline
 
         try:
-            return [str(update_baseline(self.baseline_path, self.state, force=self.options.force))], False
+            return [str(update_baseline(self.baseline_path, self.state, force=self.options.force,
+                                        dry_run=dry_run))], False
         except HarnessError as exc:
             return [f"baseline NOT updated: {exc}"], True
 

@@ -152,13 +152,14 @@ def _check_result_ids(entry: BaselineEntry, example_ids: list[str]) -> None:
 
 
 def update_baseline(path: str | Path, state: RunState, *, suites: Iterable[str] | None = None,
-                    force: bool = False, date: str | None = None) -> UpdateReport:
+                    force: bool = False, date: str | None = None, dry_run: bool = False) -> UpdateReport:
     """Accept the run's results into the baseline file, all or nothing.
 
     An entry whose eval-set fingerprint differs from the stored one is refused unless
     ``force``; if any entry is refused, :class:`BaselineRefused` is raised and the file is
     left untouched. Entries whose results did not change keep their old date. A written update
-    also appends the run's gated values to ``history.jsonl`` beside the baseline.
+    also appends the run's gated values to ``history.jsonl`` beside the baseline. ``dry_run`` says
+    what would be written (``written`` true when the file would change) and writes nothing.
     """
     path = Path(path)
     wanted = set(suites) if suites is not None else None
@@ -203,8 +204,11 @@ def update_baseline(path: str | Path, state: RunState, *, suites: Iterable[str] 
                               f"set is intended, {UPDATE_HINT}.", refused)
     if report.added or report.updated or report.forced:
         new = Baseline(entries=entries, path=str(path), exists=True)
-        write_atomic(path, dumps_baseline(new))
+        text = dumps_baseline(new)
         report.written = True
+        if dry_run:
+            return report
+        write_atomic(path, text)
         from harness.gate.history import append_history, history_path
 
         accepted = [g for g in state.gates if wanted is None or g.suite in wanted]
