@@ -213,3 +213,16 @@ def test_a_lower_ter_improves_the_gate():
     [record] = check(_result("lora", better, refs, ["ter"]), baseline, config)
     assert record.verdict == IMPROVED
     assert record.details["baseline_mean"] == pytest.approx(sacrebleu.corpus_ter(worse, [refs]).score)
+
+
+def test_the_baseline_keeps_ters_averaged_reference_lengths():
+    """TER's statistics hold the average reference length: with two references of different lengths it
+    is fractional, and the stored baseline gates on the same corpus TER the run reported."""
+    hyps = ["a b c", "d e"]
+    refs = [["a b c d", "a"], ["d e f", "d"]]
+    result = _result("lora", hyps, refs, ["ter"])
+    stored = entry_from_result(result, versions={}, date="d").metrics["ter"].stats
+    assert stored is not None and stored["ex-0"][1] == 2.5 and stored["ex-1"][1] == 2
+    theirs = sacrebleu.corpus_ter(hyps, [[r[0] for r in refs], [r[1] for r in refs]]).score
+    assert corpus_metric("ter").subset_score([stored[i] for i in result.example_ids]) == pytest.approx(theirs, abs=1e-9)
+    assert result.metrics["ter"] == pytest.approx(theirs, abs=1e-9)
