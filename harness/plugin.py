@@ -173,7 +173,7 @@ class FtSession(EvalSession):
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if hasattr(session.config, "workerinput"):  # an xdist worker: hand the records to the controller
             self.record_run_info()
-            session.config.workeroutput["ft_state"] = json.dumps(self.state.as_dict(), default=str)
+            session.config.workeroutput["ft_state"] = json.dumps(self.state.as_dict(), default=str)  # type: ignore[attr-defined]  # set by xdist
             self.close()
             return
         refused = self.finish(exitstatus, incomplete=self._incomplete(session, exitstatus))

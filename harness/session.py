@@ -84,7 +84,7 @@ def offline_for_local_base(options: SessionOptions) -> None:
             spec = tomllib.loads(Path(options.spec_path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             return  # the session reports the spec itself
-        harness_table = spec.get("harness") if isinstance(spec.get("harness"), dict) else {}
+        harness_table = spec["harness"] if isinstance(spec.get("harness"), dict) else {}
         ref = harness_table.get("base_model")
     if isinstance(ref, str) and looks_like_path(ref):
         for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
@@ -250,7 +250,7 @@ class EvalSession:
 
             options, spec = self.options, self.spec
             root = options.cache_root
-            extra = {"log": self._log} if self._log is not None else {}
+            extra: dict[str, Any] = {"log": self._log} if self._log is not None else {}
             self._ctx = BuildContext(
                 spec=spec, cache=CacheStore(root, enabled=not options.no_cache),
                 base_model=options.base_model or spec.base_model,

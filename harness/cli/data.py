@@ -158,7 +158,8 @@ def run_lint(args: argparse.Namespace) -> int:
     except DatasetError as exc:
         print(f"ft-harness: {exc}", file=sys.stderr)
         return EXIT_FINDINGS
-    slices, labels = (suite.slices, suite.labels) if suite is not None else ((), ())
+    slices: tuple[Any, ...] = suite.slices if suite is not None else ()
+    labels: tuple[str, ...] = suite.labels if suite is not None else ()
     report = lint_splits(train, evaluation, task=task, strict=args.strict,
                          tokenizer=tokenizer, max_length=args.max_length, slices=slices,
                          slice_labels=labels)

@@ -57,8 +57,8 @@ def _quiet_datasets() -> Iterator[str]:
 
 def _root_cause(exc: BaseException) -> BaseException:
     seen = {id(exc)}
-    while (exc.__cause__ or exc.__context__) is not None:
-        exc = exc.__cause__ or exc.__context__
+    while (cause := exc.__cause__ or exc.__context__) is not None:
+        exc = cause
         if id(exc) in seen:
             break
         seen.add(id(exc))
@@ -73,7 +73,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 #: delimited text readers: (delimiter, csv quoting, name in messages)
-DELIMITED = {"csv": (",", csv.QUOTE_MINIMAL, "CSV"), "tsv": ("\t", csv.QUOTE_NONE, "TSV")}
+DELIMITED: dict[str, tuple[str, Any, str]] = {"csv": (",", csv.QUOTE_MINIMAL, "CSV"),
+                                               "tsv": ("\t", csv.QUOTE_NONE, "TSV")}
 
 
 def read_columnar(path: str, reader: str) -> RawFile:
@@ -107,9 +108,9 @@ def _read_csv(path: str, data: bytes, reader: str = "csv") -> RawFile:
         problem = (f"duplicate column names {', '.join(map(repr, duplicated))}" if duplicated
                    else "empty column name")
         return RawFile(path, [], [_error(reader, f"{name} header: {problem}", path, 1)], reader)
-    problem = _header_problem(header, reader, delimiter)
-    if problem:
-        return RawFile(path, [], [_error(reader, f"{name} header: {problem}", path, 1)], reader)
+    header_problem = _header_problem(header, reader, delimiter)
+    if header_problem:
+        return RawFile(path, [], [_error(reader, f"{name} header: {header_problem}", path, 1)], reader)
     lines = _record_lines(text, delimiter, quoting)
     if not lines:  # before datasets, which says only that the "train" instruction has no data
         return RawFile(path, [], [_error("empty_file", f"{name} file has a header but no rows", path)], reader)
@@ -165,7 +166,7 @@ def _header_problem(header: list[str], reader: str, delimiter: str) -> str | Non
     return f"no record format fits the columns (one of: {wanted}); columns found: {found}"
 
 
-def _record_lines(text: str, delimiter: str, quoting: int) -> list[int]:
+def _record_lines(text: str, delimiter: str, quoting: Any) -> list[int]:
     """The file line each data record starts on (a quoted cell may span lines); blank lines skipped."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
     starts, end = [], 0

@@ -56,7 +56,7 @@ def convert_example(example: Example, to: str) -> dict[str, Any]:
     if isinstance(record, dict) and source == to and _unchanged(example):
         return dict(record)
     converted = from_messages(list(example.messages), to)
-    extras = {k: v for k, v in (record or {}).items() if k not in FORMAT_KEYS.get(source, ())}
+    extras = {k: v for k, v in (record or {}).items() if k not in FORMAT_KEYS.get(str(source), ())}
     clashes = sorted(set(extras) & set(FORMAT_KEYS[to]))
     if clashes:
         raise ValueError(f"the record's own key(s) {', '.join(map(repr, clashes))} would be "

@@ -39,7 +39,7 @@ def examples_from_raw(raw: RawFile, *, name: str, format: str | None = None,
         where = Where(raw.path, row.number, row.unit)
         row_format, problems = check_record(row.record, where, fmt)
         findings += problems
-        if errors_of(problems):
+        if errors_of(problems) or row_format is None:  # an unknown format is always reported as an error
             continue
         record: dict[str, Any] = row.record
         example_id = str(record["id"]) if "id" in record else f"{name}-{row.number}"

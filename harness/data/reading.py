@@ -156,19 +156,25 @@ def _read_json_document(lines: list[tuple[int, str]], path: str
     return [Row(lines[0][0], value)], []
 
 
+def _skip(pattern: re.Pattern[str], text: str, start: int) -> int:
+    """The end of ``pattern``'s match at ``start`` (``start`` itself when it does not match)."""
+    found = pattern.match(text, start)
+    return found.end() if found else start
+
+
 def _array_element_lines(text: str) -> list[int]:
     """The 1-based line on which each element of a (valid) top-level JSON array starts."""
     decoder = json.JSONDecoder()
     ws = re.compile(r"\s*")
-    i = ws.match(text, 0).end() + 1  # past "["
-    i = ws.match(text, i).end()
+    i = _skip(ws, text, 0) + 1  # past "["
+    i = _skip(ws, text, i)
     starts: list[int] = []
     if text[i] == "]":
         return starts
     while True:
         starts.append(text.count("\n", 0, i) + 1)
         _, end = decoder.raw_decode(text, i)
-        i = ws.match(text, end).end()
+        i = _skip(ws, text, end)
         if text[i] == "]":
             return starts
-        i = ws.match(text, i + 1).end()  # past ","
+        i = _skip(ws, text, i + 1)  # past ","

@@ -234,7 +234,7 @@ def synthesize(ask: Callable[[list[Message], int], str], topic: str, n: int, *,
         for pair in parsed:
             good, why = clean_pair(pair)
             if good is None:
-                result.rejected[why] = result.rejected.get(why, 0) + 1
+                result.rejected[str(why)] = result.rejected.get(str(why), 0) + 1
             else:
                 cleaned.append(good)
         kept, dropped = dedupe(cleaned, seen)

@@ -197,7 +197,7 @@ def _metric_check(name: Any, spec: Any, default: MetricCheck, where: str) -> Met
     relative = spec.get("relative")
     if relative is not None and not isinstance(relative, bool):
         raise SpecError(f"{where}.relative: expected true or false, got {relative!r}")
-    drift = {}
+    drift: dict[str, Any] = {}
     if "max_drift" in spec:
         max_drift, drift_relative = parse_tolerance(spec["max_drift"], where=f"{where}.max_drift")
         drift = {"max_drift": max_drift, "drift_relative": drift_relative}

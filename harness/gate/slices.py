@@ -168,7 +168,7 @@ def _sd(values: Sequence[float]) -> float:
 
 
 def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list[str], allowed: float,
-                config: GateConfig, position: dict[str, int]) -> tuple[Any, Any, float] | None:
+                config: GateConfig, position: dict[str, int]) -> tuple[Any, Any, float, float | None] | None:
     try:
         scores, _ = result.paired_scores(metric)
     except KeyError:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Sequence, Sized
 from functools import cache
 from importlib import metadata
 
@@ -38,7 +38,7 @@ def check_strings(values: Sequence[object], name: str) -> list[str]:
     return out
 
 
-def check_not_empty(values: Sequence[object], name: str) -> None:
+def check_not_empty(values: Sized, name: str) -> None:
     """Raise a ValueError when there are no examples."""
     if len(values) == 0:
         raise ValueError(f"no examples: {name} is empty (a metric over zero examples is undefined)")

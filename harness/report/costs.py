@@ -77,7 +77,7 @@ def break_even_rows(results: Sequence[EvalResult], pricing: PricingTable | None 
                 continue
             requests = break_even_requests(float((f.training or {})["cost_usd"]), p_cost, f_cost)
             shown = "never" if math.isinf(requests) else f"{math.ceil(requests):,}"
-            rows.append([f.candidate, p.candidate, f"${f.training['cost_usd']:.4f}", f"${p_cost * PER:.4f}",
+            rows.append([f.candidate, p.candidate, f"${(f.training or {})['cost_usd']:.4f}", f"${p_cost * PER:.4f}",
                          f"${f_cost * PER:.4f}", shown])
     return rows
 

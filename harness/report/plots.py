@@ -121,7 +121,7 @@ def plot_metric_bars(bars: Mapping[str, Sequence[Bar]], path: Path, *, title: st
     return _save(figure, path)
 
 
-def plot_trends(trends: dict[str, dict[str, Sequence[tuple[str, float]]]], path: Path, *,
+def plot_trends(trends: Mapping[str, Mapping[str, Sequence[tuple[str, float]]]], path: Path, *,
                 title: str) -> Path | None:
     """One panel per gated metric: each candidate's value at every baseline update, then now; None if empty."""
     panels = {metric: {c: list(p) for c, p in lines.items() if p} for metric, lines in trends.items()}

@@ -110,7 +110,7 @@ def _escape_property(text: str) -> str:
     return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def annotations(state: RunState) -> list[str]:
+def annotations(state: RunState) -> list[str]:  # type: ignore[no-redef]  # the name is public API
     """One ``::error title=...::...`` workflow command per failing gate (and per failed test)."""
     lines = []
     for suite in state.suites():
@@ -129,4 +129,4 @@ def annotations(state: RunState) -> list[str]:
 def github_annotations(state: RunState, environ: Mapping[str, str] | None = None) -> list[str]:
     """:func:`annotations` when running in GitHub Actions (``GITHUB_ACTIONS`` set), else none."""
     environ = os.environ if environ is None else environ
-    return annotations(state) if environ.get("GITHUB_ACTIONS") else []
+    return annotations(state) if environ.get("GITHUB_ACTIONS") else []  # type: ignore[operator]

@@ -85,7 +85,9 @@ def score_graded(suite: SuiteSpec, predictions: Sequence[str], references: Seque
 def merge_scored(parts: Sequence[Scored]) -> Scored:
     """Several metrics' (metrics, per-example scores, signatures, details) as one."""
     merged: Scored = ({}, {}, {}, {})
-    for part in parts:
-        for into, values in zip(merged, part, strict=True):
-            into.update(values)
+    for metrics, per_example, signatures, details in parts:
+        merged[0].update(metrics)
+        merged[1].update(per_example)
+        merged[2].update(signatures)
+        merged[3].update(details)
     return merged

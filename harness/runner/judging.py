@@ -169,7 +169,8 @@ def _check_readable(judge: JudgeSpec, where: str, unread: list[str], total: int)
 def judge_pairwise(client: JudgeClient, result: EvalResult, others: Sequence[str]) -> tuple[list[float], dict]:
     """Each item judged in both orders per sample: +1 / 0 / −1 per sample, averaged per item."""
     judge = client.judge
-    calls, plan = [], []
+    calls: list[tuple[Any, int]] = []
+    plan: list[tuple[int, int, int | None, int | None]] = []
     for i, (question, mine, theirs) in enumerate(zip(result.inputs, result.predictions, others, strict=True)):
         for sample in range(judge.samples):
             if mine == theirs:
@@ -181,8 +182,9 @@ def judge_pairwise(client: JudgeClient, result: EvalResult, others: Sequence[str
     replies = client.ask(calls)
     per_item: list[list[float]] = [[] for _ in result.predictions]
     flips = read_pairs = 0
-    raw_verdicts, length_diffs = [], []
-    unread = []
+    raw_verdicts: list[Any] = []
+    length_diffs: list[Any] = []
+    unread: list[Any] = []
     for i, _sample, first, second in plan:
         if first is None or second is None:
             per_item[i].append(0.0)  # the same output on both sides: a tie, nothing to ask

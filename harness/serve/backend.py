@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from harness.data.records import Message
 from harness.protocol import DecodeParams, Generation
@@ -122,7 +122,7 @@ class LocalBackend:
         with self._lock:
             if all(isinstance(p, str) for p in prompts):
                 return [len(ids) for ids in self.tokenizer(list(prompts))["input_ids"]]
-            return [len(ids) for ids in render_prompts(self.tokenizer, prompts)]
+            return [len(ids) for ids in render_prompts(self.tokenizer, cast(Sequence[list[Message]], prompts))]
 
     def decode(self, model: str, ids: list[int]) -> str:
         """A token-id prompt as text (special tokens kept)."""

@@ -225,7 +225,9 @@ class FineTuneWorker:
                   "learning_rate": self.defaults.learning_rate * hyper["learning_rate_multiplier"]}
         train_fn = self.train_fn
         if train_fn is None:
-            from harness.backends.hf.lora import train_lora as train_fn
+            from harness.backends.hf.lora import train_lora
+
+            train_fn = train_lora
         summary = train_fn(self.backend.base_dir(job.model), train, validation, params, out_dir,
                            seed=job.seed, on_log=on_log)
         if job_id in self._cancelled:

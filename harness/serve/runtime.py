@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.serve.app import ServerSettings, create_app
 from harness.serve.backend import LocalBackend, ModelBackend
@@ -75,14 +76,15 @@ def _restore_models(store: Store, backend: ModelBackend) -> None:
 def assemble(backend: ModelBackend, *, state_dir: Path | None = None,
              settings: ServerSettings | None = None, train_fn: TrainFn | None = None,
              training: TrainingDefaults | None = None,
-             store: Store | None = None) -> Iterator[tuple[object, Store, FineTuneWorker]]:
+             store: Store | None = None) -> Iterator[tuple[Any, Store, FineTuneWorker]]:
     """The app with its store (given, on ``state_dir`` or a temporary folder) and a started worker."""
     with contextlib.ExitStack() as stack:
         if store is None and state_dir is None:
             root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="ft-serve-")))
             store = Store(root, persist=False)
-        elif store is None:
+        elif store is None and state_dir is not None:
             store = Store(Path(state_dir), persist=True)
+        assert store is not None
         _restore_models(store, backend)
         worker = FineTuneWorker(store, backend, train_fn=train_fn, defaults=training)
         app = create_app(backend, store, worker, settings)

@@ -165,14 +165,14 @@ def _with_engine(t: Table, candidate: Any) -> Any:
     """A candidate table with the suite's ``engine`` / ``vllm`` settings as defaults (local kinds only)."""
     if not isinstance(candidate, dict) or ("engine" not in t and "vllm" not in t):
         return candidate
-    facts = KINDS.get(candidate.get("kind"))
+    facts = KINDS.get(str(candidate.get("kind")))
     if facts is None or "engine" not in facts.options:
         return candidate
     merged = dict(candidate)
     if "engine" in t:
         merged.setdefault("engine", _registered("engine", t)(t.get("engine"), t.at("engine")))
     if "vllm" in t and merged.get("engine") == "vllm":  # the suite's table serves its vLLM candidates
-        own = candidate.get("vllm") if isinstance(candidate.get("vllm"), dict) else {}
+        own = candidate["vllm"] if isinstance(candidate.get("vllm"), dict) else {}
         merged["vllm"] = {**_registered("vllm", t)(t.get("vllm"), t.at("vllm")), **own}
     return merged
 
@@ -209,9 +209,9 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         scorers=scorers,
         judges=judges,
         human=human,
-        candidates={cname: check_candidate(cname, _with_engine(t, candidates.get(cname)), candidates.at(cname),
-                                           has_validation="validation" in t)
-                    for cname in (candidates or {})},
+        candidates=({} if candidates is None else
+                    {cname: check_candidate(cname, _with_engine(t, candidates.get(cname)), candidates.at(cname),
+                                            has_validation="validation" in t) for cname in candidates}),
         system=system,
         slices=check_slices(t.table("slices"), task=task),
         **{key: _fraction(t, key) for key in DATA_LOSS_LIMITS},
@@ -259,7 +259,8 @@ def check_pricing(t: Table) -> dict[str, Any]:
 
     if "as_of" in t:
         t.string("as_of")
-    models = t.table("models") if "models" in t else Table({k: v for k, v in t.items() if k != "as_of"}, t.where)
+    models = (t.table("models") if "models" in t else None) or Table({k: v for k, v in t.items() if k != "as_of"},
+                                                                     t.where)
     for model in models:
         entry = models.table(model, known=_PRICE_FIELDS)
         for key in entry or ():

@@ -11,7 +11,7 @@ families, and third-party families register through the ``harness.kinds`` entry 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,7 @@ class KindFacts:
     name: str
     builder: Builder
     options: tuple[str, ...] = ()            # keys besides ``kind`` and ``params``
-    params: Mapping[str, Any] | None = None  # the trainer's parameter defaults; None: takes no params
+    params: Collection[str] | None = None    # the trainer's parameter names (its defaults); None: no params
     check_params: Callable[[Mapping[str, Any]], Any] | None = None  # value check of the merged params
     summary: str = ""
     required: tuple[str, ...] = ()           # options the kind cannot do without

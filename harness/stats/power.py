@@ -146,19 +146,19 @@ def _mcnemar_rejection_thresholds(n: int, alpha: float, alternative: str,
         low[d] = reject_low.max() if reject_low.size else -1
         high[d] = reject_high.min() if reject_high.size else d + 1
     large = counts >= max(exact_below, 1)
-    d = counts[large].astype(float)
-    root = np.sqrt(d)
+    discordant = counts[large].astype(float)
+    root = np.sqrt(discordant)
     if alternative == "less":
         # reject when (2 f - D + 1) / sqrt(D) < z_alpha
-        low[large] = np.ceil((d - 1 + root * special.ndtri(alpha)) / 2) - 1
+        low[large] = np.ceil((discordant - 1 + root * special.ndtri(alpha)) / 2) - 1
     elif alternative == "greater":
         # reject when (2 f - D - 1) / sqrt(D) > z_(1 - alpha)
-        high[large] = np.floor((d + 1 + root * special.ndtri(1 - alpha)) / 2) + 1
+        high[large] = np.floor((discordant + 1 + root * special.ndtri(1 - alpha)) / 2) + 1
     else:
         # reject when |2 f - D| - 1 > sqrt(D) z_(1 - alpha/2)
         reach = 1 + root * special.ndtri(1 - alpha / 2)
-        low[large] = np.ceil((d - reach) / 2) - 1
-        high[large] = np.floor((d + reach) / 2) + 1
+        low[large] = np.ceil((discordant - reach) / 2) - 1
+        high[large] = np.floor((discordant + reach) / 2) + 1
     return np.clip(low, -1, counts), np.clip(high, 0, counts + 1)
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from harness.context import BuildContext
 from harness.data.records import Split
 from harness.errors import HarnessError, SpecError
-from harness.protocol import TrainingSummary
 from harness.spec import CandidateSpec, SuiteSpec
 from harness.training.data_loss import DataLossLimits, check_data_loss
 from harness.training.hardware import world_size
@@ -64,7 +63,7 @@ class TrainingPlan:
         return summary
 
     def run(self, out_dir: Path, *, checkpoint_dir: Path | None = None,
-            log: Callable[[str], None] | None = None) -> TrainingSummary:
+            log: Callable[[str], None] | None = None) -> TuningSummary:
         """Train into ``out_dir`` (checkpointing into ``checkpoint_dir`` and resuming from it)."""
         from harness.training.parallel import record_parallelism
 

@@ -28,7 +28,7 @@ class ReservedLayer(DynamicLayer):
         """A reserved layer that starts with ``layer``'s keys and values (copied at the first update)."""
         reserved = cls(capacity)
         if layer.is_initialized and layer.get_seq_length() > 0:
-            reserved.lazy_initialization(layer.keys, layer.values)
+            reserved.lazy_initialization(layer.keys, layer.values)  # type: ignore[arg-type]  # initialised above
             reserved.keys, reserved.values = layer.keys, layer.values
             reserved.length = layer.get_seq_length()
         return reserved
@@ -71,7 +71,8 @@ def reserved_cache(config, capacity: int, prefix: DynamicCache | None = None) ->
     from ``prefix``'s keys and values when given (``config``: the model's, one layer per decoder layer)."""
     cache = DynamicCache()
     if prefix is not None:
-        cache.layers = [ReservedLayer.holding(layer, capacity) for layer in prefix.layers]
+        cache.layers = [ReservedLayer.holding(layer, capacity)  # type: ignore[arg-type]  # a plain dynamic cache
+                        for layer in prefix.layers]
     else:
         cache.layers = [ReservedLayer(capacity) for _ in range(config.get_text_config(decoder=True).num_hidden_layers)]
     return cache

@@ -20,6 +20,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,7 @@ class VLLMCandidate(Candidate):
                                if self.work_dir else adapter.parent / f"{adapter.name}-merged")
             server, model = POOL.serve(out, self.settings, log_dir=logs), BASE_NAME
         elif adapter is not None:
-            lora = self.settings.max_lora_rank or suite_lora_rank(self.suite, adapter)
+            lora: int | None = self.settings.max_lora_rank or suite_lora_rank(self.suite, adapter)
             server = POOL.serve(Path(local.model_dir), self.settings, adapters={self.name: adapter},
                                 max_lora_rank=lora, log_dir=logs)
             model = self.name
@@ -154,15 +155,15 @@ class VLLMCandidate(Candidate):
                 model=served.model, prompt=[*ids, *target], max_tokens=1, temperature=0.0,
                 extra_body={"prompt_logprobs": 0}), what="vLLM prompt logprobs")
             choice = reply.choices[0]
-            rows = getattr(choice, "prompt_logprobs", None) or (choice.model_extra or {}).get("prompt_logprobs")
-            return sum(float(rows[len(ids) + k][str(token)]["logprob"]) for k, token in enumerate(target))
+            rows: Any = getattr(choice, "prompt_logprobs", None) or (choice.model_extra or {}).get("prompt_logprobs")
+            return float(sum(float(rows[len(ids) + k][str(token)]["logprob"]) for k, token in enumerate(target)))
 
         def by_forced_tokens(ids: list[int], target: list[int]) -> float:
             total = 0.0  # one token at a time: the target token forced, its raw log-probability returned
             for k, token in enumerate(target):
-                reply = call_endpoint(config, lambda k=k, token=token: client.completions.create(
-                    model=served.model, prompt=[*ids, *target[:k]], max_tokens=1, temperature=0.0, logprobs=1,
-                    extra_body={"allowed_token_ids": [token]}), what="vLLM label logprobs")
+                reply = call_endpoint(config, partial(
+                    client.completions.create, model=served.model, prompt=[*ids, *target[:k]], max_tokens=1,
+                    temperature=0.0, logprobs=1, extra_body={"allowed_token_ids": [token]}), what="vLLM label logprobs")
                 total += float(reply.choices[0].logprobs.token_logprobs[0])
             return total
 
