@@ -399,7 +399,7 @@ class EvalSession:
             if checks:
                 from harness.runner.collateral import run_collateral
 
-                reference = self.candidate(suite.name, suite.collateral.reference)  # type: ignore[union-attr]
+                reference = self.candidate(suite.name, suite.collateral.reference)
                 records = run_collateral(self.ctx, suite, self.candidate(suite.name, result.candidate), reference,
                                          checks, alpha=gate_config(self.spec, suite.name).alpha,
                                          split=self.eval_split(suite.name))

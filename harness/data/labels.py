@@ -149,7 +149,10 @@ def read_sheet(path: Path, key: dict[str, Any]) -> tuple[list[Label], int]:
     """The labels of a filled sheet and the number of rows left blank; every problem (unknown id,
     repeated row, a value other than left / right / tie) named by file and line, all at once."""
     path = Path(path)
-    labels, problems, seen, blank = [], [], {}, 0
+    labels: list[Any] = []
+    problems: list[Any] = []
+    seen: dict[str, Any] = {}
+    blank = 0
     for where, row in _sheet_rows(path):
         example_id = str(row.get("id") or "").strip()
         value = str(row.get("label") or "").strip().casefold()

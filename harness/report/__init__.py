@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from harness.jsonio import write_atomic
 from harness.report.html import render_html, suite_view
@@ -53,7 +54,7 @@ def _suite_images(results, intervals, out_dir: Path, name: str, suite: str, gate
         if shown:
             title = metric if all(i.of_aggregate for _, i in shown) else f"{metric} (per-example mean)"
             bars[title] = [Bar(candidate, i.per_example_mean, i.low, i.high) for candidate, i in shown]
-    checks = next((r.details["degenerate"] for r in results if (r.details.get("degenerate") or {}).get("chance")), {})
+    checks: dict[str, Any] = next((r.details["degenerate"] for r in results if (r.details.get("degenerate") or {}).get("chance")), {})
     lines = {k: v for k, v in (("majority class", checks.get("majority_rate")), ("chance", checks.get("chance")))
              if v is not None}
     references = {title: lines for title in bars if title.split(" ")[0] == "accuracy"} if lines else {}
