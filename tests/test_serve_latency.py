@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import httpx
 import pytest
@@ -57,12 +56,13 @@ def test_health_answers_while_a_generation_holds_the_backend(blocked_backend):
                                         "timeout": 20})
         chat.start()
         assert entered.wait(10), "the generation never started"
-        began = time.perf_counter()
+        # the generation holds the backend until release (up to 10 s): both answers arrive while
+        # the chat request is still running, whatever the load on the machine
         health = httpx.get(f"{root}/health", timeout=5)
         models = httpx.get(f"{srv.base_url}/models", timeout=5)
-        elapsed = time.perf_counter() - began
+        still_generating = chat.is_alive()
         release.set()
         chat.join(20)
     assert health.status_code == 200 and health.json()["models"] == ["base"]
     assert models.status_code == 200
-    assert elapsed < 0.5
+    assert still_generating
