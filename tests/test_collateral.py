@@ -281,6 +281,8 @@ def test_reports_carry_the_collateral_section(forgetting_run):
     page = (reports / "narrow.md").read_text(encoding="utf-8")
     assert "## Collateral" in page and "bits_per_byte" in page and "many_epochs" in page
     assert "**FAIL**" in page and "collateral forgetting bits_per_byte regressed" in page
+    html = (reports / "index.html").read_text(encoding="utf-8")
+    assert "Collateral" in html and "bits_per_byte" in html  # the HTML page renders every markdown section
     saved = json.loads((reports / "results.json").read_text(encoding="utf-8"))
     assert {c["candidate"]: c["verdict"] for c in saved["state"]["collateral"]} == {"one_epoch": "pass",
                                                                           "many_epochs": "regressed"}
