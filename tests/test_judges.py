@@ -4,6 +4,7 @@ cached by prompt, priced and signed."""
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -232,3 +233,61 @@ def test_the_embedded_tiny_model_judges_through_the_same_path(tmp_path, monkeypa
     assert set(result.per_example["judge:tiny"]) <= {-1.0, 0.0, 1.0}
     read = figures["judgments"] - figures["unparseable"]
     assert figures["flip_pairs"] <= read // 2 and 0.0 <= figures["unparseable_share"] <= 1.0
+
+
+class _LogprobHandler:
+    """A chat-completions endpoint that answers "4" with top log-probabilities over 3, 4, 5 (G-Eval)."""
+
+    @staticmethod
+    def serve():
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+                assert body["logprobs"] is True and body["top_logprobs"] == 20
+                top = [{"token": t, "logprob": math.log(p), "bytes": None}
+                       for t, p in (("4", 0.5), ("5", 0.3), ("3", 0.1), ("Four", 0.1))]
+                reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                         "choices": [{"index": 0, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": "4"},
+                                      "logprobs": {"content": [{"token": "4", "logprob": math.log(0.5),
+                                                                "bytes": None, "top_logprobs": top}]}}],
+                         "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}}
+                data = json.dumps(reply).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+def test_geval_weights_the_rating_by_the_endpoints_log_probabilities(tmp_path, monkeypatch):
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-test-judge")
+    server = _LogprobHandler.serve()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+        judge = (f'[suites.s.judges.geval]\nmode = "pointwise"\nmodel = "m"\nbase_url = "{url}"\n'
+                 'api_key_env = "FT_JUDGE_TEST_KEY"\nrubric = "Rate it."\nlogprobs = true\n')
+        spec = _project(tmp_path, judge)
+        run = session(tmp_path, spec)
+        try:
+            result = run.evaluate("s", "cand")
+        finally:
+            run.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    expected = (4 * 0.5 + 5 * 0.3 + 3 * 0.1) / 0.9  # "Four" is not a scale token: left out, renormalised
+    assert result.per_example["judge:geval"] == pytest.approx([expected] * len(ROWS))
+    assert result.details["judges"]["geval"]["geval_weighted"] == len(ROWS)
+    assert "weighting:geval" in result.signatures["judge:geval"]
