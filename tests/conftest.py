@@ -29,13 +29,32 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory) -> Path:
-    """A small tiny-Llama base (tokenizer trained on the fixture corpus, short warm-up)."""
-    from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
+def session_cache(tmp_path_factory) -> Path:
+    """One artifact cache for the whole test run, shared by every pytest-xdist worker: a base or
+    adapter that one test builds is a cache hit for the next (the cache's own locks make the
+    sharing safe). Only for tests that work the same on a cold or a warm cache; a test that
+    asserts what a cold run builds keeps its own folder."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder all workers' base temp folders share
+    path = root / "ft-cache-session"
+    path.mkdir(exist_ok=True)
+    return path
 
-    out = tmp_path_factory.mktemp("tiny-base")
+
+@pytest.fixture(scope="session")
+def tiny_base(session_cache):
+    """A small tiny-Llama base (tokenizer trained on the fixture corpus, short warm-up), built
+    once for the whole run through the session cache (one worker builds, the others wait)."""
+    from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
+    from harness.cache import CacheStore, cache_key, hash_file
+
     config = TinyModelConfig(hidden_size=64, intermediate_size=128, vocab_size=512, warmup_epochs=0.3)
-    return build_tiny_base(out, corpus=FIXTURES / "corpus.txt", config=config)
+    corpus = FIXTURES / "corpus.txt"
+    key = cache_key("test-tiny-base", {"config": config.as_dict(), "corpus": hash_file(corpus)})
+    with CacheStore(session_cache) as store:
+        yield store.get_or_build(key, lambda out: build_tiny_base(out, corpus=corpus, config=config) and None,
+                                 description="tests' tiny base").path
 
 
 @pytest.fixture(scope="session")

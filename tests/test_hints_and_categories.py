@@ -67,8 +67,8 @@ def _run(project: Path, cache: Path, suite: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_hints_name_the_given_paths_and_suite_assertions_are_failed_checks(tmp_path: Path):
-    project, cache = tmp_path / "p", tmp_path / "cache"
+def test_hints_name_the_given_paths_and_suite_assertions_are_failed_checks(tmp_path: Path, session_cache: Path):
+    project, cache = tmp_path / "p", session_cache
     make_project(project)
     expected_run = ("pytest suites/ --ft-spec candidates.toml --ft-reports-dir out --ft-baseline gate/base.json "
                     "--ft-update-baseline")

@@ -14,9 +14,9 @@ from miniproject import make_project, read_results
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("ft-cache")
+@pytest.fixture
+def shared_cache(session_cache) -> Path:
+    return session_cache
 
 
 def run_pytest(project: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:

@@ -64,9 +64,9 @@ def test_unknown_suite(evaluate):
 HARNESS_SOURCE = re.compile(r"harness[/\\][\w/\\]+\.py")
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("ft-cache")
+@pytest.fixture
+def shared_cache(session_cache) -> Path:
+    return session_cache
 
 
 def run_suite(project: Path, cache: Path, suite: str, *args: str) -> subprocess.CompletedProcess:

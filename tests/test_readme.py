@@ -80,6 +80,19 @@ def test_the_readme_has_examples_to_run():
     assert all(any(command.startswith(f"ft-harness {safe}") for safe in SAFE) for command in COMMANDS), COMMANDS
 
 
+def test_ci_runs_the_readme_commands_and_the_tests_in_parallel():
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    installs = [line.strip() for lang, body in BLOCKS if lang == "bash" for line in body.splitlines()
+                if line.strip().startswith("python -m pip install")]
+    test_command = next(line for line in installs if "pytest tests/" in line)
+    main_job = next(line for line in installs if "pytest suites/" in line)
+    assert test_command in ci and main_job in ci, (installs, ci)
+    assert ci.index(test_command) < ci.index(main_job)
+    assert " -n auto" in test_command  # pytest-xdist, in the command and not in pyproject's addopts
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "-n" not in pyproject["tool"]["pytest"]["ini_options"].get("addopts", "").split()
+
+
 @pytest.mark.parametrize("index", range(len(SPECS)))
 def test_every_spec_block_loads(tmp_path: Path, index: int):
     spec = load_spec(write_project(tmp_path, SPECS[index]))
