@@ -271,7 +271,7 @@ def test_invalid_keys_are_refused_before_anything_is_written(store: CacheStore, 
 # -- JSON entries -----------------------------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=20,
 )
@@ -284,6 +284,14 @@ def test_json_round_trip(tmp_path_factory, value):
     store.put_json("gen-1", value)
     assert store.get_json("gen-1") == value
     assert [p.name for p in (store.root / "json").iterdir()] == ["gen-1.json"]  # no temp files
+
+
+def test_json_entries_are_strict_json(store: CacheStore):
+    """A non-finite number is stored as null, never as a bare NaN / Infinity token."""
+    store.put_json("gen-2", {"loss": float("nan"), "scores": [1.5, float("inf"), -float("inf")]})
+    text = (store.root / "json" / "gen-2.json").read_text(encoding="utf-8")
+    assert "NaN" not in text and "Infinity" not in text
+    assert store.get_json("gen-2") == {"loss": None, "scores": [1.5, None, None]}
 
 
 def test_json_miss_hit_and_stats(store: CacheStore):
