@@ -302,6 +302,7 @@ task = "generation"
 train = "{fixtures}/refusals/teach.jsonl"
 validation = "{fixtures}/refusals/teach_validation.jsonl"
 eval = "{fixtures}/refusals/teach_validation.jsonl"
+allow_train_eval_overlap = 8   # this suite only builds the taught model; its eval set is never gated
 decode = {{ max_new_tokens = 16 }}
 [suites.teach.candidates.refuser]
 kind = "full"
