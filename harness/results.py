@@ -50,6 +50,9 @@ class EvalResult:
     #: slice membership ``{family: {slice: [example ids]}}`` of the suite's declared slices
     #: (:mod:`harness.data.slices`): what per-slice metrics, comparisons and gates read
     slices: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    #: ``{example id: cluster}`` of a suite with ``cluster = "<metadata field>"``: the gate's tests
+    #: then use cluster-robust variance (empty: independent examples)
+    clusters: dict[str, str] = field(default_factory=dict)
 
     @property
     def n(self) -> int:

@@ -322,6 +322,10 @@ class EvalSession:
             suite, split = self.spec.suite(suite_name), self.eval_split(suite_name)
             result = evaluate_candidate(self.ctx, candidate, suite, split)
             result.slices = self.slice_members(suite_name)
+            if suite.cluster is not None:
+                from harness.data.slices import cluster_labels
+
+                result.clusters = cluster_labels(split.examples, suite.cluster)
             if suite.judges or suite.human is not None:
                 self._grade(suite, result)
             if self.options.repeat > 1:

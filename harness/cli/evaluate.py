@@ -75,6 +75,10 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
     began = time.perf_counter()
     result = evaluate_candidate(ctx, candidate, suite, split, shard)
     result.slices = slices
+    if suite.cluster is not None:
+        from harness.data.slices import cluster_labels
+
+        result.clusters = cluster_labels(split.examples, suite.cluster)
     seconds = time.perf_counter() - began
     summary = None
     if shard is None or shard.is_main:

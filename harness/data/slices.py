@@ -43,14 +43,15 @@ def _by_label(examples: Sequence[Example], labels: Sequence[str]) -> dict[str, l
     return groups
 
 
-def _by_metadata(examples: Sequence[Example], name: str, family: str) -> dict[str, list[str]]:
+def _by_metadata(examples: Sequence[Example], name: str, family: str, what: str = "") -> dict[str, list[str]]:
+    what = what or f"slice {family!r}"
     missing = [ex for ex in examples if name not in (ex.meta.get("metadata") or {})]
     if missing:
         first = missing[0]
         unit_row = first.meta.get("unit") == "row"
         unit = "rows" if unit_row else "lines"
         raise DatasetError(
-            f"{'row ' + str(first.line) + ': ' if unit_row else ''}slice {family!r} reads metadata.{name}, "
+            f"{'row ' + str(first.line) + ': ' if unit_row else ''}{what} reads metadata.{name}, "
             f"but this row has no metadata.{name} ({len(missing)} of {len(examples)} rows lack it; "
             f"{unit} {_some([str(ex.line) for ex in missing])}); "
             f"give every eval row a \"metadata\": {{\"{name}\": ...}} value", path=first.source,
@@ -143,6 +144,13 @@ def slice_members(examples: Sequence[Example], slices: Sequence[Any], *, labels:
                                "the declaration or the data", path=path, field=spec.name)
         members[spec.name] = groups
     return members
+
+
+def cluster_labels(examples: Sequence[Example], field: str) -> dict[str, str]:
+    """``{example id: cluster}`` from each row's ``metadata.<field>`` (a suite's ``cluster``); a row
+    without the field is refused with its file and line."""
+    groups = _by_metadata(examples, field, "cluster", what=f"cluster = {field!r}")
+    return {example_id: cluster for cluster, ids in groups.items() for example_id in ids}
 
 
 def slice_sizes(members: Members) -> dict[str, dict[str, int]]:

@@ -38,6 +38,7 @@ from harness.gate.verdict import (
     corpus_test,
     decide_array,
     mean_test,
+    paired_clusters,
 )
 from harness.results import EvalResult, GateRecord
 from harness.stats import is_binary
@@ -198,7 +199,11 @@ def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list
     discordance = float(np.mean(np.not_equal(pairing.baseline, pairing.current))) if binary else None
     if n < 1 or (n < 2 and not binary):
         return pairing, None, math.nan, None
-    test = mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
+    clusters = paired_clusters(result, pairing.ids)
+    test = mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha,
+                     clusters=clusters)
+    if clusters is not None and test.clusters >= 2 and not test.identical:
+        return pairing, test, test.spread, None  # the cluster-robust spread: the MDE reads it as an iid SD
     return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline).tolist()), discordance
 
 

@@ -201,13 +201,14 @@ def corpus_test(metric: str, stats_a: np.ndarray, stats_b: np.ndarray, *, margin
 
 
 def mean_test(metric: str, baseline: Sequence[float], current: Sequence[float], *, margin: float,
-              alpha: float) -> Any:
+              alpha: float, clusters: Sequence[str] | None = None) -> Any:
     """Margin tests of the mean of ``metric``'s per-example scores (Tango's for 0/1 scores, else paired t;
-    oriented so a drop is a loss)."""
+    with ``clusters``, one label per pair, the cluster-robust test; oriented so a drop is a loss)."""
     from harness.stats import margin_test
 
     sign = info(metric).sign
-    test = margin_test(np.multiply(sign, baseline), np.multiply(sign, current), margin=margin, alpha=alpha)
+    test = margin_test(np.multiply(sign, baseline), np.multiply(sign, current), margin=margin, alpha=alpha,
+                       clusters=clusters)
     return replace(test, mean_a=sign * test.mean_a, mean_b=sign * test.mean_b)
 
 
@@ -268,8 +269,27 @@ def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck
                          f"{metric} statistics (accept a new baseline)", baseline=stored, current=current)
         test, kind = _corpus_test(result, metric, stored, pairing, allowed, config), "corpus"
     else:
-        test = mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha)
+        test = mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha,
+                         clusters=paired_clusters(result, pairing.ids))
     return _Tested(check, kind, pairing, stored.value, current, allowed, test)
+
+
+def paired_clusters(result: EvalResult, ids: Sequence[str]) -> list[str] | None:
+    """The cluster of each paired example of a clustered suite (None: independent examples)."""
+    if not result.clusters:
+        return None
+    return [result.clusters[i] for i in ids]
+
+
+def cluster_words(test: Any) -> str:
+    """``; 12 clusters, design effect 2.4`` (and the few-clusters warning) for a clustered test, else ""."""
+    from harness.stats.clustered import few_clusters_warning
+
+    if not test.clusters:
+        return ""
+    effect = f", design effect {test.design_effect:.3g}" if math.isfinite(test.design_effect) else ""
+    warning = few_clusters_warning(test.clusters)
+    return f"; {test.clusters} clusters{effect}" + (f"; ⚠ {warning}" if warning else "")
 
 
 def _inconclusive_reason(test: Any, adjusted_ni: float, allowed: float, alpha: float, metric: str,
@@ -294,7 +314,8 @@ def examples_needed(test: Any) -> str:
         return ""
     if math.isinf(needed):
         return "; no eval-set size makes a zero tolerance decisive"
-    rate = {"Tango": f"discordance {test.spread:.3g}", "paired t": f"SD of the differences {test.spread:.3g}"}
+    rate = {"Tango": f"discordance {test.spread:.3g}", "paired t": f"SD of the differences {test.spread:.3g}",
+            "paired mean difference": f"cluster-robust SD {test.spread:.3g}"}
     observed = next((words for key, words in rate.items() if test.method.startswith(key)),
                     f"bootstrap SD {test.spread:.3g}")
     return (f"; about {int(needed):,} paired examples would make it decisive ({test.power:.0%} power for an "
@@ -304,6 +325,7 @@ def examples_needed(test: Any) -> str:
 def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], config: GateConfig,
             k: int) -> GateRecord:
     from harness.fmt import fmt_interval, fmt_metric, fmt_p_clause
+    from harness.stats.clustered import few_clusters_warning
 
     test, metric, allowed = tested.test, tested.check.metric, tested.allowed_drop
     verdict = decide(difference=test.difference, allowed_drop=allowed, p_noninferior=adjusted["ni"],
@@ -319,7 +341,8 @@ def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], con
                f"(paired Δ {fmt_metric(test.difference, metric, signed=True)}, "
                f"{test.confidence:.0%} CI {fmt_interval(test.ci, metric, signed=True)}; {test.method}, "
                f"one-sided ({question}) {fmt_p_clause(shown)} Holm-adjusted; tolerance "
-               f"{tested.check.describe()}, MDE {fmt_metric(test.mde, metric)}; n = {test.n}): {verdict}")
+               f"{tested.check.describe()}, MDE {fmt_metric(test.mde, metric)}; n = {test.n}{cluster_words(test)}): "
+               f"{verdict}")
     if tested.pairing.note:
         message += f" [{tested.pairing.note}]"
     reason = ""
@@ -336,7 +359,8 @@ def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], con
         "p_drop": test.p_inferior, "p_drop_adjusted": adjusted["inf"],
         "p_noninferior": test.p_noninferior, "p_noninferior_adjusted": adjusted["ni"],
         "p_gain": test.p_superior, "p_gain_adjusted": adjusted["sup"], "alpha": config.alpha,
-        "n_gated": k, "mde": test.mde, "n_needed": test.n_needed, "spread": test.spread,
+        "n_gated": k, "n_clusters": test.clusters, "design_effect": test.design_effect,
+        "cluster_warning": few_clusters_warning(test.clusters) if test.clusters else "", "mde": test.mde, "n_needed": test.n_needed, "spread": test.spread,
         "tolerance": tested.check.describe(), "allowed_drop": allowed,
         "reason": reason, "pairing_note": pairing.note, "n_current_only": pairing.current_only,
         "n_baseline_only": pairing.baseline_only, "n_added": pairing.current_only,

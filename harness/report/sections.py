@@ -138,7 +138,9 @@ def gate_section(gates: Sequence[GateRecord]) -> str:
         rows.append([g.candidate, m, verdict, fmt_metric(g.baseline, m), fmt_metric(g.current, m),
                      fmt_metric(d.get("delta"), m, signed=True), fmt_interval(d.get("ci"), m, signed=True),
                      fmt_p(d.get("p_value")), d.get("method", ""), d.get("tolerance", ""),
-                     fmt_metric(d.get("mde"), m), _drift_note(g) or d.get("reason") or d.get("pairing_note") or ""])
+                     fmt_metric(d.get("mde"), m),
+                     "; ".join(filter(None, [_cluster_note(d), _drift_note(g) or d.get("reason")
+                                             or d.get("pairing_note") or ""]))])
     headers = ["candidate", "metric", "verdict", "baseline", "current", "Δ (paired)", "CI", "p (Holm)",
                "test", "tolerance", "MDE", "note"]
     legend = "✗ fails the run. " if any(is_failing(g) for g in gates) else ""
@@ -149,6 +151,18 @@ def gate_section(gates: Sequence[GateRecord]) -> str:
                     f"{legend}Verdict: non-inferiority against the tolerance, read from the {level} of the paired "
                     "Δ: lower bound above −tolerance passes, upper bound below it regresses, an interval across it "
                     "is inconclusive. p: one-sided, Holm-adjusted across the candidate's gated metrics.")
+
+
+def _cluster_note(details: Mapping[str, Any]) -> str:
+    """``30 clusters, design effect 3.04`` (and the few-clusters warning) for a clustered suite's test."""
+    clusters = details.get("n_clusters")
+    if not clusters:
+        return ""
+    effect = details.get("design_effect")
+    note = f"{clusters} clusters" + (f", design effect {effect:.3g}" if isinstance(effect, float)
+                                     and math.isfinite(effect) else "")
+    warning = details.get("cluster_warning")
+    return note + (f" ⚠ {warning}" if warning else "")
 
 
 def _drift_note(g: GateRecord) -> str:

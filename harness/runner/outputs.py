@@ -147,4 +147,5 @@ def result_from_outputs(rows: list[dict[str, Any]], template: EvalResult | None,
         example_fingerprints=(list(template.example_fingerprints)
                               if template and template.example_ids == [str(row["id"]) for row in rows] else []),
         slices=template.slices if template else {},  # slice membership: rescore recomputes slice verdicts
+        clusters=dict(template.clusters) if template else {},
     )

@@ -135,6 +135,18 @@ def check_slices(suite: SuiteSpec, spec: HarnessSpec, evaluation: Split) -> None
         raise SpecError(f"{_key(suite, spec, 'slices')}: {exc}") from None
 
 
+def check_cluster(suite: SuiteSpec, spec: HarnessSpec, evaluation: Split) -> None:
+    """A suite's ``cluster`` field is in every eval row's metadata (file:line of the first without it)."""
+    from harness.data.slices import cluster_labels
+
+    if suite.cluster is None:
+        return
+    try:
+        cluster_labels(evaluation.examples, suite.cluster)
+    except DatasetError as exc:
+        raise SpecError(f"{_key(suite, spec, 'cluster')}: {exc}") from None
+
+
 def check_descriptions(suite: SuiteSpec, spec: HarnessSpec) -> None:
     """``label_descriptions`` of an encoder zero-shot candidate name only the suite's labels."""
     from harness.backends.encoder.zeroshot import description_table
@@ -151,6 +163,7 @@ def check_suite_data(suite: SuiteSpec, spec: HarnessSpec) -> SuiteData:
     check_labels(suite, spec, splits)
     data = check_overlap(suite, spec, splits)
     check_slices(suite, spec, splits["eval"])
+    check_cluster(suite, spec, splits["eval"])
     check_descriptions(suite, spec)
     return data
 

@@ -29,7 +29,7 @@ _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing"
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
                "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
                "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers", "judges",
-               "allow_train_eval_overlap", "collateral", "human")
+               "allow_train_eval_overlap", "collateral", "human", "cluster")
 #: ``likelihood_normalize``: label log-likelihoods as they are, per character (lm-evaluation-harness's
 #: ``acc_norm``) or per UTF-8 byte (``acc_bytes``)
 LIKELIHOOD_NORMALIZE = ("none", "chars", "bytes")
@@ -195,6 +195,10 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
     human = check_human(t.table("human", known=("labels", "against")), base, tuple(candidates or ()))
     reported = ((metrics or default_metrics(task)) + tuple(s.metric for s in scorers) + tuple(j.metric for j in judges)
                 + ((human.metric,) if human is not None else ()))
+    cluster = t.string("cluster")
+    if cluster is not None and (not cluster.strip() or cluster != cluster.strip()):
+        raise SpecError(f"{t.at('cluster')}: name a metadata field of the eval rows (e.g. cluster = \"document\"), "
+                        f"got {cluster!r}")
     system = t.string("system")
     if system is not None and not system.strip():
         raise SpecError(f"{t.at('system')}: the system prompt is empty (leave the key out for none)")
@@ -212,7 +216,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         candidates=({} if candidates is None else
                     {cname: check_candidate(cname, _with_engine(t, candidates.get(cname)), candidates.at(cname),
                                             has_validation="validation" in t) for cname in candidates}),
-        system=system,
+        system=system, cluster=cluster,
         slices=check_slices(t.table("slices"), task=task),
         **{key: _fraction(t, key) for key in DATA_LOSS_LIMITS},
         likelihood_normalize=normalize,

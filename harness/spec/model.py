@@ -87,6 +87,9 @@ class SuiteSpec:
     collateral: CollateralSpec | None = None
     #: people's labels (``[suites.<name>.human]``), reported as ``human:<against>``
     human: HumanSpec | None = None
+    #: the eval rows' metadata field that groups dependent items (``cluster = "document"``): the gate's
+    #: intervals, tests and MDEs then use cluster-robust variance (:mod:`harness.stats.clustered`)
+    cluster: str | None = None
 
     @property
     def graded_metrics(self) -> tuple[str, ...]:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -83,6 +83,9 @@ class MarginTest:
     spread: float = math.nan
     #: paired examples an unchanged candidate at this spread needs to clear the margin with ``power``
     n_needed: float = math.nan
+    #: clustered suites: the number of clusters and the design effect (clustered / iid variance)
+    clusters: int = 0
+    design_effect: float = math.nan
 
     @property
     def ci(self) -> tuple[float, float]:
@@ -151,10 +154,16 @@ def _check_margin_inputs(alpha: float, power: float, margin: float) -> None:
         raise ValueError(f"alpha must be below 0.5 for a 1 - 2 alpha interval, got {alpha}")
 
 
-def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: float = 0.8) -> MarginTest:
-    """Margin tests of ``b - a`` against the tolerance ``margin`` (>= 0): Tango's for 0/1 scores, else paired t."""
+def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: float = 0.8,
+                clusters: Any = None) -> MarginTest:
+    """Margin tests of ``b - a`` against the tolerance ``margin`` (>= 0): Tango's for 0/1 scores, else paired t.
+
+    ``clusters`` (one label per pair): the cluster-robust test (:mod:`harness.stats.clustered`) instead.
+    """
     first, second = paired(a, b)
     _check_margin_inputs(alpha, power, margin)
+    if clusters is not None:
+        return _clustered_margin_test(first, second, clusters, margin=margin, alpha=alpha, power=power)
     d = second - first
     n = int(d.shape[0])
     identical = bool(np.all(d == 0))
@@ -245,3 +254,34 @@ def corpus_margin_test(score_a: Callable[[np.ndarray], np.ndarray], score_b: Cal
                       note="identical scores on every resample" if identical else
                       f"{n_resamples} paired bootstrap resamples, seed {seed}", spread=tests["sd"],
                       n_needed=examples_for_corpus(n, tests["sd"], margin, alpha=alpha, power=power))
+
+
+def _clustered_margin_test(first: np.ndarray, second: np.ndarray, clusters: Any, *, margin: float, alpha: float,
+                           power: float) -> MarginTest:
+    """The mean difference with a cluster-robust SE; 0/1 scores with no change keep Tango's bound."""
+    from harness.stats.clustered import CLUSTER_METHOD, clustered_margin_arrays, clustered_mde
+
+    d = second - first
+    n = int(d.shape[0])
+    row = clustered_margin_arrays(d, clusters, margin, alpha)
+    g, effect = int(row["clusters"]), float(row["design_effect"])
+    identical = bool(np.all(d == 0))
+    if identical and is_binary(first) and is_binary(second):
+        unclustered = _binary_margin_test(first, second, margin=margin, alpha=alpha, power=power)
+        return replace(unclustered, clusters=g, note=unclustered.note + f" ({g} clusters; with no change the "
+                       "cluster variance is 0, so the bound is Tango's for independent pairs)")
+    se = float(row["se"])
+    spread = se * math.sqrt(n) if math.isfinite(se) else math.nan  # the SD an iid sample would need
+    note = (f"{g} clusters of {n} pairs, design effect {effect:.3g}" if math.isfinite(effect)
+            else f"{g} clusters of {n} pairs")
+    if g < 2:
+        note = f"a cluster-robust interval needs at least 2 clusters ({g} here)"
+    return MarginTest(method=CLUSTER_METHOD, n=n, mean_a=float(first.mean()), mean_b=float(second.mean()),
+                      difference=float(row["mean"]), lower=float(row["lower"]), upper=float(row["upper"]),
+                      confidence=1.0 - 2.0 * alpha, margin=float(margin), alpha=alpha,
+                      p_noninferior=float(row["p_noninferior"]), p_inferior=float(row["p_inferior"]),
+                      p_superior=float(row["p_superior"]),
+                      mde=clustered_mde(se, g - 1, alpha=alpha, power=power), power=power,
+                      identical=identical, note=note, spread=spread,
+                      n_needed=examples_for_mean(spread, margin, alpha=alpha, power=power),
+                      clusters=g, design_effect=effect)
