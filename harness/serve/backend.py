@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
@@ -28,6 +28,18 @@ class ModelInfo:
     fine_tunable: bool = False
 
 
+class ReplyStream(Protocol):
+    """Where a streamed generation reports each reply as it grows, and learns the client has gone."""
+
+    def text(self, index: int, text: str) -> None:
+        """Prompt ``index``'s reply so far (only text later tokens cannot change)."""
+        ...
+
+    def cancelled(self) -> bool:
+        """True once nobody waits for the replies: generation stops after the current step."""
+        ...
+
+
 class ModelBackend(Protocol):
     """The generation side of the server; tests may supply a scripted one."""
 
@@ -43,12 +55,14 @@ class ModelBackend(Protocol):
         """Tokens of one training conversation under ``model``'s chat template."""
         ...
 
-    def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
-        """One reply per chat prompt."""
+    def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams, *,
+             stream: ReplyStream | None = None) -> list[Generation]:
+        """One reply per chat prompt (reported to ``stream`` while it generates)."""
         ...
 
-    def complete(self, model: str, prompts: Sequence[str], params: DecodeParams) -> list[Generation]:
-        """One continuation per raw text prompt."""
+    def complete(self, model: str, prompts: Sequence[str], params: DecodeParams, *,
+                 stream: ReplyStream | None = None) -> list[Generation]:
+        """One continuation per raw text prompt (reported to ``stream`` while it generates)."""
         ...
 
     def context_window(self, model: str) -> int | None:
@@ -162,20 +176,52 @@ class LocalBackend:
             self._model.set_adapter(self._adapters[model])
             return generate(self._model)
 
-    def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
+    def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams, *,
+             stream: ReplyStream | None = None) -> list[Generation]:
         """Batched chat generation with ``model``'s adapter active."""
         from harness.backends.hf.inference import generate_batch
 
-        return self._run(model, lambda m: generate_batch(m, self.tokenizer, prompts, params,
-                                                         batch_size=self.batch_size))
+        return self._run(model, lambda m: generate_batch(
+            m, self.tokenizer, prompts, params, batch_size=self.batch_size,
+            on_step=step_reporter(m, self.tokenizer, stream, params, strip=True) if stream else None))
 
-    def complete(self, model: str, prompts: Sequence[str], params: DecodeParams) -> list[Generation]:
+    def complete(self, model: str, prompts: Sequence[str], params: DecodeParams, *,
+                 stream: ReplyStream | None = None) -> list[Generation]:
         """Raw-text continuation with ``model``'s adapter active."""
-        return self._run(model, lambda m: complete_texts(m, self.tokenizer, prompts, params))
+        return self._run(model, lambda m: complete_texts(
+            m, self.tokenizer, prompts, params,
+            on_step=step_reporter(m, self.tokenizer, stream, params, strip=False) if stream else None))
+
+
+def step_reporter(model: Any, tokenizer: Any, stream: ReplyStream, params: DecodeParams, *,
+                  strip: bool) -> Callable[[list[int], list[int]], bool]:
+    """A decoding-step hook that decodes each prompt's tokens so far, reports its settled text to
+    ``stream`` and ends generation once ``stream`` is cancelled (checked after every step)."""
+    from harness.backends.hf.inference import stop_token_ids
+    from harness.serve.streaming import settled
+
+    stops = set(stop_token_ids(model, tokenizer))
+    tokens: dict[int, list[int]] = {}
+    finished: set[int] = set()
+
+    def on_step(indices: list[int], new: list[int]) -> bool:
+        for index, token in zip(indices, new, strict=True):
+            if index in finished:
+                continue  # ``generate`` keeps stepping finished rows
+            row = tokens.setdefault(index, [])
+            row.append(token)
+            if token in stops:
+                finished.add(index)
+            text = tokenizer.decode(row, skip_special_tokens=True)
+            stream.text(index, settled(text, params.stop, strip=strip))
+        return not stream.cancelled()
+
+    return on_step
 
 
 def complete_texts(model: Any, tokenizer: Any, prompts: Sequence[str], params: DecodeParams, *,
-                   batch_size: int | None = None) -> list[Generation]:
+                   batch_size: int | None = None,
+                   on_step: Callable[[list[int], list[int]], bool] | None = None) -> list[Generation]:
     """Continue raw text prompts (no chat template) through the runner's decode loop.
 
     Generation stops on every stop id of the model's generation config and the chat template's
@@ -187,4 +233,4 @@ def complete_texts(model: Any, tokenizer: Any, prompts: Sequence[str], params: D
         return []
     encoded = [list(ids) for ids in tokenizer(list(prompts))["input_ids"]]
     return generate_encoded(model, tokenizer, encoded, params, batch_size=batch_size or len(encoded),
-                            share_prefix=False, strip=False, what="text completion")
+                            share_prefix=False, strip=False, what="text completion", on_step=on_step)

@@ -18,7 +18,7 @@ from typing import Any
 from harness.data.records import Message
 from harness.jsonio import strict_dumps
 from harness.protocol import DecodeParams, Generation, TrainingSummary
-from harness.serve.backend import ModelInfo
+from harness.serve.backend import ModelInfo, ReplyStream
 
 Reply = Callable[[str, list[Message], DecodeParams], str]
 
@@ -85,14 +85,25 @@ class ScriptedBackend:
                 text = text[: text.index(marker)]
         return Generation(text, self.count_tokens(model, prompt), min(len(words), params.max_new_tokens))
 
-    def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
-        """``reply`` for each prompt, cut at max tokens and stop sequences."""
+    def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams, *,
+             stream: ReplyStream | None = None) -> list[Generation]:
+        """``reply`` for each prompt, cut at max tokens and stop sequences; streamed word by word."""
         self.calls.append((model, len(prompts)))
-        return [self._generate(model, p, params) for p in prompts]
+        generations = [self._generate(model, p, params) for p in prompts]
+        if stream is None:
+            return generations
+        for index, generation in enumerate(generations):
+            words = generation.text.split(" ")
+            for k in range(1, len(words) + 1):
+                if stream.cancelled():
+                    break
+                stream.text(index, " ".join(words[:k]))
+        return generations
 
-    def complete(self, model: str, prompts: Sequence[str], params: DecodeParams) -> list[Generation]:
+    def complete(self, model: str, prompts: Sequence[str], params: DecodeParams, *,
+                 stream: ReplyStream | None = None) -> list[Generation]:
         """Each text prompt answered as a one-message chat."""
-        return self.chat(model, [[{"role": "user", "content": p}] for p in prompts], params)
+        return self.chat(model, [[{"role": "user", "content": p}] for p in prompts], params, stream=stream)
 
 
 def instant_trainer(*, step_delay_s: float = 0.0, fail_with: str | None = None) -> Callable[..., TrainingSummary]:

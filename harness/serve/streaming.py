@@ -1,43 +1,159 @@
-"""``stream=True``: finished generations sent as OpenAI's chunks over server-sent events.
+"""``stream=True``: replies sent as OpenAI's chunks over server-sent events while they generate.
 
-The backend generates a whole reply first; the reply then goes out as one chunk per word
-(each with its following whitespace), a closing chunk with the finish reason, the usage
-chunk when ``stream_options.include_usage`` is set, and ``data: [DONE]``.
+Generation runs on its own thread and reports each choice's text so far to a
+:class:`ReplyFeed` after every decoding step; the response sends the new text of each step as a
+chunk, then a closing chunk per choice with the finish reason, the usage chunk when
+``stream_options.include_usage`` is set, and ``data: [DONE]``. When the client goes away the
+response is cancelled, the feed is cancelled with it, and generation stops after the step in
+progress, which frees the backend for the next request.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable, Iterator
+import logging
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+import anyio
 from fastapi.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from harness.jsonio import strict_dumps
+from harness.protocol import Generation
+from harness.text import cut_at_stop
 
-_WORD = re.compile(r"\s*\S+\s*|\s+")
-
-
-def pieces(text: str) -> list[str]:
-    """``text`` split into words with their surrounding whitespace; ``"".join`` gives it back."""
-    return _WORD.findall(text)
+log = logging.getLogger(__name__)
 
 
-def event_stream(chunks: Iterable[dict[str, Any]]) -> StreamingResponse:
-    """Each chunk as one ``data:`` event, then ``data: [DONE]``."""
+def settled(text: str, stop: Sequence[str], *, strip: bool) -> str:
+    """The part of a growing reply that later tokens cannot change.
 
-    def body() -> Iterator[str]:
-        for chunk in chunks:
-            yield f"data: {strict_dumps(chunk, separators=(',', ':'))}\n\n"
-        yield "data: [DONE]\n\n"
+    Cut at the first stop sequence; otherwise without a trailing partial character (``\\ufffd``),
+    a tail that may begin a stop sequence, or (``strip``: chat replies, which are trimmed)
+    trailing whitespace. ``strip`` also drops leading whitespace, as the finished reply does.
+    """
+    if strip:
+        text = text.lstrip()
+    cut = cut_at_stop(text, stop)
+    if cut != text:
+        return cut.rstrip() if strip else cut
+    text = text.rstrip("\ufffd")
+    if strip:
+        text = text.rstrip()
+    hold = max((k for marker in stop for k in range(1, len(marker)) if text.endswith(marker[:k])),
+               default=0)
+    return text[:len(text) - hold]
 
-    return StreamingResponse(body(), media_type="text/event-stream",
-                             headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+class ReplyFeed:
+    """Between the generation thread (``text``, ``cancelled``) and the streamed response (``next``)."""
+
+    def __init__(self, choices: int) -> None:
+        self._events: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._seen = [""] * choices
+        self._stop = threading.Event()
+
+    def text(self, index: int, text: str) -> None:
+        """Choice ``index``'s settled text so far; what is new goes out as one event."""
+        seen = self._seen[index]
+        if len(text) > len(seen) and text.startswith(seen):
+            self._seen[index] = text
+            self._events.put(("delta", index, text[len(seen):]))
+
+    def cancelled(self) -> bool:
+        """Whether the client has gone (generation should stop after this step)."""
+        return self._stop.is_set()
+
+    def cancel(self) -> None:
+        """Stop the generation at its next step and wake a reader waiting on :meth:`next`."""
+        self._stop.set()
+        self._events.put(("cancelled",))
+
+    def run(self, generate: Callable[[], list[Generation]]) -> None:
+        """Call ``generate`` (on the generation thread); its result or error is the last event."""
+        try:
+            self._events.put(("done", generate()))
+        except Exception as exc:  # handed to the response, which reports it
+            self._events.put(("error", exc))
+
+    def next(self) -> tuple[Any, ...]:
+        """The next event: ``("delta", index, text)``, ``("done", generations)``, ``("error", exc)``
+        or ``("cancelled",)`` (blocks)."""
+        return self._events.get()
+
+    def start(self, generate: Callable[[], list[Generation]]) -> tuple[Any, ...]:
+        """Start generating on a daemon thread; the first event (raised if it is an error)."""
+        threading.Thread(target=self.run, args=(generate,), name="ft-serve-stream", daemon=True).start()
+        first = self.next()
+        if first[0] == "error":
+            raise first[1]
+        return first
 
 
-def chat_chunks(head: dict[str, Any], texts: list[str], reasons: list[str],
-                usage: dict[str, int] | None, include_usage: bool) -> Iterator[dict[str, Any]]:
-    """``chat.completion.chunk`` objects for every choice: role, content pieces, finish reason."""
+class CancellingStream(StreamingResponse):
+    """A streamed response that always watches for the client's disconnect and then cancels
+    the body (starlette does so only below ASGI spec 2.4)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def stream() -> None:
+                await self.stream_response(send)
+                group.cancel_scope.cancel()
+
+            group.start_soon(stream)
+            await self.listen_for_disconnect(receive)
+            group.cancel_scope.cancel()
+
+
+Chunker = Callable[[list[Generation]], list[dict[str, Any]]]
+
+
+def live_stream(feed: ReplyFeed, first: tuple[Any, ...], opening: list[dict[str, Any]],
+                delta: Callable[[int, str], dict[str, Any]], closing: Chunker) -> StreamingResponse:
+    """The response: ``opening`` chunks, one ``delta`` chunk per new text, ``closing`` chunks made
+    from the finished generations (the rest of each reply, finish reasons, usage), ``[DONE]``."""
+
+    async def body() -> AsyncIterator[str]:
+        sent: dict[int, str] = {}
+        try:
+            for chunk in opening:
+                yield _event(chunk)
+            event = first
+            while event[0] == "delta":
+                _, index, text = event
+                sent[index] = sent.get(index, "") + text
+                yield _event(delta(index, text))
+                event = await anyio.to_thread.run_sync(feed.next, abandon_on_cancel=True)
+            if event[0] == "error":
+                log.error("generation failed mid-stream: %s", event[1])
+                return
+            if event[0] == "done":
+                generations = event[1]
+                for index, generation in enumerate(generations):
+                    so_far = sent.get(index, "")
+                    if generation.text.startswith(so_far) and len(generation.text) > len(so_far):
+                        yield _event(delta(index, generation.text[len(so_far):]))
+                for chunk in closing(generations):
+                    yield _event(chunk)
+                yield "data: [DONE]\n\n"
+        finally:
+            feed.cancel()
+
+    return CancellingStream(body(), media_type="text/event-stream",
+                            headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+def _event(chunk: dict[str, Any]) -> str:
+    return f"data: {strict_dumps(chunk, separators=(',', ':'))}\n\n"
+
+
+def chat_stream(feed: ReplyFeed, first: tuple[Any, ...], head: dict[str, Any], choices: int,
+                reasons: Callable[[list[Generation]], list[str]],
+                usage: Callable[[list[Generation]], dict[str, int]], include_usage: bool) -> StreamingResponse:
+    """``chat.completion.chunk`` objects: each choice's role, its content as generated, finish reasons."""
     head = {**head, "object": "chat.completion.chunk"}
     extra = {"usage": None} if include_usage else {}
 
@@ -45,18 +161,19 @@ def chat_chunks(head: dict[str, Any], texts: list[str], reasons: list[str],
         return {**head, **extra, "choices": [{"index": index, "delta": delta, "logprobs": None,
                                               "finish_reason": reason}]}
 
-    for index, (text, reason) in enumerate(zip(texts, reasons, strict=True)):
-        yield chunk(index, {"role": "assistant", "content": "", "refusal": None})
-        for piece in pieces(text):
-            yield chunk(index, {"content": piece})
-        yield chunk(index, {}, reason)
-    if include_usage:
-        yield {**head, "choices": [], "usage": usage}
+    def closing(generations: list[Generation]) -> list[dict[str, Any]]:
+        chunks = [chunk(i, {}, reason) for i, reason in enumerate(reasons(generations))]
+        return chunks + ([{**head, "choices": [], "usage": usage(generations)}] if include_usage else [])
+
+    opening = [chunk(i, {"role": "assistant", "content": "", "refusal": None}) for i in range(choices)]
+    return live_stream(feed, first, opening, lambda i, text: chunk(i, {"content": text}), closing)
 
 
-def completion_chunks(head: dict[str, Any], texts: list[str], reasons: list[str],
-                      usage: dict[str, int] | None, include_usage: bool) -> Iterator[dict[str, Any]]:
-    """``text_completion`` chunks for every choice: text pieces, then the finish reason."""
+def completion_stream(feed: ReplyFeed, first: tuple[Any, ...], head: dict[str, Any],
+                      reasons: Callable[[list[Generation]], list[str]],
+                      usage: Callable[[list[Generation]], dict[str, int]],
+                      include_usage: bool) -> StreamingResponse:
+    """``text_completion`` chunks: each choice's text as generated, then the finish reasons."""
     head = {**head, "object": "text_completion"}
     extra = {"usage": None} if include_usage else {}
 
@@ -64,9 +181,8 @@ def completion_chunks(head: dict[str, Any], texts: list[str], reasons: list[str]
         return {**head, **extra, "choices": [{"index": index, "text": text, "logprobs": None,
                                               "finish_reason": reason}]}
 
-    for index, (text, reason) in enumerate(zip(texts, reasons, strict=True)):
-        for piece in pieces(text):
-            yield chunk(index, piece)
-        yield chunk(index, "", reason)
-    if include_usage:
-        yield {**head, "choices": [], "usage": usage}
+    def closing(generations: list[Generation]) -> list[dict[str, Any]]:
+        chunks = [chunk(i, "", reason) for i, reason in enumerate(reasons(generations))]
+        return chunks + ([{**head, "choices": [], "usage": usage(generations)}] if include_usage else [])
+
+    return live_stream(feed, first, [], chunk, closing)

@@ -12,7 +12,7 @@ prompt + reply, an attention other than sdpa / eager) :func:`greedy_supported` s
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from harness.backends.hf.attention import takes_full_attention_mask
 from harness.backends.hf.prefix import (
@@ -22,6 +22,10 @@ from harness.backends.hf.prefix import (
     last_logits_only,
     output_cache,
 )
+
+# Called after every decoding step with the batch rows still running and the token each just got;
+# returning False ends generation there (a streamed reply whose client has gone).
+StepHook = Callable[[list[int], list[int]], bool]
 
 # generation-config keys that do not change greedy search; any other non-default key (a
 # repetition penalty, suppressed tokens, a minimum length, beams, a cache implementation, ...)
@@ -45,11 +49,12 @@ def greedy_supported(model, longest: int) -> bool:
 
 
 def greedy_tokens(model, input_ids, attention, max_new_tokens: int, stop_ids: Sequence[int], *,
-                  cache=None) -> list[list[int]]:
+                  cache=None, on_step: StepHook | None = None) -> list[list[int]]:
     """The greedy reply of every row, each up to and including its first stop id.
 
     ``cache`` holds the KV cache of the first tokens of ``input_ids`` (a shared prefix), which
-    are then not run again. Positions come from ``attention`` as in ``generate``.
+    are then not run again. Positions come from ``attention`` as in ``generate``. ``on_step``
+    sees every step's new tokens as they come (streaming) and can end generation after any step.
     """
     import torch
 
@@ -79,8 +84,11 @@ def greedy_tokens(model, input_ids, attention, max_new_tokens: int, stop_ids: Se
         out = model(input_ids=feed, attention_mask=mask, position_ids=feed_positions, **{cache_kw: cache}, **kwargs)
         cache = output_cache(out)
         next_tokens = out.logits[:, -1, :].float().argmax(-1)
-        for row, token in zip(live, next_tokens.tolist(), strict=True):
+        stepped = next_tokens.tolist()
+        for row, token in zip(live, stepped, strict=True):
             replies[row].append(token)
+        if on_step is not None and not on_step(list(live), stepped):
+            break
         if step == max_new_tokens - 1:
             break
         going = ~torch.isin(next_tokens, stops)

@@ -16,7 +16,7 @@ from typing import Any
 
 from harness.backends.batching import oom_safe_batches
 from harness.backends.devices import pick_device
-from harness.backends.hf.greedy import greedy_supported, greedy_tokens
+from harness.backends.hf.greedy import StepHook, greedy_supported, greedy_tokens
 from harness.backends.hf.prefix import (
     cache_argument,
     expanded_cache,
@@ -171,21 +171,25 @@ def left_padded(batch: Sequence[Sequence[int]], pad_id: int):
 
 
 def generate_ids(model, input_ids, attention, params: DecodeParams, stop_ids: Sequence[int], pad_id: int, *,
-                 cache=None):
+                 cache=None, on_step: StepHook | None = None):
     """The new tokens of every row of the batch (each cut at its first stop id or not).
 
     Greedy decoding runs :func:`~harness.backends.hf.greedy.greedy_tokens` (finished rows leave
     the batch) where it gives ``generate``'s tokens; sampling and every other model runs one
     ``model.generate`` call. ``cache`` holds the KV cache of the first tokens of ``input_ids`` (a
-    shared prefix); only the tokens after it run.
+    shared prefix); only the tokens after it run. ``on_step`` sees each step's tokens (under
+    ``generate`` every row's, finished rows included) and ends generation when it returns False.
     """
     import torch
 
     sampling = params.temperature > 0
     if not sampling and greedy_supported(model, int(input_ids.shape[1]) + params.max_new_tokens):
         with torch.inference_mode():
-            return greedy_tokens(model, input_ids, attention, params.max_new_tokens, stop_ids, cache=cache)
+            return greedy_tokens(model, input_ids, attention, params.max_new_tokens, stop_ids, cache=cache,
+                                 on_step=on_step)
     kwargs: dict[str, Any] = {"do_sample": sampling}
+    if on_step is not None:
+        kwargs.update(_step_watch(on_step, int(input_ids.shape[0])))
     if cache is not None:
         kwargs[cache_argument(model)] = cache
     if sampling:
@@ -197,6 +201,40 @@ def generate_ids(model, input_ids, attention, params: DecodeParams, stop_ids: Se
                              max_new_tokens=params.max_new_tokens, eos_token_id=list(stop_ids),
                              pad_token_id=pad_id, use_cache=True, **kwargs)
     return out[:, input_ids.shape[1]:].tolist()
+
+
+def _step_watch(on_step: StepHook, rows: int) -> dict[str, Any]:
+    """``generate`` keyword arguments that report each step to ``on_step`` (a streamer) and stop
+    every row once it returns False (a stopping criterion, checked after the same step)."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+    from transformers.generation.streamers import BaseStreamer
+
+    ended = [False]
+
+    class StepStreamer(BaseStreamer):
+        """Passes each step's new tokens on; the first ``put`` is the prompt."""
+
+        def __init__(self) -> None:
+            self.prompt_seen = False
+
+        def put(self, value) -> None:
+            if not self.prompt_seen:
+                self.prompt_seen = True
+                return
+            if not on_step(list(range(rows)), value.reshape(-1).tolist()):
+                ended[0] = True
+
+        def end(self) -> None:
+            pass
+
+    class Ended(StoppingCriteria):
+        """Every row stops once the watcher has said so."""
+
+        def __call__(self, input_ids, scores, **kwargs):
+            return torch.full((input_ids.shape[0],), ended[0], dtype=torch.bool, device=input_ids.device)
+
+    return {"streamer": StepStreamer(), "stopping_criteria": StoppingCriteriaList([Ended()])}
 
 
 def _pad_id(tokenizer, stop_ids: Sequence[int]) -> int:
@@ -219,7 +257,7 @@ def prefix_padded(head: Sequence[int], tails: Sequence[Sequence[int]], pad_id: i
 
 def generate_batch(model, tokenizer, prompts: Sequence[list[Message]], params: DecodeParams, *,
                    batch_size: int = 32, progress: Callable[[int], None] | None = None,
-                   share_prefix: bool = True) -> list[Generation]:
+                   share_prefix: bool = True, on_step: StepHook | None = None) -> list[Generation]:
     """Generate one reply per prompt, batched by similar length; outputs in input order.
 
     With ``share_prefix`` the tokens every prompt starts with (system prompt, few-shot examples)
@@ -230,17 +268,19 @@ def generate_batch(model, tokenizer, prompts: Sequence[list[Message]], params: D
     """
     encoded = render_prompts(tokenizer, prompts, share_prefix=share_prefix)
     return generate_encoded(model, tokenizer, encoded, params, batch_size=batch_size, progress=progress,
-                            share_prefix=share_prefix)
+                            share_prefix=share_prefix, on_step=on_step)
 
 
 def generate_encoded(model, tokenizer, encoded: Sequence[Sequence[int]], params: DecodeParams, *,
                      batch_size: int = 32, progress: Callable[[int], None] | None = None,
                      share_prefix: bool = True, strip: bool = True,
-                     what: str = "generation") -> list[Generation]:
+                     what: str = "generation", on_step: StepHook | None = None) -> list[Generation]:
     """The decode loop of every local generation (chat replies and raw-text completions): token-id
     prompts batched by similar length, each row cut at its first stop id, outputs in input order.
 
     ``strip`` trims the decoded text (chat replies); a completion keeps its whitespace.
+    ``on_step`` gets each step's new tokens by index into ``encoded`` (for streaming) and ends
+    the batch's generation when it returns False.
     """
     order = sorted(range(len(encoded)), key=lambda i: (len(encoded[i]), i))
     outputs: list[Generation | None] = [None] * len(encoded)
@@ -249,13 +289,15 @@ def generate_encoded(model, tokenizer, encoded: Sequence[Sequence[int]], params:
     shared, prefix = _shared_prefix(model, encoded) if share_prefix else (0, None)
 
     def run(indices: list[int]) -> list[list[int]]:
+        hook = None if on_step is None else (
+            lambda rows, tokens: on_step([indices[r] for r in rows], tokens))
         if prefix is None:
             input_ids, attention = left_padded([encoded[i] for i in indices], pad_id)
-            return generate_ids(model, input_ids, attention, params, stop_ids, pad_id)
+            return generate_ids(model, input_ids, attention, params, stop_ids, pad_id, on_step=hook)
         input_ids, attention = prefix_padded(encoded[indices[0]][:shared], [encoded[i][shared:] for i in indices],
                                              pad_id)
         return generate_ids(model, input_ids, attention, params, stop_ids, pad_id,
-                            cache=expanded_cache(prefix, len(indices)))
+                            cache=expanded_cache(prefix, len(indices)), on_step=hook)
 
     for indices, rows, seconds in oom_safe_batches(order, batch_size, run, what=what):
         for i, row in zip(indices, rows, strict=True):

@@ -15,7 +15,7 @@ from harness.serve.records import now
 from harness.serve.routes.models import require_model
 from harness.serve.sampling import decode_params, finish_reason, fit_context, usage
 from harness.serve.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
-from harness.serve.streaming import chat_chunks, completion_chunks, event_stream
+from harness.serve.streaming import ReplyFeed, chat_stream, completion_stream
 
 router = APIRouter()
 FINGERPRINT = "fp_ft_harness"
@@ -55,13 +55,15 @@ def chat_completions(body: ChatCompletionRequest, backend: Backend,
                 for i, m in enumerate(body.messages)]
     params = fit_context(backend, body.model, [messages], params, explicit_max=requested is not None,
                          param="messages")
-    generations = backend.chat(body.model, [messages] * body.n, params)
     head = {"id": f"chatcmpl-{uuid.uuid4().hex[:24]}", "created": now(), "model": body.model,
             "system_fingerprint": FINGERPRINT}
-    reasons = [finish_reason(g, params) for g in generations]
     if body.stream:
-        return event_stream(chat_chunks(head, [g.text for g in generations], reasons,
-                                        usage(generations, body.n), _include_usage(body)))
+        feed = ReplyFeed(body.n)
+        first = feed.start(lambda: backend.chat(body.model, [messages] * body.n, params, stream=feed))
+        return chat_stream(feed, first, head, body.n, lambda gs: [finish_reason(g, params) for g in gs],
+                           lambda gs: usage(gs, body.n), _include_usage(body))
+    generations = backend.chat(body.model, [messages] * body.n, params)
+    reasons = [finish_reason(g, params) for g in generations]
     return {**head, "object": "chat.completion",
             "choices": [{"index": i, "finish_reason": reason, "logprobs": None,
                          "message": {"role": "assistant", "content": g.text, "refusal": None}}
@@ -102,13 +104,15 @@ def completions(body: CompletionRequest, backend: Backend,
     params = fit_context(backend, body.model, prompts, params,
                          explicit_max=body.max_tokens is not None, param="prompt")
     expanded = [p for p in prompts for _ in range(body.n)]
-    generations: list[Generation] = backend.complete(body.model, expanded, params)
     head = {"id": f"cmpl-{uuid.uuid4().hex[:24]}", "created": now(), "model": body.model,
             "system_fingerprint": FINGERPRINT}
-    reasons = [finish_reason(g, params) for g in generations]
     if body.stream:
-        return event_stream(completion_chunks(head, [g.text for g in generations], reasons,
-                                              usage(generations, body.n), _include_usage(body)))
+        feed = ReplyFeed(len(expanded))
+        first = feed.start(lambda: backend.complete(body.model, expanded, params, stream=feed))
+        return completion_stream(feed, first, head, lambda gs: [finish_reason(g, params) for g in gs],
+                                 lambda gs: usage(gs, body.n), _include_usage(body))
+    generations: list[Generation] = backend.complete(body.model, expanded, params)
+    reasons = [finish_reason(g, params) for g in generations]
     return {**head, "object": "text_completion",
             "choices": [{"index": i, "text": g.text, "logprobs": None, "finish_reason": reason}
                         for i, (g, reason) in enumerate(zip(generations, reasons, strict=True))],
