@@ -433,7 +433,9 @@ class EvalSession:
 
         self.record_run_info()
         try:
-            if not (self.used or self.state.results or self.state.gates):
+            # a spec refused at load used no candidate, yet still ends in the summary and reports
+            harness_errors = any(p.category == "harness error" for p in self.state.problems)
+            if not (self.used or self.state.results or self.state.gates or harness_errors):
                 self.interrupted = interrupts.received() or exit_status == _INTERRUPTED
                 return False
             info = self.state.run_info

@@ -48,7 +48,10 @@ def test_baseline_round_trip_and_regression(tmp_path, shared_cache):
     gates = {(g["suite"], g["candidate"], g["metric"]): g for g in rerun["gates"]}
     stored = baseline["suites"]["mini"]["lora"]["metrics"]["accuracy"]["value"]
     lora_gate = gates[("mini", "lora", "accuracy")]
-    assert lora_gate["verdict"] == "pass", lora_gate  # the same model against its own baseline
+    # the same model against its own baseline: no example changed, yet 40 unchanged examples
+    # cannot rule out a 2-point drop (Tango's bound), so the gate says inconclusive, which this
+    # suite's gate (inconclusive = "pass") lets through
+    assert lora_gate["verdict"] == "inconclusive", lora_gate
     assert lora_gate["baseline"] == stored == lora_gate["current"]
     assert rerun["problems"] == []
 
