@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.cache import hash_directory
+from harness.errors import SpecError
 from harness.spec import HarnessSpec
 
 EMBEDDED = "embedded"
@@ -71,7 +73,6 @@ class BuildContext:
         return self._base_dir
 
     def _resolve_base(self) -> Path:
-        from harness.errors import SpecError
 
         ref = self.base_model
         if ref == EMBEDDED:
@@ -90,7 +91,6 @@ class BuildContext:
 
     def fingerprint_dir(self, path: Path) -> str:
         """Content hash of a model or adapter directory's weights, config and tokenizer files."""
-        from harness.cache import hash_directory
 
         key = str(Path(path).resolve())
         if key not in self._fingerprints:
@@ -106,7 +106,6 @@ def looks_like_path(ref: str) -> bool:
 def local_model_dir(ref: str, where: str, *, base: Path | None = None, hint: str = "") -> Path:
     """A local model directory for ``ref``: a path (relative to ``base``) holding config.json, or a
     hub id fetched through the local hub cache; anything else is a SpecError naming ``where``."""
-    from harness.errors import SpecError
 
     path = Path(ref).expanduser()
     if base is not None and not path.is_absolute():

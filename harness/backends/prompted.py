@@ -30,7 +30,7 @@ from typing import Any
 from harness.backends.prompting import BASE_KINDS, PromptPlan, ShotError, plan_prompt
 from harness.context import BuildContext
 from harness.data.records import Message
-from harness.errors import SpecError
+from harness.errors import DatasetError, HarnessError, SpecError
 from harness.protocol import (
     Candidate,
     DecodeParams,
@@ -173,7 +173,6 @@ def build_prompted(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> 
 def check_prompted(suite: Any, spec: CandidateSpec, where: str) -> None:
     """A prompted candidate's shots can be drawn: the suite has a train split with enough examples
     (and, stratified, every label among them). The context window is checked when it is built."""
-    from harness.errors import DatasetError, HarnessError
 
     shots = int(spec.options.get("shots", 0))
     if not shots:

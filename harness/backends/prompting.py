@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.data.records import Example, Message
+from harness.metrics.labels import normalize_label
 
 #: The options of a ``prompted`` candidate besides those of its ``base_kind``.
 PROMPT_OPTIONS = ("base_kind", "instruction", "shots", "stratify", "seed", "scoring")
@@ -97,7 +98,6 @@ def shot_pool(train: Sequence[Example], eval_prompts: Sequence[Sequence[Message]
 
     With ``labels`` each shot carries its normalised label (None when its reply names none).
     """
-    from harness.metrics.labels import normalize_label
 
     seen = {_user_text(p) for p in eval_prompts}
     pool, overlap = [], 0

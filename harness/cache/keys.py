@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from importlib import metadata
 from typing import Any
 
+from harness import __version__
 from harness.secrets import Secret, looks_like_secret_name, looks_like_secret_value
 
 KEY_DIGEST_CHARS = 40
@@ -114,7 +115,6 @@ def library_versions() -> dict[str, str | None]:
     Read from package metadata, so nothing heavy (torch) is imported; a missing package is None.
     """
     versions = {name: _installed_version(name) for name in _VERSIONED_LIBRARIES}
-    from harness import __version__
 
     versions["harness"] = _installed_version("ft-harness") or __version__
     return versions

@@ -11,6 +11,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from harness.errors import DatasetError
+
 ERROR = "error"
 WARNING = "warning"
 
@@ -76,7 +78,6 @@ def errors_of(findings: Iterable[Finding]) -> list[Finding]:
 
 def dataset_error(findings: list[Finding], path: str, cap: int = DEFAULT_FINDINGS_CAP):
     """Build one :class:`DatasetError` that lists every error (up to ``cap``) in ``findings``."""
-    from harness.errors import DatasetError
 
     errors = errors_of(findings)
     lines = render_findings(errors, cap)

@@ -14,8 +14,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.data.findings import ERROR, WARNING, Finding
-from harness.data.fingerprint import canonical_json
+from harness.data.fingerprint import canonical_json, fingerprint_split
 from harness.data.records import Example
+from harness.data.slices import lint_slices
+from harness.data.tokens import make_counter
+from harness.data.truncation import count_truncation
 
 CLASSIFICATION = "classification"
 GENERATION = "generation"
@@ -290,8 +293,6 @@ def lint_splits(train: Any, evaluation: Any = None, *, task: str | None = None,
     (default: the tokenizer's ``model_max_length`` when finite) the report also holds
     :func:`~harness.data.truncation.count_truncation`'s counts.
     """
-    from harness.data.fingerprint import fingerprint_split
-    from harness.data.tokens import make_counter
 
     train_examples = list(train.examples)
     eval_examples = list(evaluation.examples) if evaluation is not None else None
@@ -322,10 +323,8 @@ def lint_splits(train: Any, evaluation: Any = None, *, task: str | None = None,
         if eval_examples is not None:
             findings += find_too_long(eval_examples, lengths["eval"], max_length, counter.exact)
         if tokenizer is not None:
-            from harness.data.truncation import count_truncation
 
             truncation = count_truncation(train_examples, tokenizer, max_length)
-    from harness.data.slices import lint_slices
 
     sliced = eval_examples if eval_examples is not None else train_examples
     slice_sizes, slice_findings = lint_slices(sliced, "eval" if eval_examples is not None else "train",

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.data.findings import WARNING, Finding
 from harness.data.records import Example
 from harness.data.tokens import estimate_tokens
 from harness.errors import DatasetError
@@ -177,7 +178,6 @@ def lint_slices(examples: Sequence[Example], split: str, *, declared: Sequence[A
     """Slice sizes of ``split`` (declared slices, else every metadata field) and warnings: a metadata
     field some rows lack, a slice under ``min_size`` (it would be gated inconclusive), a declaration
     the data does not fit."""
-    from harness.data.findings import WARNING, Finding
 
     findings: list[Finding] = []
     path = examples[0].source if examples else ""

@@ -126,7 +126,7 @@ class RougeResult:
 
 def _build_tokenizer(spec: Any, use_stemmer: bool):
     """The tokenizer for a spec: "default", "unicode" or a rouge-score ``Tokenizer``."""
-    from harness.metrics.rouge_tokenizers import (
+    from harness.metrics.rouge_tokenizers import (  # deferred: imports nltk and rouge_score
         CachingTokenizer,
         DefaultTokenizer,
         UnicodeTokenizer,

@@ -10,6 +10,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.training.divergence import check_log_entry
+from harness.training.hardware import (
+    accelerator_available,
+    distributed_flags,
+    mixed_precision_flags,
+)
 from harness.training.params import ParamError
 
 
@@ -70,11 +76,6 @@ def checkpointing_argument() -> str:
 def trainer_arguments(p: Mapping[str, Any], *, output_dir: Path, seed: int, has_eval: bool,
                       checkpointing: bool) -> dict[str, Any]:
     """Keyword arguments shared by ``TrainingArguments`` and ``SFTConfig`` for one run."""
-    from harness.training.hardware import (
-        accelerator_available,
-        distributed_flags,
-        mixed_precision_flags,
-    )
 
     return {
         "output_dir": str(output_dir),
@@ -111,7 +112,6 @@ def training_callbacks(p: Mapping[str, Any], *, has_eval: bool,
     before it), and early stopping when asked for."""
     from transformers import EarlyStoppingCallback, TrainerCallback
 
-    from harness.training.divergence import check_log_entry
 
     class _LogAndAlignSaves(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):

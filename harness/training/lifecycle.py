@@ -15,14 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.cache import cache_key, library_versions
 from harness.context import BuildContext
 from harness.data.records import Split
 from harness.errors import HarnessError, SpecError
 from harness.spec import CandidateSpec, SuiteSpec
+from harness.training.arguments import schedule_arguments
 from harness.training.data_loss import DataLossLimits, check_data_loss
-from harness.training.hardware import world_size
+from harness.training.divergence import TrainingDiverged
+from harness.training.failure import training_failure, write_traceback
+from harness.training.hardware import cpu_only, world_size
+from harness.training.parallel import record_parallelism
 from harness.training.params import ParamError
 from harness.training.recipe import Recipe, TrainingJob
+from harness.training.resume import checkpoints_dir, remove_work_dir, work_dir
 from harness.training.summary import TuningSummary, summary_from_dict
 
 __all__ = ["TrainingPlan", "candidate_where", "load_training_splits", "plan_training", "summary_from_dict",
@@ -65,7 +71,6 @@ class TrainingPlan:
     def run(self, out_dir: Path, *, checkpoint_dir: Path | None = None,
             log: Callable[[str], None] | None = None) -> TuningSummary:
         """Train into ``out_dir`` (checkpointing into ``checkpoint_dir`` and resuming from it)."""
-        from harness.training.parallel import record_parallelism
 
         summary = self.recipe.train(self.job(), out_dir, checkpoint_dir=checkpoint_dir, log=log)
         return record_parallelism(summary, self.params)  # world size and global batch (not in the key)
@@ -87,7 +92,6 @@ def load_training_splits(suite: SuiteSpec, spec_path: Path) -> tuple[Split, Spli
 
 def checked_params(recipe: Recipe, spec: CandidateSpec, where: str, *, has_eval: bool) -> dict[str, Any]:
     """The candidate's effective parameters; a bad one is named as ``<where>.params.<key>``."""
-    from harness.training.arguments import schedule_arguments
 
     try:
         params = recipe.params(spec.params)
@@ -109,7 +113,6 @@ def plan_training(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, reci
     its artifact with one that leaves it out, and search trials equal to a declared candidate
     reuse it.
     """
-    from harness.cache import cache_key, library_versions
 
     where = candidate_where(ctx, suite, spec)
     params = checked_params(recipe, spec, where, has_eval=suite.validation is not None)
@@ -129,14 +132,11 @@ def plan_training(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, reci
 
 def _guarded(plan: TrainingPlan, work: Path | None, rank: int | None, train: Callable[[], Any]) -> Any:
     """``train()``, with any failure from the libraries turned into a located ``TrainingError``."""
-    from harness.training.divergence import TrainingDiverged
-    from harness.training.failure import training_failure, write_traceback
 
     try:
         return train()
     except TrainingDiverged as exc:
         if work is not None:  # its checkpoints hold non-finite weights: never resume from them
-            from harness.training.resume import remove_work_dir
 
             remove_work_dir(work)
         raise exc.located(plan.where) from None
@@ -164,7 +164,6 @@ def train_cached(ctx: BuildContext, plan: TrainingPlan) -> tuple[Any, TuningSumm
     Training checkpoints into ``<cache root>/work/<key>/`` and resumes from there after an
     interruption; the folder goes once the artifact is stored. Returns ``(cache_result, summary)``.
     """
-    from harness.training.resume import checkpoints_dir, remove_work_dir, work_dir
 
     if world_size() > 1:
         return _train_together(ctx, plan)
@@ -193,8 +192,6 @@ def _train_together(ctx: BuildContext, plan: TrainingPlan) -> tuple[Any, TuningS
 
     from accelerate import PartialState
 
-    from harness.training.hardware import cpu_only
-    from harness.training.resume import checkpoints_dir, remove_work_dir, work_dir
 
     if not ctx.cache.enabled:
         raise HarnessError(f"{plan.where}: training in several processes needs the cache (its work folder "

@@ -16,8 +16,10 @@ from typing import Any
 
 from harness.data.records import Split
 from harness.training.data_loss import DataLossLimits, check_data_loss
+from harness.training.divergence import check_final_losses
 from harness.training.params import cache_params, check_common_params, merge_params
-from harness.training.summary import TuningSummary
+from harness.training.resume import checkpoint_step, last_complete_checkpoint
+from harness.training.summary import RunFacts, TuningSummary, count_parameters, summarise_run
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,6 @@ def run_trainer(trainer: Any, checkpoints: Path | None,
                 log: Callable[[str], None] | None = None) -> tuple[Any, int | None]:
     """``trainer.train()``, resumed from the last whole checkpoint in ``checkpoints`` if one is
     there; returns the train output and the step it resumed from (None for a fresh run)."""
-    from harness.training.resume import checkpoint_step, last_complete_checkpoint
 
     checkpoint = last_complete_checkpoint(checkpoints) if checkpoints is not None else None
     if checkpoint is None:
@@ -130,8 +131,6 @@ def fit_and_summarise(prepared: Prepared, job: TrainingJob, *, checkpoint_dir: P
     import shutil
     import time
 
-    from harness.training.divergence import check_final_losses
-    from harness.training.summary import RunFacts, count_parameters, summarise_run
 
     trainer, has_eval = prepared.trainer, job.validation is not None
     trainable, total = count_parameters(trainer.model)

@@ -14,6 +14,8 @@ import re
 import shutil
 from pathlib import Path
 
+from harness.cache import validate_key
+
 WORK_DIRNAME = "work"
 CHECKPOINTS_DIRNAME = "checkpoints"
 TRAINER_STATE = "trainer_state.json"
@@ -22,7 +24,6 @@ _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 def work_dir(cache_root: Path, key: str) -> Path:
     """The stable work folder of the training run behind cache key ``key``."""
-    from harness.cache import validate_key
 
     return Path(cache_root) / WORK_DIRNAME / validate_key(key)
 

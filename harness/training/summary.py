@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.protocol import TrainingSummary
+from harness.training.overfitting import detect_overfitting, whole_run_train_loss
+from harness.training.resume import checkpoint_step
 
 
 @dataclass
@@ -59,8 +61,6 @@ class RunFacts:
 def summarise_run(facts: RunFacts) -> TuningSummary:
     """The training summary: losses over the whole run (resumed or not), the overfitting check,
     early stopping and best-checkpoint notes."""
-    from harness.training.overfitting import detect_overfitting, whole_run_train_loss
-    from harness.training.resume import checkpoint_step
 
     trained = facts.log_history[:facts.train_history_length]
     train_loss = whole_run_train_loss(trained, facts.training_loss, facts.resumed_from_step,

@@ -31,11 +31,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from harness.backends.encoder.inference import head_logits, last_user_text
+from harness.backends.encoder.models import (
+    EMBEDDED,
+    encoder_reference,
+    init_classifier,
+    load_classifier,
+    load_encoder,
+    resolve_encoder_path,
+)
+from harness.backends.encoder.tiny import TinyEncoderConfig, build_tiny_encoder
+from harness.backends.encoder.train import encoder_recipe
+from harness.backends.encoder.zeroshot import description_table, zero_shot_predict
+from harness.cache import cache_key, hash_file, library_versions
 from harness.context import BuildContext
+from harness.data.corpus import read_corpus
 from harness.data.records import Message
 from harness.errors import HarnessError, SpecError
+from harness.metrics.calibration import softmax
 from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
 from harness.spec import CandidateSpec, SuiteSpec
+from harness.training.lifecycle import plan_training, train_cached
 
 DEFAULT_MAX_LENGTH = 128
 ZERO_SHOT_MAX_LENGTH = 256  # all-MiniLM-L6-v2's max_seq_length in sentence-transformers
@@ -70,14 +86,12 @@ class EncoderClassifier(Candidate):
 
     def _model(self):
         if self._loaded is None:
-            from harness.backends.encoder.models import load_classifier
 
             self._loaded = load_classifier(self.model_dir, self.adapter_dir)
         return self._loaded
 
     def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
         """The head's highest-scoring label among ``labels`` for each prompt's last user message."""
-        from harness.backends.encoder.inference import head_logits, last_user_text
 
         unknown = [label for label in labels if label not in self.labels]
         if unknown or not labels:
@@ -91,8 +105,6 @@ class EncoderClassifier(Candidate):
 
     def label_probabilities(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[list[float]]:
         """Softmax of the head's logits over ``labels`` for each prompt's last user message."""
-        from harness.backends.encoder.inference import head_logits, last_user_text
-        from harness.metrics.calibration import softmax
 
         unknown = [label for label in labels if label not in self.labels]
         if unknown or not labels:
@@ -139,15 +151,12 @@ class ZeroShotEncoder(Candidate):
 
     def _model(self):
         if self._loaded is None:
-            from harness.backends.encoder.models import load_encoder
 
             self._loaded = load_encoder(self.model_dir)
         return self._loaded
 
     def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
         """The label whose description is most similar to each prompt's last user message."""
-        from harness.backends.encoder.inference import last_user_text
-        from harness.backends.encoder.zeroshot import zero_shot_predict
 
         model, tokenizer = self._model()
         return zero_shot_predict(model, tokenizer, [last_user_text(p) for p in prompts], self.descriptions,
@@ -191,16 +200,12 @@ def _check(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> None:
 
 def encoder_base_dir(ctx: BuildContext, spec: CandidateSpec) -> Path:
     """Local directory of the candidate's encoder base (the embedded tiny BERT built and cached once)."""
-    from harness.backends.encoder.models import EMBEDDED, encoder_reference, resolve_encoder_path
 
     ref = encoder_reference(spec.options, ctx.options.encoder_model)
     return _embedded_encoder(ctx) if ref == EMBEDDED else resolve_encoder_path(ref)
 
 
 def _embedded_encoder(ctx: BuildContext) -> Path:
-    from harness.backends.encoder.tiny import TinyEncoderConfig, build_tiny_encoder
-    from harness.cache import cache_key, hash_file, library_versions
-    from harness.data.corpus import read_corpus
 
     corpus = ctx.spec.corpus
     if corpus is None or not corpus.exists():
@@ -223,8 +228,6 @@ def _seed(ctx: BuildContext, spec: CandidateSpec) -> int:
 
 def classifier_init_dir(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> tuple[Path, Path]:
     """``(base_dir, init_dir)``: the encoder base and its cached copy with a seeded, untrained head."""
-    from harness.backends.encoder.models import init_classifier
-    from harness.cache import cache_key, library_versions
 
     base_dir = encoder_base_dir(ctx, spec)
     seed = _seed(ctx, spec)
@@ -258,8 +261,6 @@ def build_encoder_base(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec)
 def _train_cached(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, mode: str):
     """``(init_dir, artifact_dir, summary, max_length)`` of a trained encoder, through the one
     training lifecycle (checked parameters, resumable checkpoints, out-of-memory advice)."""
-    from harness.backends.encoder.train import encoder_recipe
-    from harness.training.lifecycle import plan_training, train_cached
 
     def source() -> tuple[Path, dict[str, Any]]:
         base_dir, init_dir = classifier_init_dir(ctx, suite, spec)
@@ -290,7 +291,6 @@ def build_encoder_full(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec)
 
 def build_encoder_zeroshot(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> ZeroShotEncoder:
     """Nearest label description by mean-pooled, normalised sentence embeddings (no training)."""
-    from harness.backends.encoder.zeroshot import description_table
 
     _check(ctx, suite, spec)
     where = _where(ctx, suite, spec)

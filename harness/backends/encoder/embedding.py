@@ -11,7 +11,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from harness.backends.encoder.models import MINILM, MINILM_PACKAGE, resolve_encoder_path
+from harness.backends.encoder.inference import sentence_embeddings
+from harness.backends.encoder.models import (
+    MINILM,
+    MINILM_PACKAGE,
+    load_encoder,
+    resolve_encoder_path,
+)
+from harness.metrics._common import library_version
 
 #: sentence-transformers' default ``max_seq_length`` where a model directory does not declare one
 DEFAULT_MAX_LENGTH = 256
@@ -37,7 +44,6 @@ def max_seq_length(model_dir: Path) -> int:
 def model_identity(ref: str, model_dir: Path) -> str:
     """A short, stable name of the embedding model for score signatures (never a local path)."""
     if ref == MINILM:
-        from harness.metrics._common import library_version
 
         return f"all-MiniLM-L6-v2@{MINILM_PACKAGE.replace('_', '-')}=={library_version(MINILM_PACKAGE.replace('_', '-'))}"
     digest = hashlib.sha256((model_dir / "config.json").read_bytes()).hexdigest()[:12]
@@ -46,14 +52,12 @@ def model_identity(ref: str, model_dir: Path) -> str:
 
 @lru_cache(maxsize=4)
 def _loaded(model_dir: str) -> tuple[Any, Any]:
-    from harness.backends.encoder.models import load_encoder
 
     return load_encoder(Path(model_dir))
 
 
 def embed(model_dir: Path, texts: Sequence[str], *, batch_size: int = 32) -> Any:
     """L2-normalised mean-pooled embeddings of ``texts`` (a float tensor, one row per text)."""
-    from harness.backends.encoder.inference import sentence_embeddings
 
     model, tokenizer = _loaded(str(model_dir))
     return sentence_embeddings(model, tokenizer, list(texts), batch_size=batch_size,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from harness.backends.batching import oom_safe_batches
 from harness.data.records import Message
 
 if TYPE_CHECKING:
@@ -40,7 +41,6 @@ def _run_batched(model, tokenizer, texts: Sequence[str], forward: Callable[[Any,
     """
     import torch
 
-    from harness.backends.batching import oom_safe_batches
 
     if not texts:
         return None

@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.backends.devices import pick_device
 from harness.context import local_model_dir
 from harness.data.records import Split
 from harness.errors import DatasetError, SpecError
+from harness.metrics.labels import UNPARSED, normalize_label
 
 ENCODER_ENV = "FT_ENCODER_MODEL"
 MINILM = "minilm"
@@ -70,7 +72,6 @@ def label_maps(labels: Sequence[str]) -> tuple[dict[int, str], dict[str, int]]:
 
 def label_ids(split: Split, labels: Sequence[str], aliases: Mapping[str, str] | None = None) -> list[int]:
     """The label id of each example's reference reply; an unknown label names its file and line."""
-    from harness.metrics.labels import UNPARSED, normalize_label
 
     _, label2id = label_maps(labels)
     ids = []
@@ -121,7 +122,6 @@ def load_classifier(model_dir: Path, adapter_dir: Path | None = None) -> tuple[A
     """``(model, tokenizer)`` in eval mode on the best device: a saved classifier, with a SEQ_CLS LoRA adapter if given."""
     from transformers import AutoModelForSequenceClassification
 
-    from harness.backends.devices import pick_device
 
     model = AutoModelForSequenceClassification.from_pretrained(str(model_dir))
     if adapter_dir is not None:
@@ -137,7 +137,6 @@ def load_encoder(model_dir: Path) -> tuple[Any, Any]:
     """``(bare encoder, tokenizer)`` in eval mode, for sentence embeddings."""
     from transformers import AutoModel
 
-    from harness.backends.devices import pick_device
 
     model = AutoModel.from_pretrained(str(model_dir))
     model.to(pick_device())

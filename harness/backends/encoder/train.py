@@ -16,9 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.backends.encoder.inference import last_user_text
+from harness.backends.encoder.models import label_ids, load_tokenizer
 from harness.data.records import Split
 from harness.protocol import TrainingSummary
-from harness.training.params import SCHEDULE_DEFAULTS, check_adapter_params
+from harness.training.arguments import trainer_arguments, training_callbacks
+from harness.training.params import SCHEDULE_DEFAULTS, check_adapter_params, number
 from harness.training.recipe import Prepared, Recipe, TrainingJob
 
 _COMMON_DEFAULTS: dict[str, Any] = {
@@ -70,8 +73,6 @@ def classification_dataset(split: Split, labels: Sequence[str], tokenizer: Any, 
     """``(datasets.Dataset of input ids + labels, number of texts cut at max_length)``."""
     from datasets import Dataset
 
-    from harness.backends.encoder.inference import last_user_text
-    from harness.backends.encoder.models import label_ids
 
     texts = [last_user_text(ex.prompt) for ex in split.examples]
     ids = label_ids(split, labels, aliases)
@@ -93,7 +94,6 @@ def lora_config(p: Mapping[str, Any]):
     """The PEFT ``LoraConfig`` (task type SEQ_CLS) of the parameters; alpha kept as given."""
     from peft import LoraConfig, TaskType
 
-    from harness.training.params import number
 
     targets = p["target_modules"]
     return LoraConfig(
@@ -114,8 +114,6 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool, *, adapter
         set_seed,
     )
 
-    from harness.backends.encoder.models import load_tokenizer
-    from harness.training.arguments import trainer_arguments, training_callbacks
 
     p, has_eval = job.params, job.validation is not None
     # The head's loss is a mean over examples: scaling it by the process count (transformers' token

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from harness.backends.encoder.inference import sentence_embeddings
 from harness.errors import SpecError
 
 if TYPE_CHECKING:
@@ -55,7 +56,6 @@ def nearest_labels(text_embeddings: torch.Tensor, description_embeddings: torch.
 def zero_shot_predict(model: Any, tokenizer: Any, texts: Sequence[str], descriptions: Mapping[str, Sequence[str]],
                       labels: Sequence[str], *, batch_size: int = 32, max_length: int = 256) -> list[str]:
     """The label of the nearest description for each text."""
-    from harness.backends.encoder.inference import sentence_embeddings
 
     missing = [label for label in labels if label not in descriptions]
     if missing:

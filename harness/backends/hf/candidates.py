@@ -14,8 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.backends.hf import inference
+from harness.backends.hf.full import FULL
+from harness.backends.hf.likelihood import (
+    label_lengths,
+    label_log_likelihoods,
+    predict_by_likelihood,
+)
+from harness.backends.hf.lora import LORA, load_quantized, quantization_settings
+from harness.backends.hf.text_likelihood import text_log_likelihoods
+from harness.backends.hf.tokens import context_window, prompt_lengths, token_counts
 from harness.context import BuildContext
 from harness.data.records import Message
+from harness.errors import HarnessError, SpecError
+from harness.metrics.calibration import softmax
 from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
 from harness.spec import CandidateSpec, SuiteSpec
 from harness.training.lifecycle import (
@@ -48,7 +60,6 @@ class LocalCausalLM(Candidate):
 
     def _model(self):
         if self._loaded is None:
-            from harness.errors import HarnessError, SpecError
 
             try:
                 self._loaded = load_local_model(self.model_dir, self.adapter_dir, self.quantization,
@@ -64,14 +75,12 @@ class LocalCausalLM(Candidate):
 
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """Batched greedy (or seeded sampled) generation, one reply per prompt."""
-        from harness.backends.hf.inference import generate_batch
 
         model, tokenizer = self._model()
-        return generate_batch(model, tokenizer, prompts, params, batch_size=self.batch_size)
+        return inference.generate_batch(model, tokenizer, prompts, params, batch_size=self.batch_size)
 
     def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
         """The most likely label per prompt by label log-likelihood (normalised as the suite says)."""
-        from harness.backends.hf.likelihood import predict_by_likelihood
 
         model, tokenizer = self._model()
         return predict_by_likelihood(model, tokenizer, prompts, labels, batch_size=self.batch_size,
@@ -79,8 +88,6 @@ class LocalCausalLM(Candidate):
 
     def label_probabilities(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[list[float]]:
         """Softmax over the labels of their (normalised) log-likelihoods after each prompt."""
-        from harness.backends.hf.likelihood import label_lengths, label_log_likelihoods
-        from harness.metrics.calibration import softmax
 
         model, tokenizer = self._model()
         lengths = label_lengths(labels, self.normalize)
@@ -89,26 +96,22 @@ class LocalCausalLM(Candidate):
 
     def text_log_likelihoods(self, texts: Sequence[str]) -> list[tuple[float, int]]:
         """Summed log-probability (nats) and scored tokens of each plain-text document."""
-        from harness.backends.hf.text_likelihood import text_log_likelihoods
 
         model, tokenizer = self._model()
         return text_log_likelihoods(model, tokenizer, texts, batch_size=self.batch_size)
 
     def token_counts(self, prompts: Sequence[list[Message]], replies: Sequence[str]) -> list[tuple[int, int]]:
         """``(prompt, completion)`` tokens per request for label-scored replies (cost reporting)."""
-        from harness.backends.hf.tokens import token_counts
 
         return token_counts(self._model()[1], prompts, replies)
 
     def prompt_lengths(self, prompts: Sequence[list[Message]]) -> list[int]:
         """Tokens of each chat prompt as this model's template renders it."""
-        from harness.backends.hf.tokens import prompt_lengths
 
         return prompt_lengths(self._model()[1], prompts)
 
     def context_window(self) -> tuple[int | None, str]:
         """The model's context length in tokens and where it comes from."""
-        from harness.backends.hf.tokens import context_window
 
         return context_window(self.model_dir, self._model()[1])
 
@@ -129,14 +132,12 @@ def inference_settings(ctx: BuildContext, suite: SuiteSpec) -> dict[str, Any]:
 def load_local_model(model_dir: Path, adapter_dir: Path | None, quantization: dict[str, Any] | None = None, *,
                      torch_threads: int | None = None):
     """``(model, tokenizer)`` for inference; a quantised base (QLoRA) is loaded as it was trained."""
-    from harness.backends.hf.inference import load_model, set_torch_threads
 
     if quantization is None:
-        return load_model(model_dir, adapter_dir, torch_threads=torch_threads)
-    set_torch_threads(torch_threads)
+        return inference.load_model(model_dir, adapter_dir, torch_threads=torch_threads)
+    inference.set_torch_threads(torch_threads)
     from transformers import AutoTokenizer
 
-    from harness.backends.hf.lora import load_quantized
 
     has_tokenizer = adapter_dir is not None and (Path(adapter_dir) / "tokenizer_config.json").exists()
     tokenizer = AutoTokenizer.from_pretrained(str(adapter_dir if has_tokenizer else model_dir))
@@ -173,11 +174,9 @@ def build_base(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec) -> Loca
 
 def _recipe(kind: str):
     if kind == "lora":
-        from harness.backends.hf.lora import LORA
 
         return LORA
     if kind == "full":
-        from harness.backends.hf.full import FULL
 
         return FULL
     raise ValueError(f"no causal-LM training recipe for kind {kind!r}")
@@ -196,7 +195,6 @@ def plan_training(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec, kind
 def trained_candidate(ctx: BuildContext, suite: SuiteSpec, spec: CandidateSpec,
                       kind: str) -> tuple[LocalCausalLM, Any]:
     """A trained ``kind`` ("lora" or "full") candidate and the cache result behind it."""
-    from harness.backends.hf.lora import quantization_settings
 
     plan = plan_training(ctx, suite, spec, kind)
     entry, summary = train_cached(ctx, plan)

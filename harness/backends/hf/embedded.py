@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
+from harness.cache import cache_key, hash_file, library_versions
 from harness.context import BuildContext
+from harness.errors import SpecError
 
 
 def embedded_base_dir(ctx: BuildContext) -> Path:
     """Directory of the embedded tiny base of ``ctx``'s spec (built and cached on first use)."""
-    from harness.backends.hf.tiny import TinyModelConfig, build_tiny_base
-    from harness.cache import cache_key, hash_file, library_versions
-    from harness.errors import SpecError
 
     spec = ctx.spec
     corpus = spec.corpus

@@ -9,7 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.data.records import Split
+from harness.data.truncation import assistant_mask, count_truncation, has_generation_markers
 from harness.protocol import TrainingSummary
+from harness.training.arguments import trainer_arguments, training_callbacks
 from harness.training.params import SCHEDULE_DEFAULTS
 from harness.training.recipe import Prepared, Recipe, TrainingJob
 
@@ -44,7 +46,6 @@ def tokenize_with_assistant_labels(split: Split, tokenizer, max_length: int):
     (a template without them) the tokens each assistant turn adds to the rendering."""
     from datasets import Dataset
 
-    from harness.data.truncation import assistant_mask
 
     rows = []
     for ex in split.examples:
@@ -69,8 +70,6 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool) -> Prepare
         set_seed,
     )
 
-    from harness.data.truncation import count_truncation
-    from harness.training.arguments import trainer_arguments, training_callbacks
 
     p, has_eval = job.params, job.validation is not None
     args = TrainingArguments(**trainer_arguments(p, output_dir=output_dir, seed=job.seed, has_eval=has_eval,
@@ -97,7 +96,6 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool) -> Prepare
 
 def loss_mask_name(tokenizer) -> str:
     """How the loss is masked for ``tokenizer``'s chat template (shown in the training table)."""
-    from harness.data.truncation import has_generation_markers
 
     return ASSISTANT_ONLY if has_generation_markers(tokenizer) else COMPLETION_ONLY
 

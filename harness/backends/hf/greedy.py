@@ -58,6 +58,7 @@ def greedy_tokens(model, input_ids, attention, max_new_tokens: int, stop_ids: Se
     """
     import torch
 
+    # deferred: imports torch and transformers
     from harness.backends.hf.kvcache import reserved_cache
 
     device = model.device

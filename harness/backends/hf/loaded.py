@@ -20,6 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.backends.hf.candidates import (
+    LocalCausalLM,
+    candidate_where,
+    inference_settings,
+    model_fingerprint,
+)
+from harness.backends.hf.inference import render_prompts
+from harness.backends.hf.lora import quantization_settings
 from harness.context import local_model_dir
 from harness.errors import HarnessError, SpecError
 
@@ -88,12 +96,6 @@ def _check_options(spec, allowed: tuple[str, ...], where: str) -> str:
 
 def build_adapter(ctx, suite, spec):
     """An existing PEFT adapter over its base, loaded with ``PeftModel.from_pretrained``."""
-    from harness.backends.hf.candidates import (
-        LocalCausalLM,
-        candidate_where,
-        inference_settings,
-        model_fingerprint,
-    )
 
     where = candidate_where(ctx, suite, spec)
     ref = _check_options(spec, ADAPTER_OPTIONS, where)
@@ -109,7 +111,6 @@ def build_adapter(ctx, suite, spec):
         base_dir = ctx.base_model_dir()
     quantization = None
     if spec.options.get("load_in_4bit") or spec.options.get("load_in_8bit"):
-        from harness.backends.hf.lora import quantization_settings
 
         quantization = quantization_settings({"load_in_4bit": bool(spec.options.get("load_in_4bit")),
                                               "load_in_8bit": bool(spec.options.get("load_in_8bit"))})
@@ -121,12 +122,6 @@ def build_adapter(ctx, suite, spec):
 
 def build_model(ctx, suite, spec):
     """A saved (e.g. merged) model directory or hub id, evaluated as it is."""
-    from harness.backends.hf.candidates import (
-        LocalCausalLM,
-        candidate_where,
-        inference_settings,
-        model_fingerprint,
-    )
 
     where = candidate_where(ctx, suite, spec)
     ref = _check_options(spec, MODEL_OPTIONS, where)
@@ -157,7 +152,6 @@ def _probe_batch(tokenizer, prompts: Sequence[list[dict[str, str]]]):
     import torch
 
     if getattr(tokenizer, "chat_template", None):
-        from harness.backends.hf.inference import render_prompts
 
         rows = render_prompts(tokenizer, prompts)
     else:

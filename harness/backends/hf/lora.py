@@ -14,9 +14,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from harness.backends.hf.full import loss_mask_name
 from harness.data.records import Split
+from harness.data.truncation import assistant_mask, count_truncation, has_generation_markers
+from harness.errors import SpecError
 from harness.protocol import TrainingSummary
-from harness.training.params import SCHEDULE_DEFAULTS
+from harness.training.arguments import trainer_arguments, training_callbacks
+from harness.training.params import SCHEDULE_DEFAULTS, ParamError, check_adapter_params, number
 from harness.training.recipe import Prepared, Recipe, TrainingJob
 
 LORA_DEFAULTS: dict[str, Any] = {
@@ -48,7 +52,6 @@ QUANT_TYPES = ("nf4", "fp4")
 
 
 def _check_lora_values(p: Mapping[str, Any]) -> None:
-    from harness.training.params import ParamError, check_adapter_params
 
     check_adapter_params(p)
     if p["load_in_8bit"] and p["load_in_4bit"]:
@@ -80,7 +83,6 @@ def bitsandbytes_config(settings: Mapping[str, Any]):
     import torch
     from transformers import BitsAndBytesConfig
 
-    from harness.errors import SpecError
 
     try:
         import bitsandbytes  # noqa: F401
@@ -125,7 +127,6 @@ def lora_config(p: Mapping[str, Any]):
     """The PEFT ``LoraConfig`` of the parameters."""
     from peft import LoraConfig
 
-    from harness.training.params import number
 
     return LoraConfig(
         r=int(p["r"]), lora_alpha=number(p["alpha"]),  # type: ignore[arg-type]  # peft takes a float too
@@ -140,9 +141,6 @@ def _prepare(job: TrainingJob, output_dir: Path, checkpointing: bool) -> Prepare
     from transformers import AutoTokenizer, set_seed
     from trl import SFTConfig, SFTTrainer
 
-    from harness.backends.hf.full import loss_mask_name
-    from harness.data.truncation import count_truncation, has_generation_markers
-    from harness.training.arguments import trainer_arguments, training_callbacks
 
     p, has_eval = job.params, job.validation is not None
     tokenizer = AutoTokenizer.from_pretrained(str(job.model_dir))
@@ -178,7 +176,6 @@ def to_masked_dataset(split: Split, tokenizer):
     (for chat templates without generation markers); TRL turns the mask into labels."""
     from datasets import Dataset
 
-    from harness.data.truncation import assistant_mask
 
     rows = []
     for ex in split.examples:

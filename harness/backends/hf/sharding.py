@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from harness.backends.hf.candidates import LocalCausalLM
 from harness.backends.hf.inference import generate_batch, render_prompts
 from harness.backends.hf.likelihood import predict_by_likelihood
 from harness.data.records import Message
@@ -52,7 +53,6 @@ def shard_outputs(candidate: Any, prompts: Sequence[list[Message]], rank: int, w
 
 def is_local_causal_lm(candidate: Any) -> bool:
     """Whether ``candidate`` is this family's local model (its batches can be shared out exactly)."""
-    from harness.backends.hf.candidates import LocalCausalLM
 
     return isinstance(candidate, LocalCausalLM)
 

@@ -8,6 +8,7 @@ from typing import Any
 from harness.backends.openai.state import FineTuneSettings
 from harness.cost import PricingTable, training_cost
 from harness.data.records import Split
+from harness.data.tokens import billing_tokens, default_epochs, make_counter
 from harness.errors import TrainingError
 
 
@@ -18,7 +19,6 @@ class CostLimitError(TrainingError):
 def estimate_cost(train: Split, settings: FineTuneSettings, pricing: PricingTable, *,
                   count_tokens: Any = None) -> tuple[float | None, str]:
     """(estimated training dollars or None when unpriced, the explanation shown to users)."""
-    from harness.data.tokens import billing_tokens, default_epochs, make_counter
 
     counter = make_counter(count_tokens)
     tokens = billing_tokens([counter.conversation(ex.messages) for ex in train.examples])

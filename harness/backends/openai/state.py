@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.cache import cache_key
 from harness.data.records import Split
 from harness.errors import TrainingError
 from harness.jsonio import strict_dumps, write_atomic
@@ -61,7 +62,6 @@ def sha256_hex(data: bytes) -> str:
 
 def job_key(train_bytes: bytes, validation_bytes: bytes | None, settings: FineTuneSettings) -> str:
     """The state key: training + validation content, hyperparameters, base model, suffix, seed."""
-    from harness.cache import cache_key
 
     return cache_key("openai-ft", {
         "training_file": sha256_hex(train_bytes),

@@ -24,6 +24,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from harness.backends.hf.candidates import LocalCausalLM
+from harness.backends.hf.inference import render_prompts
+from harness.backends.hf.likelihood import label_targets, pick_labels
+from harness.backends.http import ClientConfig, call_endpoint, make_client, map_concurrently
 from harness.backends.vllm.serving import (
     BASE_NAME,
     POOL,
@@ -33,6 +37,7 @@ from harness.backends.vllm.serving import (
     suite_lora_rank,
 )
 from harness.backends.vllm.settings import VLLMSettings, settings_from
+from harness.backends.vllm.tokens import load_tokenizer, stop_ids
 from harness.data.records import Message
 from harness.errors import SpecError
 from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
@@ -89,7 +94,6 @@ class VLLMCandidate(Candidate):
     def _openai(self):
         served = self.served()
         if self._client is None:
-            from harness.backends.http import ClientConfig, make_client
 
             config = ClientConfig.resolve(base_url=served.base_url, api_key_env=self.settings.api_key_env or "FT_VLLM_API_KEY",
                                           timeout_s=self.settings.timeout_s, concurrency=self.settings.concurrency)
@@ -98,7 +102,6 @@ class VLLMCandidate(Candidate):
 
     def _tokens(self):
         if self._tokenizer is None:
-            from harness.backends.vllm.tokens import load_tokenizer, stop_ids
 
             self._tokenizer = load_tokenizer(self.local)
             self._stops = stop_ids(Path(self.local.model_dir), self._tokenizer)
@@ -107,8 +110,6 @@ class VLLMCandidate(Candidate):
     # -- the candidate protocol -------------------------------------------------------------------
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """One completion per prompt through vLLM, ``concurrency`` in flight."""
-        from harness.backends.hf.inference import render_prompts
-        from harness.backends.http import call_endpoint, map_concurrently
 
         tokenizer, stops = self._tokens()
         served, config, client = self._openai()
@@ -138,9 +139,6 @@ class VLLMCandidate(Candidate):
 
     def label_log_likelihoods(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[list[float]]:
         """Summed log-probability of each label (and end-of-turn) after each prompt, from vLLM's prompt logprobs."""
-        from harness.backends.hf.inference import render_prompts
-        from harness.backends.hf.likelihood import label_targets
-        from harness.backends.http import call_endpoint, map_concurrently
 
         tokenizer, _ = self._tokens()
         served, config, client = self._openai()
@@ -179,7 +177,6 @@ class VLLMCandidate(Candidate):
 
     def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
         """The most likely label per prompt (ties to the first label, as the transformers runner)."""
-        from harness.backends.hf.likelihood import pick_labels
 
         return pick_labels(self.label_log_likelihoods(prompts, labels), list(labels))
 
@@ -210,7 +207,6 @@ class VLLMCandidate(Candidate):
 
 def serve_with_vllm(ctx: Any, suite: Any, spec: Any, built: Any) -> VLLMCandidate:
     """Wrap the built local candidate ``built`` so that vLLM produces its outputs."""
-    from harness.backends.hf.candidates import LocalCausalLM
 
     where = f"{ctx.spec.path}: suites.{suite.name}.candidates.{spec.name}"
     if not isinstance(built, LocalCausalLM):

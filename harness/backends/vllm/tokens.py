@@ -6,6 +6,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+from harness.backends.hf.inference import stop_token_ids
+
 
 def load_tokenizer(local: Any):
     """The candidate's tokenizer (the adapter's when it ships one), as the transformers runner loads it."""
@@ -23,7 +25,6 @@ def stop_ids(model_dir: Path, tokenizer) -> list[int]:
     """The generation config's stop ids and the template's end-of-turn (``stop_token_ids``)."""
     from transformers import AutoConfig, GenerationConfig
 
-    from harness.backends.hf.inference import stop_token_ids
 
     try:
         generation = GenerationConfig.from_pretrained(str(model_dir))
