@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.cache import default_cache_root
 from harness.errors import HarnessError
 from harness.protocol import MAX_COUNT
 
@@ -95,7 +96,6 @@ class SessionOptions:
     @property
     def cache_root(self) -> Path:
         """The cache folder this session uses."""
-        from harness.cache import default_cache_root
 
         return self.cache_dir if self.cache_dir is not None else default_cache_root(self.root_dir)
 

@@ -16,6 +16,9 @@ from typing import Any
 from harness.gate.baseline import SCHEMA_VERSION, Baseline, BaselineEntry, BaselineMetric
 from harness.gate.config import GateConfig, MetricCheck, parse_tolerance
 from harness.gate.failure import GateFailure, failing_records, format_failure, raise_on_failure
+from harness.gate.flips import attach_flips
+from harness.gate.history import attach_history
+from harness.gate.slices import attach_slice_verdicts
 from harness.gate.store import BaselineRefused, UpdateReport, load_baseline, update_baseline
 from harness.gate.verdict import (
     IMPROVED,
@@ -24,6 +27,7 @@ from harness.gate.verdict import (
     NOT_COMPARABLE,
     PASS,
     REGRESSED,
+    UNTRUSTED,
     VERDICTS,
     evaluate_gate,
 )
@@ -33,7 +37,6 @@ from harness.results import EvalResult, GateRecord
 def distrust_judges(records: list[GateRecord], result: EvalResult) -> None:
     """A judge metric whose agreement with people is below its ``min_agreement`` reads ``untrusted judge``
     (and fails) whatever its comparison with the baseline said."""
-    from harness.gate.verdict import UNTRUSTED
 
     judges = result.details.get("judges") or {}
     for record in records:
@@ -55,9 +58,6 @@ def check(result: EvalResult, baseline: Baseline, config: GateConfig, *, strict:
     ``strict`` does not change verdicts; it is recorded so reports can say which ones failed.
     ``history`` (the entries of ``history.jsonl``) gives each record its trend and ``max_drift`` check.
     """
-    from harness.gate.flips import attach_flips
-    from harness.gate.history import attach_history
-    from harness.gate.slices import attach_slice_verdicts
 
     entry = baseline.entry(result.suite, result.candidate)
     records = evaluate_gate(result, entry, config)

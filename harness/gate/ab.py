@@ -19,6 +19,7 @@ import numpy as np
 from harness.gate.verdict import CORPUS_STATS
 from harness.metrics.registry import corpus_metric
 from harness.results import EvalResult
+from harness.stats import compare, compare_corpus
 
 
 def degenerate_flags(result: EvalResult) -> list[str]:
@@ -39,7 +40,6 @@ def _aligned_stats(a: EvalResult, b: EvalResult, key: str) -> tuple[np.ndarray, 
 def compare_paired(a: EvalResult, b: EvalResult, metric: str, scores_a: Sequence[float],
                    scores_b: Sequence[float], kind: str, *, alpha: float = 0.05) -> Any:
     """The comparison of ``b`` against ``a`` (scores already paired in ``a``'s order), with flags."""
-    from harness.stats import compare, compare_corpus
 
     key, corpus = CORPUS_STATS.get(metric), corpus_metric(metric)
     if key and corpus is not None and key in a.details and key in b.details:

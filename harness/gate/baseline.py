@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
+from harness.cache.keys import library_versions as stack_versions
 from harness.jsonio import strict_dumps
 from harness.results import PAIRED_SCORE, EvalResult
 from harness.secrets import redact_value
@@ -241,7 +242,6 @@ class Baseline:
 
 def library_versions() -> dict[str, str]:
     """Installed versions of the harness, the training stack and the scoring libraries."""
-    from harness.cache.keys import library_versions as stack_versions
 
     versions = dict(stack_versions())
     for name in SCORING_DISTRIBUTIONS:

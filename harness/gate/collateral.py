@@ -15,7 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.gate.verdict import REGRESSED, decide, holm_nan_aware
+from harness.fmt import fmt_interval, fmt_metric
+from harness.gate.verdict import INCONCLUSIVE, REGRESSED, decide, holm_nan_aware
+from harness.stats import margin_test
 
 
 @dataclass(frozen=True)
@@ -30,7 +32,6 @@ class Paired:
 
 def _tested(reference: Sequence[float], candidate: Sequence[float], *, tolerance: float, alpha: float,
             higher_is_better: bool) -> dict[str, Any]:
-    from harness.stats import margin_test
 
     a, b = (reference, candidate) if higher_is_better else (candidate, reference)
     test = margin_test(a, b, margin=tolerance, alpha=alpha)
@@ -88,14 +89,12 @@ def compare_check(paired: Paired, *, tolerance: float, alpha: float, higher_is_b
 
 def collateral_failing(records: Sequence[Any], *, policy: str = "pass") -> list[Any]:
     """The collateral records that fail: regressed, or inconclusive under ``inconclusive = "fail"``."""
-    from harness.gate.verdict import INCONCLUSIVE
 
     return [r for r in records if r.verdict == REGRESSED or (r.verdict == INCONCLUSIVE and policy == "fail")]
 
 
 def describe_collateral(record: Any) -> str:
     """A few lines on one collateral record: values, paired Δ with CI, tolerance, slices."""
-    from harness.fmt import fmt_interval, fmt_metric
 
     m = record.metric
     worse = "higher" if not record.higher_is_better else "lower"

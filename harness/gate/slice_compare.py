@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.gate.ab import compare_paired
 from harness.gate.slices import adjust_rows
 from harness.gate.verdict import CORPUS_STATS
 from harness.metrics.registry import corpus_metric, paired_in
@@ -51,7 +52,6 @@ def subset_result(result: EvalResult, ids: list[str]) -> EvalResult:
 def compare_slices(a: EvalResult, b: EvalResult, metric: str, *, alpha: float = 0.05, correction: str = "holm",
                    min_size: int = 20) -> list[dict[str, Any]]:
     """``b`` against ``a`` on ``metric`` on every slice of ``a`` (or ``b``): one dict per slice."""
-    from harness.gate.ab import compare_paired
 
     members = a.slices or b.slices
     rows: list[dict[str, Any]] = []

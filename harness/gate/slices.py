@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.fmt import fmt_interval, fmt_metric, fmt_p_clause
 from harness.gate.baseline import BaselineEntry
 from harness.gate.config import GateConfig
 from harness.gate.pairing import pair_by_id
@@ -41,7 +42,8 @@ from harness.gate.verdict import (
     paired_clusters,
 )
 from harness.results import EvalResult, GateRecord
-from harness.stats import is_binary
+from harness.stats import is_binary, mde
+from harness.stats.paired_binary import tango_regression_mde
 
 POWER = 0.8
 
@@ -92,8 +94,6 @@ def detectable_drop(sd: float, n: int, *, allowed: float, alpha: float, k: int, 
     test shows (:func:`~harness.stats.paired_binary.tango_regression_mde`), positive when nothing
     changed; other scores: the paired t test's at ``sd``.
     """
-    from harness.stats import mde
-    from harness.stats.paired_binary import tango_regression_mde
 
     if discordance is not None and n >= 1:
         return allowed + tango_regression_mde(n, discordance, allowed, alpha=alpha / max(k, 1), power=power)
@@ -136,7 +136,6 @@ class SliceVerdict:
 
     def describe(self, correction: str = "holm", k: int = 0) -> str:
         """``label: negative: accuracy 0.900 → 0.600 (Δ −0.300, 90% CI [...], p = ... Holm-adjusted ...; n = 40)``."""
-        from harness.fmt import fmt_interval, fmt_metric, fmt_p_clause
 
         if not self.tested:
             return f"{self.label}: {self.metric}: {self.reason}"
@@ -253,7 +252,6 @@ def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: Gate
 
 
 def _decide(rows: list[SliceVerdict], config: GateConfig) -> None:
-    from harness.fmt import fmt_metric
 
     big = [r for r in rows if r.n >= config.min_slice_size and r.method]
     for row in rows:

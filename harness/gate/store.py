@@ -23,6 +23,7 @@ from harness.gate.baseline import (
     entry_from_result,
     library_versions,
 )
+from harness.gate.history import append_history, history_path
 from harness.jsonio import write_atomic
 from harness.results import RunState
 
@@ -209,7 +210,6 @@ def update_baseline(path: str | Path, state: RunState, *, suites: Iterable[str] 
         if dry_run:
             return report
         write_atomic(path, text)
-        from harness.gate.history import append_history, history_path
 
         accepted = [g for g in state.gates if wanted is None or g.suite in wanted]
         append_history(history_path(path), accepted, datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from harness.fmt import fmt_interval, fmt_metric, fmt_p, fmt_p_clause
 from harness.gate.baseline import BaselineEntry, BaselineMetric
 from harness.gate.config import GateConfig, MetricCheck
 from harness.gate.pairing import Pairing, pair_by_id
@@ -54,6 +55,8 @@ from harness.metrics.registry import (
     paired_in,
 )
 from harness.results import PAIRED_SCORE, EvalResult, GateRecord
+from harness.stats import corpus_margin_test, holm, margin_test
+from harness.stats.clustered import few_clusters_warning
 
 PASS = "pass"
 IMPROVED = "improved"
@@ -103,7 +106,6 @@ def decide(*, difference: float, allowed_drop: float, p_noninferior: float, p_in
 
 def holm_nan_aware(p_values: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values over the defined ones; undefined (NaN) p-values stay NaN."""
-    from harness.stats import holm
 
     defined = [i for i, p in enumerate(p_values) if not math.isnan(p)]
     adjusted = [math.nan] * len(p_values)
@@ -167,7 +169,6 @@ def _demanded_floor(result: EvalResult, check: MetricCheck, stored: BaselineMetr
     """A baseline value edited by hand (it no longer equals the mean of its per-example scores) is
     a demanded floor: there is no paired data behind it, so the current value is held to it
     directly, within the tolerance. None when the value is the scores' own mean."""
-    from harness.fmt import fmt_metric
 
     metric = check.metric
     if metric not in MEAN_OF_SCORES or stored.value is None or not stored.scores:
@@ -188,7 +189,6 @@ def corpus_test(metric: str, stats_a: np.ndarray, stats_b: np.ndarray, *, margin
                 n_resamples: int) -> Any:
     """Margin tests of corpus ``metric`` (b - a, oriented so a drop is a loss) by the paired bootstrap
     of its corpus score, re-added from both runs' per-example statistics by the metric itself."""
-    from harness.stats import corpus_margin_test
 
     facts = info(metric)
     corpus, sign = facts.corpus, facts.sign
@@ -204,7 +204,6 @@ def mean_test(metric: str, baseline: Sequence[float], current: Sequence[float], 
               alpha: float, clusters: Sequence[str] | None = None) -> Any:
     """Margin tests of the mean of ``metric``'s per-example scores (Tango's for 0/1 scores, else paired t;
     with ``clusters``, one label per pair, the cluster-robust test; oriented so a drop is a loss)."""
-    from harness.stats import margin_test
 
     sign = info(metric).sign
     test = margin_test(np.multiply(sign, baseline), np.multiply(sign, current), margin=margin, alpha=alpha,
@@ -283,7 +282,6 @@ def paired_clusters(result: EvalResult, ids: Sequence[str]) -> list[str] | None:
 
 def cluster_words(test: Any) -> str:
     """``; 12 clusters, design effect 2.4`` (and the few-clusters warning) for a clustered test, else ""."""
-    from harness.stats.clustered import few_clusters_warning
 
     if not test.clusters:
         return ""
@@ -294,7 +292,6 @@ def cluster_words(test: Any) -> str:
 
 def _inconclusive_reason(test: Any, adjusted_ni: float, allowed: float, alpha: float, metric: str,
                          k: int) -> str:
-    from harness.fmt import fmt_interval, fmt_metric, fmt_p
 
     if math.isnan(test.p_noninferior) or math.isnan(test.lower):
         return f"the paired interval is undefined: {test.note or 'too few pairs'}{examples_needed(test)}"
@@ -324,8 +321,6 @@ def examples_needed(test: Any) -> str:
 
 def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], config: GateConfig,
             k: int) -> GateRecord:
-    from harness.fmt import fmt_interval, fmt_metric, fmt_p_clause
-    from harness.stats.clustered import few_clusters_warning
 
     test, metric, allowed = tested.test, tested.check.metric, tested.allowed_drop
     verdict = decide(difference=test.difference, allowed_drop=allowed, p_noninferior=adjusted["ni"],

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.jsonio import write_atomic
+from harness.report.decision import run_decisions
 from harness.report.html import render_html, suite_view
 from harness.report.intervals import metric_intervals
 from harness.report.json_out import SCHEMA_VERSION, read_results, write_results_json
@@ -105,7 +106,6 @@ def write_reports(state: RunState, out_dir: Path, *, baseline_note: str | None =
     out_dir.mkdir(parents=True, exist_ok=True)
     date = datetime.now(timezone.utc).isoformat(timespec="seconds")
     note = _baseline_note(state, baseline_note)
-    from harness.report.decision import run_decisions
 
     state.decisions = run_decisions(state)  # the "fine-tune or prompt?" figures, also in results.json
     intervals = {(r.suite, r.candidate): metric_intervals(r) for r in state.results}

@@ -23,6 +23,7 @@ from harness.metrics.degenerate import blocking_flags
 from harness.report.costs import LOCAL_PRICE, price_of, pricing_table
 from harness.report.tables import markdown_table
 from harness.results import PAIRED_SCORE, EvalResult, RunState
+from harness.stats import compare
 
 PER = 1000
 PROMPTED = "prompted"
@@ -85,7 +86,6 @@ def _paired(a: EvalResult, b: EvalResult, metric: str) -> tuple[list[float], lis
 def suite_decision(results: Sequence[EvalResult], settings: Mapping[str, Any], suite: str) -> dict[str, Any] | None:
     """The decision figures of one suite: the best prompted candidate (else the best one not fine-tuned)
     against the best fine-tuned one; None without both sides."""
-    from harness.stats import compare
 
     config = (settings.get("suites") or {}).get(suite)
     if not config:

@@ -20,6 +20,7 @@ import numpy as np
 
 from harness.metrics.registry import corpus_metric, corpus_stats_table
 from harness.results import PAIRED_SCORE, EvalResult
+from harness.stats import paired_bootstrap, resample_counts
 
 CORPUS_STATS = corpus_stats_table()
 
@@ -41,7 +42,6 @@ class Interval:
 def corpus_interval(metric: str, stats: list[list[float]], value: float, *, confidence: float = CONFIDENCE,
                     n_resamples: int = N_RESAMPLES, seed: int = SEED) -> Interval:
     """Percentile bootstrap CI of corpus ``metric`` from its per-example sufficient statistics."""
-    from harness.stats import resample_counts
 
     n = len(stats)
     corpus = corpus_metric(metric)
@@ -56,7 +56,6 @@ def corpus_interval(metric: str, stats: list[list[float]], value: float, *, conf
 def metric_intervals(result: EvalResult, *, confidence: float = CONFIDENCE,
                      n_resamples: int = N_RESAMPLES, seed: int = SEED) -> dict[str, Interval]:
     """Bootstrap CIs of every metric of ``result`` that has per-example scores."""
-    from harness.stats import paired_bootstrap
 
     intervals = {}
     for metric, value in result.metrics.items():

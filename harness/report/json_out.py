@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.gate.store import line_of_key
 from harness.jsonio import strict_dumps, write_atomic
 from harness.results import ComparisonRecord, EvalResult, GateRecord, Problem, RunState
 
@@ -60,7 +61,6 @@ def read_results(path: str | Path) -> RunState:
         document = json.loads(text)
     except json.JSONDecodeError as exc:
         raise HarnessError(f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}") from None
-    from harness.gate.store import line_of_key
 
     if not isinstance(document, dict) or not isinstance(document.get(STATE_KEY), dict):
         raise HarnessError(f"{path}:{line_of_key(text, [STATE_KEY])}: field {STATE_KEY!r}: expected an "

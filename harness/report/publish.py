@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from harness.jsonio import strict_dumps, write_atomic
+from harness.report.json_out import write_results_json
 from harness.results import RunState
 
 MANIFEST = ".ft-reports.json"
@@ -85,7 +86,6 @@ def write_interrupted(state: RunState, out_dir: Path, *, reason: str, keep: Iter
     """The short report of an interrupted run: ``results.json`` (marked incomplete) and an
     ``index.md`` saying so, beside ``also`` (the outputs the caller wrote); the previous run's reports
     are removed, so nothing mixes."""
-    from harness.report.json_out import write_results_json
 
     out_dir = Path(out_dir)
     written = [*also, write_results_json(state, out_dir / "results.json")]

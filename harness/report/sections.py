@@ -26,6 +26,7 @@ from harness.report.latency import latency_text
 from harness.report.tables import markdown_table
 from harness.report.verdicts import is_failing
 from harness.results import ComparisonRecord, EvalResult, GateRecord, Problem
+from harness.secrets import redact_value
 
 SHORT = 12
 PER_EXAMPLE_MARK = "†"
@@ -229,7 +230,6 @@ def regressions_section(gates: Sequence[GateRecord]) -> str:
 def _hyperparameters(hyperparameters: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
     """The hyperparameters a spec changed from the recipe's ``defaults`` (recorded by the training
     summary, so the report never imports a trainer); every one of them when none were recorded."""
-    from harness.secrets import redact_value
 
     shown = {k: v for k, v in redact_value(dict(hyperparameters)).items()
              if k not in defaults or defaults[k] != v}

@@ -17,6 +17,7 @@ from typing import Any
 from harness.fmt import fmt_int, fmt_interval, fmt_metric, fmt_p
 from harness.gate.slice_compare import subset_result
 from harness.metrics.registry import paired_in
+from harness.report import plots
 from harness.report.intervals import metric_intervals
 from harness.report.tables import markdown_table
 from harness.results import EvalResult, GateRecord, RunState
@@ -61,12 +62,11 @@ def plot_forest(rows: Sequence[tuple[str, float, float, float]], path: Path, *, 
     line at −``allowed_drop`` (the gate's tolerance: a slice whose interval lies left of it regressed); None if empty."""
     from matplotlib.figure import Figure
 
-    from harness.report.plots import DPI, _save
 
     shown = [r for r in rows if math.isfinite(r[1])]
     if not shown:
         return None
-    figure = Figure(figsize=(6.4, max(2.0, 0.45 * len(shown) + 1.2)), dpi=DPI, layout="constrained")
+    figure = Figure(figsize=(6.4, max(2.0, 0.45 * len(shown) + 1.2)), dpi=plots.DPI, layout="constrained")
     axes = figure.subplots()
     positions = list(range(len(shown)))[::-1]
     for y, (_, delta, low, high) in zip(positions, shown, strict=True):
@@ -81,7 +81,7 @@ def plot_forest(rows: Sequence[tuple[str, float, float, float]], path: Path, *, 
     axes.set_xlabel(xlabel)
     axes.grid(axis="x", alpha=0.3)
     figure.suptitle(title)
-    return _save(figure, path)
+    return plots._save(figure, path)
 
 
 def write_forest_plots(state: RunState, suite: str, out_dir: Path, name: str) -> dict[str, str]:

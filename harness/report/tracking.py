@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from harness.report import slug
 from harness.report.verdicts import run_verdict, suite_gates, suite_verdict
 from harness.results import EvalResult, GateRecord, RunState
 from harness.secrets import redact_text, redact_url, redact_value
@@ -206,7 +207,6 @@ def _log_suites(client: Any, experiment: str, state: RunState, reports_dir: Path
     """One suite run and its nested candidate runs per suite of ``state``."""
     from mlflow.entities import Metric, Param
 
-    from harness.report import slug
 
     suite_runs: dict[str, str] = {}
     candidate_runs: dict[tuple[str, str], str] = {}

@@ -8,7 +8,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.data import load_split
 from harness.data.records import Example
+from harness.errors import HarnessError
+from harness.metrics.degenerate import reference_rates
+from harness.metrics.labels import normalize_label
 from harness.spec import SuiteSpec
 
 
@@ -97,9 +101,6 @@ def train_labels(suite: SuiteSpec) -> list[str] | None:
 
 
 def _read_train_labels(suite: SuiteSpec) -> list[str] | None:
-    from harness.data import load_split
-    from harness.errors import HarnessError
-    from harness.metrics.labels import normalize_label
 
     if suite.train is None:
         return None
@@ -113,8 +114,6 @@ def _read_train_labels(suite: SuiteSpec) -> list[str] | None:
 
 def classification_checks(suite: SuiteSpec, references: Sequence[str], parsed: Sequence[str]) -> dict[str, Any]:
     """Majority-class, train-majority and chance references plus the candidate's degenerate flags."""
-    from harness.metrics.degenerate import reference_rates
-    from harness.metrics.labels import normalize_label
 
     truth = [normalize_label(r, suite.labels, suite.label_aliases) or r for r in references]
     return reference_rates(truth, parsed, suite.labels, train_labels(suite))

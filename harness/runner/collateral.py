@@ -17,8 +17,19 @@ from harness.data.collateral import Item, fingerprint, read_requests, read_texts
 from harness.data.records import Split
 from harness.errors import HarnessError
 from harness.gate.collateral import Paired, compare_check
+from harness.metrics.calibration import (
+    brier_per_example,
+    confidences_and_hits,
+    ece_intervals,
+    reliability_bins,
+    true_indices,
+)
+from harness.metrics.refusal import REFUSAL_STRINGS, is_refusal
+from harness.metrics.rouge_metric import rouge
+from harness.metrics.text_match import exact_match
 from harness.protocol import Candidate, DecodeParams, LabelProbabilities, TextScorer
 from harness.results import CollateralRecord
+from harness.runner.graded import score_semscore
 from harness.spec import SuiteSpec
 from harness.spec.collateral import AGREEMENT, CALIBRATION, FORGETTING, REFUSALS, CheckSpec
 
@@ -100,8 +111,6 @@ def _forgetting(ctx, suite, candidate, reference, check, alpha) -> list[Collater
 
 
 def _agreement(ctx, suite, candidate, reference, check, alpha) -> list[CollateralRecord]:
-    from harness.metrics.rouge_metric import rouge
-    from harness.metrics.text_match import exact_match
 
     path, metric = check.files["prompts"], check.options["metric"]
     items = read_texts(path, "prompt")
@@ -112,7 +121,6 @@ def _agreement(ctx, suite, candidate, reference, check, alpha) -> list[Collatera
         if metric == "exact_match":
             return [float(s) for s in exact_match(predictions, ref).scores]
         if metric == "semscore":  # SemScore's sentence-embedding cosine (the packaged MiniLM)
-            from harness.runner.graded import score_semscore
 
             return [float(s) for s in next(iter(score_semscore(predictions, ref)[1].values()))]
         return [float(s) for s in rouge(predictions, ref, rouge_types=("rougeL",), workers=1)["rougeL"].fmeasure]
@@ -125,7 +133,6 @@ def _agreement(ctx, suite, candidate, reference, check, alpha) -> list[Collatera
 
 
 def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[CollateralRecord]:
-    from harness.metrics.refusal import REFUSAL_STRINGS, is_refusal
 
     strings = (*REFUSAL_STRINGS, *check.options.get("strings", ()))
     records = []
@@ -156,13 +163,6 @@ def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[Collateral
 def _calibration(ctx, suite, candidate, reference, check, alpha, split) -> list[CollateralRecord]:
     import numpy as np
 
-    from harness.metrics.calibration import (
-        brier_per_example,
-        confidences_and_hits,
-        ece_intervals,
-        reliability_bins,
-        true_indices,
-    )
 
     missing = [c.name for c in (candidate, reference) if not isinstance(c, LabelProbabilities)]
     if missing:

@@ -9,8 +9,11 @@ import statistics
 import time
 from typing import Any
 
+from harness.cache import cache_key
 from harness.context import BuildContext
 from harness.data.records import Split
+from harness.metrics.degenerate import shortest_label_note
+from harness.metrics.degenerate_text import generation_checks
 from harness.protocol import Candidate, Generation, LabelScorer
 from harness.results import EvalResult
 from harness.runner.checks import classification_checks, example_fingerprints, full_signatures
@@ -39,7 +42,6 @@ def _prompt_text(messages: list[dict[str, Any]]) -> str:
 
 def _outputs_key(candidate: Candidate, suite: SuiteSpec, method: str) -> str:
     """The cache entry holding this model's outputs under these decoding settings, by prompt."""
-    from harness.cache import cache_key
 
     parts = {
         "model": candidate.fingerprint,
@@ -169,11 +171,9 @@ def evaluate_candidate(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec
     if suite.task == "classification":
         details["degenerate"] = classification_checks(suite, references, details["parsed"])
         if method == "likelihood" and suite.likelihood_normalize == "none":
-            from harness.metrics.degenerate import shortest_label_note
 
             details["degenerate"]["flags"] += shortest_label_note(suite.labels, details["degenerate"])
     else:
-        from harness.metrics.degenerate_text import generation_checks
 
         details["degenerate"] = generation_checks(
             predictions, references, [_prompt_text(ex.prompt) for ex in split.examples],

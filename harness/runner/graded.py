@@ -9,10 +9,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.backends.encoder.embedding import (
+    embed,
+    embedding_model_dir,
+    max_seq_length,
+    model_identity,
+)
 from harness.data.records import Example
 from harness.errors import HarnessError
 from harness.metrics._common import library_version, mean
 from harness.metrics.registry import info, option_value
+from harness.metrics.similarity import cosine_scores, semscore_signature
 from harness.spec import SuiteSpec
 from harness.spec.scorers import ScorerSpec
 
@@ -22,13 +29,6 @@ Scored = tuple[dict[str, float], dict[str, list[float]], dict[str, str], dict[st
 def score_semscore(predictions: Sequence[str], references: Sequence[str], *, model: str = "minilm",
                    spec_dir: Path | None = None) -> Scored:
     """SemScore: per example, the cosine of the output's and the reference's sentence embeddings."""
-    from harness.backends.encoder.embedding import (
-        embed,
-        embedding_model_dir,
-        max_seq_length,
-        model_identity,
-    )
-    from harness.metrics.similarity import cosine_scores, semscore_signature
 
     model_dir = embedding_model_dir(model, spec_dir)
     outputs, refs = embed(model_dir, predictions), embed(model_dir, references)

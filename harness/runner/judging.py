@@ -11,7 +11,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.backends.http import call_endpoint, make_client, map_concurrently
+from harness.backends.openai.client import chat_request
+from harness.backends.openai.options import client_config_from_options, pricing_from_spec
+from harness.cache import cache_key
 from harness.context import BuildContext
+from harness.cost import usage_cost
 from harness.errors import HarnessError
 from harness.metrics._common import mean
 from harness.metrics.judging import (
@@ -22,6 +27,7 @@ from harness.metrics.judging import (
     parse_rating,
     pointwise_messages,
     self_consistency,
+    spearman,
     swap_verdict,
 )
 from harness.protocol import DecodeParams
@@ -59,7 +65,6 @@ class JudgeClient:
     rendered prompt, sample), so only judgments whose prompt changed are asked again."""
 
     def __init__(self, ctx: BuildContext, judge: JudgeSpec, where: str) -> None:
-        from harness.backends.openai.options import client_config_from_options
 
         self.ctx, self.judge = ctx, judge
         self.config = client_config_from_options(judge.client, where)
@@ -68,13 +73,10 @@ class JudgeClient:
                          "max_tokens": judge.max_tokens, "logprobs": judge.logprobs, "seed": judge.seed}
 
     def _key(self) -> str:
-        from harness.cache import cache_key
 
         return cache_key("judgments", self.identity)
 
     def _ask(self, item: tuple[list[dict[str, str]], int]) -> Reply:
-        from harness.backends.http import call_endpoint, make_client
-        from harness.backends.openai.client import chat_request
 
         messages, sample = item
         params = DecodeParams(max_new_tokens=self.judge.max_tokens, temperature=self.judge.temperature,
@@ -100,7 +102,6 @@ class JudgeClient:
 
     def ask(self, calls: Sequence[tuple[list[dict[str, str]], int]]) -> list[Reply]:
         """A reply per (messages, sample): cached ones read back, the rest asked (within the cost limit)."""
-        from harness.backends.http import make_client, map_concurrently
 
         key = self._key()
         stored = self.ctx.cache.get_json(key)
@@ -122,8 +123,6 @@ class JudgeClient:
         limit = self.ctx.options.openai_max_cost
         if limit is None:
             return
-        from harness.backends.openai.options import pricing_from_spec
-        from harness.cost import usage_cost
 
         price = pricing_from_spec(self.ctx.spec.pricing).inference_price(self.judge.model)
         prompt = sum(math.ceil(sum(len(m["content"]) for m in messages) / 4) for messages, _ in calls)
@@ -144,7 +143,6 @@ def _words(text: str) -> int:
 
 
 def _usage(replies: Sequence[Reply], judge: JudgeSpec, pricing: Any) -> dict[str, Any]:
-    from harness.cost import usage_cost
 
     prompt = sum(r.prompt_tokens for r in replies)
     completion = sum(r.completion_tokens for r in replies)
@@ -240,7 +238,6 @@ def judge_pointwise(client: JudgeClient, result: EvalResult) -> tuple[list[float
                          f"{', '.join(repr(e) for e in empty[:5])} (never scored 0; raise samples or fix the rubric)")
     scores = [mean(row) for row in per_item]
     lengths = [float(_words(p)) for p in result.predictions]
-    from harness.metrics.judging import spearman
 
     figures = {
         "judgments": len(calls), "unparseable": len(unread),
@@ -255,7 +252,6 @@ def judge_pointwise(client: JudgeClient, result: EvalResult) -> tuple[list[float
 def apply_judges(ctx: BuildContext, suite: SuiteSpec, result: EvalResult,
                  evaluate_other: Callable[[str], EvalResult]) -> None:
     """Grade ``result`` with every judge of the suite: metric, per-example scores, signature, figures."""
-    from harness.backends.openai.options import pricing_from_spec
 
     pricing = pricing_from_spec(ctx.spec.pricing)
     for judge in suite.judges:

@@ -14,6 +14,7 @@ from typing import Any
 
 from harness.errors import DatasetError
 from harness.jsonio import strict_dumps, write_atomic
+from harness.metrics.registry import is_graded, paired_score_table
 from harness.results import EvalResult, RunState
 from harness.runner.checks import carried_signatures
 from harness.runner.scoring import score_task
@@ -95,7 +96,6 @@ def read_outputs(path: Path) -> list[dict[str, Any]]:
 def _carry_graded(template: EvalResult, metrics: dict[str, float], per_example: dict[str, list[float]],
                   signatures: dict[str, str]) -> None:
     """Graded metrics (scored by a model or user code) of unchanged outputs, as the live run recorded them."""
-    from harness.metrics.registry import is_graded, paired_score_table
 
     paired = paired_score_table()
     for name, value in template.metrics.items():

@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.backends.encoder.zeroshot import description_table
 from harness.data.lint import normalise_text
 from harness.data.records import Example, Split
+from harness.data.slices import slice_members
 from harness.errors import DatasetError, HarnessError, SpecError
 from harness.metrics.labels import exact_label
 from harness.spec.model import HarnessSpec, SuiteSpec
@@ -124,7 +126,6 @@ def check_overlap(suite: SuiteSpec, spec: HarnessSpec, splits: dict[str, Split])
 def check_slices(suite: SuiteSpec, spec: HarnessSpec, evaluation: Split) -> None:
     """Declared slices fit the eval rows (a field typo, an empty group), except length slices
     counted with the base tokenizer (the session counts those once the base exists)."""
-    from harness.data.slices import slice_members
 
     declared = [s for s in suite.slices if not (s.by == "length" and s.tokenizer == "base")]
     if not declared:
@@ -149,7 +150,6 @@ def check_cluster(suite: SuiteSpec, spec: HarnessSpec, evaluation: Split) -> Non
 
 def check_descriptions(suite: SuiteSpec, spec: HarnessSpec) -> None:
     """``label_descriptions`` of an encoder zero-shot candidate name only the suite's labels."""
-    from harness.backends.encoder.zeroshot import description_table
 
     for name, candidate in suite.candidates.items():
         if "label_descriptions" in candidate.options:

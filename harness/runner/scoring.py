@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from harness.metrics import classification, exact_match, rouge
 from harness.metrics.labels import UNPARSED, normalize_label
 from harness.metrics.registry import (
     CLASSIFICATION,
@@ -29,7 +30,6 @@ def score_classification(predictions: Sequence[str], references: Sequence[str], 
 
     ``wanted`` (the suite's ``metrics``) restricts the aggregates; by default all are reported.
     """
-    from harness.metrics import classification
 
     parsed = [normalize_label(p, labels, aliases) for p in predictions]
     truth = [normalize_label(r, labels, aliases) or r for r in references]
@@ -68,7 +68,6 @@ def score_generation(predictions: Sequence[str], references: Sequence[str], want
     keeps each example's sufficient statistics for corpus-level tests.
     """
     options = dict(options or {})
-    from harness.metrics import exact_match, rouge
 
     wanted = tuple(wanted) or DEFAULT_GENERATION_METRICS
     metrics: dict[str, float] = {}

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.backends.hf.sharding import is_local_causal_lm, shard_outputs
 from harness.data.records import Message
 from harness.protocol import Candidate, DecodeParams, Generation, LabelScorer
 
@@ -79,7 +80,6 @@ def _my_slice(n: int) -> list[int]:
 def run_chunk(candidate: Candidate, prompts: Sequence[list[Message]], shard: Shard, *,
               params: DecodeParams, labels: Sequence[str] | None) -> list[Generation]:
     """Every output of ``prompts`` (in order), each process having computed its share."""
-    from harness.backends.hf.sharding import is_local_causal_lm, shard_outputs
 
     began = time.perf_counter()
     if is_local_causal_lm(candidate):

@@ -7,6 +7,7 @@ from typing import Any
 
 import tomllib
 
+from harness.cost import PricingTable
 from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_for, options_for
@@ -259,7 +260,6 @@ def check_tiny(t: Table) -> dict[str, Any]:
 
 def check_pricing(t: Table) -> dict[str, Any]:
     """``[harness.pricing]``: ``as_of`` and ``models = { id = { input_per_1m = ... } }`` (or models directly)."""
-    from harness.cost import PricingTable
 
     if "as_of" in t:
         t.string("as_of")
