@@ -19,6 +19,10 @@ import pytest
 
 from harness import interrupts
 from harness.errors import HarnessError
+from harness.gate import GateFailure
+from harness.gate.failure import record_line
+from harness.report import github_annotations, junit_properties
+from harness.report.verdicts import data_loss_warnings
 from harness.results import EvalResult, Problem, RunState
 from harness.secrets import install_log_redaction
 from harness.session import (
@@ -201,11 +205,9 @@ class FtSession(EvalSession):
         terminalreporter.section("ft-harness")
         for note in self.state.run_info.get("notes", []):
             write(note)
-        from harness.report.verdicts import data_loss_warnings
 
         for line in data_loss_warnings(self.state):  # training rows the trainer never saw whole
             write(f"⚠ {line}", yellow=True)
-        from harness.gate.failure import record_line
 
         for gate in self.state.gates:
             if gate.verdict in ("regressed", "inconclusive"):  # with the numbers behind it
@@ -223,7 +225,6 @@ class FtSession(EvalSession):
         if cache:
             write(f"cache: {cache}")
         write(f"reports: {', '.join(written[:3])}{' ...' if len(written) > 3 else ''}")
-        from harness.report import github_annotations
 
         for line in github_annotations(self.state):  # GitHub workflow commands: one per regression
             write(line)
@@ -287,7 +288,6 @@ def _ft_junit_properties(request: pytest.FixtureRequest):
     state = _session(request.config).state
     if record is None or not (state.results or state.gates):
         return
-    from harness.report import junit_properties
 
     for name, value in junit_properties(state):
         record(name, value)
@@ -298,7 +298,6 @@ def _ft_junit_properties(request: pytest.FixtureRequest):
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     report = yield
     if report.failed and call.excinfo is not None:
-        from harness.gate import GateFailure
 
         if call.excinfo.errisinstance(GateFailure):
             category = "regression"

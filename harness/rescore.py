@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import DatasetError
+from harness.gate import NO_BASELINE, GateFailure, load_baseline
+from harness.gate.history import history_path, read_history
+from harness.kinds import load_spec
+from harness.report import read_results
 from harness.results import GateRecord, RunState
+from harness.runner.outputs import read_outputs, result_from_outputs
+from harness.session import PairingError, compare_results, enforce_gate, gate_config, gate_records
 
 
 @dataclass
@@ -31,7 +37,6 @@ def find_baseline(run_dir: Path, original: RunState) -> Path | None:
     recorded = original.run_info.get("baseline_path")
     if recorded and Path(recorded).exists():
         return Path(recorded)
-    from harness.gate import NO_BASELINE
 
     if any(g.verdict != NO_BASELINE for g in original.gates):  # it was gated against a baseline
         where = f"{beside} or {recorded}" if recorded else str(beside)
@@ -71,16 +76,6 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
     ``labels`` for classification) must be given. Comparisons and gate verdicts go through the
     session's own code, examples paired by id.
     """
-    from harness.gate import GateFailure, load_baseline
-    from harness.report import read_results
-    from harness.runner.outputs import read_outputs, result_from_outputs
-    from harness.session import (
-        PairingError,
-        compare_results,
-        enforce_gate,
-        gate_config,
-        gate_records,
-    )
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -99,7 +94,6 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
         baseline_path = find_baseline(run_dir, original)
     spec_path = spec_path if spec_path is not None else _recorded_spec(original)
     if spec_path is not None:
-        from harness.kinds import load_spec
 
         spec = load_spec(spec_path)
 
@@ -144,7 +138,6 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
     gated = {(g.suite, g.candidate) for g in original.gates}
     if baseline_path is not None and Path(baseline_path).exists():
         baseline = load_baseline(baseline_path)
-        from harness.gate.history import history_path, read_history
 
         history = read_history(history_path(baseline_path))
         failing: list[GateRecord] = []

@@ -15,9 +15,42 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from harness import interrupts
+from harness.backends.hf.embedded import embedded_base_dir
+from harness.cache import CacheStore
+from harness.context import BuildContext, BuildOptions, looks_like_path
+from harness.data.slices import slice_members
+from harness.data.tokens import load_tokenizer, tokenizer_counter
 from harness.errors import HarnessError, SpecError
+from harness.gate import (
+    GateConfig,
+    GateFailure,
+    check,
+    load_baseline,
+    raise_on_failure,
+    update_baseline,
+)
+from harness.gate.ab import compare_paired
+from harness.gate.collateral import collateral_failing, collateral_failure_message
+from harness.gate.failure import UPDATE_COMMANDS, update_commands
+from harness.gate.flips import between
+from harness.gate.history import history_path, read_history
+from harness.gate.slice_compare import compare_slices
+from harness.kinds import build_candidate, load_spec
 from harness.options import DEFAULT_REPORTS, DEFAULT_SPEC, OptionError, SessionOptions
+from harness.report import write_reports
+from harness.report.decision import decision_settings
+from harness.report.publish import discard, publish, staging_dir, write_interrupted
+from harness.report.tracking import log_run
 from harness.results import ComparisonRecord, EvalResult, GateRecord, RunState
+from harness.runner.collateral import run_collateral
+from harness.runner.evaluate import evaluate_candidate
+from harness.runner.human import apply_human
+from harness.runner.judging import apply_judges
+from harness.runner.outputs import outputs_path, write_outputs
+from harness.runner.preflight import check_prompted_fit, check_suite_data
+from harness.runner.stability import repeat_evaluation
+from harness.secrets import redact_text, redact_url
 
 __all__ = ["DEFAULT_REPORTS", "DEFAULT_SPEC", "EvalSession", "OptionError", "PairingError", "SessionOptions",
            "as_plain", "compare_results", "enforce_gate", "gate_config", "gate_records", "paired_scores"]
@@ -76,7 +109,6 @@ def offline_for_local_base(options: SessionOptions) -> None:
 
     import tomllib
 
-    from harness.context import looks_like_path
 
     ref = options.base_model
     if ref is None:
@@ -102,16 +134,12 @@ def compare_results(a: EvalResult, b: EvalResult, metric: str, *, alpha: float =
                     config: Any = None) -> tuple[Any, ComparisonRecord]:
     """Paired test of ``b`` against ``a`` on ``metric`` and the record the report shows (with the
     per-slice comparisons when the results carry slices; ``config`` is the suite's GateConfig)."""
-    from harness.gate.ab import compare_paired  # corpus BLEU at corpus level; degenerate flags
-
     scores_a, scores_b, kind = paired_scores(a, b, metric)
     result = compare_paired(a, b, metric, scores_a, scores_b, kind, alpha=alpha)
     plain = as_plain(result)
-    from harness.gate.flips import between
 
     plain["flips"] = between(a, b, metric, a.example_ids, scores_a, scores_b)
     if a.slices or b.slices:
-        from harness.gate.slice_compare import compare_slices
 
         plain["slices"] = compare_slices(a, b, metric, alpha=alpha,
                                          correction=getattr(config, "slice_correction", "holm"),
@@ -122,7 +150,6 @@ def compare_results(a: EvalResult, b: EvalResult, metric: str, *, alpha: float =
 
 def gate_config(spec: Any, suite: str, metrics: list[str] | None = None) -> Any:
     """The gate settings of ``suite`` in ``spec`` (defaults when there is no spec or no such suite)."""
-    from harness.gate import GateConfig
 
     known = spec is not None and suite in spec.suites
     table = spec.suites[suite].gate if known else {}
@@ -138,7 +165,6 @@ def gate_records(result: EvalResult, baseline: Any, config: Any, *, strict: bool
                  updating: bool = False, history: Any = ()) -> list[GateRecord]:
     """Every gated metric's verdict against ``baseline`` (never raises on a verdict); ``history``:
     the baseline's ``history.jsonl`` entries (trend and ``max_drift``)."""
-    from harness.gate import check
 
     records = check(result, baseline, config, strict=strict, history=history)
     if updating:
@@ -152,8 +178,6 @@ def enforce_gate(records: list[GateRecord], config: Any, *, strict: bool = False
     """Raise GateFailure naming every failing metric (SpecError for a gate asking for metrics
     the result lacks); ``commands`` are the update commands its message prints."""
     __tracebackhide__ = True
-    from harness.gate import raise_on_failure
-    from harness.gate.failure import UPDATE_COMMANDS
 
     raise_on_failure(records, strict=strict, policy=config.inconclusive, commands=commands or UPDATE_COMMANDS)
 
@@ -161,8 +185,6 @@ def enforce_gate(records: list[GateRecord], config: Any, *, strict: bool = False
 def enforce_collateral(records: list[Any], config: Any) -> None:
     """Raise GateFailure naming every failing collateral check (regressed against the reference)."""
     __tracebackhide__ = True
-    from harness.gate import GateFailure
-    from harness.gate.collateral import collateral_failing, collateral_failure_message
 
     failing = collateral_failing(records, policy=config.inconclusive)
     if failing:
@@ -204,7 +226,6 @@ class EvalSession:
     @property
     def update_commands(self) -> tuple[str, str]:
         """The pytest and ``baseline accept`` commands that accept this run (with its paths)."""
-        from harness.gate.failure import update_commands
 
         o = self.options
         return update_commands(o.spec_path, o.reports_dir, o.baseline_path, root_dir=o.root_dir,
@@ -214,19 +235,16 @@ class EvalSession:
     def spec(self) -> Any:
         """The candidate spec (loaded, and checked, on first use)."""
         if self._spec is None:
-            from harness.kinds import load_spec
 
             spec = load_spec(self.options.spec_path)
             self._check_data(spec)
             self._spec = spec
-            from harness.report.decision import decision_settings
 
             self.state.settings = decision_settings(self._spec)  # what the report's decision reads
         return self._spec
 
     def _check_data(self, spec: Any) -> None:
         """Read every suite's data and check it against the spec before anything trains (SpecError)."""
-        from harness.runner.preflight import check_suite_data
 
         for name, suite in spec.suites.items():
             data = check_suite_data(suite, spec)
@@ -244,9 +262,6 @@ class EvalSession:
     def ctx(self) -> Any:
         """The build context every candidate of this session is built with (made once)."""
         if self._ctx is None:
-            from harness.backends.hf.embedded import embedded_base_dir
-            from harness.cache import CacheStore
-            from harness.context import BuildContext, BuildOptions
 
             options, spec = self.options, self.spec
             root = options.cache_root
@@ -273,11 +288,9 @@ class EvalSession:
         if suite_name not in self._slices:
             suite, members = self.spec.suite(suite_name), {}
             if suite.slices:
-                from harness.data.slices import slice_members
 
                 count = None
                 if any(s.by == "length" and s.tokenizer == "base" for s in suite.slices):
-                    from harness.data.tokens import load_tokenizer, tokenizer_counter
 
                     count = tokenizer_counter(load_tokenizer(str(self.ctx.base_model_dir()))).count
                 split = self.eval_split(suite_name)
@@ -289,7 +302,6 @@ class EvalSession:
     def candidate(self, suite_name: str, name: str) -> Any:
         """Build (train or load) a candidate once per session; a failure is remembered, not retried."""
         if self._prompt_errors is None:  # before the first build: every prompt fits its context
-            from harness.runner.preflight import check_prompted_fit
 
             self._prompt_errors = check_prompted_fit(self._build, self.spec)
         if self._prompt_errors:
@@ -297,7 +309,6 @@ class EvalSession:
         return self._build(suite_name, name)
 
     def _build(self, suite_name: str, name: str) -> Any:
-        from harness.kinds import build_candidate
 
         key = (suite_name, name)
         if key in self._failures:
@@ -314,7 +325,6 @@ class EvalSession:
 
     def evaluate(self, suite_name: str, name: str) -> EvalResult:
         """Score a candidate on its suite's eval split once per session and record the result."""
-        from harness.runner.evaluate import evaluate_candidate
 
         key = (suite_name, name)
         if key not in self._results:
@@ -329,7 +339,6 @@ class EvalSession:
             if suite.judges or suite.human is not None:
                 self._grade(suite, result)
             if self.options.repeat > 1:
-                from harness.runner.stability import repeat_evaluation
 
                 result.details["repeats"] = repeat_evaluation(self.ctx, candidate, suite, split, result,
                                                               self.options.repeat)
@@ -340,8 +349,6 @@ class EvalSession:
     def _grade(self, suite: Any, result: EvalResult) -> None:
         """Judges and people's labels: they read other candidates' outputs, which may need this one's
         (so the result is visible to them while it is graded, and forgotten if grading fails)."""
-        from harness.runner.human import apply_human
-        from harness.runner.judging import apply_judges
 
         key = (suite.name, result.candidate)
         self._results[key] = result
@@ -364,7 +371,6 @@ class EvalSession:
     def baseline(self) -> Any:
         """The stored baseline (read once)."""
         if self._baseline is None:
-            from harness.gate import load_baseline
 
             self._baseline = load_baseline(self.baseline_path)
             self._baseline.commands = self.update_commands  # its note names this run's paths
@@ -374,7 +380,6 @@ class EvalSession:
     def history(self) -> list[dict[str, Any]]:
         """The gated values of earlier baseline updates (``history.jsonl`` beside the baseline; read once)."""
         if self._history is None:
-            from harness.gate.history import history_path, read_history
 
             self._history = read_history(history_path(self.baseline_path))
         return self._history
@@ -401,7 +406,6 @@ class EvalSession:
             checks = suite.collateral.checks_for(result.candidate) if suite.collateral else []
             records: list[Any] = []
             if checks:
-                from harness.runner.collateral import run_collateral
 
                 reference = self.candidate(suite.name, suite.collateral.reference)
                 records = run_collateral(self.ctx, suite, self.candidate(suite.name, result.candidate), reference,
@@ -429,7 +433,6 @@ class EvalSession:
         written just before, so two runs never mix. Returns True when a requested baseline update
         was refused; ``self.interrupted`` says whether the run ended interrupted.
         """
-        from harness import interrupts
 
         self.record_run_info()
         try:
@@ -457,8 +460,6 @@ class EvalSession:
 
     def _finish_interrupted(self) -> bool:
         """The short report of an interrupted run; a further Ctrl-C meanwhile is only recorded."""
-        from harness import interrupts
-        from harness.report.publish import write_interrupted
 
         self.interrupted = True
         reason = "the run was interrupted"
@@ -467,7 +468,6 @@ class EvalSession:
         info["exit_status"] = _INTERRUPTED
         notes = [f"baseline NOT updated: {reason}; only a run that completes writes the baseline"] \
             if self.options.update_baseline and self.state.results and not self._baseline_written else []
-        from harness.runner.outputs import write_outputs
 
         with interrupts.deferred(raise_after=False):
             outputs = write_outputs(self.state, self.reports_dir / "outputs")
@@ -480,10 +480,6 @@ class EvalSession:
     def _publish(self, incomplete: str | None) -> bool:
         """Render the reports into a staging folder; then, unless interrupted meanwhile, write the
         baseline and move the reports into place (interrupts held back for those few renames)."""
-        from harness import interrupts
-        from harness.report import write_reports
-        from harness.report.publish import discard, publish, staging_dir
-        from harness.runner.outputs import write_outputs
 
         info = self.state.run_info
         notes, refused = self._update_baseline(incomplete, dry_run=True)
@@ -522,9 +518,6 @@ class EvalSession:
 
     def _track(self) -> str:
         """Log the run to MLflow; the note says where (or why not: never an exception)."""
-        from harness.report.tracking import log_run
-        from harness.runner.outputs import outputs_path
-        from harness.secrets import redact_text, redact_url
 
         outputs = {(r.suite, r.candidate): outputs_path(self.reports_dir / "outputs", r.suite, r.candidate)
                    for r in self.state.results}
@@ -543,7 +536,6 @@ class EvalSession:
             return [], False
         if incomplete:
             return [f"baseline NOT updated: {incomplete}; only a run that completes writes the baseline"], False
-        from harness.gate import update_baseline
 
         try:
             return [str(update_baseline(self.baseline_path, self.state, force=self.options.force,

@@ -16,6 +16,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
+from harness import __version__
 from harness.errors import HarnessError
 
 EXIT_OK = 0
@@ -40,7 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    from harness import __version__
 
     parser.add_argument("--version", action="version", version=f"ft-harness {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -14,6 +14,11 @@ import sys
 from typing import Any
 
 from harness.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from harness.fmt import fmt_int, fmt_metric
+from harness.gate import BaselineRefused, failing_records, load_baseline, update_baseline
+from harness.gate.failure import record_line
+from harness.report import read_results
+from harness.report.tables import markdown_table
 
 DEFAULT_RESULTS = "reports/results.json"
 DEFAULT_BASELINE = "reports/baseline.json"
@@ -55,8 +60,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def run_accept(args: argparse.Namespace) -> int:
     """Accept results.json into the baseline; exit 1 when an entry was refused."""
-    from harness.gate import BaselineRefused, update_baseline
-    from harness.report import read_results
 
     state = read_results(args.results)
     missing = sorted(set(args.suite or ()) - set(state.suites()))
@@ -98,8 +101,6 @@ def run_accept(args: argparse.Namespace) -> int:
 
 def _regressions(state: Any, suites: list[str] | None) -> list[str]:
     """Every gated metric of the run that failed the gate, one line each with its numbers."""
-    from harness.gate import failing_records
-    from harness.gate.failure import record_line
 
     records = failing_records([g for g in state.gates if not suites or g.suite in suites])
     if records:
@@ -111,9 +112,6 @@ def _regressions(state: Any, suites: list[str] | None) -> list[str]:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print one row per accepted metric."""
-    from harness.fmt import fmt_int, fmt_metric
-    from harness.gate import load_baseline
-    from harness.report.tables import markdown_table
 
     baseline = load_baseline(args.baseline)
     if baseline.note:

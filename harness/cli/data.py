@@ -10,7 +10,17 @@ import argparse
 import sys
 from typing import Any
 
+from harness.cli.synth import add_synth_parser
+from harness.data.convert import convert_file
+from harness.data.findings import render_findings
+from harness.data.fingerprint import short_fingerprint
+from harness.data.lint import lint_splits
+from harness.data.loading import load_split
+from harness.data.tokens import MAX_TOKENS_PER_EXAMPLE, load_tokenizer
+from harness.data.validate import validate_file
+from harness.errors import DatasetError, HarnessError
 from harness.jsonio import strict_dumps
+from harness.kinds import load_spec
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -85,7 +95,6 @@ def register(subparsers: Any) -> None:
                          help="system prompt added to conversations that have none")
     convert.set_defaults(func=run_convert)
 
-    from harness.cli.synth import add_synth_parser
 
     add_synth_parser(commands)
 
@@ -98,8 +107,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def _tokenizer(path: str | None) -> Any:
     if path is None:
         return None
-    from harness.data.tokens import load_tokenizer
-    from harness.errors import HarnessError
 
     try:
         return load_tokenizer(path)
@@ -110,8 +117,6 @@ def _tokenizer(path: str | None) -> Any:
 
 def run_validate(args: argparse.Namespace) -> int:
     """Validate each file; print every finding; exit 3 if a file cannot be read, 1 if any has errors."""
-    from harness.data.tokens import MAX_TOKENS_PER_EXAMPLE
-    from harness.data.validate import validate_file
 
     tokenizer = _tokenizer(args.tokenizer)
     reports = [validate_file(path, format=args.format, count_tokens=tokenizer,
@@ -130,16 +135,12 @@ def run_validate(args: argparse.Namespace) -> int:
 
 def run_lint(args: argparse.Namespace) -> int:
     """Load train (and eval), run the quality lint, print a readable summary."""
-    from harness.data.lint import lint_splits
-    from harness.data.loading import load_split
-    from harness.errors import DatasetError
 
     if bool(args.spec) != bool(args.suite):
         print("ft-harness data lint: error: --spec and --suite go together", file=sys.stderr)
         return EXIT_USAGE
     suite = None
     if args.spec:
-        from harness.kinds import load_spec
 
         suite = load_spec(args.spec).suite(args.suite)
         args.train = args.train or str(suite.train or suite.eval)
@@ -188,8 +189,6 @@ def render_lint(report: Any) -> str:
     """The readable lint summary: counts, token percentiles, label table, findings."""
     from tabulate import tabulate
 
-    from harness.data.findings import render_findings
-    from harness.data.fingerprint import short_fingerprint
 
     out = [f"train: {report.train_path}: {report.n_train} examples "
            f"(fingerprint {short_fingerprint(report.fingerprints['train'])})"]
@@ -225,8 +224,6 @@ def render_lint(report: Any) -> str:
 
 def run_convert(args: argparse.Namespace) -> int:
     """Convert IN to OUT; invalid input raises DatasetError (printed with file and line)."""
-    from harness.data.convert import convert_file
-    from harness.errors import DatasetError
 
     try:
         result = convert_file(args.in_path, args.out_path, to=args.to, system=args.system)

@@ -23,7 +23,13 @@ from typing import Any
 
 from harness.cli.arguments import add_candidate_arguments, check_dir_option, positive_int
 from harness.errors import HarnessError
-from harness.jsonio import strict_dumps
+from harness.jsonio import strict_dumps, write_atomic
+from harness.kinds import build_candidate
+from harness.results import RunState
+from harness.runner.evaluate import evaluate_candidate
+from harness.runner.outputs import outputs_path, write_outputs
+from harness.runner.sharded import process_shard, wait_for_everyone
+from harness.session import EvalSession, SessionOptions
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,16 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _session(args: argparse.Namespace):
-    from harness.session import EvalSession, SessionOptions
 
     return EvalSession(SessionOptions(spec_path=args.spec, root_dir=Path.cwd(), base_model=args.base_model,
                                       cache_dir=args.cache_dir, batch_size=args.batch_size))
 
 
 def _write(result: Any, out: Path) -> dict[str, str]:
-    from harness.jsonio import write_atomic
-    from harness.results import RunState
-    from harness.runner.outputs import outputs_path, write_outputs
 
     written = write_outputs(RunState(results=[result]), out / "outputs")
     target = outputs_path(out / "results", result.suite, result.candidate).with_suffix(".json")
@@ -60,9 +62,6 @@ def _write(result: Any, out: Path) -> dict[str, str]:
 
 def evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
     """Build and evaluate the candidate; the summary on the main process, ``None`` on the others."""
-    from harness.kinds import build_candidate
-    from harness.runner.evaluate import evaluate_candidate
-    from harness.runner.sharded import process_shard, wait_for_everyone
 
     session = _session(args)
     ctx = session.ctx

@@ -16,6 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from harness.data.labels import (
+    Pair,
+    make_sheet,
+    read_key,
+    read_sheet,
+    read_store,
+    write_sheet,
+    write_store,
+)
+from harness.errors import DatasetError
+from harness.runner.outputs import outputs_path, read_outputs
 
 
 def register(subparsers: Any) -> None:
@@ -53,8 +64,6 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Write the sheet and its key; exit 2 when the two candidates are the same."""
-    from harness.data.labels import Pair, make_sheet, write_sheet
-    from harness.runner.outputs import outputs_path, read_outputs
 
     if args.a == args.b:
         print("ft-harness human export: --a and --b name the same candidate", file=sys.stderr)
@@ -74,8 +83,6 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_import(args: argparse.Namespace) -> int:
     """Add the sheet's labels to the store; exit 1 (nothing stored) when any row is wrong."""
-    from harness.data.labels import read_key, read_sheet, read_store, write_store
-    from harness.errors import DatasetError
 
     key = read_key(Path(args.key))
     try:

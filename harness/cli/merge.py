@@ -6,6 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from harness.backends.hf.loaded import merge_adapter
+from harness.cli import EXIT_FINDINGS, EXIT_OK
+from harness.data import load_split
 from harness.errors import HarnessError
 
 
@@ -29,7 +32,6 @@ def register(subparsers: Any) -> None:
 def _probes(path: Path | None) -> list[list[dict[str, str]]] | None:
     if path is None:
         return None
-    from harness.data import load_split
 
     split = load_split(path, name="check")
     return [list(ex.prompt) for ex in split.examples[:16]]
@@ -37,8 +39,6 @@ def _probes(path: Path | None) -> list[list[dict[str, str]]] | None:
 
 def run_merge(args: argparse.Namespace) -> int:
     """Merge, save and verify; exit 1 when the merged model's predictions differ."""
-    from harness.backends.hf.loaded import merge_adapter
-    from harness.cli import EXIT_FINDINGS, EXIT_OK
 
     if args.out_dir.exists() and any(args.out_dir.iterdir()) and not args.force:
         raise HarnessError(f"{args.out_dir} is not empty; choose another OUT_DIR or pass --force")

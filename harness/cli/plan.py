@@ -14,6 +14,12 @@ import math
 import sys
 from pathlib import Path
 
+from harness.cli import EXIT_OK, EXIT_USAGE
+from harness.fmt import fmt_metric
+from harness.report import read_results
+from harness.report.tables import markdown_table
+from harness.stats.planning import examples_for_binary, examples_for_corpus, examples_for_mean
+
 DEFAULT_RESULTS = Path("reports/results.json")
 
 
@@ -63,7 +69,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _needed(kind: str, rate: float, tolerance: float, alpha: float, power: float, n: int) -> float:
-    from harness.stats.planning import examples_for_binary, examples_for_corpus, examples_for_mean
 
     if kind == "binary":
         return examples_for_binary(rate, tolerance, alpha=alpha, power=power)
@@ -79,7 +84,6 @@ def _words(needed: float) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.cli import EXIT_OK, EXIT_USAGE
 
     alpha = args.alpha if args.alpha is not None else 0.05
     if args.discordance is not None or args.sd is not None:
@@ -99,10 +103,6 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _from_results(args: argparse.Namespace) -> int:
-    from harness.cli import EXIT_OK, EXIT_USAGE
-    from harness.fmt import fmt_metric
-    from harness.report import read_results
-    from harness.report.tables import markdown_table
 
     state = read_results(args.results)
     records = [g for g in state.gates if g.suite == args.suite and (args.metric is None or g.metric == args.metric)

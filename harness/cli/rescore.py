@@ -6,6 +6,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from harness.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from harness.cli.arguments import check_dir_option
+from harness.report import write_reports
+from harness.rescore import rescore_run
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -31,10 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from harness.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-    from harness.cli.arguments import check_dir_option
-    from harness.report import write_reports
-    from harness.rescore import rescore_run
 
     check_dir_option("--out", args.out)
     if args.out is not None and args.out.resolve() == args.run_dir.resolve():

@@ -9,8 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.backends.hf.lora import lora_params
 from harness.cli.arguments import non_negative_number, port, positive_int, positive_number, seed
 from harness.errors import HarnessError
+from harness.serve.app import ServerSettings
+from harness.serve.faults import FaultConfig
+from harness.serve.jobs import TrainingDefaults
+from harness.serve.runtime import local_backend, run_forever
+from harness.serve.store import Store
 
 
 def _name_path(text: str) -> tuple[str, Path]:
@@ -86,11 +92,6 @@ def register(subparsers: Any) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Load the model and serve until interrupted."""
-    from harness.serve.app import ServerSettings
-    from harness.serve.faults import FaultConfig
-    from harness.serve.jobs import TrainingDefaults
-    from harness.serve.runtime import local_backend, run_forever
-    from harness.serve.store import Store
 
     api_key = None
     if args.api_key_env:
@@ -112,7 +113,6 @@ def run_serve(args: argparse.Namespace) -> int:
                               default_max_tokens=args.default_max_tokens, faults=fault_config)
     lora = {**TrainingDefaults().lora, **dict(args.lora)}
     try:
-        from harness.backends.hf.lora import lora_params
 
         lora_params({k: v for k, v in lora.items()})
     except HarnessError as exc:

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from harness.backends.http import ClientConfig, RemoteCallError
+from harness.backends.openai.client import ChatGenerator
 from harness.cli.arguments import non_negative_number, positive_int, positive_number, seed
 from harness.data.records import Message
 from harness.data.synth import synthesize, write_chat_jsonl
@@ -56,8 +58,6 @@ def register(subparsers: Any) -> None:
 def endpoint_asker(config: Any, model: str, *, temperature: float, max_tokens: int,
                    seed: int) -> Callable[[list[Message], int], str]:
     """The ``ask`` callable :func:`harness.data.synth.synthesize` needs, against a chat endpoint."""
-    from harness.backends.http import RemoteCallError
-    from harness.backends.openai.client import ChatGenerator
 
     generator = ChatGenerator(config, model)
 
@@ -73,7 +73,6 @@ def endpoint_asker(config: Any, model: str, *, temperature: float, max_tokens: i
 
 def run_synth(args: argparse.Namespace) -> int:
     """Collect the pairs, write them, report what was dropped."""
-    from harness.backends.http import ClientConfig
 
     config = ClientConfig.resolve(base_url=args.endpoint, api_key_env=args.api_key_env,
                                   timeout_s=args.timeout)

@@ -21,6 +21,7 @@ from harness.errors import HarnessError
 from harness.jsonio import strict_dumps
 from harness.kinds import build_candidate
 from harness.protocol import Candidate
+from harness.session import EvalSession, SessionOptions
 from harness.training.lifecycle import world_size
 
 # Kinds trained through the training lifecycle, which several processes can share.
@@ -36,7 +37,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _context(args: argparse.Namespace):
-    from harness.session import EvalSession, SessionOptions
 
     options = SessionOptions(spec_path=args.spec, root_dir=Path.cwd(), base_model=args.base_model,
                              cache_dir=args.cache_dir, resume=not args.no_resume)

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from harness.serve import gate, handlers
 from harness.serve.backend import ModelBackend
 from harness.serve.faults import FaultInjector
 from harness.serve.jobs import FineTuneWorker
+from harness.serve.routes import files, generation, jobs, models
 from harness.serve.settings import ServerSettings
 from harness.serve.store import Store
 
@@ -23,8 +25,6 @@ __all__ = ["ServerSettings", "create_app"]
 def create_app(backend: ModelBackend, store: Store, worker: FineTuneWorker,
                settings: ServerSettings | None = None) -> FastAPI:
     """The OpenAI-compatible app over ``backend`` (generation) and ``store`` / ``worker`` (jobs)."""
-    from harness.serve import gate, handlers
-    from harness.serve.routes import files, generation, jobs, models
 
     settings = settings or ServerSettings()
     app = FastAPI(title="ft-harness OpenAI-compatible server", docs_url=None, redoc_url=None)

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, cast
 
+from harness.backends.hf import inference
+from harness.backends.hf.inference import generate_encoded, render_prompts
 from harness.data.records import Message
+from harness.data.tokens import chat_template_ids
 from harness.protocol import DecodeParams, Generation
 
 
@@ -87,14 +90,13 @@ class LocalBackend:
 
     def __init__(self, base_id: str, base_dir: str | Path, adapters: Mapping[str, str | Path] | None = None,
                  *, batch_size: int = 16, device: str | None = None, torch_threads: int | None = None) -> None:
-        from harness.backends.hf.inference import load_model
 
         self.base_id = base_id
         self._base_dir = Path(base_dir)
         self.batch_size = batch_size
         self._lock = threading.RLock()
         self._created = int(time.time())
-        self._model, self.tokenizer = load_model(self._base_dir, device=device, torch_threads=torch_threads)
+        self._model, self.tokenizer = inference.load_model(self._base_dir, device=device, torch_threads=torch_threads)
         self._adapters: dict[str, str] = {}  # model id -> PEFT adapter name
         self._adapter_created: dict[str, int] = {}
         # The served ids have their own lock: /health and /v1/models never wait for a generation.
@@ -120,7 +122,6 @@ class LocalBackend:
 
     def count_tokens(self, model: str, messages: list[Message]) -> int:
         """Exact tokens of a conversation under the base tokenizer's chat template."""
-        from harness.data.tokens import chat_template_ids
 
         with self._lock:  # the tokenizer is shared with generation
             return len(chat_template_ids(self.tokenizer, messages))
@@ -131,7 +132,6 @@ class LocalBackend:
 
     def prompt_tokens(self, model: str, prompts: Sequence[list[Message]] | Sequence[str]) -> list[int]:
         """Prompt lengths exactly as generation encodes them."""
-        from harness.backends.hf.inference import render_prompts
 
         with self._lock:
             if all(isinstance(p, str) for p in prompts):
@@ -179,9 +179,8 @@ class LocalBackend:
     def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams, *,
              stream: ReplyStream | None = None) -> list[Generation]:
         """Batched chat generation with ``model``'s adapter active."""
-        from harness.backends.hf.inference import generate_batch
 
-        return self._run(model, lambda m: generate_batch(
+        return self._run(model, lambda m: inference.generate_batch(
             m, self.tokenizer, prompts, params, batch_size=self.batch_size,
             on_step=step_reporter(m, self.tokenizer, stream, params, strip=True) if stream else None))
 
@@ -227,7 +226,6 @@ def complete_texts(model: Any, tokenizer: Any, prompts: Sequence[str], params: D
     Generation stops on every stop id of the model's generation config and the chat template's
     end-of-turn token (as chat replies do); an out-of-memory error halves the batch.
     """
-    from harness.backends.hf.inference import generate_encoded
 
     if not prompts:
         return []

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.backends.hf.lora import train_lora
+from harness.data import load_split
 from harness.errors import DatasetError
 from harness.protocol import TrainingSummary
 from harness.serve.backend import ModelBackend
@@ -169,7 +171,6 @@ class FineTuneWorker:
 
     def _load(self, job: JobRecord, file_id: str | None, param: str):
         """A validated :class:`Split` of an uploaded file, or None after failing the job."""
-        from harness.data import load_split
 
         if file_id is None:
             return None
@@ -225,7 +226,6 @@ class FineTuneWorker:
                   "learning_rate": self.defaults.learning_rate * hyper["learning_rate_multiplier"]}
         train_fn = self.train_fn
         if train_fn is None:
-            from harness.backends.hf.lora import train_lora
 
             train_fn = train_lora
         summary = train_fn(self.backend.base_dir(job.model), train, validation, params, out_dir,

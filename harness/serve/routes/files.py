@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import Response
 
+from harness.data import load_split
 from harness.errors import DatasetError
 from harness.serve.deps import Files, Settings
 from harness.serve.errors import bad_request, file_too_large, not_found
@@ -100,7 +101,6 @@ def file_content(file_id: str, store: Files) -> Response:
 
 def validate_training_file(content: bytes, filename: str) -> None:
     """Reject a fine-tuning upload that is not valid chat JSONL (400 naming line and field)."""
-    from harness.data import load_split
 
     suffix = Path(filename).suffix.lower()
     with tempfile.TemporaryDirectory(prefix="ft-upload-") as folder:
