@@ -19,7 +19,7 @@ from harness import interrupts
 from harness.backends.hf.embedded import embedded_base_dir
 from harness.cache import CacheStore
 from harness.context import BuildContext, BuildOptions, looks_like_path
-from harness.data.slices import slice_members
+from harness.data.slices import cluster_labels, slice_members
 from harness.data.tokens import load_tokenizer, tokenizer_counter
 from harness.errors import HarnessError, SpecError
 from harness.gate import (
@@ -333,7 +333,6 @@ class EvalSession:
             result = evaluate_candidate(self.ctx, candidate, suite, split)
             result.slices = self.slice_members(suite_name)
             if suite.cluster is not None:
-                from harness.data.slices import cluster_labels
 
                 result.clusters = cluster_labels(split.examples, suite.cluster)
             if suite.judges or suite.human is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli.arguments import add_candidate_arguments, check_dir_option, positive_int
+from harness.data.slices import cluster_labels
 from harness.errors import HarnessError
 from harness.jsonio import strict_dumps, write_atomic
 from harness.kinds import build_candidate
@@ -75,7 +76,6 @@ def evaluate(args: argparse.Namespace) -> dict[str, Any] | None:
     result = evaluate_candidate(ctx, candidate, suite, split, shard)
     result.slices = slices
     if suite.cluster is not None:
-        from harness.data.slices import cluster_labels
 
         result.clusters = cluster_labels(split.examples, suite.cluster)
     seconds = time.perf_counter() - began

@@ -19,7 +19,7 @@ from typing import Any
 from harness.backends.encoder.zeroshot import description_table
 from harness.data.lint import normalise_text
 from harness.data.records import Example, Split
-from harness.data.slices import slice_members
+from harness.data.slices import cluster_labels, slice_members
 from harness.errors import DatasetError, HarnessError, SpecError
 from harness.metrics.labels import exact_label
 from harness.spec.model import HarnessSpec, SuiteSpec
@@ -138,7 +138,6 @@ def check_slices(suite: SuiteSpec, spec: HarnessSpec, evaluation: Split) -> None
 
 def check_cluster(suite: SuiteSpec, spec: HarnessSpec, evaluation: Split) -> None:
     """A suite's ``cluster`` field is in every eval row's metadata (file:line of the first without it)."""
-    from harness.data.slices import cluster_labels
 
     if suite.cluster is None:
         return

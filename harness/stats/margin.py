@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from harness.stats._inputs import check_probability, is_binary, paired
+from harness.stats.clustered import CLUSTER_METHOD, clustered_margin_arrays, clustered_mde
 from harness.stats.paired_binary import (
     TANGO_METHOD,
     discordant_counts,
@@ -259,7 +260,6 @@ def corpus_margin_test(score_a: Callable[[np.ndarray], np.ndarray], score_b: Cal
 def _clustered_margin_test(first: np.ndarray, second: np.ndarray, clusters: Any, *, margin: float, alpha: float,
                            power: float) -> MarginTest:
     """The mean difference with a cluster-robust SE; 0/1 scores with no change keep Tango's bound."""
-    from harness.stats.clustered import CLUSTER_METHOD, clustered_margin_arrays, clustered_mde
 
     d = second - first
     n = int(d.shape[0])
