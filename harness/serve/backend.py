@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from harness.backends.hf import inference
-from harness.backends.hf.inference import generate_encoded, render_prompts
+from harness.backends.hf.inference import generate_encoded, render_prompts, stop_token_ids
 from harness.data.records import Message
 from harness.data.tokens import chat_template_ids
 from harness.protocol import DecodeParams, Generation
+from harness.serve.streaming import settled
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,6 @@ class LocalBackend:
     def chat(self, model: str, prompts: Sequence[list[Message]], params: DecodeParams, *,
              stream: ReplyStream | None = None) -> list[Generation]:
         """Batched chat generation with ``model``'s adapter active."""
-
         return self._run(model, lambda m: inference.generate_batch(
             m, self.tokenizer, prompts, params, batch_size=self.batch_size,
             on_step=step_reporter(m, self.tokenizer, stream, params, strip=True) if stream else None))
@@ -196,8 +196,6 @@ def step_reporter(model: Any, tokenizer: Any, stream: ReplyStream, params: Decod
                   strip: bool) -> Callable[[list[int], list[int]], bool]:
     """A decoding-step hook that decodes each prompt's tokens so far, reports its settled text to
     ``stream`` and ends generation once ``stream`` is cancelled (checked after every step)."""
-    from harness.backends.hf.inference import stop_token_ids
-    from harness.serve.streaming import settled
 
     stops = set(stop_token_ids(model, tokenizer))
     tokens: dict[int, list[int]] = {}
