@@ -128,3 +128,37 @@ def test_an_abandoned_stream_stops_within_a_step_and_the_next_request_is_served(
     after_disconnect = [e for e in steps.log[at_cancel:before_next] if e.startswith("forward")]
     assert len(after_disconnect) <= 1, steps.log  # generation stopped within one step
     assert steps.log[before_next + 1:] == ["forward 3", "forward 4", "forward 5"], steps.log
+
+
+def test_a_sampled_stream_equals_the_sampled_reply_and_stops_when_abandoned(tiny_base, monkeypatch):
+    """Sampling runs ``model.generate``: its streamer and stopping criterion do the same job."""
+    backend = LocalBackend("tiny", tiny_base, batch_size=8)
+    cancelled = threading.Event()
+    steps = Steps(backend, hold_at=0, release=cancelled)
+    original_cancel = streaming.ReplyFeed.cancel
+
+    def cancel(feed):
+        cancelled.set()
+        original_cancel(feed)
+
+    monkeypatch.setattr(streaming.ReplyFeed, "cancel", cancel)
+    body = {"model": "tiny", "max_tokens": 8, "temperature": 0.9, "seed": 7,
+            "messages": [{"role": "user", "content": "what is the capital"}]}
+    try:
+        with serve_in_thread(backend) as server, httpx.Client(timeout=60) as client:
+            plain = client.post(f"{server.base_url}/chat/completions", json=body).json()
+            with client.stream("POST", f"{server.base_url}/chat/completions",
+                               json={**body, "stream": True}) as response:
+                text = "".join(c["choices"][0]["delta"].get("content") or ""
+                               for c in data_lines(response) if c["choices"])
+            assert text == plain["choices"][0]["message"]["content"]
+            cancelled.clear()
+            steps.hold_at = steps.forwards + 2  # the abandoned request's second step waits for the disconnect
+            with client.stream("POST", f"{server.base_url}/chat/completions",
+                               json={**body, "stream": True, "max_tokens": 200}) as response:
+                next(data_lines(response))
+            held_at = steps.hold_at
+        assert cancelled.is_set() and steps.released_in_time is True, steps.log
+        assert steps.forwards <= held_at + 1, steps.log  # generate stopped within a step of the disconnect
+    finally:
+        steps.remove()
