@@ -3,8 +3,9 @@
 ``python -m bench.serve_load [--requests 800] [--concurrency 8] [--backend scripted|tiny]``
 (or ``ft-harness bench serve_load``) starts the server on a free loopback port, sends a fixed
 number of chat completions from ``concurrency`` keep-alive clients (stopping early at
-``--max-seconds``), probes ``/health`` throughout, then times trivial keep-alive requests
-one at a time; the clients run in a separate process. Only 127.0.0.1 is ever contacted; every loop is bounded in count and time.
+``--max-seconds``), probes ``/health`` throughout, then sends ``--stream-requests`` streamed
+chat completions the same way (time to the first content chunk and to ``[DONE]``), then times
+trivial keep-alive requests one at a time; the clients run in a separate process. Only 127.0.0.1 is ever contacted; every loop is bounded in count and time.
 """
 
 from __future__ import annotations
@@ -116,6 +117,55 @@ def _load(base_url: str, model: str, requests: int, concurrency: int, max_second
             "latency": _ms(latencies), "health_under_load": _ms(health)}
 
 
+def _streamed(base_url: str, model: str, requests: int, concurrency: int, max_seconds: float,
+              max_tokens: int) -> dict[str, Any]:
+    """Streamed chat completions: time to the first content chunk and to the end of the stream."""
+    import json
+
+    import httpx
+
+    first: list[float] = []
+    whole: list[float] = []
+    failures: list[int] = []
+    lock = threading.Lock()
+    remaining = [requests]
+    deadline = time.monotonic() + max_seconds
+    body = {"model": model, "max_tokens": max_tokens, "temperature": 0, "stream": True,
+            "messages": [{"role": "user", "content": "what is the capital of france"}]}
+
+    def worker() -> None:
+        with httpx.Client(timeout=30) as client:
+            while time.monotonic() < deadline:
+                with lock:
+                    if remaining[0] <= 0:
+                        return
+                    remaining[0] -= 1
+                began = time.perf_counter()
+                first_at = None
+                with client.stream("POST", f"{base_url}/chat/completions", json=body) as response:
+                    if response.status_code != 200:
+                        with lock:
+                            failures.append(response.status_code)
+                        continue
+                    for line in response.iter_lines():
+                        if first_at is None and line.startswith("data: {"):
+                            chunk = json.loads(line.removeprefix("data: "))
+                            if any(c["delta"].get("content") for c in chunk["choices"]):
+                                first_at = time.perf_counter()
+                ended = time.perf_counter()
+                with lock:
+                    whole.append(ended - began)
+                    first.append((first_at or ended) - began)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return {"requests": len(whole) + len(failures), "ok": len(whole), "failed": len(failures),
+            "time_to_first_token": _ms(first), "latency": _ms(whole)}
+
+
 def _keep_alive(base_url: str, n: int = 200) -> dict[str, float]:
     import httpx
 
@@ -130,7 +180,7 @@ def _keep_alive(base_url: str, n: int = 200) -> dict[str, float]:
 
 
 def run(requests: int = 800, concurrency: int = 8, backend: str = "scripted",
-        max_seconds: float = 120.0, max_tokens: int = 8) -> dict[str, Any]:
+        max_seconds: float = 120.0, max_tokens: int = 8, stream_requests: int = 200) -> dict[str, Any]:
     """Serve on 127.0.0.1, load it, and return the measured figures."""
     from harness.serve.runtime import serve_in_thread
 
@@ -140,8 +190,10 @@ def run(requests: int = 800, concurrency: int = 8, backend: str = "scripted",
           serve_in_thread(model_backend, host=HOST) as server):
         loaded = pool.submit(_load, server.base_url, model, requests, concurrency, max_seconds,
                              max_tokens).result(timeout=max_seconds + 60)
+        streamed = pool.submit(_streamed, server.base_url, model, stream_requests, concurrency,
+                               max_seconds, max_tokens).result(timeout=max_seconds + 60)
         keep_alive = pool.submit(_keep_alive, server.base_url).result(timeout=60)
-    return {"backend": backend, **loaded, "keep_alive_trivial": keep_alive}
+    return {"backend": backend, **loaded, "streamed": streamed, "keep_alive_trivial": keep_alive}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,11 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--backend", choices=("scripted", "tiny"), default="scripted")
     parser.add_argument("--max-seconds", type=float, default=120.0, help="stop sending after this")
     parser.add_argument("--max-tokens", type=int, default=8)
+    parser.add_argument("--stream-requests", type=int, default=200, help="streamed chat completions")
     args = parser.parse_args(argv)
-    if not (1 <= args.requests <= 100_000 and 1 <= args.concurrency <= 64 and args.max_seconds <= 600):
-        parser.error("--requests 1..100000, --concurrency 1..64, --max-seconds <= 600")
+    if not (1 <= args.requests <= 100_000 and 1 <= args.concurrency <= 64 and args.max_seconds <= 600
+            and 1 <= args.stream_requests <= 100_000):
+        parser.error("--requests 1..100000, --stream-requests 1..100000, --concurrency 1..64, "
+                     "--max-seconds <= 600")
     print(strict_dumps(run(args.requests, args.concurrency, args.backend, args.max_seconds,
-                         args.max_tokens), indent=2))
+                         args.max_tokens, args.stream_requests), indent=2))
     return 0
 
 
