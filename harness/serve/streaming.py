@@ -30,21 +30,22 @@ log = logging.getLogger(__name__)
 def settled(text: str, stop: Sequence[str], *, strip: bool) -> str:
     """The part of a growing reply that later tokens cannot change.
 
-    Cut at the first stop sequence; otherwise without a trailing partial character (``\\ufffd``),
-    a tail that may begin a stop sequence, or (``strip``: chat replies, which are trimmed)
-    trailing whitespace. ``strip`` also drops leading whitespace, as the finished reply does.
+    A stop sequence found whole before any tail that may still become one cuts the reply there;
+    otherwise the text goes up to that tail, without a trailing partial character (``\ufffd``)
+    or (``strip``: chat replies, which are trimmed) trailing whitespace. ``strip`` also drops
+    leading whitespace, as the finished reply does.
     """
     if strip:
         text = text.lstrip()
+    longest = max((len(marker) for marker in stop if marker), default=0)
+    open_from = next((i for i in range(max(0, len(text) - longest + 1), len(text))
+                      if any(len(m) > len(text) - i and m.startswith(text[i:]) for m in stop if m)),
+                     len(text))
     cut = cut_at_stop(text, stop)
-    if cut != text:
+    if len(cut) < len(text) and len(cut) < open_from:
         return cut.rstrip() if strip else cut
-    text = text.rstrip("\ufffd")
-    if strip:
-        text = text.rstrip()
-    hold = max((k for marker in stop for k in range(1, len(marker)) if text.endswith(marker[:k])),
-               default=0)
-    return text[:len(text) - hold]
+    text = text[:open_from].rstrip("\ufffd")
+    return text.rstrip() if strip else text
 
 
 class ReplyFeed:
