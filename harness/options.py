@@ -9,9 +9,7 @@ from typing import Any
 
 from harness.cache import default_cache_root
 from harness.errors import HarnessError
-from harness.protocol import MAX_COUNT
-
-MAX_REPEAT = 1_000  # evaluations of each candidate (--ft-repeat)
+from harness.protocol import MAX_COUNT, MAX_REPEAT
 
 DEFAULT_SPEC = "fixtures/candidates.toml"
 DEFAULT_REPORTS = "reports"

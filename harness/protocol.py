@@ -14,6 +14,8 @@ from harness.data.records import Message
 MAX_SEED = 2**32 - 1  # numpy, torch and Python seeding take 32-bit seeds
 MAX_NEW_TOKENS = 1_000_000  # no model's context comes near it
 MAX_COUNT = 1_000_000  # batch sizes, token lengths, steps and other counts
+#: evaluations of each candidate (``--ft-repeat``, a suite's ``repeats``)
+MAX_REPEAT = 1_000
 MAX_THREADS = 1024  # torch intra-op threads
 MAX_EPOCHS = 10_000
 MAX_TRIALS = 1_000  # hyperparameter-search trials (a grid's combinations)

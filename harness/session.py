@@ -333,14 +333,12 @@ class EvalSession:
             result = evaluate_candidate(self.ctx, candidate, suite, split)
             result.slices = self.slice_members(suite_name)
             if suite.cluster is not None:
-
                 result.clusters = cluster_labels(split.examples, suite.cluster)
             if suite.judges or suite.human is not None:
                 self._grade(suite, result)
-            if self.options.repeat > 1:
-
-                result.details["repeats"] = repeat_evaluation(self.ctx, candidate, suite, split, result,
-                                                              self.options.repeat)
+            repeats = self.options.repeat if self.options.repeat > 1 else suite.repeats
+            if repeats > 1:
+                result.details["repeats"] = repeat_evaluation(self.ctx, candidate, suite, split, result, repeats)
             self._results[key] = result
             self.state.results.append(result)
         return self._results[key]

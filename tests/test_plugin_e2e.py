@@ -179,3 +179,24 @@ def test_repeat_reports_spread_and_determinism(tmp_path, shared_cache):
     assert repeats["metrics"]["accuracy"]["std"] == 0.0
     assert repeats["metrics"]["accuracy"]["mean"] == results["lora"]["metrics"]["accuracy"]
     assert "## Stability" in (project / "reports" / "mini.md").read_text(encoding="utf-8")
+
+
+def test_sampled_repeats_set_in_the_spec_feed_the_gate_with_per_item_means(tmp_path, shared_cache):
+    project = tmp_path / "sampled"
+    spec = make_project(project)
+    text = spec.read_text(encoding="utf-8")
+    spec.write_text(text.replace("decode = { max_new_tokens = 3 }",
+                                 "decode = { max_new_tokens = 3, temperature = 2.0, seed = 0 }\nrepeats = 3"),
+                    encoding="utf-8")
+    done = run_pytest(project, shared_cache)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = {r["candidate"]: r for r in read_results(project / "reports")["results"]}
+    lora = results["lora"]
+    repeats = lora["details"]["repeats"]
+    assert repeats["n"] == 3 and repeats["sampled"] is True and repeats["averaged"] == ["accuracy"]
+    scores = lora["per_example"]["correct"]
+    assert {round(3 * s) / 3 for s in scores} == set(scores) and set(scores) <= {0.0, 1 / 3, 2 / 3, 1.0}
+    assert lora["metrics"]["accuracy"] == pytest.approx(sum(scores) / len(scores), abs=1e-12)
+    assert repeats["n_differing"] >= 1 and repeats["within_item_variance"]["accuracy"] >= 0
+    page = (project / "reports" / "mini.md").read_text(encoding="utf-8")
+    assert "within-item variance" in page and "each item's mean over 3 sampled runs for accuracy" in page

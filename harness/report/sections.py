@@ -296,20 +296,27 @@ def search_section(results: Sequence[EvalResult], images: Mapping[str, str] | No
 
 
 def stability_section(results: Sequence[EvalResult]) -> str:
-    """``--ft-repeat``: each metric's spread over repeated evaluations, and non-determinism."""
+    """Repeated evaluations: each metric's spread over the runs, the within-item variance, items whose
+    outputs differ, non-determinism, and which metrics the gate reads as per-item means."""
     repeated = [r for r in results if r.details.get("repeats")]
     if not repeated:
         return ""
     rows = []
     for r in repeated:
         info = r.details["repeats"]
+        within = info.get("within_item_variance") or {}
         for metric, spread in sorted(info.get("metrics", {}).items()):
+            variance = within.get(metric)
             rows.append([r.candidate, metric, fmt_int(info.get("n")), fmt_metric(spread["mean"], metric),
                          fmt_metric(spread["std"], metric), fmt_metric(spread["min"], metric),
-                         fmt_metric(spread["max"], metric),
+                         fmt_metric(spread["max"], metric), NA if variance is None else f"{variance:.4g}",
+                         fmt_int(info.get("n_differing")) if "n_differing" in info else NA,
                          "sampled" if info.get("sampled") else ("yes" if info.get("deterministic") else "**NO**")])
     notes = [f"⚠ {r.candidate}: {r.details['repeats']['note']}" for r in repeated if r.details["repeats"].get("note")]
-    table = markdown_table(["candidate", "metric", "runs", "mean", "std", "min", "max", "greedy deterministic"], rows)
+    notes += [f"{r.candidate}: the gate reads each item's mean over {r.details['repeats']['n']} sampled runs for "
+              f"{', '.join(r.details['repeats']['averaged'])}" for r in repeated if r.details["repeats"].get("averaged")]
+    table = markdown_table(["candidate", "metric", "runs", "mean", "std", "min", "max", "within-item variance",
+                            "items with differing outputs", "greedy deterministic"], rows)
     return _section("Stability", table, *notes)
 
 

@@ -1,19 +1,30 @@
-"""``--ft-repeat N``: evaluate a candidate N times and report the spread of its metrics.
+"""``--ft-repeat N`` / ``repeats = N``: evaluate a candidate N times; the spread, and with sampling the scores.
 
 Greedy decoding must give identical outputs every time; a candidate whose greedy outputs differ
-between runs is reported as non-deterministic. Sampled decoding uses a different seed per run.
+between runs is reported as non-deterministic, and the gate reads run 1. Sampled decoding uses a
+different seed per run, and then each item's score for the paired test, its interval and the MDE is
+its mean over the N runs (Miller 2024, "Adding Error Bars to Evals", arXiv:2411.00640, section 3:
+resampling answers removes the sampling noise from the item scores): the per-example scores and the
+mean-of-scores metrics are replaced by those means. The report shows the within-item variance (the
+mean over items of each item's sample variance across runs, what averaging removes: divided by N it is
+the part of an item mean's variance due to sampling) and how many items' outputs differ between runs.
+Corpus metrics (BLEU, chrF, TER) and graded ones (judges, scorers, people) keep run 1.
 """
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from harness.context import BuildContext
 from harness.data.records import Split
+from harness.metrics.registry import mean_of_scores
 from harness.protocol import Candidate, LabelScorer
-from harness.results import EvalResult
+from harness.results import PAIRED_SCORE, EvalResult
 from harness.runner.scoring import score_task
 from harness.spec import SuiteSpec
 
@@ -28,13 +39,52 @@ def spread(values: list[float]) -> dict[str, float]:
     }
 
 
+def averaged_scores(runs: Sequence[dict[str, list[float]]], metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per metric whose aggregate is the mean of its per-example scores: each item's mean over the runs,
+    the metric's value from those means, and the within-item variance (pure).
+
+    ``runs``: the per-example scores of each run (same items, same order). Items with no score in a run
+    (``None``) average their scored runs; an item no run scored stays ``None``.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for metric in metrics:
+        if metric not in mean_of_scores() or metric not in PAIRED_SCORE:
+            continue
+        key = PAIRED_SCORE[metric][0]
+        if not all(key in run for run in runs):
+            continue
+        table = np.asarray([[np.nan if v is None else float(v) for v in run[key]] for run in runs], dtype=float)
+        counts = np.sum(~np.isnan(table), axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.nansum(table, axis=0) / counts
+            squares = np.nansum((table - means) ** 2, axis=0) / (counts - 1)
+        scored = counts > 0
+        varied = counts > 1
+        out[metric] = {
+            "key": key,
+            "scores": [float(m) if ok else None for m, ok in zip(means, scored, strict=True)],
+            "value": float(np.mean(means[scored])) if scored.any() else float("nan"),
+            "within_item_variance": float(np.mean(squares[varied])) if varied.any() else float("nan"),
+            "items_varying": int(np.sum(np.nanmax(table[:, varied], axis=0) != np.nanmin(table[:, varied], axis=0))),
+        }
+    return out
+
+
+def apply_averages(result: EvalResult, averages: dict[str, dict[str, Any]]) -> None:
+    """Make each averaged metric's per-item means the result's paired scores and its value their mean."""
+    for metric, average in averages.items():
+        result.per_example[average["key"]] = average["scores"]
+        result.metrics[metric] = average["value"]
+
+
 def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec, split: Split,
                       first: EvalResult, repeats: int) -> dict[str, Any]:
     """Run ``repeats - 1`` more evaluations (no output cache) and summarise all of them."""
     sampled = suite.decode.temperature > 0
     prompts = [ex.prompt for ex in split.examples]
     runs = [first.predictions]
-    metric_runs = [first.metrics]
+    metric_runs = [dict(first.metrics)]
+    score_runs = [{key: list(values) for key, values in first.per_example.items()}]
     for i in range(1, repeats):
         params = replace(suite.decode, seed=suite.decode.seed + i) if sampled else suite.decode
         if first.details.get("method") in ("likelihood", "classifier"):
@@ -43,14 +93,24 @@ def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec,
         else:
             predictions = [g.text for g in candidate.generate(prompts, params)]
         ctx.count("generated")
-        metrics = score_task(suite.task, predictions, first.references, labels=suite.labels,
-                             aliases=suite.label_aliases, metrics=tuple(first.metrics),
-                             options=suite.metric_options)[0]
+        metrics, per_example = score_task(suite.task, predictions, first.references, labels=suite.labels,
+                                          aliases=suite.label_aliases, metrics=tuple(first.metrics),
+                                          options=suite.metric_options)[:2]
         runs.append(predictions)
         metric_runs.append(metrics)
+        score_runs.append(per_example)
     differing = sorted({first.example_ids[j] for run in runs[1:] for j, p in enumerate(run) if p != runs[0][j]})
+    averages = averaged_scores(score_runs, tuple(first.metrics))
+    run_one = {metric: first.metrics[metric] for metric in averages}
+    if sampled:  # the gate, its interval and MDE read each item's mean over the runs
+        apply_averages(first, averages)
     return {
         "n": repeats,
+        "averaged": sorted(averages) if sampled else [],
+        "run_one": run_one if sampled else {},
+        "n_differing": len(differing),
+        "within_item_variance": {metric: a["within_item_variance"] for metric, a in averages.items()},
+        "items_varying": {metric: a["items_varying"] for metric, a in averages.items()},
         "sampled": sampled,
         "deterministic": not differing,
         "differing_examples": differing[:20],

@@ -11,7 +11,7 @@ from harness.cost import PricingTable
 from harness.errors import SpecError
 from harness.gate.config import GateConfig
 from harness.metrics.registry import METRICS, OPTIONS, default_metrics, metrics_for, options_for
-from harness.protocol import MAX_COUNT, MAX_NEW_TOKENS, MAX_THREADS, DecodeParams
+from harness.protocol import MAX_COUNT, MAX_NEW_TOKENS, MAX_REPEAT, MAX_THREADS, DecodeParams
 from harness.spec.candidates import check_candidate, check_suite_candidates
 from harness.spec.collateral import check_collateral
 from harness.spec.judges import check_human, check_judges
@@ -30,7 +30,7 @@ _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing"
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
                "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
                "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers", "judges",
-               "allow_train_eval_overlap", "collateral", "human", "cluster")
+               "allow_train_eval_overlap", "collateral", "human", "cluster", "repeats")
 #: ``likelihood_normalize``: label log-likelihoods as they are, per character (lm-evaluation-harness's
 #: ``acc_norm``) or per UTF-8 byte (``acc_bytes``)
 LIKELIHOOD_NORMALIZE = ("none", "chars", "bytes")
@@ -217,7 +217,7 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         candidates=({} if candidates is None else
                     {cname: check_candidate(cname, _with_engine(t, candidates.get(cname)), candidates.at(cname),
                                             has_validation="validation" in t) for cname in candidates}),
-        system=system, cluster=cluster,
+        system=system, cluster=cluster, repeats=t.integer("repeats", 1, minimum=1, maximum=MAX_REPEAT),
         slices=check_slices(t.table("slices"), task=task),
         **{key: _fraction(t, key) for key in DATA_LOSS_LIMITS},
         likelihood_normalize=normalize,

@@ -90,6 +90,9 @@ class SuiteSpec:
     #: the eval rows' metadata field that groups dependent items (``cluster = "document"``): the gate's
     #: intervals, tests and MDEs then use cluster-robust variance (:mod:`harness.stats.clustered`)
     cluster: str | None = None
+    #: evaluations of each candidate (``--ft-repeat`` overrides it); with sampled decoding each item's
+    #: score for the gate is its mean over the repeats (:mod:`harness.runner.stability`)
+    repeats: int = 1
 
     @property
     def graded_metrics(self) -> tuple[str, ...]:
