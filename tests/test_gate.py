@@ -273,7 +273,7 @@ def test_every_regression_is_listed_with_continuous_drops():
     message = str(info.value)
     assert "2 of 2 gated metric(s)" in message
     assert "sentiment / lora / accuracy: regressed" in message
-    assert "descriptions / full / rougeL: regressed" in message and "paired t interval" in message
+    assert "descriptions / full / rougeL: regressed" in message and "betting interval" in message
     worst = int(np.argmax(accepted - dropped))
     assert "largest rougeL drops" in message
     assert f"ex-{worst:04d}: {accepted[worst]:.2f} → {dropped[worst]:.2f}" in message

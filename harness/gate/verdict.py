@@ -48,6 +48,7 @@ from harness.gate.baseline import BaselineEntry, BaselineMetric
 from harness.gate.config import GateConfig, MetricCheck
 from harness.gate.pairing import Pairing, pair_by_id
 from harness.metrics.registry import (
+    MetricInfo,
     corpus_stats_table,
     graded_family,
     info,
@@ -200,14 +201,27 @@ def corpus_test(metric: str, stats_a: np.ndarray, stats_b: np.ndarray, *, margin
     return replace(test, mean_a=sign * test.mean_a, mean_b=sign * test.mean_b)
 
 
+def score_bounds(facts: MetricInfo, baseline: Sequence[float], current: Sequence[float]) -> tuple[float, float]:
+    """The range the per-example scores of a metric lie in, oriented like the gate's ``sign * score``.
+
+    ``0 … scale`` from the registry; a graded score (declared 0–1 or −1…+1) with a negative value
+    anywhere reads ``−scale … scale``. Scores outside it make the test fall back to paired t.
+    """
+    low = 0.0 if min(min(baseline, default=0.0), min(current, default=0.0)) >= 0 or not facts.graded \
+        else -facts.scale
+    return (low, facts.scale) if facts.sign > 0 else (-facts.scale, -low)
+
+
 def mean_test(metric: str, baseline: Sequence[float], current: Sequence[float], *, margin: float,
               alpha: float, clusters: Sequence[str] | None = None) -> Any:
-    """Margin tests of the mean of ``metric``'s per-example scores (Tango's for 0/1 scores, else paired t;
-    with ``clusters``, one label per pair, the cluster-robust test; oriented so a drop is a loss)."""
+    """Margin tests of the mean of ``metric``'s per-example scores (Tango's for 0/1 scores, else the betting
+    interval on the registry's scale; with ``clusters``, one label per pair, the cluster-robust test;
+    oriented so a drop is a loss)."""
 
-    sign = info(metric).sign
+    facts = info(metric)
+    sign = facts.sign
     test = margin_test(np.multiply(sign, baseline), np.multiply(sign, current), margin=margin, alpha=alpha,
-                       clusters=clusters)
+                       clusters=clusters, bounds=score_bounds(facts, baseline, current))
     return replace(test, mean_a=sign * test.mean_a, mean_b=sign * test.mean_b)
 
 
@@ -312,7 +326,8 @@ def examples_needed(test: Any) -> str:
     if math.isinf(needed):
         return "; no eval-set size makes a zero tolerance decisive"
     rate = {"Tango": f"discordance {test.spread:.3g}", "paired t": f"SD of the differences {test.spread:.3g}",
-            "paired mean difference": f"cluster-robust SD {test.spread:.3g}"}
+            "paired mean difference": f"cluster-robust SD {test.spread:.3g}",
+            "betting": f"SD of the differences {test.spread:.3g}"}
     observed = next((words for key, words in rate.items() if test.method.startswith(key)),
                     f"bootstrap SD {test.spread:.3g}")
     return (f"; about {int(needed):,} paired examples would make it decisive ({test.power:.0%} power for an "

@@ -13,21 +13,26 @@ and ``upper < -m`` exactly when ``p_inferior < alpha`` — each bound is the one
 ``1 - alpha`` confidence bound. So the interval straddles ``-m`` exactly when neither test
 rejects: the only inconclusive case.
 
-Three ways to get the interval and the p-values, each the dual of the other:
+Four ways to get the interval and the p-values, each the dual of the other:
 
 * 0/1 scores (accuracy, exact match): Tango's (1998) score test and interval for the difference
   of paired proportions (:mod:`harness.stats.paired_binary`). The Wald / paired-t interval it
   replaces passed up to half the runs at a true drop equal to the tolerance when a candidate only
   breaks a few examples, and treated "no discordant pair" as a known difference of 0;
-* other means of per-example scores (ROUGE, sentence BLEU): the paired t interval of the
-  mean difference (``scipy.stats.ttest_1samp(d, -m)``), vectorised over
-  rows so a simulation of many runs costs one call;
+* other means of per-example scores on a known scale (ROUGE 0–100, semscore and graded scores
+  0–1, passed as ``bounds``): the betting interval of Waudby-Smith & Ramdas (2024) for bounded
+  means (:mod:`harness.stats.bounded`), valid at every n. The paired t interval it replaces
+  passed up to 37 % of runs at a true drop equal to the tolerance when most examples were
+  unchanged and a few lost 20–40 points;
+* means of scores of unknown range (no ``bounds``): the paired t interval of the mean difference
+  (``scipy.stats.ttest_1samp(d, -m)``), vectorised over rows so a simulation of many runs costs one call;
 * a corpus statistic (corpus BLEU): the paired bootstrap of the statistic itself, with
   ``inverted_cdf`` quantiles so that bounds and p-values agree exactly.
 
 The MDE is the smallest margin that a candidate with no true change clears with ``power``
 (default 80 %): for Tango's test at the observed discordance (:func:`~harness.stats.paired_binary.tango_mde`;
-``z² / (n + z²)`` when no example changed), for the t interval the paired t-test's MDE at the observed SD
+``z² / (n + z²)`` when no example changed), for the betting interval its observed distance below the mean plus ``z_power`` standard errors,
+for the t interval the paired t-test's MDE at the observed SD
 (:func:`harness.stats.power.mde`, one-sided), for the bootstrap ``(z_(1-alpha) + z_power) * sd``
 of the resampled differences. Equivalently a true drop of ``m + MDE`` reads *regressed* with
 that power.
@@ -43,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from harness.stats._inputs import check_probability, is_binary, paired
+from harness.stats.bounded import betting_margin_arrays, eb_half_width
 from harness.stats.clustered import CLUSTER_METHOD, clustered_margin_arrays, clustered_mde
 from harness.stats.paired_binary import (
     TANGO_METHOD,
@@ -55,6 +61,7 @@ from harness.stats.power import mde as t_test_mde
 from harness.stats.resampling import resample_counts
 
 T_METHOD = "paired t interval (non-inferiority)"
+BETTING_METHOD = "betting interval for bounded scores (non-inferiority)"
 BOOTSTRAP_METHOD = "paired bootstrap of the corpus statistic (non-inferiority)"
 
 
@@ -134,15 +141,19 @@ def t_margin_arrays(differences: np.ndarray, margin: float, alpha: float) -> dic
             "p_noninferior": p_ni, "p_inferior": p_inf, "p_superior": p_sup}
 
 
-def margin_arrays(baseline: Any, current: Any, margin: float, alpha: float) -> dict[str, np.ndarray]:
+def margin_arrays(baseline: Any, current: Any, margin: float, alpha: float,
+                  bounds: tuple[float, float] | None = None) -> dict[str, np.ndarray]:
     """The gate's margin tests over the last axis of paired score arrays (rows are runs), as ``margin_test`` picks them.
 
-    0/1 scores on both sides: Tango's score test; anything else: the paired t test.
+    0/1 scores on both sides: Tango's score test; scores in ``bounds``: the betting interval;
+    anything else: the paired t test.
     """
     a, b = np.asarray(baseline, dtype=float), np.asarray(current, dtype=float)
     if is_binary(a) and is_binary(b):
         fixes, breaks = discordant_counts(a, b)
         return tango_margin_arrays(fixes, breaks, a.shape[-1], margin, alpha)
+    if bounds is not None:
+        return betting_margin_arrays(b - a, margin, alpha, float(bounds[1] - bounds[0]))
     return t_margin_arrays(b - a, margin, alpha)
 
 
@@ -156,10 +167,12 @@ def _check_margin_inputs(alpha: float, power: float, margin: float) -> None:
 
 
 def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: float = 0.8,
-                clusters: Any = None) -> MarginTest:
-    """Margin tests of ``b - a`` against the tolerance ``margin`` (>= 0): Tango's for 0/1 scores, else paired t.
+                clusters: Any = None, bounds: tuple[float, float] | None = None) -> MarginTest:
+    """Margin tests of ``b - a`` against the tolerance ``margin`` (>= 0).
 
-    ``clusters`` (one label per pair): the cluster-robust test (:mod:`harness.stats.clustered`) instead.
+    Tango's for 0/1 scores; the betting interval for scores known to lie in ``bounds`` (lo, hi);
+    the paired t interval for scores of unknown range. ``clusters`` (one label per pair): the
+    cluster-robust test (:mod:`harness.stats.clustered`) instead of any of them.
     """
     first, second = paired(a, b)
     _check_margin_inputs(alpha, power, margin)
@@ -167,9 +180,25 @@ def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: fl
         return _clustered_margin_test(first, second, clusters, margin=margin, alpha=alpha, power=power)
     d = second - first
     n = int(d.shape[0])
-    identical = bool(np.all(d == 0))
     if is_binary(first) and is_binary(second):
         return _binary_margin_test(first, second, margin=margin, alpha=alpha, power=power)
+    if bounds is not None and n >= 2:
+        low, high = bounds
+        if not (math.isfinite(low) and math.isfinite(high) and high > low):
+            raise ValueError(f"bounds must be finite with lo < hi, got {bounds!r}")
+        inside = bool(np.all((first >= low) & (first <= high) & (second >= low) & (second <= high)))
+        if inside:
+            return _bounded_margin_test(first, second, margin=margin, alpha=alpha, power=power,
+                                        radius=float(high - low))
+    return _t_margin_test(first, second, margin=margin, alpha=alpha, power=power)
+
+
+def _t_margin_test(first: np.ndarray, second: np.ndarray, *, margin: float, alpha: float,
+                   power: float) -> MarginTest:
+    """The paired t margin tests (scores of unknown range)."""
+    d = second - first
+    n = int(d.shape[0])
+    identical = bool(np.all(d == 0))
     row = {k: float(np.ravel(v)[0]) for k, v in t_margin_arrays(d[None, :], margin, alpha).items()}
     sd = float(np.std(d, ddof=1)) if n > 1 else math.nan
     detectable = math.nan if n < 2 else (0.0 if sd == 0 else
@@ -185,6 +214,55 @@ def margin_test(a: Any, b: Any, *, margin: float, alpha: float = 0.05, power: fl
                       p_noninferior=row["p_noninferior"], p_inferior=row["p_inferior"],
                       p_superior=row["p_superior"], mde=detectable, power=power, identical=identical,
                       note=note, spread=sd, n_needed=examples_for_mean(sd, margin, alpha=alpha, power=power))
+
+
+def _bounded_margin_test(first: np.ndarray, second: np.ndarray, *, margin: float, alpha: float, power: float,
+                         radius: float) -> MarginTest:
+    """The betting margin tests of differences in ``[-radius, radius]`` (Waudby-Smith & Ramdas 2024).
+
+    MDE: the bound's observed distance below the mean plus ``z_power`` standard errors (the margin
+    an unchanged candidate with this spread clears with ``power``); ``n_needed`` scales the
+    empirical-Bernstein plug-in width to the observed one.
+    """
+    from scipy import special
+
+    d = second - first
+    n = int(d.shape[0])
+    row = {k: float(np.ravel(v)[0]) for k, v in betting_margin_arrays(d[None, :], margin, alpha, radius).items()}
+    sd = float(np.std(d, ddof=1))
+    below = row["mean"] - row["lower"]
+    z_power = float(special.ndtri(power))
+    detectable = below + z_power * sd / math.sqrt(n)
+    ratio = below / eb_half_width(n, sd, radius, alpha)
+    identical = bool(np.all(d == 0))
+    return MarginTest(method=BETTING_METHOD, n=n, mean_a=float(first.mean()), mean_b=float(second.mean()),
+                      difference=row["mean"], lower=row["lower"], upper=row["upper"],
+                      confidence=1.0 - 2.0 * alpha, margin=float(margin), alpha=alpha,
+                      p_noninferior=row["p_noninferior"], p_inferior=row["p_inferior"],
+                      p_superior=row["p_superior"], mde=detectable, power=power, identical=identical,
+                      note=(f"identical scores on every paired example; scores in a range of {radius:g}" if identical
+                            else f"scores in a range of {radius:g}"),
+                      spread=sd, n_needed=_bounded_examples(sd, margin, radius, alpha, z_power, ratio))
+
+
+def _bounded_examples(sd: float, margin: float, radius: float, alpha: float, z_power: float, ratio: float) -> float:
+    """Pairs the betting test needs for an unchanged candidate at SD ``sd`` to clear ``margin`` (plug-in width)."""
+    if margin <= 0:
+        return math.inf
+
+    def enough(n: int) -> bool:
+        return ratio * eb_half_width(n, sd, radius, alpha) + z_power * sd / math.sqrt(n) <= margin
+
+    high = 2
+    while not enough(high):
+        high *= 2
+        if high > 10**12:
+            return math.inf
+    low = high // 2
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (low, middle) if enough(middle) else (middle, high)
+    return float(high)
 
 
 def _binary_margin_test(first: np.ndarray, second: np.ndarray, *, margin: float, alpha: float,
