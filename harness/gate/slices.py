@@ -3,7 +3,7 @@
 For each gated metric and each slice (``EvalResult.slices``, else the baseline's membership) the
 slice's unchanged examples are paired with the baseline by id and content fingerprint and tested
 exactly like the whole eval set (:mod:`harness.gate.verdict`): Tango's score test for 0/1 scores,
-the paired t margin test for other means of per-example scores, the paired bootstrap of the corpus
+the betting bound on the metric's scale for other means of per-example scores, the paired bootstrap of the corpus
 score for corpus metrics, against the metric's own
 allowed drop. The one-sided p-values of all slices x metrics of a candidate form one family,
 adjusted with Holm (family-wise error, the default) or Benjamini-Hochberg (``slice_correction =

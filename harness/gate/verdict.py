@@ -25,7 +25,8 @@ clears ``-m`` at the nominal level can still be inconclusive (the reason says so
 
 Statistics. 0/1 scores (accuracy, exact match) use Tango's score test and interval for paired
 proportions, which bounds the drop even when no example changed; other means of per-example scores
-(ROUGE) use the paired t interval of the mean difference; a corpus metric (BLEU, chrF, TER) uses the
+(ROUGE, semscore, graded scores) use the betting bound for bounded means on the metric's scale
+(:mod:`harness.stats.bounded`), valid at every n; a corpus metric (BLEU, chrF, TER) uses the
 paired bootstrap of its corpus score itself, re-added from each example's sufficient statistics by
 the metric's own :class:`~harness.metrics.corpus_metric.CorpusMetric`, so value, interval and test
 describe one number. For a metric where lower is better (TER) the tests run on ``-score``: Δ and
