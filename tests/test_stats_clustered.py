@@ -134,10 +134,14 @@ def test_the_gate_reads_the_cluster_robust_interval_and_states_clusters_and_desi
     assert record.details["ci"] == pytest.approx([want["lower"], want["upper"]], abs=1e-9)
     assert record.details["n_clusters"] == 30 and record.details["design_effect"] > 2.5
     assert "30 clusters, design effect" in record.message and "⚠" not in record.message
+    from harness.stats import margin_test
+
+    iid = margin_test(np.zeros_like(differences), differences, margin=record.details["allowed_drop"])
+    assert iid.method.startswith("paired t")  # the same data as independent pairs: the narrower t interval
+    assert iid.upper - iid.lower < record.details["ci"][1] - record.details["ci"][0]
     current.clusters = {}
-    unclustered = check(current, baseline_of(base), ROUGE_GATE)[0]
-    assert unclustered.details["ci"][1] - unclustered.details["ci"][0] < record.details["ci"][1] - record.details["ci"][0]
-    assert "clusters" not in unclustered.message
+    unclustered = check(current, baseline_of(base), ROUGE_GATE)[0]  # unclustered ROUGE: the betting bound
+    assert "clusters" not in unclustered.message and "betting" in unclustered.message
 
 
 def test_fewer_than_20_clusters_warn_on_the_verdict():
