@@ -134,8 +134,6 @@ def test_the_gate_reads_the_cluster_robust_interval_and_states_clusters_and_desi
     assert record.details["ci"] == pytest.approx([want["lower"], want["upper"]], abs=1e-9)
     assert record.details["n_clusters"] == 30 and record.details["design_effect"] > 2.5
     assert "30 clusters, design effect" in record.message and "⚠" not in record.message
-    from harness.stats import margin_test
-
     iid = margin_test(np.zeros_like(differences), differences, margin=record.details["allowed_drop"])
     assert iid.method.startswith("paired t")  # the same data as independent pairs: the narrower t interval
     assert iid.upper - iid.lower < record.details["ci"][1] - record.details["ci"][0]

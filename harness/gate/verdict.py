@@ -218,7 +218,6 @@ def mean_test(metric: str, baseline: Sequence[float], current: Sequence[float], 
     """Margin tests of the mean of ``metric``'s per-example scores (Tango's for 0/1 scores, else the betting
     interval on the registry's scale; with ``clusters``, one label per pair, the cluster-robust test;
     oriented so a drop is a loss)."""
-
     facts = info(metric)
     sign = facts.sign
     test = margin_test(np.multiply(sign, baseline), np.multiply(sign, current), margin=margin, alpha=alpha,
