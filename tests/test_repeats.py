@@ -19,6 +19,7 @@ from harness.options import SessionOptions
 from harness.protocol import MAX_REPEAT
 from harness.runner.stability import apply_averages, averaged_scores
 from harness.session import EvalSession
+from harness.stats.bounded import betting_margin_arrays
 from tests.test_gate import baseline_of, make_result
 
 
@@ -55,8 +56,11 @@ def test_the_gate_tests_the_per_item_means_of_sampled_repeats():
         {"alpha": 0.05, "metrics": {"accuracy": {"tolerance": 0.03}}}))[0]
     d = current_runs.mean(axis=0) - baseline_runs.mean(axis=0)
     half = sps.t.ppf(0.95, 59) * d.std(ddof=1) / math.sqrt(60)
-    assert record.details["ci"] == pytest.approx([d.mean() - half, d.mean() + half], abs=1e-12)
-    assert record.details["method"].startswith("paired t")  # means of 0/1 runs are not 0/1 scores
+    lower, upper = record.details["ci"]
+    assert record.details["method"].startswith("betting")  # means of 0/1 runs: bounded 0–1 scores, not 0/1
+    assert lower < d.mean() - half < d.mean() < d.mean() + half < upper  # the valid bound is wider than t's
+    bounded = betting_margin_arrays(d[None, :], 0.03, 0.05, 1.0)  # the per-item means, on the 0–1 scale
+    assert [lower, upper] == pytest.approx([bounded["lower"][0], bounded["upper"][0]], abs=1e-12)
 
 
 def _spec(tmp_path, repeats: str):
