@@ -50,28 +50,28 @@ def _interrupt():
     os.kill(os.getpid(), signal.SIGINT)
 
 
-if WHERE == "training":
-    import harness.training.arguments as arguments
+if WHERE == "training":  # patched where the LoRA recipe looks it up
+    import harness.backends.hf.lora as lora
     from transformers import TrainerCallback
 
-    original = arguments.training_callbacks
+    original = lora.training_callbacks
 
     class _AtStep2(TrainerCallback):
         def on_step_end(self, args, state, control, **kwargs):
             if state.global_step == 2:
                 _interrupt()
 
-    arguments.training_callbacks = lambda *a, **k: [*original(*a, **k), _AtStep2()]
-elif WHERE == "rendering":
-    import harness.report as report
+    lora.training_callbacks = lambda *a, **k: [*original(*a, **k), _AtStep2()]
+elif WHERE == "rendering":  # patched where the session looks it up
+    import harness.session as session
 
-    render = report.write_reports
+    render = session.write_reports
 
     def write_reports(*args, **kwargs):
         _interrupt()
         return render(*args, **kwargs)
 
-    report.write_reports = write_reports
+    session.write_reports = write_reports
 elif WHERE == "swallowed":
     class _Swallowed:
         def __del__(self):  # a KeyboardInterrupt raised here is printed and dropped by Python
@@ -143,10 +143,11 @@ def test_a_ctrl_c_aborts_the_update_and_leaves_one_run_of_reports(accepted, tmp_
 class _Points:
     """Counts calls of the functions the end of a run goes through; sends SIGINT at call ``fire``."""
 
-    TARGETS = (("os", "replace"), ("harness.report", "write_reports"), ("harness.runner.outputs", "write_outputs"),
-               ("harness.gate", "update_baseline"), ("harness.report.publish", "publish"),
-               ("harness.report.publish", "staging_dir"), ("harness.report.publish", "_replace_previous"),
-               ("harness.report.publish", "write_interrupted"), ("matplotlib.figure", "Figure.savefig"))
+    # patched where they are looked up: the session imports them by name
+    TARGETS = (("os", "replace"), ("harness.session", "write_reports"), ("harness.session", "write_outputs"),
+               ("harness.session", "update_baseline"), ("harness.session", "publish"),
+               ("harness.session", "staging_dir"), ("harness.report.publish", "_replace_previous"),
+               ("harness.session", "write_interrupted"), ("matplotlib.figure", "Figure.savefig"))
 
     def __init__(self, monkeypatch, fire: int | None, baseline: Path) -> None:
         import importlib
@@ -183,6 +184,10 @@ def _finish(reports: Path, results: list, patch, fire: int | None) -> tuple[Eval
     return session, points
 
 
+def _read_or_none(path: Path) -> bytes | None:
+    return path.read_bytes() if path.exists() else None
+
+
 def test_sigint_at_50_points_of_a_baseline_update(accepted, tmp_path, monkeypatch):
     reports = accepted[0] / "reports"
     state = read_results(reports / "results.json")
@@ -191,6 +196,7 @@ def test_sigint_at_50_points_of_a_baseline_update(accepted, tmp_path, monkeypatc
         result.predictions = ["negative" if p == "positive" else "positive" for p in result.predictions]
         result.per_example = {k: [1.0 - v for v in values] for k, values in result.per_example.items()}
     old = (reports / "baseline.json").read_bytes()
+    history_before = _read_or_none(reports / "history.jsonl")
     installed_here = interrupts.install()  # the plugin has installed it already in a pytest process
     assert interrupts.active()
     try:
@@ -216,8 +222,10 @@ def test_sigint_at_50_points_of_a_baseline_update(accepted, tmp_path, monkeypatc
                 assert written.read_bytes() == new, fire
             index = (copy / "index.md").read_text(encoding="utf-8")
             listed = json.loads((copy / MANIFEST).read_text(encoding="utf-8"))
+            if written.read_bytes() == old:  # history.jsonl beside it is appended only after the baseline
+                assert _read_or_none(copy / "history.jsonl") == history_before, fire
             on_disk = sorted(p.relative_to(copy).as_posix() for p in copy.rglob("*")
-                             if p.is_file() and p.name not in (MANIFEST, "baseline.json"))
+                             if p.is_file() and p.name not in (MANIFEST, "baseline.json", "history.jsonl"))
             assert on_disk == sorted(listed), fire  # one run's files, nothing of the other
             if index.startswith("# ft-harness: run interrupted"):
                 assert not any(name.endswith((".png", ".html")) for name in on_disk), fire
