@@ -144,7 +144,8 @@ def test_an_untrusted_judge_reads_untrusted_and_fails_the_gate(tmp_path, server,
         run.gate(run.evaluate("s", "cand"))
     records = {r.metric: r.verdict for r in run.state.gates}
     run.close()
-    assert records == {"judge:rule": "untrusted judge", "human:other": "pass"}
+    # 24 unchanged labels on a -1..1 scale cannot rule out the tolerance under the betting bound
+    assert records == {"judge:rule": "untrusted judge", "human:other": "inconclusive"}
 
 
 def test_bad_sheets_are_refused_naming_file_and_line_and_nothing_is_stored(tmp_path, server, monkeypatch, capsys):
