@@ -424,3 +424,38 @@ label_descriptions = { neutral = "meh" }
     generation = replace(suite, task="generation")
     with pytest.raises(SpecError, match="needs a classification suite"):
         build_candidate(ctx, generation, suite.candidate("base"))
+
+
+def test_label_probabilities_are_torch_softmax_of_the_head_logits_in_the_asked_label_order(tiny_encoder, tmp_path,
+                                                                                          sentiment_eval):
+    """Calibration reads these: each row is torch.softmax over the asked labels' logits of an
+    unbatched forward pass, rows sum to 1, and the columns follow the order the labels were asked in."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from harness.backends.encoder.candidates import EncoderClassifier
+    from harness.backends.encoder.models import init_classifier
+
+    head = ["neutral", "positive", "negative"]
+    init_classifier(tiny_encoder, head, tmp_path, seed=3)
+    prompts = [ex.prompt for ex in sentiment_eval.examples[:12]]
+    candidate = EncoderClassifier("c", "encoder-base", tmp_path, None, "fp", tuple(head), batch_size=5)
+    model = AutoModelForSequenceClassification.from_pretrained(str(tmp_path)).eval()
+    tokenizer = AutoTokenizer.from_pretrained(str(tmp_path))
+    with torch.no_grad():
+        logits = torch.cat([model(**tokenizer(t, truncation=True, max_length=128, return_tensors="pt")).logits
+                            for t in _texts(sentiment_eval, 12)])
+    assert logits.std() > 0  # a seeded head that really tells the labels apart
+
+    asked = ["negative", "neutral", "positive"]
+    got = torch.tensor(candidate.label_probabilities(prompts, asked), dtype=torch.float32)
+    expected = torch.softmax(logits[:, [2, 0, 1]], dim=1)
+    assert got.shape == (12, 3)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(got.sum(dim=1), torch.ones(12), atol=1e-6)
+    # a subset of the head's labels: softmax over those columns only, in the asked order
+    pair = torch.tensor(candidate.label_probabilities(prompts, ["positive", "negative"]), dtype=torch.float32)
+    assert torch.allclose(pair, torch.softmax(logits[:, [1, 2]], dim=1), atol=1e-5)
+    assert candidate.label_probabilities([], asked) == []
+    with pytest.raises(HarnessError, match="knows the labels"):
+        candidate.label_probabilities(prompts, ["positive", "mixed"])
