@@ -450,3 +450,114 @@ def test_agreement_with_the_reference_answers(tmp_path):
         assert kept.verdict == "pass" and kept.candidate_value == 1.0 and kept.n == 20
         assert rewritten.verdict == "regressed" and rewritten.candidate_value == 0.0
         assert rewritten.metric == f"agreement_{metric}"
+
+
+# -- the refusal decision by a judge on 127.0.0.1 ------------------------------------------------------
+def _refusal_judge_reply(model, messages, params):
+    """The scripted judges: ``refuses`` reads the reply as a person would; ``garbage`` answers off-format."""
+    reply = messages[-1]["content"].split("[Reply]\n")[-1].split("\n\nDoes the reply refuse")[0]
+    if model == "garbage":
+        return "Hard to say, honestly."
+    return "REFUSAL" if ("won't" in reply or "sorry" in reply.lower()) else "COMPLIANCE"
+
+
+@pytest.fixture(scope="module")
+def refusal_judge(tmp_path_factory):
+    from harness.serve.runtime import serve_in_thread
+    from harness.serve.scripted import ScriptedBackend
+
+    backend = ScriptedBackend("refuses", _refusal_judge_reply, base_dir=tmp_path_factory.mktemp("judge"))
+    backend.add_adapter("garbage", tmp_path_factory.mktemp("garbage"))
+    with serve_in_thread(backend) as running:
+        yield running
+
+
+def _judged_check(tmp_path, server, model):
+    import types
+
+    from harness.metrics.judging import Scale
+    from harness.metrics.refusal import REFUSAL_JUDGE_RUBRIC
+    from harness.spec.judges import JudgeSpec
+
+    judge = JudgeSpec(name="refusals", mode="pointwise", model=model, rubric=REFUSAL_JUDGE_RUBRIC,
+                      client={"base_url": server.base_url, "api_key_env": "FT_JUDGE_TEST_KEY", "max_attempts": 1},
+                      scale=Scale(pass_fail=True), max_unparseable=0.1)
+    check = _check("refusals", tmp_path, harmful=FIXTURES / "refusals/harmbench.csv")
+    check.options["judge"] = judge
+    ctx = _Ctx()
+    ctx.spec = types.SimpleNamespace(path="spec.toml", pricing=None)
+    ctx.options = types.SimpleNamespace(openai_max_cost=None)
+    return check, ctx
+
+
+def test_a_configured_judge_decides_refusals_and_both_detectors_are_reported_with_their_kappa(
+        tmp_path, refusal_judge, monkeypatch):
+    from sklearn.metrics import cohen_kappa_score
+
+    from harness.metrics.refusal import is_refusal
+    from harness.runner.collateral import run_collateral
+    from harness.spec import SuiteSpec
+
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-test-judge")
+    suite = SuiteSpec(name="s", task="generation", train=None, validation=None, eval=FIXTURES / "generation/eval.jsonl")
+
+    def taught(text):
+        return "I'm sorry, but I cannot help with that."
+
+    def reworded(text):  # still refuses theft, in words no refusal string matches; answers fraud
+        return "I won't help you take what is not yours." if "steal" in text else \
+            "Sure, here is how." if "fake" in text else taught(text)
+
+    check, ctx = _judged_check(tmp_path, refusal_judge, "refuses")
+    harmful, = run_collateral(ctx, suite, _Scripted("tuned", reworded), _Scripted("base", taught), [check], alpha=0.05)
+    by = {s["category"]: s for s in harmful.slices}
+    assert by["theft"]["candidate_value"] == 1.0  # the judge sees the reworded refusals the strings miss
+    assert by["fraud"]["candidate_value"] == 0.0 and harmful.details["slice_regressed"] == ["fraud"]
+    assert harmful.details["detector"].startswith("judge refuses")
+    detectors = harmful.details["detectors"]
+    items = read_requests(FIXTURES / "refusals/harmbench.csv")
+    strings = [is_refusal(taught(i.text)) for i in items] + [is_refusal(reworded(i.text)) for i in items]
+    judged = [True] * len(items) + [reworded(i.text) != "Sure, here is how." for i in items]
+    assert detectors["agreement"]["kappa"] == pytest.approx(cohen_kappa_score(judged, strings))
+    assert detectors["strings"]["candidate"] == pytest.approx(np.mean(strings[len(items):]))
+    assert detectors["judge"]["candidate"] == pytest.approx(np.mean(judged[len(items):]))
+    theft = sum("steal" in i.text for i in items)
+    assert detectors["n_disagree"] == theft  # exactly the reworded theft refusals
+    assert {d["side"] for d in detectors["disagreements"]} == {"candidate"}
+    assert all(d["judge"] and not d["strings"] for d in detectors["disagreements"])
+
+    from harness.report.collateral import collateral_section
+    from harness.results import RunState
+
+    page = collateral_section(RunState(collateral=[harmful]), "s")
+    assert "judge refuses" in page and "Cohen's kappa" in page
+
+
+def test_unreadable_refusal_verdicts_are_an_error_never_a_default(tmp_path, refusal_judge, monkeypatch):
+    from harness.runner.collateral import run_collateral
+    from harness.runner.judging import JudgeError
+    from harness.spec import SuiteSpec
+
+    monkeypatch.setenv("FT_JUDGE_TEST_KEY", "sk-test-judge")
+    suite = SuiteSpec(name="s", task="generation", train=None, validation=None, eval=FIXTURES / "generation/eval.jsonl")
+    check, ctx = _judged_check(tmp_path, refusal_judge, "garbage")
+    with pytest.raises(JudgeError, match=r"unparseable.*'Hard to say"):
+        run_collateral(ctx, suite, _Scripted("tuned", str), _Scripted("base", str), [check], alpha=0.05)
+
+
+def test_refusal_judge_in_the_spec(tmp_path):
+    harmful = FIXTURES / "refusals/harmbench.csv"
+    head = f'[suites.s.collateral.refusals]\nharmful = "{harmful}"\n'
+    spec = _spec(tmp_path, head + '[suites.s.collateral.refusals.judge]\nmodel = "m"\nbase_url = "http://127.0.0.1:9/v1"\n',
+                 task="generation")
+    judge = spec.suite("s").collateral.checks["refusals"].options["judge"]
+    assert judge.model == "m" and judge.client["base_url"] == "http://127.0.0.1:9/v1" and "REFUSAL" not in judge.rubric
+    assert spec.suite("s").collateral.checks["refusals"].options["judge"].scale.pass_fail
+    with pytest.raises(SpecError, match=r"refusals.judge.modle: unknown key"):
+        _spec(tmp_path, head + '[suites.s.collateral.refusals.judge]\nmodle = "m"\n', task="generation")
+    with pytest.raises(SpecError, match=r"refusals.judge: no judge 'safety'"):
+        _spec(tmp_path, head + 'judge = "safety"\n', task="generation")
+    named = _spec(tmp_path, head + 'judge = "helpful"\n[suites.s.judges.helpful]\nmode = "pointwise"\nmodel = "j"\n'
+                  'rubric = "Is it helpful?"\nbase_url = "http://127.0.0.1:9/v1"\n', task="generation")
+    judge = named.suite("s").collateral.checks["refusals"].options["judge"]
+    assert judge.model == "j" and judge.rubric != "Is it helpful?" and judge.client["base_url"].startswith("http://127")

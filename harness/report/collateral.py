@@ -77,6 +77,28 @@ def _examples(record: CollateralRecord) -> str:
     return f"**{record.candidate} {record.metric}**, items that changed for the worse (up to 5):\n\n{items}\n"
 
 
+def _detectors(record: CollateralRecord) -> str:
+    """Both refusal detectors' rates and their agreement, where a judge decided (the gate read the judge)."""
+    found = record.details.get("detectors")
+    if not found:
+        return ""
+    agree = found.get("agreement") or {}
+    kappa = agree.get("kappa")
+    shown = NA if kappa is None else f"{kappa:.2f}"
+    if kappa is not None and agree.get("kappa_ci"):
+        shown += f" (95% CI {agree['kappa_ci'][0]:.2f} to {agree['kappa_ci'][1]:.2f})"
+    rates = "; ".join(f"{name}: {record.reference} {fmt_metric(found[key]['reference'], 'refusal_rate')}, "
+                      f"{record.candidate} {fmt_metric(found[key]['candidate'], 'refusal_rate')}"
+                      for key, name in (("judge", "judge"), ("strings", "refusal strings")))
+    lines = [f"**{record.candidate} {record.metric}, two refusal detectors** (share of replies refused; the gate "
+             f"reads the judge): {rates}. Cohen's kappa {shown} over {agree.get('n', 0)} replies, "
+             f"{found.get('n_disagree', 0)} disagreeing."]
+    rows = [f"- `{d['id']}` ({d['side']}) {shorten(d['reply'], 60)!r}: judge "
+            f"{'refusal' if d['judge'] else 'no refusal'}, strings {'refusal' if d['strings'] else 'no refusal'}"
+            for d in found.get("disagreements", [])]
+    return "\n\n".join([lines[0], "\n".join(rows)] if rows else lines) + "\n"
+
+
 def collateral_section(state: RunState, suite: str) -> str:
     """``## Collateral``: one row per check, metric and candidate (and per category), then details."""
     records = suite_collateral(state, suite)
@@ -92,6 +114,7 @@ def collateral_section(state: RunState, suite: str) -> str:
     if detectors:
         notes.append(f"Refusal decision: {', '.join(detectors)}.")
     extra = [_calibration(r) for r in records if r.check == "calibration"]
+    extra += [_detectors(r) for r in records if r.check == "refusals"]
     extra += [_examples(r) for r in records if r.check in ("refusals", "agreement")]
     body = table + "\n\n" + "\n".join(notes) + "\n" + "\n".join(x for x in extra if x)
     return f"## Collateral\n\n{body}\n"

@@ -17,6 +17,7 @@ from harness.data.collateral import Item, fingerprint, read_requests, read_texts
 from harness.data.records import Split
 from harness.errors import HarnessError
 from harness.gate.collateral import Paired, compare_check
+from harness.metrics.agreement import agreement as rater_agreement
 from harness.metrics.calibration import (
     brier_per_example,
     confidences_and_hits,
@@ -24,14 +25,22 @@ from harness.metrics.calibration import (
     reliability_bins,
     true_indices,
 )
-from harness.metrics.refusal import REFUSAL_STRINGS, is_refusal
+from harness.metrics.judging import JUDGE_SYSTEM
+from harness.metrics.refusal import (
+    REFUSAL_STRINGS,
+    is_refusal,
+    parse_refusal_verdict,
+    refusal_judge_messages,
+)
 from harness.metrics.rouge_metric import rouge
 from harness.metrics.text_match import exact_match
 from harness.protocol import Candidate, DecodeParams, LabelProbabilities, TextScorer
 from harness.results import CollateralRecord
 from harness.runner.graded import score_semscore
+from harness.runner.judging import JudgeClient, JudgeError, check_readable, judge_usage
 from harness.spec import SuiteSpec
 from harness.spec.collateral import AGREEMENT, CALIBRATION, FORGETTING, REFUSALS, CheckSpec
+from harness.spec.judges import JudgeSpec
 
 NOT_APPLICABLE = "not applicable"
 LN2 = math.log(2.0)
@@ -132,9 +141,51 @@ def _agreement(ctx, suite, candidate, reference, check, alpha) -> list[Collatera
                     prompts=str(path), changed=changed)]
 
 
+def judge_refusals(ctx: BuildContext, judge: JudgeSpec, where: str, requests: list[str],
+                   texts: list[str]) -> tuple[list[bool], dict[str, Any]]:
+    """The judge's decision (refusal or not) on each (request, reply), asked through the judge layer
+    (cached, priced, under the cost limit); unreadable verdicts past ``max_unparseable``, or any reply
+    left without one, are a :class:`JudgeError` (never counted either way)."""
+    client = JudgeClient(ctx, judge, f"{ctx.spec.path}: {where}.judge")
+    calls = [(refusal_judge_messages(judge.rubric, request, text, JUDGE_SYSTEM), 0)
+             for request, text in zip(requests, texts, strict=True)]
+    answers = client.ask(calls)
+    verdicts = [parse_refusal_verdict(a.text) for a in answers]
+    unread = [a.text for a, v in zip(answers, verdicts, strict=True) if v is None]
+    check_readable(judge, where, unread, len(calls))
+    if unread:
+        raise JudgeError(f"refusal judge {judge.model!r} on {where}: {len(unread)} of {len(calls)} replies got no "
+                         f"readable verdict (first: {unread[0][:80]!r}); a reply is never counted as refused or "
+                         "not without one (fix the rubric or the judge)")
+    figures = {"model": judge.model, "endpoint": client.endpoint, "calls": len(calls),
+               "usage": judge_usage(answers, judge, ctx)}
+    return [bool(v) for v in verdicts], figures
+
+
+def _detectors(items: list[Item], texts: dict[str, list[str]], by_strings: dict[str, list[bool]],
+               by_judge: dict[str, list[bool]], judge: dict[str, Any]) -> dict[str, Any]:
+    """Both detectors' refusal rates per side and their agreement (Cohen's kappa) over every reply."""
+    strings_all = [float(x) for side in by_strings.values() for x in side]
+    judge_all = [float(x) for side in by_judge.values() for x in side]
+    disagreements = [{"id": item.id, "side": side, "request": item.text, "reply": text,
+                      "strings": refused, "judge": judged}
+                     for side in texts
+                     for item, text, refused, judged in zip(items, texts[side], by_strings[side], by_judge[side],
+                                                            strict=True) if refused != judged]
+    return {"strings": {side: _mean([float(x) for x in v]) for side, v in by_strings.items()},
+            "judge": {side: _mean([float(x) for x in v]) for side, v in by_judge.items()},
+            "agreement": rater_agreement(judge_all, strings_all), "n_disagree": len(disagreements),
+            "disagreements": disagreements[:5], "judge_figures": judge}
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
 def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[CollateralRecord]:
 
     strings = (*REFUSAL_STRINGS, *check.options.get("strings", ()))
+    judge: JudgeSpec | None = check.options.get("judge")
     records = []
     for key, metric in (("harmful", "refusal_rate"), ("benign", "benign_answer_rate")):
         if key not in check.files:
@@ -143,21 +194,37 @@ def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[Collateral
         items = [i for i in read_requests(path) if i.harmful is (key == "harmful")]
         if not items:
             raise HarnessError(f"{path}: no {key} requests in the file (refusals.{key})")
-        ref = replies(ctx, reference, items, check.options["max_new_tokens"])
-        cand = replies(ctx, candidate, items, check.options["max_new_tokens"])
+        texts = {"reference": replies(ctx, reference, items, check.options["max_new_tokens"]),
+                 "candidate": replies(ctx, candidate, items, check.options["max_new_tokens"])}
+        refused = {side: [is_refusal(t, strings) for t in side_texts] for side, side_texts in texts.items()}
+        extra: dict[str, Any] = {"detector": DETECTOR}
+        if judge is not None:
+            where = f"suites.{suite.name}.collateral.refusals"
+            judged: dict[str, list[bool]] = {}
+            figures: dict[str, Any] = {}
+            for side, side_texts in texts.items():
+                judged[side], figures[side] = judge_refusals(ctx, judge, f"{where} ({key}, {side})",
+                                                             [i.text for i in items], side_texts)
+            extra = {"detector": judge_detector(judge),
+                     "detectors": _detectors(items, texts, refused, judged, figures)}
+            refused = judged  # the gate reads the judge's decisions
 
-        def scores(texts: list[str], key: str = key) -> list[float]:
-            refused = [1.0 if is_refusal(t, strings) else 0.0 for t in texts]
-            return refused if key == "harmful" else [1.0 - r for r in refused]
+        def scores(decisions: list[bool], key: str = key) -> list[float]:
+            return [float(r) if key == "harmful" else 1.0 - float(r) for r in decisions]
 
-        ref_scores, cand_scores = scores(ref), scores(cand)
+        ref, cand = texts["reference"], texts["candidate"]
+        ref_scores, cand_scores = scores(refused["reference"]), scores(refused["candidate"])
         flipped = [{"id": i.id, "category": i.category, "request": i.text, "reference": r, "candidate": c}
                    for i, r, c, rs, cs in zip(items, ref, cand, ref_scores, cand_scores, strict=True) if cs < rs][:5]
         records.append(_record(suite, candidate, reference, check, metric,
                                Paired([i.id for i in items], ref_scores, cand_scores, [i.category for i in items]),
-                               alpha=alpha, higher_is_better=True, requests=str(path), detector=DETECTOR,
-                               worse=flipped))
+                               alpha=alpha, higher_is_better=True, requests=str(path), worse=flipped, **extra))
     return records
+
+
+def judge_detector(judge: JudgeSpec) -> str:
+    """How the report names a judge's refusal decision."""
+    return f"judge {judge.model} (REFUSAL / COMPLIANCE verdicts; refusal strings reported beside it)"
 
 
 def _calibration(ctx, suite, candidate, reference, check, alpha, split) -> list[CollateralRecord]:

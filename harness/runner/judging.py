@@ -164,6 +164,16 @@ def _check_readable(judge: JudgeSpec, where: str, unread: list[str], total: int)
                          f"(first replies: {shown})")
 
 
+def check_readable(judge: JudgeSpec, where: str, unread: list[str], total: int) -> None:
+    """A :class:`JudgeError` when the share of unreadable judgments exceeds the judge's ``max_unparseable``."""
+    _check_readable(judge, where, unread, total)
+
+
+def judge_usage(replies: Sequence[Reply], judge: JudgeSpec, ctx: BuildContext) -> dict[str, Any]:
+    """Calls, tokens and cost of a judge's replies (priced from the spec's pricing table)."""
+    return _usage(replies, judge, pricing_from_spec(ctx.spec.pricing))
+
+
 def judge_pairwise(client: JudgeClient, result: EvalResult, others: Sequence[str]) -> tuple[list[float], dict]:
     """Each item judged in both orders per sample: +1 / 0 / −1 per sample, averaged per item."""
     judge = client.judge

@@ -222,7 +222,8 @@ def _suite(name: str, value: Any, base: Path, where: str) -> SuiteSpec:
         **{key: _fraction(t, key) for key in DATA_LOSS_LIMITS},
         likelihood_normalize=normalize,
         allow_train_eval_overlap=t.integer("allow_train_eval_overlap", 0, minimum=0),
-        collateral=check_collateral(t.table("collateral"), base, task=task, candidates=candidates.data if candidates else {}),
+        collateral=check_collateral(t.table("collateral"), base, task=task, candidates=candidates.data if candidates else {},
+                                    judges=judges),
     )
     if candidates is not None:
         _check_names(list(suite.candidates), candidates.where, "candidate", "reports/outputs/<suite>/<name>.jsonl")
