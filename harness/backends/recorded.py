@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness.data.objectlines import read_object_lines
 from harness.errors import DatasetError, SpecError
 from harness.protocol import Candidate, DecodeParams, Generation, TrainingSummary
 from harness.spec.registry import KindFacts, register_kind
@@ -28,26 +29,10 @@ def _prompt_text(messages: Sequence[Any]) -> str:
 
 def read_recorded(path: Path) -> dict[str, str]:
     """Example id → output from a JSONL file; every problem named by file:line and field."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError("recorded outputs file not found", path=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=str(path)) from None
+    rows, problems = read_object_lines(path, "recorded outputs")
     outputs: dict[str, str] = {}
     lines: dict[str, int] = {}
-    problems: list[str] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(row, dict):
-            problems.append(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            continue
+    for number, row in rows:
         example_id = row.get("id")
         field = next((f for f in OUTPUT_FIELDS if f in row), None)
         if not isinstance(example_id, (str, int)) or isinstance(example_id, bool) or str(example_id) == "":

@@ -8,10 +8,10 @@ outputs produced by another tool can be scored in the same way.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
+from harness.data.objectlines import read_object_lines
 from harness.errors import DatasetError
 from harness.jsonio import strict_dumps, write_atomic
 from harness.metrics.registry import is_graded, paired_score_table
@@ -56,27 +56,9 @@ def write_outputs(state: RunState, root: Path) -> list[Path]:
 def read_outputs(path: Path) -> list[dict[str, Any]]:
     """Rows of an outputs file; every problem names file, line and field."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DatasetError("outputs file not found", path=str(path)) from None
-    except IsADirectoryError:
-        raise DatasetError("is a directory, not an outputs file", path=str(path)) from None
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"not UTF-8 text ({exc.reason} at byte {exc.start})", path=str(path)) from None
+    numbered, problems = read_object_lines(path, "outputs")
     rows = []
-    problems = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            problems.append(f"{path}:{number}: not valid JSON ({exc.msg} at column {exc.colno})")
-            continue
-        if not isinstance(row, dict):
-            problems.append(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
-            continue
+    for number, row in numbered:
         for field in REQUIRED:
             if field not in row:
                 problems.append(f"{path}:{number}: field {field!r}: missing")
