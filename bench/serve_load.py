@@ -15,7 +15,7 @@ import multiprocessing
 import statistics
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,19 +64,14 @@ def _backend(kind: str) -> Iterator[tuple[Any, str]]:
         yield LocalBackend("tiny", base, batch_size=8), "tiny"
 
 
-def _load(base_url: str, model: str, requests: int, concurrency: int, max_seconds: float,
-          max_tokens: int) -> dict[str, Any]:
+def _drive(requests: int, concurrency: int, max_seconds: float,
+           one_request: Callable[[Any], None]) -> float:
+    """Send ``requests`` requests from ``concurrency`` client threads (until the deadline); wall seconds."""
     import httpx
 
-    latencies: list[float] = []
-    failures: list[int] = []
-    health: list[float] = []
     lock = threading.Lock()
     remaining = [requests]
-    done = threading.Event()
     deadline = time.monotonic() + max_seconds
-    body = {"model": model, "max_tokens": max_tokens, "temperature": 0,
-            "messages": [{"role": "user", "content": "what is the capital of france"}]}
 
     def worker() -> None:
         with httpx.Client(timeout=30) as client:
@@ -85,11 +80,37 @@ def _load(base_url: str, model: str, requests: int, concurrency: int, max_second
                     if remaining[0] <= 0:
                         return
                     remaining[0] -= 1
-                began = time.perf_counter()
-                status = client.post(f"{base_url}/chat/completions", json=body).status_code
-                elapsed = time.perf_counter() - began
-                with lock:
-                    (latencies if status == 200 else failures).append(elapsed if status == 200 else status)
+                one_request(client)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began
+
+
+def _load(base_url: str, model: str, requests: int, concurrency: int, max_seconds: float,
+          max_tokens: int) -> dict[str, Any]:
+    """Plain chat completions under load, with the health endpoint probed throughout."""
+    import httpx
+
+    latencies: list[float] = []
+    failures: list[int] = []
+    health: list[float] = []
+    lock = threading.Lock()
+    done = threading.Event()
+    deadline = time.monotonic() + max_seconds
+    body = {"model": model, "max_tokens": max_tokens, "temperature": 0,
+            "messages": [{"role": "user", "content": "what is the capital of france"}]}
+
+    def one_request(client: Any) -> None:
+        began = time.perf_counter()
+        status = client.post(f"{base_url}/chat/completions", json=body).status_code
+        elapsed = time.perf_counter() - began
+        with lock:
+            (latencies if status == 200 else failures).append(elapsed if status == 200 else status)
 
     def prober() -> None:
         root = base_url.removesuffix("/v1")
@@ -100,15 +121,9 @@ def _load(base_url: str, model: str, requests: int, concurrency: int, max_second
                 health.append(time.perf_counter() - began)
                 done.wait(0.01)
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
     probe = threading.Thread(target=prober)
-    began = time.perf_counter()
     probe.start()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    wall = time.perf_counter() - began
+    wall = _drive(requests, concurrency, max_seconds, one_request)
     done.set()
     probe.join()
     return {"requests": len(latencies) + len(failures), "ok": len(latencies), "failed": len(failures),
@@ -122,46 +137,32 @@ def _streamed(base_url: str, model: str, requests: int, concurrency: int, max_se
     """Streamed chat completions: time to the first content chunk and to the end of the stream."""
     import json
 
-    import httpx
-
     first: list[float] = []
     whole: list[float] = []
     failures: list[int] = []
     lock = threading.Lock()
-    remaining = [requests]
-    deadline = time.monotonic() + max_seconds
     body = {"model": model, "max_tokens": max_tokens, "temperature": 0, "stream": True,
             "messages": [{"role": "user", "content": "what is the capital of france"}]}
 
-    def worker() -> None:
-        with httpx.Client(timeout=30) as client:
-            while time.monotonic() < deadline:
+    def one_request(client: Any) -> None:
+        began = time.perf_counter()
+        first_at = None
+        with client.stream("POST", f"{base_url}/chat/completions", json=body) as response:
+            if response.status_code != 200:
                 with lock:
-                    if remaining[0] <= 0:
-                        return
-                    remaining[0] -= 1
-                began = time.perf_counter()
-                first_at = None
-                with client.stream("POST", f"{base_url}/chat/completions", json=body) as response:
-                    if response.status_code != 200:
-                        with lock:
-                            failures.append(response.status_code)
-                        continue
-                    for line in response.iter_lines():
-                        if first_at is None and line.startswith("data: {"):
-                            chunk = json.loads(line.removeprefix("data: "))
-                            if any(c["delta"].get("content") for c in chunk["choices"]):
-                                first_at = time.perf_counter()
-                ended = time.perf_counter()
-                with lock:
-                    whole.append(ended - began)
-                    first.append((first_at or ended) - began)
+                    failures.append(response.status_code)
+                return
+            for line in response.iter_lines():
+                if first_at is None and line.startswith("data: {"):
+                    chunk = json.loads(line.removeprefix("data: "))
+                    if any(c["delta"].get("content") for c in chunk["choices"]):
+                        first_at = time.perf_counter()
+        ended = time.perf_counter()
+        with lock:
+            whole.append(ended - began)
+            first.append((first_at or ended) - began)
 
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    _drive(requests, concurrency, max_seconds, one_request)
     return {"requests": len(whole) + len(failures), "ok": len(whole), "failed": len(failures),
             "time_to_first_token": _ms(first), "latency": _ms(whole)}
 
