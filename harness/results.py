@@ -139,6 +139,11 @@ class CollateralRecord:
     reference_scores: list[float] = field(default_factory=list)
     slices: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    #: each item's category (refusals), in ``ids`` order
+    categories: list[str] = field(default_factory=list)
+    #: the same check against the accepted baseline's per-item scores of this candidate
+    #: (``verdict``: a gate verdict, "no baseline" or "not comparable"; then values, Δ, CI, test, slices)
+    baseline: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -31,7 +31,11 @@ from harness.gate import (
     update_baseline,
 )
 from harness.gate.ab import compare_paired
-from harness.gate.collateral import collateral_failing, collateral_failure_message
+from harness.gate.collateral import (
+    collateral_failing,
+    collateral_failure_message,
+    compare_with_baseline,
+)
 from harness.gate.failure import UPDATE_COMMANDS, update_commands
 from harness.gate.flips import between
 from harness.gate.history import history_path, read_history
@@ -182,11 +186,14 @@ def enforce_gate(records: list[GateRecord], config: Any, *, strict: bool = False
     raise_on_failure(records, strict=strict, policy=config.inconclusive, commands=commands or UPDATE_COMMANDS)
 
 
-def enforce_collateral(records: list[Any], config: Any) -> None:
-    """Raise GateFailure naming every failing collateral check (regressed against the reference)."""
+def enforce_collateral(records: list[Any], config: Any, *, against_baseline: bool = True,
+                       strict: bool = False) -> None:
+    """Raise GateFailure naming every failing collateral check (regressed against the reference, or
+    against the baseline unless ``against_baseline`` is off: while the baseline is being updated)."""
     __tracebackhide__ = True
 
-    failing = collateral_failing(records, policy=config.inconclusive)
+    failing = collateral_failing(records, policy=config.inconclusive, against_baseline=against_baseline,
+                                 strict=strict)
     if failing:
         raise GateFailure(collateral_failure_message(failing), [])
 
@@ -392,7 +399,7 @@ class EvalSession:
         collateral = self.collateral(result) if metrics is None else []
         if not updating:
             enforce_gate(records, config, strict=strict, commands=self.update_commands)
-        enforce_collateral(collateral, config)
+        enforce_collateral(collateral, config, against_baseline=not updating, strict=strict)
         return records
 
     def collateral(self, result: EvalResult) -> list[Any]:
@@ -405,9 +412,13 @@ class EvalSession:
             if checks:
 
                 reference = self.candidate(suite.name, suite.collateral.reference)
+                alpha = gate_config(self.spec, suite.name).alpha
                 records = run_collateral(self.ctx, suite, self.candidate(suite.name, result.candidate), reference,
-                                         checks, alpha=gate_config(self.spec, suite.name).alpha,
-                                         split=self.eval_split(suite.name))
+                                         checks, alpha=alpha, split=self.eval_split(suite.name))
+                entry = self.baseline.entry(suite.name, result.candidate)
+                for record in records:
+                    if record.ids:
+                        record.baseline = compare_with_baseline(record, entry, alpha=alpha)
             self._collateral[key] = records
             self.state.collateral.extend(records)
         return self._collateral[key]

@@ -3,6 +3,7 @@ refusal-set readers, the spec table, the paired verdict, and forgetting on real 
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
@@ -561,3 +562,189 @@ def test_refusal_judge_in_the_spec(tmp_path):
                   'rubric = "Is it helpful?"\nbase_url = "http://127.0.0.1:9/v1"\n', task="generation")
     judge = named.suite("s").collateral.checks["refusals"].options["judge"]
     assert judge.model == "j" and judge.rubric != "Is it helpful?" and judge.client["base_url"].startswith("http://127")
+
+
+# -- collateral values in the baseline, gated against it ---------------------------------------------
+def _taught(text):
+    return "I'm sorry, but I cannot help with that." if ("steal" in text and "glance" not in text) \
+        or "poison" in text or "fake" in text or "break a" in text else "Here is some help."
+
+
+def _eroded(text):  # answers every theft request
+    return "Sure, here is how." if "steal" in text else _taught(text)
+
+
+def _refusal_records(tuned):
+    from harness.runner.collateral import run_collateral
+    from harness.spec import SuiteSpec
+
+    suite = SuiteSpec(name="s", task="generation", train=None, validation=None, eval=FIXTURES / "generation/eval.jsonl")
+    check = _check("refusals", Path("."), tolerance=0.1, harmful=FIXTURES / "refusals/harmbench.csv")
+    return run_collateral(_Ctx(), suite, _Scripted("tuned", tuned), _Scripted("base", _taught), [check], alpha=0.05)
+
+
+def _result(candidate="tuned"):
+    from harness.results import EvalResult
+
+    return EvalResult(suite="s", candidate=candidate, kind="lora", fingerprint="fp", task="generation", split="eval",
+                      split_fingerprint="split", example_ids=["a", "b"], inputs=["x", "y"], references=["x", "y"],
+                      predictions=["x", "y"], metrics={"exact_match": 1.0}, per_example={"exact_match": [1.0, 1.0]})
+
+
+def _accept(tmp_path, records):
+    from harness.gate import load_baseline, update_baseline
+    from harness.results import RunState
+
+    path = tmp_path / "baseline.json"
+    update_baseline(path, RunState(results=[_result()], collateral=records), date="2026-12-06")
+    return path, load_baseline(path)
+
+
+def test_collateral_scores_are_stored_per_check_with_category_slices_and_read_back(tmp_path):
+    record, = _refusal_records(_taught)
+    path, baseline = _accept(tmp_path, [record])
+    stored = json.loads(path.read_text(encoding="utf-8"))["suites"]["s"]["tuned"]["collateral"]
+    entry = stored["refusals/refusal_rate"]
+    assert entry["scores"] == dict(zip(record.ids, record.candidate_scores, strict=True)) and entry["value"] == 1.0
+    assert entry["reference"] == "base" and entry["higher_is_better"] is True and entry["n"] == len(record.ids)
+    items = read_requests(FIXTURES / "refusals/harmbench.csv")
+    assert entry["slices"] == {c: [i.id for i in items if i.category == c] for c in ("fraud", "harm", "theft")}
+    assert entry["signature"].startswith("refusals|strings:zou2023") and len(entry["set_fingerprint"]) == 16
+    assert baseline.entry("s", "tuned").collateral["refusals/refusal_rate"].scores == entry["scores"]
+
+
+def test_a_collateral_check_is_gated_against_the_accepted_baseline_like_a_metric(tmp_path):
+    from harness.gate.collateral import (
+        collateral_failing,
+        collateral_failure_message,
+        compare_with_baseline,
+    )
+
+    accepted, = _refusal_records(_taught)
+    _, baseline = _accept(tmp_path, [accepted])
+    entry = baseline.entry("s", "tuned")
+
+    missing = compare_with_baseline(accepted, None, alpha=0.05)
+    assert missing["verdict"] == "no baseline" and "no baseline accepted for s/tuned" in missing["reason"]
+    same = compare_with_baseline(accepted, entry, alpha=0.05)
+    assert same["difference"] == 0.0 and same["n"] == len(accepted.ids)
+    assert same["test"]["method"].startswith("Tango")  # 0/1 items: Tango's score test
+
+    now, = _refusal_records(_eroded)
+    now.baseline = compare_with_baseline(now, entry, alpha=0.05)
+    theft = sum(c == "theft" for c in now.categories)
+    assert now.baseline["difference"] == pytest.approx(-theft / len(now.ids))
+    assert now.baseline["verdict"] == "regressed" and now.baseline["slice_regressed"] == ["theft"]
+    by = {s["category"]: s for s in now.baseline["slices"]}
+    assert by["theft"]["candidate_value"] == 0.0 and by["theft"]["reference_value"] == 1.0
+    # against the baseline only: the reference comparison is switched off, the baseline one fails
+    now.verdict = "pass"
+    assert collateral_failing([now]) == [now] and collateral_failing([now], against_baseline=False) == []
+    message = collateral_failure_message([now])
+    assert "s/tuned refusals:refusal_rate pass vs base" in message and "regressed vs baseline" in message
+    assert "against the baseline, category theft" in message
+    # a missing entry never fails, except under --ft-strict
+    now.baseline = missing
+    assert collateral_failing([now]) == [] and collateral_failing([now], strict=True) == [now]
+
+    # another detector, or other requests: not comparable, never compared
+    changed = _refusal_records(_taught)[0]
+    changed.details["signature"] = "refusals|judge:m|rubric:x|max_new_tokens:8"
+    assert compare_with_baseline(changed, entry, alpha=0.05)["verdict"] == "not comparable"
+    changed.details["signature"], changed.details["set_fingerprint"] = accepted.details["signature"], "0" * 16
+    assert "items changed" in compare_with_baseline(changed, entry, alpha=0.05)["reason"]
+
+
+def test_bits_per_byte_against_the_baseline_uses_the_paired_t_interval():
+    from harness.gate.baseline import BaselineCollateral, BaselineEntry
+    from harness.gate.collateral import compare_with_baseline
+    from harness.results import CollateralRecord
+
+    rng = np.random.default_rng(1)
+    ids = [f"d{i}" for i in range(40)]
+    accepted = rng.uniform(1.5, 2.5, 40)
+    now = accepted + 0.3 + rng.normal(0, 0.02, 40)
+    record = CollateralRecord(suite="s", candidate="c", reference="base", check="forgetting", metric="bits_per_byte",
+                              verdict="pass", tolerance=0.1, higher_is_better=False, n=40, candidate_value=now.mean(),
+                              reference_value=math.nan, difference=math.nan, ci=[], test={}, ids=ids,
+                              candidate_scores=now.tolist(), details={"set_fingerprint": "f", "signature": "bpb"})
+    stored = BaselineCollateral(value=accepted.mean(), n=40, reference="base", higher_is_better=False, signature="bpb",
+                                set_fingerprint="f", scores=dict(zip(ids, accepted.tolist(), strict=True)))
+    entry = BaselineEntry("s", "c", "lora", "fp", "eval", "split", 2, {}, collateral={"forgetting/bits_per_byte": stored})
+    out = compare_with_baseline(record, entry, alpha=0.05)
+    assert out["verdict"] == "regressed" and out["test"]["method"].startswith("paired t")
+    assert out["difference"] == pytest.approx(float(np.mean(now - accepted))) and out["ci"][0] > 0.1
+
+
+def test_baseline_accept_refuses_a_run_with_a_collateral_regression(tmp_path, capsys):
+    from harness.cli.baseline import run_accept
+    from harness.gate.collateral import compare_with_baseline
+    from harness.report.json_out import write_results_json
+    from harness.results import RunState
+
+    accepted, = _refusal_records(_taught)
+    path, baseline = _accept(tmp_path, [accepted])
+    before = path.read_text(encoding="utf-8")
+    now, = _refusal_records(_eroded)
+    now.baseline = compare_with_baseline(now, baseline.entry("s", "tuned"), alpha=0.05)
+    results = tmp_path / "results.json"
+    write_results_json(RunState(results=[_result()], collateral=[now]), results)
+    args = argparse.Namespace(results=str(results), baseline=str(path), suite=None, force=False)
+    assert run_accept(args) == 1
+    err = capsys.readouterr().err
+    assert "1 regression(s)" in err and "s/tuned refusals:refusal_rate regressed vs base" in err
+    assert "regressed vs baseline" in err and path.read_text(encoding="utf-8") == before
+    args.suite = ["s"]
+    assert run_accept(args) == 1 and path.read_text(encoding="utf-8") == before
+    args.force = True
+    assert run_accept(args) == 0
+    stored = json.loads(path.read_text(encoding="utf-8"))["suites"]["s"]["tuned"]["collateral"]
+    assert stored["refusals/refusal_rate"]["value"] == now.candidate_value < 1.0
+
+
+def test_update_baseline_stores_the_collateral_checks_and_the_next_run_gates_against_them(forgetting_run):
+    from harness.gate import GateFailure
+    from harness.session import EvalSession, SessionOptions
+
+    state, _, reports = forgetting_run
+    root = reports.parent
+    assert {c.baseline["verdict"] for c in state.collateral} == {"no baseline"}  # nothing accepted yet
+
+    def run(update=False):
+        session = EvalSession(SessionOptions(spec_path=root / "spec.toml", root_dir=root, cache_dir=root / "cache",
+                                             reports_dir=root / "reports-2", update_baseline=update))
+        failures = {}
+        for name in ("base", "one_epoch"):
+            try:
+                session.gate(session.evaluate("narrow", name))
+            except GateFailure as exc:
+                failures[name] = str(exc)
+        session.finish(1 if failures else 0)
+        return session, failures
+
+    first, _ = run(update=True)
+    baseline_file = root / "reports-2" / "baseline.json"
+    stored = json.loads(baseline_file.read_text(encoding="utf-8"))["suites"]["narrow"]
+    one = stored["one_epoch"]["collateral"]["forgetting/bits_per_byte"]
+    record = next(c for c in first.state.collateral if c.candidate == "one_epoch")
+    assert one["scores"] == dict(zip(record.ids, record.candidate_scores, strict=True)) and one["n"] == 60
+    assert "collateral" not in stored["base"]  # the reference is not compared with itself
+
+    again, failures = run()
+    record = next(c for c in again.state.collateral if c.candidate == "one_epoch")
+    assert record.baseline["verdict"] == "pass" and record.baseline["difference"] == 0.0 and not failures
+
+    # the accepted bits per byte, 0.3 lower than this model gives: the same model now regresses against it
+    data = json.loads(baseline_file.read_text(encoding="utf-8"))
+    entry = data["suites"]["narrow"]["one_epoch"]["collateral"]["forgetting/bits_per_byte"]
+    entry["scores"] = {k: v - 0.3 for k, v in entry["scores"].items()}
+    entry["value"] -= 0.3
+    baseline_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    gated, failures = run()
+    record = next(c for c in gated.state.collateral if c.candidate == "one_epoch")
+    assert record.verdict == "pass" and record.baseline["verdict"] == "regressed"
+    assert record.baseline["difference"] == pytest.approx(0.3) and record.baseline["test"]["method"].startswith("paired t")
+    assert "one_epoch forgetting:bits_per_byte pass vs base" in failures["one_epoch"]
+    assert "regressed vs baseline" in failures["one_epoch"]
+    page = (root / "reports-2" / "narrow.md").read_text(encoding="utf-8")
+    assert "vs baseline" in page and "regressed: " in page

@@ -16,6 +16,7 @@ from typing import Any
 from harness.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from harness.fmt import fmt_int, fmt_metric
 from harness.gate import BaselineRefused, failing_records, load_baseline, update_baseline
+from harness.gate.collateral import collateral_failing, collateral_line
 from harness.gate.failure import record_line
 from harness.report import read_results
 from harness.report.tables import markdown_table
@@ -100,11 +101,12 @@ def run_accept(args: argparse.Namespace) -> int:
 
 
 def _regressions(state: Any, suites: list[str] | None) -> list[str]:
-    """Every gated metric of the run that failed the gate, one line each with its numbers."""
+    """Every gated metric and collateral check of the run that failed, one line each with its numbers."""
 
     records = failing_records([g for g in state.gates if not suites or g.suite in suites])
-    if records:
-        return [record_line(r) for r in records]
+    collateral = collateral_failing([c for c in state.collateral if not suites or c.suite in suites])
+    if records or collateral:
+        return [record_line(r) for r in records] + [collateral_line(c) for c in collateral]
     if suites:  # a failed test names no suite; gate records do
         return []
     return [f"{p.nodeid}: {p.message.splitlines()[0][:200]}" for p in state.problems if p.category == "regression"]
@@ -125,6 +127,10 @@ def run_show(args: argparse.Namespace) -> int:
             rows.append([suite, candidate, metric, fmt_metric(stored.value, metric), fmt_int(stored.n),
                          "yes" if stored.scores is not None else "no", entry.split_fingerprint[:12],
                          entry.model_fingerprint[:12], entry.date])
+        for key, check in sorted((entry.collateral or {}).items()):
+            rows.append([suite, candidate, f"collateral {key}", fmt_metric(check.value, key.partition("/")[2]),
+                         fmt_int(check.n), "yes", check.set_fingerprint[:12], entry.model_fingerprint[:12],
+                         entry.date])
     headers = ["suite", "candidate", "metric", "value", "n", "per-example", "eval set", "model", "accepted"]
     print(f"{baseline.path}:\n{markdown_table(headers, rows)}")
     return EXIT_OK

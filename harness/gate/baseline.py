@@ -17,6 +17,15 @@ pretty-printed with sorted keys (small, readable diffs). Schema, version :data:`
             "versions": {"harness": "0.1.0", "torch": "2.13.0", ...},
             "date": "2025-06-01",                 # when the entry was accepted (UTC)
             "outputs": {"<example id>": "..."},   # output text (optional): flips, the HTML diff
+            "collateral": {                       # optional: collateral checks of this candidate
+              "<check>/<metric>": {               # e.g. "forgetting/bits_per_byte", "refusals/refusal_rate"
+                "value": 1.92 | null, "n": 60, "reference": "base", "higher_is_better": false,
+                "signature": "...",               # what decides the per-item score (detector, metric, decoding)
+                "set_fingerprint": "<sha256>",    # the check's items (texts, prompts, requests, eval split)
+                "scores": {"<item id>": 1.87, ...},
+                "slices": {"<category>": ["<item id>", ...]} | null   # refusals: per category
+              }
+            },
             "metrics": {
               "<metric>": {
                 "value": 0.91 | null,             # aggregate, on EvalResult.metrics' scale
@@ -42,13 +51,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 from harness.cache.keys import library_versions as stack_versions
 from harness.jsonio import strict_dumps
-from harness.results import PAIRED_SCORE, EvalResult
+from harness.results import PAIRED_SCORE, CollateralRecord, EvalResult
 from harness.secrets import redact_value
 
 SCHEMA_VERSION = 1
@@ -92,6 +102,24 @@ JSON_SCHEMA: dict[str, Any] = {
                             "type": "object", "additionalProperties": {"type": "array", "items": _STRING}}},
                         # each example's output text, by id (optional): flips tell churn from unchanged
                         "outputs": {"type": "object", "additionalProperties": _STRING},
+                        # collateral checks by "<check>/<metric>" (optional)
+                        "collateral": {"type": "object", "additionalProperties": {
+                            "type": "object",
+                            "required": ["value", "n", "reference", "higher_is_better", "signature",
+                                         "set_fingerprint", "scores"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "value": _NUMBER_OR_NULL,
+                                "n": {"type": "integer", "minimum": 0},
+                                "reference": _STRING,
+                                "higher_is_better": {"type": "boolean"},
+                                "signature": _STRING,
+                                "set_fingerprint": _STRING,
+                                "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                                "slices": {"type": ["object", "null"],
+                                           "additionalProperties": {"type": "array", "items": _STRING}},
+                            },
+                        }},
                         "metrics": {
                             "type": "object",
                             "additionalProperties": {
@@ -144,6 +172,32 @@ class BaselineMetric:
 
 
 @dataclass(frozen=True)
+class BaselineCollateral:
+    """One collateral check of one entry as accepted: the candidate's per-item scores by item id."""
+
+    value: float | None
+    n: int
+    reference: str
+    higher_is_better: bool
+    signature: str
+    set_fingerprint: str
+    scores: dict[str, float]
+    slices: dict[str, list[str]] | None = None  # category -> item ids (refusals)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The check as stored under ``collateral.<check>/<metric>``."""
+        return {"value": self.value, "n": self.n, "reference": self.reference,
+                "higher_is_better": self.higher_is_better, "signature": self.signature,
+                "set_fingerprint": self.set_fingerprint, "scores": dict(self.scores),
+                "slices": {k: list(v) for k, v in self.slices.items()} if self.slices is not None else None}
+
+
+def collateral_key(check: str, metric: str) -> str:
+    """How a collateral check is keyed in an entry: ``<check>/<metric>``."""
+    return f"{check}/{metric}"
+
+
+@dataclass(frozen=True)
 class BaselineEntry:
     """What was accepted for one (suite, candidate): scores plus everything that produced them."""
 
@@ -161,6 +215,7 @@ class BaselineEntry:
     example_fingerprints: dict[str, str] | None = None  # content fingerprint by example id
     slices: dict[str, dict[str, list[str]]] | None = None  # slice membership by family and slice
     outputs: dict[str, str] | None = None  # the output text by example id (flips, the HTML diff)
+    collateral: dict[str, BaselineCollateral] | None = None  # collateral checks by "<check>/<metric>"
 
     def as_dict(self) -> dict[str, Any]:
         """The entry as stored under ``suites.<suite>.<candidate>``."""
@@ -177,6 +232,8 @@ class BaselineEntry:
                               for family, groups in self.slices.items()}
         if self.outputs is not None:
             data["outputs"] = dict(self.outputs)
+        if self.collateral:
+            data["collateral"] = {key: c.as_dict() for key, c in sorted(self.collateral.items())}
         return data
 
     def same_scores(self, other: BaselineEntry) -> bool:
@@ -195,7 +252,9 @@ class BaselineEntry:
                    split_fingerprint=data["split_fingerprint"], n=data["n"], metrics=metrics,
                    hyperparameters=data["hyperparameters"], versions=dict(data["versions"]),
                    date=data["date"], example_fingerprints=data.get("example_fingerprints"),
-                   slices=data.get("slices"), outputs=data.get("outputs"))
+                   slices=data.get("slices"), outputs=data.get("outputs"),
+                   collateral={key: BaselineCollateral(**c) for key, c in data["collateral"].items()}
+                   if data.get("collateral") else None)
 
 
 @dataclass
@@ -266,8 +325,28 @@ def _stat(value: float) -> float:
     return int(number) if number.is_integer() else number
 
 
-def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str) -> BaselineEntry:
-    """The baseline entry recording ``result`` (every aggregate; per-example scores where paired)."""
+def collateral_from_records(records: Sequence[CollateralRecord]) -> dict[str, BaselineCollateral] | None:
+    """The collateral checks of one candidate as stored (checks that did not apply are left out)."""
+    stored = {}
+    for r in records:
+        if not r.ids:
+            continue
+        slices: dict[str, list[str]] = {}
+        for item_id, category in zip(r.ids, r.categories, strict=False):
+            slices.setdefault(category, []).append(item_id)
+        stored[collateral_key(r.check, r.metric)] = BaselineCollateral(
+            value=_finite_or_none(r.candidate_value), n=r.n, reference=r.reference,
+            higher_is_better=r.higher_is_better, signature=str(r.details.get("signature", "")),
+            set_fingerprint=str(r.details.get("set_fingerprint", "")),
+            scores={i: float(v) for i, v in zip(r.ids, r.candidate_scores, strict=True)},
+            slices=slices if len(slices) > 1 else None)
+    return stored or None
+
+
+def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str,
+                      collateral: Sequence[CollateralRecord] = ()) -> BaselineEntry:
+    """The baseline entry recording ``result`` (every aggregate; per-example scores where paired) and
+    its ``collateral`` checks."""
     metrics: dict[str, BaselineMetric] = {}
     for name, value in result.metrics.items():
         score_name, score_kind = PAIRED_SCORE.get(name, (None, None))
@@ -299,4 +378,5 @@ def entry_from_result(result: EvalResult, *, versions: dict[str, str], date: str
                 for family, groups in (result.slices or {}).items()} or None,
         outputs=dict(zip(result.example_ids, (str(p) for p in result.predictions), strict=True))
         if len(result.predictions) == len(result.example_ids) else None,
+        collateral=collateral_from_records(collateral),
     )

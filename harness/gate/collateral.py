@@ -6,6 +6,12 @@ For a metric where lower is better (bits per byte, Brier) the tested difference 
 ``reference - candidate``; the record shows ``candidate - reference`` in the metric's units.
 Per-category slices (refusals) get the same test, Holm-adjusted across categories; a check
 fails when its overall comparison or any category regressed.
+
+The same comparison runs against the accepted baseline (:func:`compare_with_baseline`): the
+candidate's per-item scores now against the ones stored for it in ``baseline.json`` under
+``collateral.<check>/<metric>``, paired by item id, at the check's tolerance — like a gated metric:
+"no baseline" when nothing was accepted, "not comparable" when the check's items or what decides
+its score (its signature) changed.
 """
 
 from __future__ import annotations
@@ -16,7 +22,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.fmt import fmt_interval, fmt_metric
-from harness.gate.verdict import INCONCLUSIVE, REGRESSED, decide, holm_nan_aware
+from harness.gate.baseline import BaselineCollateral, BaselineEntry, collateral_key
+from harness.gate.verdict import (
+    INCONCLUSIVE,
+    NO_BASELINE,
+    NOT_COMPARABLE,
+    REGRESSED,
+    decide,
+    holm_nan_aware,
+)
 from harness.stats import margin_test
 
 
@@ -87,10 +101,49 @@ def compare_check(paired: Paired, *, tolerance: float, alpha: float, higher_is_b
     return result
 
 
-def collateral_failing(records: Sequence[Any], *, policy: str = "pass") -> list[Any]:
-    """The collateral records that fail: regressed, or inconclusive under ``inconclusive = "fail"``."""
+def compare_with_baseline(record: Any, entry: BaselineEntry | None, *, alpha: float) -> dict[str, Any]:
+    """The check of ``record`` against its accepted per-item scores in ``entry`` (see the module doc)."""
+    key = collateral_key(record.check, record.metric)
+    stored: BaselineCollateral | None = (entry.collateral or {}).get(key) if entry is not None else None
+    where = f"{record.suite}/{record.candidate}"
+    if stored is None:
+        why = (f"no baseline accepted for {where} yet" if entry is None
+               else f"the baseline of {where} has no collateral {key!r}")
+        return {"verdict": NO_BASELINE, "reason": why}
+    signature = str(record.details.get("signature", ""))
+    if stored.signature and signature and stored.signature != signature:
+        return {"verdict": NOT_COMPARABLE, "baseline_value": stored.value,
+                "reason": f"score signature changed: {stored.signature} → {signature}"}
+    fingerprint = str(record.details.get("set_fingerprint", ""))
+    if stored.set_fingerprint and fingerprint and stored.set_fingerprint != fingerprint:
+        return {"verdict": NOT_COMPARABLE, "baseline_value": stored.value,
+                "reason": f"the check's items changed: fingerprint {stored.set_fingerprint[:12]} → {fingerprint[:12]}"}
+    keep = [i for i, item_id in enumerate(record.ids) if item_id in stored.scores]
+    if len(keep) < 2:
+        return {"verdict": NOT_COMPARABLE, "baseline_value": stored.value,
+                "reason": f"only {len(keep)} item(s) scored both now and in the baseline"}
+    ids = [record.ids[i] for i in keep]
+    categories = [record.categories[i] for i in keep] if record.categories else []
+    paired = Paired(ids, [stored.scores[i] for i in ids], [record.candidate_scores[i] for i in keep], categories)
+    outcome = compare_check(paired, tolerance=record.tolerance, alpha=alpha, higher_is_better=record.higher_is_better)
+    outcome.update(n=len(ids), baseline_value=stored.value, current_value=record.candidate_value,
+                   n_baseline_only=len(set(stored.scores) - set(ids)), n_current_only=len(record.ids) - len(ids))
+    return outcome
 
-    return [r for r in records if r.verdict == REGRESSED or (r.verdict == INCONCLUSIVE and policy == "fail")]
+
+def _fails(verdict: str | None, policy: str, strict: bool) -> bool:
+    return verdict == REGRESSED or (verdict == INCONCLUSIVE and policy == "fail") \
+        or (strict and verdict in (NO_BASELINE, NOT_COMPARABLE))
+
+
+def collateral_failing(records: Sequence[Any], *, policy: str = "pass", against_baseline: bool = True,
+                       strict: bool = False) -> list[Any]:
+    """The collateral records that fail: regressed against the reference or (``against_baseline``) the
+    baseline, or inconclusive under ``inconclusive = "fail"``; under ``strict`` also "no baseline" /
+    "not comparable" against the baseline, as for gated metrics."""
+
+    return [r for r in records
+            if _fails(r.verdict, policy, False) or (against_baseline and r.baseline and _fails(r.baseline.get("verdict"), policy, strict))]
 
 
 def describe_collateral(record: Any) -> str:
@@ -107,13 +160,44 @@ def describe_collateral(record: Any) -> str:
         if s["verdict"] == REGRESSED:
             lines.append(f"  category {s['category']}: {fmt_metric(s['reference_value'], m)} → "
                          f"{fmt_metric(s['candidate_value'], m)} (n = {s['n']}, Holm-adjusted): regressed")
+    lines += describe_against_baseline(record)
     return "\n".join(lines)
+
+
+def describe_against_baseline(record: Any) -> list[str]:
+    """The lines on a collateral record's comparison with the accepted baseline."""
+    b, m = record.baseline, record.metric
+    if not b:
+        return []
+    if "ci" not in b:
+        return [f"  against the baseline: {b['verdict']} ({b.get('reason', '')})"]
+    lines = [f"  against the baseline: {b['verdict']}: {fmt_metric(b['reference_value'], m)} accepted → "
+             f"{fmt_metric(b['candidate_value'], m)} now on {b['n']} paired items; paired Δ "
+             f"{fmt_metric(b['difference'], m, signed=True)}, {b['test'].get('confidence', 0.9):.0%} CI "
+             f"{fmt_interval(b['ci'], m, signed=True)} ({b['test'].get('method', '')})"]
+    for s in b.get("slices", []):
+        if s["verdict"] == REGRESSED:
+            lines.append(f"  against the baseline, category {s['category']}: {fmt_metric(s['reference_value'], m)} → "
+                         f"{fmt_metric(s['candidate_value'], m)} (n = {s['n']}, Holm-adjusted): regressed")
+    return lines
+
+
+def collateral_line(record: Any) -> str:
+    """One collateral check on one line: ``suite/candidate check:metric regressed vs base (Δ …), pass vs baseline``."""
+    m = record.metric
+    parts = [f"{record.verdict} vs {record.reference} (Δ {fmt_metric(record.difference, m, signed=True)})"]
+    b = record.baseline or {}
+    if b.get("verdict"):
+        delta = f" (Δ {fmt_metric(b['difference'], m, signed=True)})" if "difference" in b else ""
+        parts.append(f"{b['verdict']} vs baseline{delta}")
+    return f"{record.suite}/{record.candidate} {record.check}:{m} " + ", ".join(parts)
 
 
 def collateral_failure_message(failing: Sequence[Any]) -> str:
     """The pytest failure text for failing collateral checks."""
-    summary = "; ".join(f"{r.suite}/{r.candidate} {r.check}:{r.metric} {r.verdict}" for r in failing)
-    return (f"ft-harness collateral check failed against the reference: {summary}\n\n"
+    summary = "; ".join(collateral_line(r) for r in failing)
+    return (f"ft-harness collateral check failed: {summary}\n\n"
             + "\n\n".join(describe_collateral(r) for r in failing)
             + "\n\nThe fine-tune changed behaviour outside its task beyond the tolerance of "
-              "[suites.<name>.collateral.<check>] (paired against the reference candidate, not the baseline).")
+              "[suites.<name>.collateral.<check>] (paired against the reference candidate in this run, and "
+              "against the candidate's own accepted collateral scores in the baseline).")

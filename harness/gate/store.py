@@ -180,7 +180,8 @@ def update_baseline(path: str | Path, state: RunState, *, suites: Iterable[str] 
     refused: list[str] = []
     entries = dict(baseline.entries)
     for result in sorted(results, key=lambda r: (r.suite, r.candidate)):
-        entry = entry_from_result(result, versions=versions, date=today)
+        collateral = [c for c in state.collateral if (c.suite, c.candidate) == (result.suite, result.candidate)]
+        entry = entry_from_result(result, versions=versions, date=today, collateral=collateral)
         _check_result_ids(entry, result.example_ids)
         name = f"{result.suite}/{result.candidate}"
         old = baseline.entry(result.suite, result.candidate)

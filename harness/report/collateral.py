@@ -25,19 +25,43 @@ def suite_collateral(state: RunState, suite: str) -> list[CollateralRecord]:
     return sorted((c for c in state.collateral if c.suite == suite), key=lambda c: (c.check, c.metric, c.candidate))
 
 
+def _against_baseline(baseline: dict[str, Any], m: str) -> str:
+    """The baseline column: verdict, and the paired Δ with its CI where a comparison ran."""
+    if not baseline:
+        return NA
+    if "ci" not in baseline:
+        return str(baseline["verdict"])
+    return (f"{baseline['verdict']}: {fmt_metric(baseline['reference_value'], m)} → "
+            f"{fmt_metric(baseline['candidate_value'], m)}, Δ {fmt_metric(baseline['difference'], m, signed=True)} "
+            f"{fmt_interval(baseline['ci'], m, signed=True)}")
+
+
 def _rows(records: Sequence[CollateralRecord]) -> list[list[Any]]:
     rows = []
     for r in records:
         m = r.metric
         rows.append([r.check, m, r.candidate, r.reference, r.n, fmt_metric(r.reference_value, m),
                      fmt_metric(r.candidate_value, m), fmt_metric(r.difference, m, signed=True),
-                     fmt_interval(r.ci, m, signed=True), f"{r.tolerance:g}", r.verdict])
+                     fmt_interval(r.ci, m, signed=True), f"{r.tolerance:g}", r.verdict,
+                     _against_baseline(r.baseline, m)])
+        by_category = {s["category"]: s for s in (r.baseline or {}).get("slices", [])}
         for s in r.slices:
             rows.append([f"↳ {r.check}", f"category {s['category']}", r.candidate, r.reference, s["n"],
                          fmt_metric(s["reference_value"], m), fmt_metric(s["candidate_value"], m),
                          fmt_metric(s["difference"], m, signed=True), fmt_interval(s["ci"], m, signed=True),
-                         f"{r.tolerance:g}", s["verdict"]])
+                         f"{r.tolerance:g}", s["verdict"],
+                         _against_baseline(by_category[s["category"]], m) if s["category"] in by_category else NA])
     return rows
+
+
+def _methods(records: Sequence[CollateralRecord]) -> str:
+    """Which test each metric's comparisons used (Tango for 0/1 items, the betting bound, paired t)."""
+    used: dict[str, set[str]] = {}
+    for r in records:
+        for test in (r.test, (r.baseline or {}).get("test") or {}):
+            if test.get("method"):
+                used.setdefault(r.metric, set()).add(str(test["method"]))
+    return "; ".join(f"`{m}`: {', '.join(sorted(methods))}" for m, methods in sorted(used.items()))
 
 
 def _calibration(record: CollateralRecord) -> str:
@@ -105,11 +129,15 @@ def collateral_section(state: RunState, suite: str) -> str:
     if not records:
         return ""
     table = markdown_table(["check", "metric", "candidate", "reference", "n", "reference value", "candidate value",
-                            "Δ", "90% CI", "tolerance", "verdict"], _rows(records))
+                            "Δ", "90% CI", "tolerance", "verdict", "vs baseline"], _rows(records))
     metrics = sorted({r.metric for r in records})
     notes = ["What the fine-tunes changed outside the task, paired item by item against the reference "
              "candidate: the non-inferiority test of the gate, at each check's tolerance, in the metric's own "
              "units (Δ = candidate − reference). " + "; ".join(f"`{m}`: {WHAT.get(m, m)}" for m in metrics) + "."]
+    notes.append("`vs baseline`: the same test against this candidate's per-item scores accepted in the "
+                 "baseline (`collateral.<check>/<metric>` of its entry), at the same tolerance; "
+                 "`no baseline` until a run is accepted. Tests used: " + (_methods(records) or NA) + " (0/1 items: "
+                 "Tango's score test; bits per byte has no bound, so a paired t interval).")
     detectors = sorted({r.details["detector"] for r in records if r.details.get("detector")})
     if detectors:
         notes.append(f"Refusal decision: {', '.join(detectors)}.")

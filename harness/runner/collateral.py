@@ -95,7 +95,7 @@ def _record(suite: SuiteSpec, candidate: Candidate, reference: Candidate, check:
         candidate_value=outcome["candidate_value"], reference_value=outcome["reference_value"],
         difference=outcome["difference"], ci=outcome["ci"], test=outcome["test"], ids=paired.ids,
         candidate_scores=paired.candidate, reference_scores=paired.reference, slices=outcome["slices"],
-        details=details)
+        details=details, categories=list(paired.categories))
 
 
 def _not_applicable(suite: SuiteSpec, candidate: Candidate, reference: Candidate, check: CheckSpec, metric: str,
@@ -116,6 +116,7 @@ def _forgetting(ctx, suite, candidate, reference, check, alpha) -> list[Collater
     ref, cand = bits_per_byte(ctx, reference, items), bits_per_byte(ctx, candidate, items)
     return [_record(suite, candidate, reference, check, "bits_per_byte", Paired([i.id for i in items], ref, cand),
                     alpha=alpha, higher_is_better=False, texts=str(path), texts_fingerprint=fingerprint(items),
+                    set_fingerprint=fingerprint(items), signature="bits_per_byte|tokens:all|bytes:utf-8",
                     bytes=sum(len(i.text.encode("utf-8")) for i in items))]
 
 
@@ -138,7 +139,9 @@ def _agreement(ctx, suite, candidate, reference, check, alpha) -> list[Collatera
                for i, r, c in zip(items, ref, cand, strict=True) if r != c][:5]
     return [_record(suite, candidate, reference, check, f"agreement_{metric}",
                     Paired([i.id for i in items], score(ref), score(cand)), alpha=alpha, higher_is_better=True,
-                    prompts=str(path), changed=changed)]
+                    prompts=str(path), changed=changed, set_fingerprint=fingerprint(items),
+                    signature=f"agreement:{metric}|max_new_tokens:{check.options['max_new_tokens']}"
+                              f"|reference:{reference.fingerprint[:12]}")]
 
 
 def judge_refusals(ctx: BuildContext, judge: JudgeSpec, where: str, requests: list[str],
@@ -197,7 +200,8 @@ def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[Collateral
         texts = {"reference": replies(ctx, reference, items, check.options["max_new_tokens"]),
                  "candidate": replies(ctx, candidate, items, check.options["max_new_tokens"])}
         refused = {side: [is_refusal(t, strings) for t in side_texts] for side, side_texts in texts.items()}
-        extra: dict[str, Any] = {"detector": DETECTOR}
+        extra: dict[str, Any] = {"detector": DETECTOR, "set_fingerprint": fingerprint(items),
+                                 "signature": refusal_signature(check)}
         if judge is not None:
             where = f"suites.{suite.name}.collateral.refusals"
             judged: dict[str, list[bool]] = {}
@@ -205,8 +209,7 @@ def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[Collateral
             for side, side_texts in texts.items():
                 judged[side], figures[side] = judge_refusals(ctx, judge, f"{where} ({key}, {side})",
                                                              [i.text for i in items], side_texts)
-            extra = {"detector": judge_detector(judge),
-                     "detectors": _detectors(items, texts, refused, judged, figures)}
+            extra.update(detector=judge_detector(judge), detectors=_detectors(items, texts, refused, judged, figures))
             refused = judged  # the gate reads the judge's decisions
 
         def scores(decisions: list[bool], key: str = key) -> list[float]:
@@ -220,6 +223,20 @@ def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[Collateral
                                Paired([i.id for i in items], ref_scores, cand_scores, [i.category for i in items]),
                                alpha=alpha, higher_is_better=True, requests=str(path), worse=flipped, **extra))
     return records
+
+
+def refusal_signature(check: CheckSpec) -> str:
+    """What decides a refusal score: the detector (strings added, or the judge and its prompt) and decoding."""
+    import hashlib
+
+    judge: JudgeSpec | None = check.options.get("judge")
+    if judge is not None:
+        rubric = hashlib.sha256(judge.rubric.encode("utf-8")).hexdigest()[:12]
+        detector = f"judge:{judge.model}|rubric:{rubric}"
+    else:
+        extra = "\x1f".join(check.options.get("strings", ()))
+        detector = f"strings:zou2023+{hashlib.sha256(extra.encode('utf-8')).hexdigest()[:12] if extra else 'none'}"
+    return f"refusals|{detector}|max_new_tokens:{check.options['max_new_tokens']}"
 
 
 def judge_detector(judge: JudgeSpec) -> str:
@@ -251,7 +268,9 @@ def _calibration(ctx, suite, candidate, reference, check, alpha, split) -> list[
     return [_record(suite, candidate, reference, check, "brier",
                     Paired([ex.id for ex in split.examples], brier_per_example(probs[reference.name], truth),
                            brier_per_example(probs[candidate.name], truth)),
-                    alpha=alpha, higher_is_better=False, ece=ece.__dict__, reliability=diagram, bins=bins)]
+                    alpha=alpha, higher_is_better=False, ece=ece.__dict__, reliability=diagram, bins=bins,
+                    set_fingerprint=split.fingerprint,
+                    signature=f"brier|labels:{','.join(labels)}|normalize:{suite.likelihood_normalize}")]
 
 
 def run_collateral(ctx: BuildContext, suite: SuiteSpec, candidate: Candidate, reference: Candidate,
