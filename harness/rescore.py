@@ -1,6 +1,11 @@
 """Re-score a saved run from its per-example outputs: metrics, comparisons and gate verdicts,
 without loading any model, through the session's compare and gate code (examples paired by id).
-Works on outputs written by another tool in the same JSONL shape."""
+Works on outputs written by another tool in the same JSONL shape.
+
+The run's collateral checks are re-scored where their stored replies allow (agreement, refusals)
+and keep the run's per-item scores where only the model could recompute them (bits per byte,
+calibration), each saying which (``details["rescored"]``); their verdicts against the reference
+and the baseline are recomputed either way."""
 
 from __future__ import annotations
 
@@ -9,10 +14,12 @@ from pathlib import Path
 
 from harness.errors import DatasetError
 from harness.gate import NO_BASELINE, GateFailure, load_baseline
+from harness.gate.collateral import collateral_failing, compare_with_baseline
 from harness.gate.history import history_path, read_history
 from harness.kinds import load_spec
 from harness.report import read_results
-from harness.results import GateRecord, RunState
+from harness.results import CollateralRecord, GateRecord, RunState
+from harness.runner.collateral import rescore_record
 from harness.runner.outputs import read_outputs, result_from_outputs
 from harness.session import PairingError, compare_results, enforce_gate, gate_config, gate_records
 
@@ -25,6 +32,7 @@ class Rescored:
     state: RunState
     failing: list[GateRecord] = field(default_factory=list)
     baseline: Path | None = None
+    failing_collateral: list[CollateralRecord] = field(default_factory=list)
 
 
 def find_baseline(run_dir: Path, original: RunState) -> Path | None:
@@ -135,9 +143,19 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
             raise DatasetError(f"cannot compare {files_ab} on {record.metric}: {exc}") from None
         state.comparisons.append(redone)
 
+    for saved in original.collateral:
+        state.collateral.append(rescore_record(saved, alpha=gate_config(spec, saved.suite).alpha))
+
     gated = {(g.suite, g.candidate) for g in original.gates}
     if baseline_path is not None and Path(baseline_path).exists():
         baseline = load_baseline(baseline_path)
+        failing_collateral = []
+        for check in state.collateral:
+            config = gate_config(spec, check.suite)
+            if check.ids:
+                check.baseline = compare_with_baseline(check, baseline.entry(check.suite, check.candidate),
+                                                       alpha=config.alpha)
+            failing_collateral += collateral_failing([check], policy=config.inconclusive, strict=strict)
 
         history = read_history(history_path(baseline_path))
         failing: list[GateRecord] = []
@@ -151,5 +169,8 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
                 enforce_gate(records, config, strict=strict)
             except GateFailure as failure:
                 failing += failure.records
-        return Rescored(state, failing, Path(baseline_path))
-    return Rescored(state)
+        return Rescored(state, failing, Path(baseline_path), failing_collateral)
+    failing_collateral = [r for r in state.collateral
+                          if collateral_failing([r], policy=gate_config(spec, r.suite).inconclusive,
+                                                against_baseline=False)]
+    return Rescored(state, failing_collateral=failing_collateral)

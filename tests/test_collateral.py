@@ -748,3 +748,85 @@ def test_update_baseline_stores_the_collateral_checks_and_the_next_run_gates_aga
     assert "regressed vs baseline" in failures["one_epoch"]
     page = (root / "reports-2" / "narrow.md").read_text(encoding="utf-8")
     assert "vs baseline" in page and "regressed: " in page
+
+
+# -- rescore: collateral checks from the stored replies, or said to need the model ----------------------
+def _saved_run(tmp_path, records):
+    from harness.report.json_out import write_results_json
+    from harness.results import RunState
+    from harness.runner.outputs import write_outputs
+
+    run = tmp_path / "run"
+    state = RunState(results=[_result()], collateral=records)
+    write_results_json(state, run / "results.json")
+    write_outputs(state, run / "outputs")
+    return run
+
+
+def _forgetting_record(shift):
+    from harness.results import CollateralRecord
+
+    ids = [f"d{i}" for i in range(30)]
+    ref = np.linspace(1.5, 2.5, 30)
+    return CollateralRecord(suite="s", candidate="tuned", reference="base", check="forgetting", metric="bits_per_byte",
+                            verdict="pass", tolerance=0.1, higher_is_better=False, n=30,
+                            candidate_value=float(np.mean(ref + shift)), reference_value=float(np.mean(ref)),
+                            difference=shift, ci=[shift, shift], test={}, ids=ids,
+                            candidate_scores=(ref + shift).tolist(), reference_scores=ref.tolist(),
+                            details={"set_fingerprint": "f", "signature": "bpb"})
+
+
+def test_rescore_rescores_refusals_and_agreement_from_the_stored_replies_and_says_what_needs_the_model(
+        tmp_path, capsys):
+    from harness.cli import main
+    from harness.rescore import rescore_run
+    from harness.runner.collateral import run_collateral
+    from harness.spec import SuiteSpec
+
+    eroded, = _refusal_records(_eroded)
+    suite = SuiteSpec(name="s", task="generation", train=None, validation=None, eval=FIXTURES / "generation/eval.jsonl")
+    check = _check("agreement", tmp_path, 0.3, prompts=FIXTURES / "general/prompts.jsonl", metric="exact_match")
+    agreement, = run_collateral(_Ctx(), suite, _Scripted("tuned", lambda t: "positive"),
+                                _Scripted("base", lambda t: f"About {t}"), [check], alpha=0.05)
+    assert eroded.verdict == agreement.verdict == "regressed"
+    run = _saved_run(tmp_path, [eroded, agreement, _forgetting_record(0.3)])
+    # the stored replies are what rescore reads: a run whose tuned model had refused everything
+    saved = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    for record in saved["state"]["collateral"]:
+        if record["check"] in ("refusals", "agreement"):
+            record["details"]["replies"]["candidate"] = list(record["details"]["replies"]["reference"])
+    (run / "results.json").write_text(json.dumps(saved), encoding="utf-8")
+
+    outcome = rescore_run(run)
+    by = {c.check: c for c in outcome.state.collateral}
+    # no longer a regression: unchanged, though 18 requests cannot bound a drop at 0.1 (Tango's test)
+    assert by["refusals"].verdict == "inconclusive" and by["refusals"].candidate_value == 1.0
+    assert by["refusals"].difference == 0.0
+    assert by["refusals"].details["rescored"] == "re-scored: refusal strings matched on the stored replies"
+    assert by["agreement"].candidate_value == 1.0 and by["agreement"].details["rescored"].startswith("re-scored")
+    forgetting = by["forgetting"]
+    assert forgetting.details["rescored"].startswith("not re-scored: bits per byte needs the models'")
+    assert forgetting.verdict == "regressed" and forgetting.candidate_scores == _forgetting_record(0.3).candidate_scores
+    assert [c.check for c in outcome.failing_collateral] == ["forgetting"]
+
+    assert main(["rescore", str(run), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "collateral s/tuned forgetting:bits_per_byte regressed vs base" in out
+    assert "not re-scored: bits per byte needs the models' log-likelihoods" in out
+    assert "collateral s/tuned refusals:refusal_rate inconclusive vs base" in out and "on the stored replies" in out
+    assert "FAILED: collateral s/tuned forgetting:bits_per_byte" in out
+
+
+def test_rescore_gates_the_collateral_checks_against_the_baseline(tmp_path, capsys):
+    from harness.cli import main
+
+    accepted, = _refusal_records(_taught)
+    path, _ = _accept(tmp_path, [accepted])
+    now, = _refusal_records(_eroded)
+    now.verdict = "pass"
+    run = _saved_run(tmp_path, [now])
+    assert main(["rescore", str(run), "--baseline", str(path), "--out", str(tmp_path / "out")]) == 1
+    out = capsys.readouterr().out
+    assert "FAILED: collateral s/tuned refusals:refusal_rate regressed vs base" in out and "regressed vs baseline" in out
+    saved = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))["state"]["collateral"]
+    assert saved[0]["baseline"]["verdict"] == "regressed" and saved[0]["baseline"]["slice_regressed"] == ["theft"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from harness.cli import EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from harness.cli.arguments import check_dir_option
+from harness.gate.collateral import collateral_line
 from harness.report import write_reports
 from harness.rescore import rescore_run
 
@@ -18,8 +19,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Recompute metrics, A/B comparisons and gate verdicts of a run from "
                     "RUN_DIR/outputs/<suite>/<candidate>.jsonl (lines with id, reference, prediction). "
                     "Gates against --baseline, else RUN_DIR/baseline.json, else the baseline the run "
-                    "recorded. Exit 0 when the gate passes (or nothing was gated), 1 when a gated metric "
-                    "fails, 3 on unreadable input or a gated run whose baseline is missing.")
+                    "recorded. Collateral checks are re-scored from their stored replies (agreement, refusals); "
+                    "bits per byte and calibration need the model, so their recorded per-item scores are "
+                    "re-gated and each line says so. Exit 0 when the gate passes (or nothing was gated), 1 when "
+                    "a gated metric or collateral check fails, 3 on unreadable input or a gated run whose baseline is missing.")
     parser.add_argument("run_dir", type=Path, help="the reports folder of a run (holds results.json and outputs/)")
     parser.add_argument("--baseline", type=Path, default=None,
                         help="baseline to gate against (default: RUN_DIR/baseline.json when present, "
@@ -55,7 +58,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"gated against {outcome.baseline}")
     for record in outcome.state.gates:
         print(f"gate {record.suite}/{record.candidate} {record.metric}: {record.verdict}")
+    for c in outcome.state.collateral:
+        print(f"collateral {collateral_line(c)}: {c.details.get('rescored', '')}")
     for record in outcome.failing:
         print(f"FAILED: {record.suite}/{record.candidate} {record.metric} {record.verdict}: {record.message}")
+    for c in outcome.failing_collateral:
+        print(f"FAILED: collateral {collateral_line(c)}")
     print(f"reports: {out}")
-    return EXIT_FINDINGS if outcome.failing else EXIT_OK
+    return EXIT_FINDINGS if outcome.failing or outcome.failing_collateral else EXIT_OK

@@ -50,8 +50,8 @@ def _tested(reference: Sequence[float], candidate: Sequence[float], *, tolerance
     a, b = (reference, candidate) if higher_is_better else (candidate, reference)
     test = margin_test(a, b, margin=tolerance, alpha=alpha)
     sign = 1.0 if higher_is_better else -1.0
-    lower, upper = sorted((sign * test.lower, sign * test.upper))
-    return {"test": test.as_dict(), "difference": sign * test.difference, "ci": [lower, upper],
+    lower, upper = sorted((sign * test.lower + 0.0, sign * test.upper + 0.0))  # + 0.0: no "-0.000" shown
+    return {"test": test.as_dict(), "difference": sign * test.difference + 0.0, "ci": [lower, upper],
             "p": (test.p_noninferior, test.p_inferior, test.p_superior),
             "identical": test.identical, "oriented": test.difference}
 

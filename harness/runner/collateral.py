@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from harness.cache import cache_key
@@ -127,21 +128,24 @@ def _agreement(ctx, suite, candidate, reference, check, alpha) -> list[Collatera
     ref = replies(ctx, reference, items, check.options["max_new_tokens"])
     cand = replies(ctx, candidate, items, check.options["max_new_tokens"])
 
-    def score(predictions: list[str]) -> list[float]:
-        if metric == "exact_match":
-            return [float(s) for s in exact_match(predictions, ref).scores]
-        if metric == "semscore":  # SemScore's sentence-embedding cosine (the packaged MiniLM)
-
-            return [float(s) for s in next(iter(score_semscore(predictions, ref)[1].values()))]
-        return [float(s) for s in rouge(predictions, ref, rouge_types=("rougeL",), workers=1)["rougeL"].fmeasure]
-
     changed = [{"id": i.id, "prompt": i.text, "reference": r, "candidate": c}
                for i, r, c in zip(items, ref, cand, strict=True) if r != c][:5]
     return [_record(suite, candidate, reference, check, f"agreement_{metric}",
-                    Paired([i.id for i in items], score(ref), score(cand)), alpha=alpha, higher_is_better=True,
+                    Paired([i.id for i in items], agreement_scores(metric, ref, ref),
+                           agreement_scores(metric, cand, ref)), alpha=alpha, higher_is_better=True,
                     prompts=str(path), changed=changed, set_fingerprint=fingerprint(items),
+                    replies={"reference": ref, "candidate": cand},
                     signature=f"agreement:{metric}|max_new_tokens:{check.options['max_new_tokens']}"
                               f"|reference:{reference.fingerprint[:12]}")]
+
+
+def agreement_scores(metric: str, predictions: list[str], references: list[str]) -> list[float]:
+    """Each reply's agreement with the reference's: exact match, ROUGE-L F1 or SemScore's embedding cosine."""
+    if metric == "exact_match":
+        return [float(s) for s in exact_match(predictions, references).scores]
+    if metric == "semscore":  # SemScore's sentence-embedding cosine (the packaged MiniLM)
+        return [float(s) for s in next(iter(score_semscore(predictions, references)[1].values()))]
+    return [float(s) for s in rouge(predictions, references, rouge_types=("rougeL",), workers=1)["rougeL"].fmeasure]
 
 
 def judge_refusals(ctx: BuildContext, judge: JudgeSpec, where: str, requests: list[str],
@@ -201,7 +205,8 @@ def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[Collateral
                  "candidate": replies(ctx, candidate, items, check.options["max_new_tokens"])}
         refused = {side: [is_refusal(t, strings) for t in side_texts] for side, side_texts in texts.items()}
         extra: dict[str, Any] = {"detector": DETECTOR, "set_fingerprint": fingerprint(items),
-                                 "signature": refusal_signature(check)}
+                                 "signature": refusal_signature(check), "replies": texts,
+                                 "strings": list(check.options.get("strings", ()))}
         if judge is not None:
             where = f"suites.{suite.name}.collateral.refusals"
             judged: dict[str, list[bool]] = {}
@@ -209,7 +214,8 @@ def _refusals(ctx, suite, candidate, reference, check, alpha) -> list[Collateral
             for side, side_texts in texts.items():
                 judged[side], figures[side] = judge_refusals(ctx, judge, f"{where} ({key}, {side})",
                                                              [i.text for i in items], side_texts)
-            extra.update(detector=judge_detector(judge), detectors=_detectors(items, texts, refused, judged, figures))
+            extra.update(detector=judge_detector(judge), detectors=_detectors(items, texts, refused, judged, figures),
+                         judge_decisions=judged)
             refused = judged  # the gate reads the judge's decisions
 
         def scores(decisions: list[bool], key: str = key) -> list[float]:
@@ -271,6 +277,56 @@ def _calibration(ctx, suite, candidate, reference, check, alpha, split) -> list[
                     alpha=alpha, higher_is_better=False, ece=ece.__dict__, reliability=diagram, bins=bins,
                     set_fingerprint=split.fingerprint,
                     signature=f"brier|labels:{','.join(labels)}|normalize:{suite.likelihood_normalize}")]
+
+
+#: checks whose per-item scores only the models can give (``rescore`` keeps them as recorded)
+NEEDS_MODEL = {FORGETTING: "bits per byte needs the models' log-likelihoods of the texts",
+               CALIBRATION: "Brier needs the models' label probabilities"}
+
+
+def rescore_record(record: CollateralRecord, *, alpha: float) -> CollateralRecord:
+    """``record`` re-scored from what its run stored, and its verdict against the reference recomputed.
+
+    Agreement is re-scored from the stored replies; refusals re-match the refusal strings on the
+    stored replies (a judge's decisions are read as recorded: no judge is asked again); forgetting
+    and calibration keep their recorded per-item scores (see :data:`NEEDS_MODEL`). ``details["rescored"]``
+    says which; the comparison with a baseline is left to the caller.
+    """
+    details = dict(record.details)
+    details.pop("slice_regressed", None)
+    ref, cand = list(record.reference_scores), list(record.candidate_scores)
+    stored = details.get("replies")
+    if record.check == AGREEMENT and stored:
+        metric = record.metric.removeprefix("agreement_")
+        ref = agreement_scores(metric, stored["reference"], stored["reference"])
+        cand = agreement_scores(metric, stored["candidate"], stored["reference"])
+        details["rescored"] = f"re-scored: {metric} of the stored replies against the reference's"
+    elif record.check == REFUSALS and stored:
+        if "judge_decisions" in details:
+            decisions = details["judge_decisions"]
+            details["rescored"] = "re-scored from the judge's decisions as recorded (no judge asked again)"
+        else:
+            strings = (*REFUSAL_STRINGS, *details.get("strings", ()))
+            decisions = {side: [is_refusal(t, strings) for t in texts] for side, texts in stored.items()}
+            details["rescored"] = "re-scored: refusal strings matched on the stored replies"
+        harmful = record.metric == "refusal_rate"
+        ref, cand = ([float(x) if harmful else 1.0 - float(x) for x in decisions[side]]
+                     for side in ("reference", "candidate"))
+    elif record.check in NEEDS_MODEL:
+        details["rescored"] = (f"not re-scored: {NEEDS_MODEL[record.check]}; the run's per-item scores, "
+                               "verdicts recomputed")
+    else:
+        details["rescored"] = "not re-scored: the run stored no replies; its per-item scores, verdicts recomputed"
+    if not record.ids:
+        return replace(record, details=details, baseline={})
+    outcome = compare_check(Paired(list(record.ids), ref, cand, list(record.categories)), tolerance=record.tolerance,
+                            alpha=alpha, higher_is_better=record.higher_is_better)
+    if outcome.get("slice_regressed"):
+        details["slice_regressed"] = outcome["slice_regressed"]
+    return replace(record, verdict=outcome["verdict"], candidate_value=outcome["candidate_value"],
+                   reference_value=outcome["reference_value"], difference=outcome["difference"], ci=outcome["ci"],
+                   test=outcome["test"], reference_scores=ref, candidate_scores=cand, slices=outcome["slices"],
+                   details=details, baseline={})
 
 
 def run_collateral(ctx: BuildContext, suite: SuiteSpec, candidate: Candidate, reference: Candidate,
