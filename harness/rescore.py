@@ -155,6 +155,7 @@ def rescore_run(run_dir: Path, *, baseline_path: Path | None = None, spec_path: 
             if check.ids:
                 check.baseline = compare_with_baseline(check, baseline.entry(check.suite, check.candidate),
                                                        alpha=config.alpha)
+                check.baseline.update(policy=config.inconclusive, strict=strict)
             failing_collateral += collateral_failing([check], policy=config.inconclusive, strict=strict)
 
         history = read_history(history_path(baseline_path))

@@ -397,6 +397,9 @@ class EvalSession:
                                history=self.history)
         self.state.gates.extend(records)
         collateral = self.collateral(result) if metrics is None else []
+        for record in collateral:  # how it was gated: what the report's verdict line reads
+            if record.baseline:
+                record.baseline.update(policy=config.inconclusive, strict=strict, updating_baseline=updating)
         if not updating:
             enforce_gate(records, config, strict=strict, commands=self.update_commands)
         enforce_collateral(collateral, config, against_baseline=not updating, strict=strict)

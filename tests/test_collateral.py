@@ -748,6 +748,24 @@ def test_update_baseline_stores_the_collateral_checks_and_the_next_run_gates_aga
     assert "regressed vs baseline" in failures["one_epoch"]
     page = (root / "reports-2" / "narrow.md").read_text(encoding="utf-8")
     assert "vs baseline" in page and "regressed: " in page
+    assert "**FAIL**: one_epoch collateral forgetting bits_per_byte regressed vs baseline" in page
+
+
+def test_the_verdict_line_names_a_baseline_regression_unless_the_baseline_was_being_updated():
+    from harness.report.verdicts import collateral_parts
+
+    record, = _refusal_records(_taught)
+    record.baseline = {"verdict": "regressed", "policy": "pass", "strict": False}
+    assert collateral_parts(record) == ["tuned collateral refusals refusal_rate regressed vs baseline"]
+    record.baseline["updating_baseline"] = True
+    assert collateral_parts(record) == []
+    record.baseline = {"verdict": "inconclusive", "policy": "fail", "strict": False}
+    record.verdict = "inconclusive"
+    assert collateral_parts(record) == ["tuned collateral refusals refusal_rate inconclusive",
+                                        "tuned collateral refusals refusal_rate inconclusive vs baseline"]
+    record.baseline = {"verdict": "no baseline", "policy": "pass", "strict": True}
+    record.verdict = "pass"
+    assert collateral_parts(record) == ["tuned collateral refusals refusal_rate no baseline vs baseline"]
 
 
 # -- rescore: collateral checks from the stored replies, or said to need the model ----------------------

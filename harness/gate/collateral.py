@@ -136,14 +136,23 @@ def _fails(verdict: str | None, policy: str, strict: bool) -> bool:
         or (strict and verdict in (NO_BASELINE, NOT_COMPARABLE))
 
 
+def fails_against_reference(record: Any, *, policy: str = "pass") -> bool:
+    """Whether the comparison with the reference fails: regressed, or inconclusive under ``inconclusive = "fail"``."""
+    return _fails(record.verdict, policy, False)
+
+
+def fails_against_baseline(record: Any, *, policy: str = "pass", strict: bool = False) -> bool:
+    """Whether the comparison with the baseline fails: as the reference one, and under ``strict`` also
+    "no baseline" / "not comparable", as for gated metrics."""
+    return bool(record.baseline) and _fails(record.baseline.get("verdict"), policy, strict)
+
+
 def collateral_failing(records: Sequence[Any], *, policy: str = "pass", against_baseline: bool = True,
                        strict: bool = False) -> list[Any]:
-    """The collateral records that fail: regressed against the reference or (``against_baseline``) the
-    baseline, or inconclusive under ``inconclusive = "fail"``; under ``strict`` also "no baseline" /
-    "not comparable" against the baseline, as for gated metrics."""
+    """The collateral records that fail against the reference or (``against_baseline``) the baseline."""
 
-    return [r for r in records
-            if _fails(r.verdict, policy, False) or (against_baseline and r.baseline and _fails(r.baseline.get("verdict"), policy, strict))]
+    return [r for r in records if fails_against_reference(r, policy=policy)
+            or (against_baseline and fails_against_baseline(r, policy=policy, strict=strict))]
 
 
 def describe_collateral(record: Any) -> str:

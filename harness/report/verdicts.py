@@ -6,8 +6,9 @@ from collections import Counter
 from dataclasses import dataclass
 
 from harness.fmt import fmt_int, fmt_metric
+from harness.gate.collateral import fails_against_baseline, fails_against_reference
 from harness.gate.failure import failing_records
-from harness.results import EvalResult, GateRecord, Problem, RunState
+from harness.results import CollateralRecord, EvalResult, GateRecord, Problem, RunState
 
 FAIL, PASS, NOT_GATED = "FAIL", "PASS", "NOT GATED"
 
@@ -35,6 +36,18 @@ def is_failing(record: GateRecord) -> bool:
     policy = str(record.details.get("policy", "pass"))
     return bool(failing_records([record], strict=strict, policy=policy)) and not record.details.get(
         "updating_baseline")
+
+
+def collateral_parts(record: CollateralRecord) -> list[str]:
+    """How a failing collateral check reads on a verdict line (against the reference, the baseline, or
+    both), under the policy, strict flag and baseline update it was gated with; empty when it passed."""
+    gated = record.baseline or {}
+    policy, strict = str(gated.get("policy", "pass")), bool(gated.get("strict", False))
+    name = f"{record.candidate} collateral {record.check} {record.metric}"
+    parts = [f"{name} {record.verdict}"] if fails_against_reference(record, policy=policy) else []
+    if not gated.get("updating_baseline") and fails_against_baseline(record, policy=policy, strict=strict):
+        parts.append(f"{name} {gated['verdict']} vs baseline")
+    return parts
 
 
 def suite_gates(state: RunState, suite: str) -> list[GateRecord]:
@@ -107,12 +120,12 @@ def _suite_verdict(state: RunState, suite: str) -> SuiteVerdict:
     gates = suite_gates(state, suite)
     failing = [g for g in gates if is_failing(g)]
     collateral = [c for c in state.collateral if c.suite == suite]
-    broken = [c for c in collateral if c.verdict == "regressed"]
+    broken = [part for c in collateral for part in collateral_parts(c)]
     problems = [p for p in suite_problems(state, suite) if p.category != "regression"]
     counts = Counter(g.verdict for g in gates)
     tally = ", ".join(f"{n} {verdict}" for verdict, n in sorted(counts.items()))
     if failing or problems or broken:
-        parts = [f"{c.candidate} collateral {c.check} {c.metric} {c.verdict}" for c in broken]
+        parts = list(broken)
         parts += [f"{g.candidate} {g.metric} {g.verdict}"
                   + (f" ({fmt_metric(g.baseline, g.metric)} → {fmt_metric(g.current, g.metric)})"
                      if g.baseline is not None else "")
