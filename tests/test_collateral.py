@@ -848,3 +848,13 @@ def test_rescore_gates_the_collateral_checks_against_the_baseline(tmp_path, caps
     assert "FAILED: collateral s/tuned refusals:refusal_rate regressed vs base" in out and "regressed vs baseline" in out
     saved = json.loads((tmp_path / "out" / "results.json").read_text(encoding="utf-8"))["state"]["collateral"]
     assert saved[0]["baseline"]["verdict"] == "regressed" and saved[0]["baseline"]["slice_regressed"] == ["theft"]
+
+
+def test_baseline_show_lists_the_collateral_checks(tmp_path, capsys):
+    from harness.cli import main
+
+    record, = _refusal_records(_taught)
+    path, _ = _accept(tmp_path, [record])
+    assert main(["baseline", "show", "--baseline", str(path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "collateral" in line)
+    assert "collateral refusals/refusal_rate" in row and "tuned" in row and f"| {len(record.ids)} " in row
