@@ -183,9 +183,11 @@ def test_corpus_intervals_are_of_the_corpus_score_and_contain_it(noise):
         assert intervals[name].low <= result.metrics[name] <= intervals[name].high
 
 
-def test_chrf_chrfpp_and_ter_gate_with_the_corpus_bootstrap():
-    hyps, refs = corpus(80, 5, 0.15)
-    worse, _ = corpus(80, 5, 0.8)
+def test_chrf_chrfpp_and_ter_gate_at_corpus_level():
+    # 150 sentences: unchanged ones must bound the drop within 3 points although one changed sentence
+    # could move the corpus score by its jackknife range (README, "Statistics")
+    hyps, refs = corpus(150, 5, 0.15)
+    worse, _ = corpus(150, 5, 0.8)
     names = ["chrf", "chrfpp", "ter"]
     assert all(METRICS[name].paired for name in names) and not METRICS["ter"].higher_is_better
     accepted = _result("lora", hyps, refs, names)
@@ -193,7 +195,7 @@ def test_chrf_chrfpp_and_ter_gate_with_the_corpus_bootstrap():
     config = GateConfig.from_mapping({"metrics": {name: {"tolerance": 3.0} for name in names}})
     same = check(_result("lora", hyps, refs, names), baseline, config)
     assert {r.metric: r.verdict for r in same} == dict.fromkeys(names, PASS)
-    assert all(r.details["kind"] == "corpus" and "bootstrap" in r.details["method"] for r in same)
+    assert all(r.details["kind"] == "corpus" and "jackknife" in r.details["method"] for r in same)
     dropped = {r.metric: r for r in check(_result("lora", worse, refs, names), baseline, config)}
     assert {name: r.verdict for name, r in dropped.items()} == dict.fromkeys(names, REGRESSED)
     ter_rise = sacrebleu.corpus_ter(worse, [refs]).score - sacrebleu.corpus_ter(hyps, [refs]).score

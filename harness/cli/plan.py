@@ -68,12 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=_run)
 
 
-def _needed(kind: str, rate: float, tolerance: float, alpha: float, power: float, n: int) -> float:
+def _needed(kind: str, rate: float, tolerance: float, alpha: float, power: float, scale: float) -> float:
 
     if kind == "binary":
         return examples_for_binary(rate, tolerance, alpha=alpha, power=power)
     if kind == "corpus":
-        return examples_for_corpus(n, rate, tolerance, alpha=alpha, power=power)
+        return examples_for_corpus(rate, scale, tolerance, alpha=alpha, power=power)
     return examples_for_mean(rate, tolerance, alpha=alpha, power=power)
 
 
@@ -94,7 +94,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"ft-harness plan: error: --discordance must be at most 1, got {args.discordance}", file=sys.stderr)
             return EXIT_USAGE
         kind, rate = ("binary", args.discordance) if args.discordance is not None else ("mean", args.sd)
-        needed = _needed(kind, rate, args.tolerance, alpha, args.power, 0)
+        needed = _needed(kind, rate, args.tolerance, alpha, args.power, math.nan)
         what = f"discordance {rate:g}" if kind == "binary" else f"SD of the differences {rate:g}"
         print(f"{args.suite}: {_words(needed)} paired examples for an unchanged candidate at {what} to clear "
               f"a tolerance of {args.tolerance:g} with {args.power:.0%} power (one-sided alpha {alpha:g})")
@@ -118,12 +118,14 @@ def _from_results(args: argparse.Namespace) -> int:
     for record in records:
         d = record.details
         method = str(d.get("method", ""))
-        kind = "binary" if method.startswith("Tango") else ("corpus" if "bootstrap" in method else "mean")
+        kind = "binary" if method.startswith("Tango") else ("corpus" if "corpus" in method else "mean")
         tolerance = args.tolerance if args.tolerance is not None else float(d["allowed_drop"])
         alpha = args.alpha if args.alpha is not None else float(d.get("alpha", 0.05))
         rate = float(d["spread"])
-        needed = _needed(kind, rate, tolerance, alpha, args.power, int(d["n_paired"]))
-        shown = {"binary": f"discordance {rate:.3g}", "mean": f"SD {rate:.3g}"}.get(kind, f"bootstrap SD {rate:.3g}")
+        scale = float(d["scale"]) if d.get("scale") is not None else math.nan
+        needed = _needed(kind, rate, tolerance, alpha, args.power, scale)
+        shown = {"binary": f"discordance {rate:.3g}", "mean": f"SD {rate:.3g}"}.get(
+            kind, f"linearised SD {rate:.3g}, scale {scale:.3g}")
         rows.append([record.candidate, record.metric, record.verdict, str(d["n_paired"]), shown,
                      fmt_metric(tolerance, record.metric), fmt_metric(d.get("mde"), record.metric), _words(needed)])
     headers = ["candidate", "metric", "verdict", "n now", "observed", "tolerance", "MDE now", "examples needed"]

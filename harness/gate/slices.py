@@ -3,8 +3,8 @@
 For each gated metric and each slice (``EvalResult.slices``, else the baseline's membership) the
 slice's unchanged examples are paired with the baseline by id and content fingerprint and tested
 exactly like the whole eval set (:mod:`harness.gate.verdict`): Tango's score test for 0/1 scores,
-the betting bound on the metric's scale for other means of per-example scores, the paired bootstrap of the corpus
-score for corpus metrics, against the metric's own
+the betting bound on the metric's scale for other means of per-example scores, the score bound on the
+jackknife-linearised corpus score for corpus metrics, against the metric's own
 allowed drop. The one-sided p-values of all slices x metrics of a candidate form one family,
 adjusted with Holm (family-wise error, the default) or Benjamini-Hochberg (``slice_correction =
 "bh"``, false discovery rate; ``scipy.stats.false_discovery_control``) before the verdict is read.
@@ -43,6 +43,8 @@ from harness.gate.verdict import (
 )
 from harness.results import EvalResult, GateRecord
 from harness.stats import is_binary, mde
+from harness.stats.jackknife import score_bound_mde
+from harness.stats.margin import CORPUS_METHOD
 from harness.stats.paired_binary import tango_regression_mde
 
 POWER = 0.8
@@ -128,6 +130,7 @@ class SliceVerdict:
     n_needed: float = math.nan  # paired examples that would make an inconclusive slice decisive
     _sd: float = field(default=math.nan, repr=False)
     _discordance: float | None = field(default=None, repr=False)
+    _test: Any = field(default=None, repr=False)
 
     @property
     def label(self) -> str:
@@ -158,6 +161,7 @@ class SliceVerdict:
         data = asdict(self)
         data.pop("_sd")
         data.pop("_discordance")
+        data.pop("_test")
         data["ci"] = list(self.ci)
         data["label"] = self.label
         return data
@@ -189,11 +193,8 @@ def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list
         stats_b = np.asarray([rows[position[i]] for i in pairing.ids])
         stats_a = np.asarray([stored.stats[i] for i in pairing.ids])
         test = corpus_test(metric, stats_a, stats_b, margin=allowed, alpha=config.alpha,
-                           n_resamples=config.resamples or 1000)
-        from scipy import special
-
-        sd = test.mde / float(special.ndtri(1 - config.alpha) + special.ndtri(POWER)) if test.mde == test.mde else math.nan
-        return pairing, test, sd, None
+                           clusters=paired_clusters(result, pairing.ids))
+        return pairing, test, test.spread, None
     binary = n >= 1 and is_binary(np.asarray(pairing.baseline)) and is_binary(np.asarray(pairing.current))
     discordance = float(np.mean(np.not_equal(pairing.baseline, pairing.current))) if binary else None
     if n < 1 or (n < 2 and not binary):
@@ -206,12 +207,10 @@ def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list
     return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline).tolist()), discordance
 
 
-def _corpus_mde(sd: float, allowed: float, alpha: float, k: int) -> float:
-    from scipy import special
-
-    if not math.isfinite(sd):
-        return math.nan
-    return allowed + float(special.ndtri(1 - alpha / max(k, 1)) + special.ndtri(POWER)) * sd
+def _corpus_mde(test: Any, allowed: float, alpha: float, k: int) -> float:
+    """The corpus slice MDE: allowed drop + the score bound's detectable difference at ``alpha / k``."""
+    groups = test.clusters or test.n
+    return allowed + score_bound_mde(test.spread, test.scale, groups, alpha=alpha / max(k, 1), power=POWER)
 
 
 def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: GateConfig,
@@ -240,11 +239,11 @@ def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: Gate
                     p_value_raw=test.p_inferior if test else nan, p_drop_adjusted=nan, mde=nan,
                     allowed_drop=allowed, method=test.method if test else "", _sd=sd, _discordance=discordance,
                     p_raw={"ni": test.p_noninferior, "inf": test.p_inferior, "sup": test.p_superior} if test else {},
-                    n_needed=test.n_needed if test else nan))
+                    n_needed=test.n_needed if test else nan, _test=test))
     k = len(rows)
     for row in rows:
-        corpus = row.metric in CORPUS_STATS and "bootstrap" in row.method
-        row.mde = (_corpus_mde(row._sd, row.allowed_drop, config.alpha, k) if corpus else
+        corpus = row.metric in CORPUS_STATS and row.method == CORPUS_METHOD
+        row.mde = (_corpus_mde(row._test, row.allowed_drop, config.alpha, k) if corpus else
                    detectable_drop(row._sd, row.n, allowed=row.allowed_drop, alpha=config.alpha, k=k,
                                    discordance=row._discordance))
     _decide(rows, config)

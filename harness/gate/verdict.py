@@ -26,10 +26,10 @@ clears ``-m`` at the nominal level can still be inconclusive (the reason says so
 Statistics. 0/1 scores (accuracy, exact match) use Tango's score test and interval for paired
 proportions, which bounds the drop even when no example changed; other means of per-example scores
 (ROUGE, semscore, graded scores) use the betting bound for bounded means on the metric's scale
-(:mod:`harness.stats.bounded`), valid at every n; a corpus metric (BLEU, chrF, TER) uses the
-paired bootstrap of its corpus score itself, re-added from each example's sufficient statistics by
-the metric's own :class:`~harness.metrics.corpus_metric.CorpusMetric`, so value, interval and test
-describe one number. For a metric where lower is better (TER) the tests run on ``-score``: Δ and
+(:mod:`harness.stats.bounded`), valid at every n; a corpus metric (BLEU, chrF, TER) uses a score
+bound on the jackknife linearisation of its corpus score (:mod:`harness.stats.jackknife`), re-added
+from each example's sufficient statistics by the metric's own
+:class:`~harness.metrics.corpus_metric.CorpusMetric`, so value, interval and test describe one number. For a metric where lower is better (TER) the tests run on ``-score``: Δ and
 its interval are the improvement, so a drop is always a loss.
 Scores are paired by example id and content fingerprint: examples added, removed or edited
 since the baseline are counted and left out.
@@ -188,9 +188,10 @@ def _demanded_floor(result: EvalResult, check: MetricCheck, stored: BaselineMetr
 
 
 def corpus_test(metric: str, stats_a: np.ndarray, stats_b: np.ndarray, *, margin: float, alpha: float,
-                n_resamples: int) -> Any:
-    """Margin tests of corpus ``metric`` (b - a, oriented so a drop is a loss) by the paired bootstrap
-    of its corpus score, re-added from both runs' per-example statistics by the metric itself."""
+                clusters: Sequence[str] | None = None) -> Any:
+    """Margin tests of corpus ``metric`` (b - a, oriented so a drop is a loss): the score bound on the
+    jackknife linearisation of its corpus score, re-added from both runs' per-example statistics by the
+    metric itself (``clusters``, one label per example: whole clusters left out)."""
 
     facts = info(metric)
     corpus, sign = facts.corpus, facts.sign
@@ -198,7 +199,7 @@ def corpus_test(metric: str, stats_a: np.ndarray, stats_b: np.ndarray, *, margin
         raise KeyError(f"{metric} is not a corpus metric")
     test = corpus_margin_test(lambda counts: sign * corpus.resampled_scores(stats_a, counts),
                               lambda counts: sign * corpus.resampled_scores(stats_b, counts), len(stats_a),
-                              margin=margin, alpha=alpha, n_resamples=n_resamples)
+                              margin=margin, alpha=alpha, clusters=clusters)
     return replace(test, mean_a=sign * test.mean_a, mean_b=sign * test.mean_b)
 
 
@@ -232,7 +233,7 @@ def _corpus_test(result: EvalResult, metric: str, stored: BaselineMetric, pairin
     stats_b = np.asarray([current[i] for i in pairing.ids])
     stats_a = np.asarray([(stored.stats or {})[i] for i in pairing.ids])
     return corpus_test(metric, stats_a, stats_b, margin=allowed, alpha=config.alpha,
-                       n_resamples=config.resamples or 1000)
+                       clusters=paired_clusters(result, pairing.ids))
 
 
 def _prepare(result: EvalResult, entry: BaselineEntry | None, check: MetricCheck,
@@ -329,7 +330,7 @@ def examples_needed(test: Any) -> str:
             "paired mean difference": f"cluster-robust SD {test.spread:.3g}",
             "betting": f"SD of the differences {test.spread:.3g}"}
     observed = next((words for key, words in rate.items() if test.method.startswith(key)),
-                    f"bootstrap SD {test.spread:.3g}")
+                    f"SD of the linearised differences {test.spread:.3g}, scale {test.scale:.3g}")
     return (f"; about {int(needed):,} paired examples would make it decisive ({test.power:.0%} power for an "
             f"unchanged candidate at the observed {observed}; `ft-harness plan`)")
 
@@ -370,7 +371,8 @@ def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], con
         "p_noninferior": test.p_noninferior, "p_noninferior_adjusted": adjusted["ni"],
         "p_gain": test.p_superior, "p_gain_adjusted": adjusted["sup"], "alpha": config.alpha,
         "n_gated": k, "n_clusters": test.clusters, "design_effect": test.design_effect,
-        "cluster_warning": few_clusters_warning(test.clusters) if test.clusters else "", "mde": test.mde, "n_needed": test.n_needed, "spread": test.spread,
+        "cluster_warning": few_clusters_warning(test.clusters) if test.clusters else "", "mde": test.mde,
+        "n_needed": test.n_needed, "spread": test.spread, "scale": test.scale,
         "tolerance": tested.check.describe(), "allowed_drop": allowed,
         "reason": reason, "pairing_note": pairing.note, "n_current_only": pairing.current_only,
         "n_baseline_only": pairing.baseline_only, "n_added": pairing.current_only,

@@ -26,15 +26,17 @@ Four ways to get the interval and the p-values, each the dual of the other:
   unchanged and a few lost 20–40 points;
 * means of scores of unknown range (no ``bounds``): the paired t interval of the mean difference
   (``scipy.stats.ttest_1samp(d, -m)``), vectorised over rows so a simulation of many runs costs one call;
-* a corpus statistic (corpus BLEU): the paired bootstrap of the statistic itself, with
-  ``inverted_cdf`` quantiles so that bounds and p-values agree exactly.
+* a corpus statistic (corpus BLEU, chrF, TER): a score bound on its jackknife linearisation
+  (:mod:`harness.stats.jackknife`), Tango's construction carried over to the per-example
+  pseudo-values. The paired bootstrap of the statistic (Koehn 2004) it replaces passed up to 60 %
+  of runs at a true drop equal to the tolerance when a candidate broke a few sentences.
 
 The MDE is the smallest margin that a candidate with no true change clears with ``power``
 (default 80 %): for Tango's test at the observed discordance (:func:`~harness.stats.paired_binary.tango_mde`;
 ``z² / (n + z²)`` when no example changed), for the betting interval its observed distance below the mean plus ``z_power`` standard errors,
 for the t interval the paired t-test's MDE at the observed SD
-(:func:`harness.stats.power.mde`, one-sided), for the bootstrap ``(z_(1-alpha) + z_power) * sd``
-of the resampled differences. Equivalently a true drop of ``m + MDE`` reads *regressed* with
+(:func:`harness.stats.power.mde`, one-sided), for a corpus statistic the score bound's distance
+below the estimate plus ``z_power`` jackknife standard errors. Equivalently a true drop of ``m + MDE`` reads *regressed* with
 that power.
 """
 
@@ -50,6 +52,7 @@ import numpy as np
 from harness.stats._inputs import check_probability, is_binary, paired
 from harness.stats.bounded import betting_margin_arrays, eb_half_width
 from harness.stats.clustered import CLUSTER_METHOD, clustered_margin_arrays, clustered_mde
+from harness.stats.jackknife import linearised_difference, score_bound_arrays, score_bound_mde
 from harness.stats.paired_binary import (
     TANGO_METHOD,
     discordant_counts,
@@ -58,11 +61,10 @@ from harness.stats.paired_binary import (
 )
 from harness.stats.planning import examples_for_binary, examples_for_corpus, examples_for_mean
 from harness.stats.power import mde as t_test_mde
-from harness.stats.resampling import resample_counts
 
 T_METHOD = "paired t interval (non-inferiority)"
 BETTING_METHOD = "betting interval for bounded scores (non-inferiority)"
-BOOTSTRAP_METHOD = "paired bootstrap of the corpus statistic (non-inferiority)"
+CORPUS_METHOD = "score bound on the jackknife-linearised corpus statistic (non-inferiority)"
 
 
 @dataclass(frozen=True)
@@ -86,14 +88,16 @@ class MarginTest:
     power: float
     identical: bool = False
     note: str = ""
-    #: the rate the MDE and the planner read: discordance (0/1), SD of the differences (t), or the
-    #: bootstrap SD of the difference (corpus)
+    #: the rate the MDE and the planner read: discordance (0/1), SD of the differences (t, betting), or
+    #: the SD of the per-example linearised differences (corpus)
     spread: float = math.nan
     #: paired examples an unchanged candidate at this spread needs to clear the margin with ``power``
     n_needed: float = math.nan
     #: clustered suites: the number of clusters and the design effect (clustered / iid variance)
     clusters: int = 0
     design_effect: float = math.nan
+    #: corpus statistics: the largest change one example (cluster) is allowed to make (the bound's ``w``)
+    scale: float = math.nan
 
     @property
     def ci(self) -> tuple[float, float]:
@@ -303,36 +307,46 @@ def bootstrap_margin_arrays(resampled: np.ndarray, margin: float, alpha: float) 
 
 def corpus_margin_test(score_a: Callable[[np.ndarray], np.ndarray], score_b: Callable[[np.ndarray], np.ndarray],
                        n: int, *, margin: float, alpha: float = 0.05, power: float = 0.8,
-                       n_resamples: int = 2000, seed: int = 0) -> MarginTest:
-    """Margin tests of a corpus-level difference (corpus BLEU b - a) by the paired bootstrap.
+                       clusters: Any = None) -> MarginTest:
+    """Margin tests of a corpus-level difference (corpus BLEU b - a): the score bound on its jackknife linearisation.
 
-    ``score_a`` / ``score_b`` map a (resamples, n) matrix of draw counts to one corpus score per
-    row (``BleuResult.resampled_scores``); both see the same resamples, drawn as
-    ``numpy.random.default_rng(seed).integers(0, n, (R, n))`` (sacrebleu's ``paired_bs`` draws).
+    ``score_a`` / ``score_b`` map a (rows, n) matrix of example counts to one corpus score per row
+    (``CorpusMetric.resampled_scores``); the test scores each leave-one-out row
+    (:mod:`harness.stats.jackknife`). ``clusters`` (one label per example): whole clusters are left
+    out, and the bound reads one pseudo-value per cluster. The paired bootstrap it replaces passed
+    up to 60 % of runs at a true drop equal to the tolerance (README, "Statistics").
     """
-    from scipy import special
-
     check_probability(alpha, "alpha")
     check_probability(power, "power")
-    full = np.ones((1, n), dtype=np.int64)
-    mean_a, mean_b = float(score_a(full)[0]), float(score_b(full)[0])
-    difference = mean_b - mean_a
-    if n < 2 or n_resamples < 1:
+    parts = linearised_difference(score_a, score_b, n, clusters) if n >= 2 else None
+    if parts is None or parts["groups"] < 2:
+        full = np.ones((1, n), dtype=np.int64)
+        mean_a, mean_b = float(score_a(full)[0]), float(score_b(full)[0])
         nan = math.nan
-        return MarginTest(BOOTSTRAP_METHOD, n, mean_a, mean_b, difference, nan, nan, 1 - 2 * alpha, margin,
-                          alpha, nan, nan, nan, nan, power, note="a bootstrap needs at least 2 examples and "
-                          "1 resample")
-    counts = resample_counts(n, n_resamples, seed)
-    replicates = np.asarray(score_b(counts), dtype=float) - np.asarray(score_a(counts), dtype=float)
-    tests = bootstrap_margin_arrays(replicates, margin, alpha)
-    identical = bool(np.all(replicates == 0)) and difference == 0
-    detectable = float((special.ndtri(1 - alpha) + special.ndtri(power)) * tests["sd"])
-    return MarginTest(BOOTSTRAP_METHOD, n, mean_a, mean_b, difference, tests["lower"], tests["upper"],
-                      1 - 2 * alpha, float(margin), alpha, tests["p_noninferior"], tests["p_inferior"],
-                      tests["p_superior"], detectable, power, identical=identical,
-                      note="identical scores on every resample" if identical else
-                      f"{n_resamples} paired bootstrap resamples, seed {seed}", spread=tests["sd"],
-                      n_needed=examples_for_corpus(n, tests["sd"], margin, alpha=alpha, power=power))
+        return MarginTest(CORPUS_METHOD, n, mean_a, mean_b, mean_b - mean_a, nan, nan, 1 - 2 * alpha, margin,
+                          alpha, nan, nan, nan, nan, power, note="a corpus bound needs at least 2 examples "
+                          "(clusters)")
+    g, d, scale = int(parts["groups"]), parts["d"], float(parts["scale"])
+    sd = float(np.std(d, ddof=1))
+    row = {k: float(np.ravel(v)[0]) for k, v in score_bound_arrays(parts["difference"], sd, scale, g, margin,
+                                                                     alpha).items()}
+    identical = bool(np.all(d == 0)) and parts["difference"] == 0
+    clustered = clusters is not None
+    effect = math.nan
+    if clustered:
+        iid = linearised_difference(score_a, score_b, n)
+        iid_variance = float(np.var(iid["d"], ddof=1)) / n
+        effect = (sd * sd / g) / iid_variance if iid_variance > 0 else math.nan
+    note = (f"{g} clusters of {n} examples, left out one cluster at a time" if clustered else
+            f"jackknife over {n} examples") + f"; a changed {'cluster' if clustered else 'example'} may move the corpus score by up to {scale:.3g}"
+    if identical:
+        note = "identical statistics on every example; " + note
+    return MarginTest(CORPUS_METHOD, n, parts["mean_a"], parts["mean_b"], parts["difference"], row["lower"],
+                      row["upper"], 1 - 2 * alpha, float(margin), alpha, row["p_noninferior"], row["p_inferior"],
+                      row["p_superior"], score_bound_mde(sd, scale, g, alpha=alpha, power=power), power,
+                      identical=identical, note=note, spread=sd,
+                      n_needed=examples_for_corpus(sd, scale, margin, alpha=alpha, power=power),
+                      clusters=g if clustered else 0, design_effect=effect, scale=scale)
 
 
 def _clustered_margin_test(first: np.ndarray, second: np.ndarray, clusters: Any, *, margin: float, alpha: float,

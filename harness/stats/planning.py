@@ -8,8 +8,8 @@ paired examples at which a candidate with no true change clears the tolerance ``
   (:func:`harness.stats.paired_binary.tango_sample_size`, after Nam 1997);
 * other per-example means with SD ``sd`` of the paired differences: the paired t test (exact
   noncentral t power, :func:`harness.stats.power.mde`);
-* a corpus statistic whose bootstrap SD was ``sd_at_n`` on ``n`` examples: the SD shrinks as
-  ``1 / sqrt(n)``, so ``n × (z_(1-alpha) + z_power)² sd_at_n² / margin²``.
+* a corpus statistic whose per-example linearised differences have SD ``sd`` and whose examples
+  may each move it by up to ``scale``: the score bound of :mod:`harness.stats.jackknife`.
 
 ``math.inf`` means no eval-set size will do (a zero margin); 0 means any size will.
 """
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from harness.stats.jackknife import score_bound_examples
 from harness.stats.paired_binary import tango_sample_size
 from harness.stats.power import mde
 
@@ -53,14 +54,7 @@ def examples_for_mean(sd: float, margin: float, *, alpha: float = 0.05, power: f
     return float(n)
 
 
-def examples_for_corpus(n: int, sd_at_n: float, margin: float, *, alpha: float = 0.05,
+def examples_for_corpus(sd: float, scale: float, margin: float, *, alpha: float = 0.05,
                         power: float = 0.8) -> float:
-    """Examples a corpus statistic needs, from its bootstrap SD ``sd_at_n`` on ``n`` examples."""
-    from scipy import special
-
-    if margin <= 0:
-        return math.inf
-    if not math.isfinite(sd_at_n) or n < 1:
-        return math.nan
-    approximate = n * ((special.ndtri(1 - alpha) + special.ndtri(power)) * sd_at_n / margin) ** 2
-    return float(math.ceil(approximate)) if approximate < _LARGEST else math.inf
+    """Examples a corpus statistic needs, from the SD of its per-example linearised differences and its scale."""
+    return score_bound_examples(sd, scale, margin, alpha=alpha, power=power)
