@@ -158,6 +158,13 @@ class FtSession(EvalSession):
         super().__init__(options)
         self.tests_finished = 0
 
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The suites this run evaluates, in test order (what a build helper trains ahead)."""
+        if hasattr(session.config, "workerinput"):  # xdist workers build their own share
+            return
+        marked = (item.get_closest_marker("ft_suite") for item in session.items)
+        self.planned_suites = list(dict.fromkeys(str(m.args[0]) for m in marked if m is not None and m.args))
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "teardown":
             self.tests_finished += 1

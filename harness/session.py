@@ -52,6 +52,7 @@ from harness.runner.evaluate import evaluate_candidate
 from harness.runner.human import apply_human
 from harness.runner.judging import apply_judges
 from harness.runner.outputs import outputs_path, write_outputs
+from harness.runner.prebuild import BuildHelper, helper_command, prebuild_order
 from harness.runner.preflight import check_prompted_fit, check_suite_data
 from harness.runner.stability import repeat_evaluation
 from harness.secrets import redact_text, redact_url
@@ -221,6 +222,10 @@ class EvalSession:
         self._prompt_errors: list[HarnessError] | None = None  # prompted candidates that do not fit
         self._slices: dict[str, dict[str, dict[str, list[str]]]] = {}
         self._collateral: dict[tuple[str, str], list[Any]] = {}
+        #: the suites this run evaluates, in order (the plugin sets them once tests are collected);
+        #: with ``build_processes = 2`` a helper trains their candidates ahead (harness.runner.prebuild)
+        self.planned_suites: list[str] = []
+        self._helper: BuildHelper | None = None
 
     @property
     def reports_dir(self) -> Path:
@@ -309,11 +314,27 @@ class EvalSession:
     def candidate(self, suite_name: str, name: str) -> Any:
         """Build (train or load) a candidate once per session; a failure is remembered, not retried."""
         if self._prompt_errors is None:  # before the first build: every prompt fits its context
-
+            self._start_helper()
             self._prompt_errors = check_prompted_fit(self._build, self.spec)
         if self._prompt_errors:
+            self._stop_helper()
             raise SpecError("checked before anything trains:\n  " + "\n  ".join(map(str, self._prompt_errors)))
         return self._build(suite_name, name)
+
+    def _start_helper(self) -> None:
+        """Start the build helper when the spec asks for a second build process and the cache is shared."""
+        spec, options = self.spec, self.options
+        if self._helper is not None or spec.build_processes < 2 or options.no_cache or not self.planned_suites:
+            return
+        order = prebuild_order(spec, self.planned_suites)
+        if order:
+            self._helper = BuildHelper.start(helper_command(
+                options.spec_path, options.cache_root, order, base_model=options.base_model,
+                encoder_model=options.encoder_model, resume=options.resume), order)
+
+    def _stop_helper(self) -> None:
+        if self._helper is not None:
+            self._helper.stop()
 
     def _build(self, suite_name: str, name: str) -> Any:
 
@@ -555,6 +576,7 @@ class EvalSession:
             return [f"baseline NOT updated: {exc}"], True
 
     def close(self) -> None:
-        """Release the cache (its in-use locks and any scratch folders)."""
+        """Stop the build helper; release the cache (its in-use locks and any scratch folders)."""
+        self._stop_helper()
         if self._ctx is not None:
             self._ctx.cache.close()

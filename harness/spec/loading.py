@@ -26,7 +26,9 @@ TASKS = ("classification", "generation")
 SCORING = ("generate", "likelihood")
 _TOP_KEYS = ("harness", "suites")
 _HARNESS_KEYS = ("base_model", "corpus", "seed", "batch_size", "tiny", "pricing", "torch_threads",
-                 "expected_monthly_requests", "compute_price_per_hour")
+                 "build_processes", "expected_monthly_requests", "compute_price_per_hour")
+#: ``build_processes``: 1 (the session builds every candidate) or 2 (a helper process trains ahead)
+MAX_BUILD_PROCESSES = 2
 _SUITE_KEYS = ("task", "labels", "label_aliases", "system", "train", "validation", "eval", "decode",
                "scoring", "metrics", "metric_options", "gate", "candidates", "slices", "engine", "vllm",
                "max_dropped_fraction", "max_truncated_fraction", "likelihood_normalize", "scorers", "judges",
@@ -295,6 +297,7 @@ def parse_spec(raw: Any, path: Path) -> HarnessSpec:
         seed=h.seed("seed"),
         batch_size=h.integer("batch_size", 32, minimum=1, maximum=MAX_COUNT),
         torch_threads=None if threads is None else h.integer("torch_threads", 0, minimum=1, maximum=MAX_THREADS),
+        build_processes=h.integer("build_processes", 1, minimum=1, maximum=MAX_BUILD_PROCESSES),
         tiny=check_tiny(tiny) if tiny is not None else {},
         pricing=check_pricing(pricing) if pricing is not None else {},
         expected_monthly_requests=(h.integer("expected_monthly_requests", 0, minimum=1)

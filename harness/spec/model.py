@@ -145,6 +145,9 @@ class HarnessSpec:
     seed: int = 0
     batch_size: int = 32
     torch_threads: int | None = None
+    #: processes that build (train) candidates: 1, the session alone; 2, a helper process trains the
+    #: selected suites' local fine-tunes ahead of the tests into the shared cache (harness.runner.prebuild)
+    build_processes: int = 1
     tiny: dict[str, Any] = field(default_factory=dict)
     pricing: dict[str, Any] = field(default_factory=dict)
     #: fine-tune-or-prompt decision: requests a month the model will serve, and what an hour of
