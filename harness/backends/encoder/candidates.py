@@ -83,12 +83,23 @@ class EncoderClassifier(Candidate):
     max_length: int = DEFAULT_MAX_LENGTH
     always_predicts_labels: ClassVar[bool] = True
     _loaded: Any = field(default=None, repr=False)
+    _last_logits: tuple[tuple[str, ...], Any] | None = field(default=None, repr=False)
 
     def _model(self):
         if self._loaded is None:
 
             self._loaded = load_classifier(self.model_dir, self.adapter_dir)
         return self._loaded
+
+    def _logits(self, prompts: Sequence[list[Message]]) -> Any:
+        """The head's logits for each prompt's last user message; the last texts' logits are kept,
+        so labels and then probabilities of the same prompts (eval, then calibration) run the model once."""
+        texts = tuple(last_user_text(p) for p in prompts)
+        if self._last_logits is None or self._last_logits[0] != texts:
+            model, tokenizer = self._model()
+            self._last_logits = (texts, head_logits(model, tokenizer, list(texts), batch_size=self.batch_size,
+                                                    max_length=self.max_length))
+        return self._last_logits[1]
 
     def predict_labels(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[str]:
         """The head's highest-scoring label among ``labels`` for each prompt's last user message."""
@@ -97,10 +108,8 @@ class EncoderClassifier(Candidate):
         if unknown or not labels:
             raise HarnessError(f"candidate {self.name!r}: its classification head knows the labels "
                                f"{list(self.labels)}, asked for {list(labels)}")
-        model, tokenizer = self._model()
         columns = [self.labels.index(label) for label in labels]
-        logits = head_logits(model, tokenizer, [last_user_text(p) for p in prompts],
-                             batch_size=self.batch_size, max_length=self.max_length)
+        logits = self._logits(prompts)
         return [labels[int(i)] for i in logits[:, columns].argmax(dim=1)] if len(prompts) else []
 
     def label_probabilities(self, prompts: Sequence[list[Message]], labels: Sequence[str]) -> list[list[float]]:
@@ -112,11 +121,8 @@ class EncoderClassifier(Candidate):
                                f"{list(self.labels)}, asked for {list(labels)}")
         if not prompts:
             return []
-        model, tokenizer = self._model()
         columns = [self.labels.index(label) for label in labels]
-        logits = head_logits(model, tokenizer, [last_user_text(p) for p in prompts],
-                             batch_size=self.batch_size, max_length=self.max_length)
-        return softmax(logits[:, columns].tolist())
+        return softmax(self._logits(prompts)[:, columns].tolist())
 
     def generate(self, prompts: Sequence[list[Message]], params: DecodeParams) -> list[Generation]:
         """An encoder writes no text: each 'reply' is the label its head predicts."""
@@ -130,8 +136,9 @@ class EncoderClassifier(Candidate):
         return self.model_dir, self.adapter_dir
 
     def release(self) -> None:
-        """Drop the loaded weights (the next call loads them again)."""
+        """Drop the loaded weights and the kept logits (the next call loads them again)."""
         self._loaded = None
+        self._last_logits = None
 
 
 @dataclass

@@ -56,9 +56,16 @@ def _loaded(model_dir: str) -> tuple[Any, Any]:
     return load_encoder(Path(model_dir))
 
 
-def embed(model_dir: Path, texts: Sequence[str], *, batch_size: int = 32) -> Any:
-    """L2-normalised mean-pooled embeddings of ``texts`` (a float tensor, one row per text)."""
-
-    model, tokenizer = _loaded(str(model_dir))
+@lru_cache(maxsize=16)
+def _embedded(model_dir: str, texts: tuple[str, ...], batch_size: int) -> Any:
+    model, tokenizer = _loaded(model_dir)
     return sentence_embeddings(model, tokenizer, list(texts), batch_size=batch_size,
-                               max_length=max_seq_length(model_dir))
+                               max_length=max_seq_length(Path(model_dir)))
+
+
+def embed(model_dir: Path, texts: Sequence[str], *, batch_size: int = 32) -> Any:
+    """L2-normalised mean-pooled embeddings of ``texts`` (a float tensor, one row per text).
+
+    The same texts are embedded once per process (a suite's references, once for every candidate;
+    identical outputs of two candidates): the same batches, so the same numbers."""
+    return _embedded(str(model_dir), tuple(texts), batch_size).clone()
