@@ -4,6 +4,11 @@ and verdict rule (:func:`harness.gate.verdict.decide`), oriented so that "worse"
 
 For a metric where lower is better (bits per byte, Brier) the tested difference is
 ``reference - candidate``; the record shows ``candidate - reference`` in the metric's units.
+The test is the gate's for the score type (README, "Statistics"): Tango's score test for 0/1 items
+(refusal and benign-answer rates, exact-match agreement), the betting bound on the score's range for
+bounded ones (:data:`SCORE_RANGES`: Brier 0–2, ROUGE-L agreement 0–1, SemScore cosine −1…1), and the
+paired t interval for bits per byte, which has no upper bound (a valid bound for every distribution
+needs one, so t it is; its size at the boundary is not guaranteed when a few texts get much worse).
 Per-category slices (refusals) get the same test, Holm-adjusted across categories; a check
 fails when its overall comparison or any category regressed.
 
@@ -33,6 +38,17 @@ from harness.gate.verdict import (
 )
 from harness.stats import margin_test
 
+#: the range each bounded collateral metric's per-item scores lie in (the betting bound reads it)
+SCORE_RANGES: dict[str, tuple[float, float]] = {
+    "brier": (0.0, 2.0), "agreement_rougeL": (0.0, 1.0), "agreement_semscore": (-1.0, 1.0),
+    "agreement_exact_match": (0.0, 1.0), "refusal_rate": (0.0, 1.0), "benign_answer_rate": (0.0, 1.0),
+}
+
+
+def score_range(metric: str) -> tuple[float, float] | None:
+    """The range of ``metric``'s per-item scores; None for unbounded ones (bits per byte: paired t)."""
+    return SCORE_RANGES.get(metric)
+
 
 @dataclass(frozen=True)
 class Paired:
@@ -45,10 +61,10 @@ class Paired:
 
 
 def _tested(reference: Sequence[float], candidate: Sequence[float], *, tolerance: float, alpha: float,
-            higher_is_better: bool) -> dict[str, Any]:
+            higher_is_better: bool, bounds: tuple[float, float] | None) -> dict[str, Any]:
 
     a, b = (reference, candidate) if higher_is_better else (candidate, reference)
-    test = margin_test(a, b, margin=tolerance, alpha=alpha)
+    test = margin_test(a, b, margin=tolerance, alpha=alpha, bounds=bounds)
     sign = 1.0 if higher_is_better else -1.0
     lower, upper = sorted((sign * test.lower + 0.0, sign * test.upper + 0.0))  # + 0.0: no "-0.000" shown
     return {"test": test.as_dict(), "difference": sign * test.difference + 0.0, "ci": [lower, upper],
@@ -66,10 +82,10 @@ def _mean(values: Sequence[float]) -> float:
 
 
 def compare_check(paired: Paired, *, tolerance: float, alpha: float, higher_is_better: bool,
-                  min_slice_size: int = 2) -> dict[str, Any]:
-    """Verdict, paired interval and per-category slices of one check (see the module doc)."""
+                  min_slice_size: int = 2, bounds: tuple[float, float] | None = None) -> dict[str, Any]:
+    """Verdict, paired interval and per-category slices of one check (``bounds``: the scores' range, see the module doc)."""
     overall = _tested(paired.reference, paired.candidate, tolerance=tolerance, alpha=alpha,
-                      higher_is_better=higher_is_better)
+                      higher_is_better=higher_is_better, bounds=bounds)
     result = {"verdict": _verdict(overall, overall["p"], tolerance, alpha), "difference": overall["difference"],
               "ci": overall["ci"], "test": overall["test"], "slices": [],
               "reference_value": _mean(paired.reference), "candidate_value": _mean(paired.candidate)}
@@ -82,7 +98,8 @@ def compare_check(paired: Paired, *, tolerance: float, alpha: float, higher_is_b
     for category, members in sorted(groups.items()):
         ref = [paired.reference[i] for i in members]
         cand = [paired.candidate[i] for i in members]
-        tested = _tested(ref, cand, tolerance=tolerance, alpha=alpha, higher_is_better=higher_is_better) \
+        tested = _tested(ref, cand, tolerance=tolerance, alpha=alpha, higher_is_better=higher_is_better,
+                         bounds=bounds) \
             if len(members) >= min_slice_size else None
         slices.append((category, ref, cand, tested))
         raw.append(tested["p"] if tested else (math.nan, math.nan, math.nan))
@@ -125,7 +142,8 @@ def compare_with_baseline(record: Any, entry: BaselineEntry | None, *, alpha: fl
     ids = [record.ids[i] for i in keep]
     categories = [record.categories[i] for i in keep] if record.categories else []
     paired = Paired(ids, [stored.scores[i] for i in ids], [record.candidate_scores[i] for i in keep], categories)
-    outcome = compare_check(paired, tolerance=record.tolerance, alpha=alpha, higher_is_better=record.higher_is_better)
+    outcome = compare_check(paired, tolerance=record.tolerance, alpha=alpha, higher_is_better=record.higher_is_better,
+                            bounds=score_range(record.metric))
     outcome.update(n=len(ids), baseline_value=stored.value, current_value=record.candidate_value,
                    n_baseline_only=len(set(stored.scores) - set(ids)), n_current_only=len(record.ids) - len(ids))
     return outcome

@@ -17,7 +17,7 @@ from harness.context import BuildContext
 from harness.data.collateral import Item, fingerprint, read_requests, read_texts
 from harness.data.records import Split
 from harness.errors import HarnessError
-from harness.gate.collateral import Paired, compare_check
+from harness.gate.collateral import Paired, compare_check, score_range
 from harness.metrics.agreement import agreement as rater_agreement
 from harness.metrics.calibration import (
     brier_per_example,
@@ -87,7 +87,8 @@ def label_probabilities(ctx: BuildContext, candidate: Candidate, suite: SuiteSpe
 
 def _record(suite: SuiteSpec, candidate: Candidate, reference: Candidate, check: CheckSpec, metric: str,
             paired: Paired, *, alpha: float, higher_is_better: bool, **details: Any) -> CollateralRecord:
-    outcome = compare_check(paired, tolerance=check.tolerance, alpha=alpha, higher_is_better=higher_is_better)
+    outcome = compare_check(paired, tolerance=check.tolerance, alpha=alpha, higher_is_better=higher_is_better,
+                            bounds=score_range(metric))
     if outcome.get("slice_regressed"):
         details["slice_regressed"] = outcome["slice_regressed"]
     return CollateralRecord(
@@ -320,7 +321,7 @@ def rescore_record(record: CollateralRecord, *, alpha: float) -> CollateralRecor
     if not record.ids:
         return replace(record, details=details, baseline={})
     outcome = compare_check(Paired(list(record.ids), ref, cand, list(record.categories)), tolerance=record.tolerance,
-                            alpha=alpha, higher_is_better=record.higher_is_better)
+                            alpha=alpha, higher_is_better=record.higher_is_better, bounds=score_range(record.metric))
     if outcome.get("slice_regressed"):
         details["slice_regressed"] = outcome["slice_regressed"]
     return replace(record, verdict=outcome["verdict"], candidate_value=outcome["candidate_value"],
