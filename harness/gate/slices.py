@@ -13,8 +13,10 @@ A slice with fewer paired examples than ``min_slice_size`` is not tested: it rea
 ``inconclusive (n = 7 < 20)`` with its MDE. A slice's **MDE** is the smallest true drop from the
 baseline that this slice would show as ``regressed`` with 80 % power at the corrected level
 (Bonferroni's ``alpha / k`` over the k slice tests, which Holm never undercuts): the allowed drop
-plus the one-sided detectable difference (for 0/1 scores Tango's, positive even when no example of
-the slice changed: a few unchanged examples cannot rule out a large break rate). A candidate whose overall Δ is positive while a slice
+plus the one-sided detectable difference of the slice's own test at that level (:func:`slice_mde`):
+Tango's for 0/1 scores, the betting bound's for bounded scores, the cluster-robust or corpus score
+bound's where those test the slice — positive even when no example of the slice changed: a few
+unchanged examples cannot rule out a large break rate. A candidate whose overall Δ is positive while a slice
 regresses has a **hidden regression**; with ``fail_on_slice_regression = true`` any slice
 regression fails the gate.
 """
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -43,9 +45,8 @@ from harness.gate.verdict import (
 )
 from harness.results import EvalResult, GateRecord
 from harness.stats import is_binary, mde
-from harness.stats.jackknife import score_bound_mde
-from harness.stats.margin import CORPUS_METHOD
-from harness.stats.paired_binary import tango_regression_mde
+from harness.stats.margin import BETTING_METHOD
+from harness.stats.paired_binary import TANGO_METHOD, tango_regression_mde
 
 POWER = 0.8
 
@@ -131,6 +132,7 @@ class SliceVerdict:
     _sd: float = field(default=math.nan, repr=False)
     _discordance: float | None = field(default=None, repr=False)
     _test: Any = field(default=None, repr=False)
+    _retest: Any = field(default=None, repr=False)  # the slice's test at another alpha (for the MDE at alpha / k)
 
     @property
     def label(self) -> str:
@@ -158,10 +160,8 @@ class SliceVerdict:
         return f"; about {int(self.n_needed):,} paired examples would make it decisive"
 
     def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("_sd")
-        data.pop("_discordance")
-        data.pop("_test")
+        data = {key: value for key, value in asdict(replace(self, _test=None, _retest=None)).items()
+                if not key.startswith("_")}
         data["ci"] = list(self.ci)
         data["label"] = self.label
         return data
@@ -172,7 +172,8 @@ def _sd(values: Sequence[float]) -> float:
 
 
 def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list[str], allowed: float,
-                config: GateConfig, position: dict[str, int]) -> tuple[Any, Any, float, float | None] | None:
+                config: GateConfig, position: dict[str, int]) -> tuple[Any, Any, float, float | None, Any] | None:
+    """(pairing, test, SD of the differences, discordance of 0/1 scores, the test re-run at another alpha)."""
     try:
         scores, _ = result.paired_scores(metric)
     except KeyError:
@@ -187,30 +188,52 @@ def _slice_test(result: EvalResult, entry: BaselineEntry, metric: str, ids: list
                          current_fingerprints=fingerprints,
                          baseline_fingerprints=entry.example_fingerprints if by_example else None)
     n = len(pairing.ids)
+    clusters = paired_clusters(result, pairing.ids)
     key = CORPUS_STATS.get(metric)
     if key and stored.stats and key in result.details and n >= 2:
         rows = result.details[key]
         stats_b = np.asarray([rows[position[i]] for i in pairing.ids])
         stats_a = np.asarray([stored.stats[i] for i in pairing.ids])
-        test = corpus_test(metric, stats_a, stats_b, margin=allowed, alpha=config.alpha,
-                           clusters=paired_clusters(result, pairing.ids))
-        return pairing, test, test.spread, None
+
+        def corpus_at(level: float) -> Any:
+            return corpus_test(metric, stats_a, stats_b, margin=allowed, alpha=level, clusters=clusters)
+
+        test = corpus_at(config.alpha)
+        return pairing, test, test.spread, None, corpus_at
     binary = n >= 1 and is_binary(np.asarray(pairing.baseline)) and is_binary(np.asarray(pairing.current))
     discordance = float(np.mean(np.not_equal(pairing.baseline, pairing.current))) if binary else None
     if n < 1 or (n < 2 and not binary):
-        return pairing, None, math.nan, None
-    clusters = paired_clusters(result, pairing.ids)
-    test = mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=config.alpha,
-                     clusters=clusters)
+        return pairing, None, math.nan, None, None
+
+    def mean_at(level: float) -> Any:
+        return mean_test(metric, pairing.baseline, pairing.current, margin=allowed, alpha=level, clusters=clusters)
+
+    test = mean_at(config.alpha)
     if clusters is not None and test.clusters >= 2 and not test.identical:
-        return pairing, test, test.spread, None  # the cluster-robust spread: the MDE reads it as an iid SD
-    return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline).tolist()), discordance
+        return pairing, test, test.spread, None, mean_at  # the cluster-robust test: its own MDE at alpha / k
+    return pairing, test, _sd(np.subtract(pairing.current, pairing.baseline).tolist()), discordance, mean_at
 
 
-def _corpus_mde(test: Any, allowed: float, alpha: float, k: int) -> float:
-    """The corpus slice MDE: allowed drop + the score bound's detectable difference at ``alpha / k``."""
-    groups = test.clusters or test.n
-    return allowed + score_bound_mde(test.spread, test.scale, groups, alpha=alpha / max(k, 1), power=POWER)
+def slice_mde(test: Any, retest: Any, n: int, *, allowed: float, alpha: float, k: int, sd: float = math.nan,
+              discordance: float | None = None) -> float:
+    """The slice MDE by the slice's own test at ``alpha / k``: the smallest true drop it shows as regressed with 80 %.
+
+    Tango's test (0/1 scores): :func:`detectable_drop`; the betting bound: the allowed drop + the distance from
+    Δ̂ to its upper bound at ``alpha / k`` + ``z_power`` SE; the paired t, cluster-robust and corpus tests: the
+    allowed drop + their own MDE at ``alpha / k`` (t's exact noncentral-t one, CR1's on G − 1 df, the corpus
+    score bound's width + ``z_power`` SE).
+    """
+    from scipy import special
+
+    if test is None or retest is None:
+        return detectable_drop(sd, n, allowed=allowed, alpha=alpha, k=k, discordance=discordance)
+    if test.method == TANGO_METHOD and discordance is not None:
+        return detectable_drop(sd, n, allowed=allowed, alpha=alpha, k=k, discordance=discordance)
+    level = alpha / max(k, 1)
+    strict = retest(level)
+    if strict.method == BETTING_METHOD:
+        return allowed + (strict.upper - strict.difference) + float(special.ndtri(POWER)) * strict.spread / math.sqrt(n)
+    return allowed + strict.mde
 
 
 def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: GateConfig,
@@ -229,7 +252,7 @@ def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: Gate
                 tested = _slice_test(result, entry, metric, list(ids), allowed, config, position)
                 if tested is None:
                     continue
-                pairing, test, sd, discordance = tested
+                pairing, test, sd, discordance, retest = tested
                 nan = math.nan
                 rows.append(SliceVerdict(
                     family=family, slice=name, metric=metric, n=len(pairing.ids), verdict=INCONCLUSIVE,
@@ -239,13 +262,11 @@ def slice_verdicts(result: EvalResult, entry: BaselineEntry | None, config: Gate
                     p_value_raw=test.p_inferior if test else nan, p_drop_adjusted=nan, mde=nan,
                     allowed_drop=allowed, method=test.method if test else "", _sd=sd, _discordance=discordance,
                     p_raw={"ni": test.p_noninferior, "inf": test.p_inferior, "sup": test.p_superior} if test else {},
-                    n_needed=test.n_needed if test else nan, _test=test))
+                    n_needed=test.n_needed if test else nan, _test=test, _retest=retest))
     k = len(rows)
     for row in rows:
-        corpus = row.metric in CORPUS_STATS and row.method == CORPUS_METHOD
-        row.mde = (_corpus_mde(row._test, row.allowed_drop, config.alpha, k) if corpus else
-                   detectable_drop(row._sd, row.n, allowed=row.allowed_drop, alpha=config.alpha, k=k,
-                                   discordance=row._discordance))
+        row.mde = slice_mde(row._test, row._retest, row.n, allowed=row.allowed_drop, alpha=config.alpha, k=k,
+                            sd=row._sd, discordance=row._discordance)
     _decide(rows, config)
     return rows
 
