@@ -25,6 +25,8 @@ BENCHMARKS = {
     "engines": "bench.engines",         # sharded evaluation 2 processes vs 1; vLLM vs transformers (FT_VLLM)
     "peers": "bench.peers",             # beside lm-evaluation-harness (`bench` extra): likelihood, greedy
     "stats": "bench.stats",             # compare() at 100 k pairs vs the bootstrap; gate + reports, 10 k x 5
+    "interrupts": "bench.interrupts",   # Ctrl-C at random points of a baseline update: exit s, fast exit vs
+                                        # full teardown
 }
 
 

@@ -129,7 +129,12 @@ LIBRARY_WARNINGS = (
 )
 
 
+class _Configured:
+    depth = 0  # pytest configurations in this process now (more than one: pytester's in-process runs)
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _Configured.depth += 1
     config.addinivalue_line("markers", "ft_suite(name): the candidate-spec suite this module or test evaluates")
     for line in LIBRARY_WARNINGS:
         config.addinivalue_line("filterwarnings", line)
@@ -142,12 +147,37 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "ft-harness-session")
 
 
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         del config.stash[SESSION_KEY]
         config.pluginmanager.unregister(session)
     interrupts.uninstall()
+    _Configured.depth -= 1
+    exit_status = None if session is None else fast_exit_status(config, session)
+    if exit_status is not None:
+        _exit_interrupted(config, exit_status)
+
+
+def fast_exit_status(config: pytest.Config, session: FtSession) -> int | None:
+    """pytest's exit status when this process ends at once, else None: an interrupted run whose
+    short report is written, in the only pytest run of the process (not an xdist worker, whose
+    results travel after this hook; not an in-process run inside another; not ``--debug``, whose log
+    is closed later)."""
+    if not session.interrupted or _Configured.depth or hasattr(config, "workerinput"):
+        return None
+    return None if config.getoption("debug", None) else session.exit_status
+
+
+def _exit_interrupted(config: pytest.Config, exit_status: int) -> None:
+    """Every other plugin has unconfigured (the JUnit XML and the reports were written at session
+    finish): print what output capture still holds, then end the process with pytest's exit status,
+    skipping pytest's garbage-collection passes and the interpreter's teardown of the loaded models."""
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if capture is not None:
+        capture.stop_global_capturing()
+    interrupts.exit_now(exit_status)
 
 
 class FtSession(EvalSession):
@@ -157,6 +187,15 @@ class FtSession(EvalSession):
     def __init__(self, options: SessionOptions) -> None:
         super().__init__(options)
         self.tests_finished = 0
+        self._pytest_session: pytest.Session | None = None
+
+    @property
+    def exit_status(self) -> int | None:
+        """pytest's exit status of the run (final once the session has finished; None without a session)."""
+        return None if self._pytest_session is None else int(self._pytest_session.exitstatus)
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        self._pytest_session = session
 
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """The suites this run evaluates, in test order (what a build helper trains ahead)."""

@@ -1,7 +1,9 @@
 """Ctrl-C always aborts a baseline update, ends quickly with a short "interrupted" report and never
 leaves the reports of two runs mixed: SIGINT at 50 random points of the end of a run (rendering,
 baseline write, publishing), inside a training callback, during report rendering, and one that a
-finalizer swallows."""
+finalizer swallows. After the short report, the process leaves through the fast exit (exit handlers
+run, pytest's final clean-ups and the interpreter's teardown skipped); a complete run never does,
+and neither do the command-line entry points unless run as the program."""
 
 from __future__ import annotations
 
@@ -38,11 +40,23 @@ def test_gate(name, evaluate, gate):
 # A conftest that sends this very process SIGINT at a chosen point (no sleeps, no races): in the
 # second training step's callback, or as the reports start rendering. It writes when it did.
 CONFTEST = '''
-import os, signal, time
+import atexit, os, signal, time
 from pathlib import Path
 
 WHERE = os.environ.get("FT_TEST_SIGINT")
 STAMP = Path(os.environ.get("FT_TEST_STAMP", "stamp"))
+MARKS = os.environ.get("FT_TEST_MARKS")  # a folder: which exit steps ran, one file each
+
+
+def _mark(step):
+    Path(MARKS, step).write_text(repr(time.time()))
+
+
+if MARKS:  # exit handlers run on either exit; pytest's clean-up stack only on the normal way out
+    atexit.register(_mark, "atexit")
+
+    def pytest_configure(config):
+        config.add_cleanup(lambda: _mark("pytest-cleanup"))
 
 
 def _interrupt():
@@ -91,16 +105,22 @@ def _run(project: Path, cache: Path, *args: str, env: dict | None = None) -> sub
                           env={**os.environ, **(env or {})})
 
 
+def _marks(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
 @pytest.fixture(scope="module")
 def accepted(tmp_path_factory) -> tuple[Path, Path]:
     """A mini project whose complete run wrote the baseline and the reports."""
     root = tmp_path_factory.mktemp("interrupts")
-    project, cache = root / "p", root / "cache"
+    project, cache, marks = root / "p", root / "cache", root / "marks"
     make_project(project)
+    marks.mkdir()
     (project / "test_mini.py").write_text(SUITE, encoding="utf-8")
     (project / "conftest.py").write_text(CONFTEST, encoding="utf-8")
-    done = _run(project, cache)
+    done = _run(project, cache, env={"FT_TEST_MARKS": str(marks)})
     assert done.returncode == 0, done.stdout + done.stderr
+    assert _marks(marks) == {"atexit", "pytest-cleanup"}  # a complete run leaves the normal way
     return project, cache
 
 
@@ -128,12 +148,19 @@ def test_a_ctrl_c_aborts_the_update_and_leaves_one_run_of_reports(accepted, tmp_
         spec = project / "candidates.toml"
         spec.write_text(spec.read_text().replace("n_epochs = 1,", "n_epochs = 2,"), encoding="utf-8")
     before = (project / "reports" / "baseline.json").read_bytes()
-    stamp = tmp_path / "stamp"
+    stamp, marks = tmp_path / "stamp", tmp_path / "marks"
+    marks.mkdir()
     # pytest shows the swallowed exception's own traceback as a warning: not the harness's, left out
     quiet = ["-W", "ignore::pytest.PytestUnraisableExceptionWarning"] if where == "swallowed" else []
-    done = _run(project, accepted[1], *quiet, env={"FT_TEST_SIGINT": where, "FT_TEST_STAMP": str(stamp)})
+    done = _run(project, accepted[1], "--junitxml", str(tmp_path / "junit.xml"), *quiet,
+                env={"FT_TEST_SIGINT": where, "FT_TEST_STAMP": str(stamp), "FT_TEST_MARKS": str(marks)})
     ended = time.time()
     _assert_interrupted_cleanly(done, project / "reports", before)
+    # the fast exit: exit handlers ran, pytest's clean-up stack (its gc passes) did not; what the
+    # run writes at session finish is there and the terminal summary was printed
+    assert _marks(marks) == {"atexit"}, done.stdout + done.stderr
+    assert "<testsuite" in (tmp_path / "junit.xml").read_text(encoding="utf-8")
+    assert "reports: " in done.stdout, done.stdout
     seconds = ended - float(stamp.read_text())
     print(f"SIGINT {where}: exited {seconds:.2f} s after the signal")  # measured, not asserted
     if where == "swallowed":  # it was swallowed: the run stopped at the next test, not at once
@@ -235,3 +262,79 @@ def test_sigint_at_50_points_of_a_baseline_update(accepted, tmp_path, monkeypatc
         if installed_here:
             interrupts.uninstall()
         interrupts.reset()
+
+
+# An object alive until the interpreter tears down writes "teardown" from __del__; a non-daemon thread
+# and an exit handler write theirs; then the script ends the way ``EXIT`` says.
+EXIT_SCRIPT = '''
+import atexit, sys, threading, time
+from pathlib import Path
+
+MARKS = Path(sys.argv[1])
+
+
+class Torn:
+    def __del__(self):
+        (MARKS / "teardown").write_text("x")
+
+
+kept = Torn()
+atexit.register(lambda: (MARKS / "atexit").write_text("x"))
+
+
+def late():
+    time.sleep(0.2)
+    (MARKS / "thread").write_text("x")
+
+
+threading.Thread(target=late).start()
+print("buffered, not yet flushed", end="")
+{EXIT}
+'''
+
+
+def _script(tmp_path: Path, exit_line: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    marks = tmp_path / "marks"
+    marks.mkdir(parents=True)
+    done = subprocess.run([sys.executable, "-c", EXIT_SCRIPT.replace("{EXIT}", exit_line), str(marks)],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    return done, _marks(marks)
+
+
+def test_exit_now_runs_the_exit_steps_and_skips_the_teardown(tmp_path):
+    done, marks = _script(tmp_path / "normal", "sys.exit(130)")
+    assert (done.returncode, marks) == (130, {"atexit", "thread", "teardown"})  # what the markers tell apart
+    done, marks = _script(tmp_path / "fast", "from harness import interrupts\ninterrupts.exit_now(130)")
+    assert done.returncode == 130, done.stderr
+    assert done.stdout == "buffered, not yet flushed"
+    assert marks == {"atexit", "thread"}  # threads waited for, exit handlers run, no teardown
+
+
+CLI_SCRIPT = '''
+import argparse, sys
+import harness.cli as cli
+
+
+def interrupted(args):
+    raise KeyboardInterrupt
+
+
+class Parser:
+    def parse_args(self, argv):
+        return argparse.Namespace(func=interrupted)
+
+
+cli.build_parser = Parser
+{EXIT}
+'''
+
+
+def test_the_command_line_exits_130_at_once_when_interrupted(tmp_path):
+    done, marks = _script(tmp_path / "program", CLI_SCRIPT.replace("{EXIT}", "sys.exit(cli.main())"))
+    assert done.returncode == 130 and "ft-harness: interrupted" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert marks == {"atexit", "thread"}  # left through the fast exit
+    # called from Python code with arguments, main() returns the code and the caller goes on
+    done, marks = _script(tmp_path / "called", CLI_SCRIPT.replace("{EXIT}", "print(cli.main(['x']))"))
+    assert done.returncode == 0 and done.stdout.endswith("130\n"), done.stdout + done.stderr
+    assert marks == {"atexit", "thread", "teardown"}

@@ -16,7 +16,7 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 
-from harness import __version__
+from harness import __version__, interrupts
 from harness.errors import HarnessError
 
 EXIT_OK = 0
@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script; returns (and exits with) a documented code."""
+    """Entry point of the console script; returns (and exits with) a documented code. Interrupted
+    as the program (``argv`` not given), it exits 130 at once, skipping the interpreter's teardown."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
@@ -66,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_HARNESS_ERROR
     except KeyboardInterrupt:
         print("ft-harness: interrupted", file=sys.stderr)
+        if argv is None:  # the program itself (not a call from Python code): leave at once
+            interrupts.exit_now(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
 
 

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import interrupts
 from harness.cli.arguments import add_candidate_arguments, check_dir_option, positive_int
 from harness.data.slices import cluster_labels
 from harness.errors import HarnessError
@@ -99,7 +100,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m harness.cli.evaluate``: exit 0, 2 on bad arguments, 3 on a harness error."""
+    """``python -m harness.cli.evaluate``: exit 0, 2 on bad arguments, 3 on a harness error, 130
+    interrupted (at once, skipping the interpreter's teardown, when run as the program)."""
     parser = argparse.ArgumentParser(prog="python -m harness.cli.evaluate",
                                      description="Evaluate one candidate of a spec (data-parallel under torchrun).")
     _add_arguments(parser)
@@ -111,6 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 3
     except KeyboardInterrupt:
         print("ft-harness evaluate: interrupted", file=sys.stderr, flush=True)
+        if argv is None:  # the program itself (torchrun's processes): leave at once
+            interrupts.exit_now(130)
         return 130
 
 

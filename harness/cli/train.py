@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from harness import interrupts
 from harness.cli.arguments import add_candidate_arguments
 from harness.errors import HarnessError
 from harness.jsonio import strict_dumps
@@ -64,7 +65,7 @@ def _is_main_process(together: bool) -> bool:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Build the candidate; exit 0, or 3 with a one-line message on a harness error."""
+    """Build the candidate; exit 0, 3 with a one-line message on a harness error, 130 interrupted."""
     args = _parser().parse_args(argv)
     try:
         ctx = _context(args)
@@ -79,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HarnessError as exc:
         print(f"train_cli: error: {exc}", file=sys.stderr, flush=True)
         return 3
+    except KeyboardInterrupt:  # checkpoints already saved stay: the next run resumes from the last one
+        print("train_cli: interrupted", file=sys.stderr, flush=True)
+        if argv is None:  # the program itself (accelerate's / torchrun's processes): leave at once
+            interrupts.exit_now(130)
+        return 130
     if described is not None:
         print(strict_dumps(described, default=str), flush=True)
     return 0
