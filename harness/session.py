@@ -199,6 +199,13 @@ def enforce_collateral(records: list[Any], config: Any, *, against_baseline: boo
         raise GateFailure(collateral_failure_message(failing), [])
 
 
+def _stop_if_interrupted() -> None:
+    """A Ctrl-C that something swallowed (a finalizer, a library's broad ``except``) stops the run
+    at the next build or evaluation, not only at the next test."""
+    if interrupts.received():
+        raise KeyboardInterrupt
+
+
 # -- the session -----------------------------------------------------------------------------
 class EvalSession:
     """One evaluation run: spec, build context, built candidates and the run's records."""
@@ -313,6 +320,7 @@ class EvalSession:
 
     def candidate(self, suite_name: str, name: str) -> Any:
         """Build (train or load) a candidate once per session; a failure is remembered, not retried."""
+        _stop_if_interrupted()
         if self._prompt_errors is None:  # before the first build: every prompt fits its context
             self._start_helper()
             self._prompt_errors = check_prompted_fit(self._build, self.spec)
@@ -358,6 +366,7 @@ class EvalSession:
         if key not in self._results:
             candidate = self.candidate(suite_name, name)
             suite, split = self.spec.suite(suite_name), self.eval_split(suite_name)
+            _stop_if_interrupted()
             result = evaluate_candidate(self.ctx, candidate, suite, split)
             result.slices = self.slice_members(suite_name)
             if suite.cluster is not None:
