@@ -109,7 +109,7 @@ class _Started:
         recorder = self
 
         class _Helper:
-            def stop(self, grace_s: float = 1.0) -> int:
+            def stop(self, grace_s: float = 0.5) -> int:
                 recorder.stopped += 1
                 return 0
 

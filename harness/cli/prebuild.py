@@ -42,7 +42,8 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Build each named candidate; exit 0 (failures are left to the session), 2 on bad arguments."""
+    """Build each named candidate; exit 0 (failures are left to the session), 2 on bad arguments, 130
+    interrupted (Ctrl-C reaches the session's whole process group)."""
     args = _parser().parse_args(argv)
     signal.signal(signal.SIGTERM, _terminated)
     parent = os.getppid()
@@ -59,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 build_candidate(session.ctx, suite, suite.candidate(name, session.spec.path)).release()
             except HarnessError as exc:
                 print(f"prebuild: {item}: {exc}", file=sys.stderr, flush=True)
+    except KeyboardInterrupt:  # the entry being staged is already removed; the session reports the interrupt
+        return 130
     finally:
         session.close()
     return 0

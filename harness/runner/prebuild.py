@@ -77,7 +77,7 @@ class BuildHelper:
         """Whether the helper is still building."""
         return self.process.poll() is None
 
-    def stop(self, grace_s: float = 1.0) -> int | None:
+    def stop(self, grace_s: float = 0.5) -> int | None:
         """End the helper: SIGTERM (it removes what it was staging), then SIGKILL after ``grace_s``;
         returns its exit status."""
         if self.process.poll() is None:
