@@ -9,6 +9,7 @@ import statistics
 
 import numpy as np
 import pytest
+import sacrebleu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats as sps
@@ -17,7 +18,14 @@ from harness.errors import SpecError
 from harness.gate import GateConfig, check
 from harness.options import SessionOptions
 from harness.protocol import MAX_REPEAT
-from harness.runner.stability import apply_averages, averaged_scores
+from harness.results import EvalResult
+from harness.runner.scoring import score_generation
+from harness.runner.stability import (
+    apply_averages,
+    apply_pooled,
+    averaged_scores,
+    pooled_corpus_statistics,
+)
 from harness.session import EvalSession
 from harness.stats.bounded import betting_margin_arrays
 from tests.test_gate import baseline_of, make_result
@@ -84,3 +92,23 @@ def test_repeats_out_of_bounds_is_refused_naming_the_key(tmp_path, value, words)
     with pytest.raises(SpecError, match=r"suites\.qa\.repeats") as info:
         _spec(tmp_path, value).spec  # noqa: B018 - loading the spec runs the checks
     assert words in str(info.value)
+
+
+def test_sampled_repeats_pool_each_items_corpus_statistics() -> None:
+    """Corpus BLEU under sampled repeats is the corpus score of all runs' outputs, and the gate's jackknife leaves
+    out an item's runs together: its statistics are summed over the runs."""
+    refs = ["the cat sat on the mat", "a dog ran in the park today", "we like green tea"]
+    runs = [["the cat sat on a mat", "a dog ran in a park", "we like tea"],
+            ["the cat is on the mat", "the dog ran in the park today", "we like green tea"]]
+    details = [score_generation(run, refs, ["bleu", "chrf"])[3] for run in runs]
+    pooled = pooled_corpus_statistics(details, ["bleu", "chrf", "accuracy"])
+    assert sorted(pooled) == ["bleu", "chrf"]
+    everything = [p for run in runs for p in run]
+    assert pooled["bleu"]["value"] == pytest.approx(sacrebleu.corpus_bleu(everything, [refs * 2]).score, abs=1e-9)
+    assert pooled["chrf"]["value"] == pytest.approx(sacrebleu.corpus_chrf(everything, [refs * 2]).score, abs=1e-9)
+    first = EvalResult("s", "c", "lora", "f", "generation", "eval", "x", ["a", "b", "c"], [""] * 3, refs, runs[0],
+                       {"bleu": 0.0}, {}, details=dict(details[0]))
+    apply_pooled(first, pooled)
+    key = pooled["bleu"]["key"]
+    assert first.details[key] == (np.asarray(details[0][key]) + np.asarray(details[1][key])).tolist()
+    assert first.metrics["bleu"] == pooled["bleu"]["value"]

@@ -315,6 +315,9 @@ def stability_section(results: Sequence[EvalResult]) -> str:
     notes = [f"⚠ {r.candidate}: {r.details['repeats']['note']}" for r in repeated if r.details["repeats"].get("note")]
     notes += [f"{r.candidate}: the gate reads each item's mean over {r.details['repeats']['n']} sampled runs for "
               f"{', '.join(r.details['repeats']['averaged'])}" for r in repeated if r.details["repeats"].get("averaged")]
+    notes += [f"{r.candidate}: the gate reads the corpus score of all {r.details['repeats']['n']} sampled runs' outputs "
+              f"(each item's statistics pooled) for {', '.join(r.details['repeats']['pooled'])}"
+              for r in repeated if r.details["repeats"].get("pooled")]
     table = markdown_table(["candidate", "metric", "runs", "mean", "std", "min", "max", "within-item variance",
                             "items with differing outputs", "greedy deterministic"], rows)
     return _section("Stability", table, *notes)

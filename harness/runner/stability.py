@@ -8,7 +8,10 @@ resampling answers removes the sampling noise from the item scores): the per-exa
 mean-of-scores metrics are replaced by those means. The report shows the within-item variance (the
 mean over items of each item's sample variance across runs, what averaging removes: divided by N it is
 the part of an item mean's variance due to sampling) and how many items' outputs differ between runs.
-Corpus metrics (BLEU, chrF, TER) and graded ones (judges, scorers, people) keep run 1.
+Corpus metrics (BLEU, chrF, TER) pool instead: each item's sufficient statistics are summed over the
+N runs, so the metric's value is the corpus score of all N × n outputs and the gate's jackknife leaves
+out an item's N outputs together (its pseudo-value is the item's contribution over all runs). Graded
+metrics (judges, scorers, people) keep run 1; so does everything under greedy decoding.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import numpy as np
 
 from harness.context import BuildContext
 from harness.data.records import Split
-from harness.metrics.registry import mean_of_scores
+from harness.metrics.registry import corpus_metric, corpus_stats_table, mean_of_scores
 from harness.protocol import Candidate, LabelScorer
 from harness.results import PAIRED_SCORE, EvalResult
 from harness.runner.scoring import score_task
@@ -70,6 +73,26 @@ def averaged_scores(runs: Sequence[dict[str, list[float]]], metrics: Sequence[st
     return out
 
 
+def pooled_corpus_statistics(runs: Sequence[dict[str, Any]], metrics: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Per corpus metric: each item's sufficient statistics summed over the runs' ``details`` and the corpus
+    score of their total (pure; the runs cover the same items in the same order)."""
+    out: dict[str, dict[str, Any]] = {}
+    for metric, key in corpus_stats_table().items():
+        corpus = corpus_metric(metric)
+        if metric not in metrics or corpus is None or not all(key in run for run in runs):
+            continue
+        table = np.sum([np.asarray(run[key], dtype=corpus.dtype) for run in runs], axis=0)
+        out[metric] = {"key": key, "stats": table.tolist(), "value": corpus.subset_score(table)}
+    return out
+
+
+def apply_pooled(result: EvalResult, pooled: dict[str, dict[str, Any]]) -> None:
+    """Make each corpus metric's pooled statistics the result's and its value the pooled corpus score."""
+    for metric, total in pooled.items():
+        result.details[total["key"]] = total["stats"]
+        result.metrics[metric] = total["value"]
+
+
 def apply_averages(result: EvalResult, averages: dict[str, dict[str, Any]]) -> None:
     """Make each averaged metric's per-item means the result's paired scores and its value their mean."""
     for metric, average in averages.items():
@@ -85,6 +108,7 @@ def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec,
     runs = [first.predictions]
     metric_runs = [dict(first.metrics)]
     score_runs = [{key: list(values) for key, values in first.per_example.items()}]
+    detail_runs = [dict(first.details)]
     for i in range(1, repeats):
         params = replace(suite.decode, seed=suite.decode.seed + i) if sampled else suite.decode
         if first.details.get("method") in ("likelihood", "classifier"):
@@ -93,20 +117,24 @@ def repeat_evaluation(ctx: BuildContext, candidate: Candidate, suite: SuiteSpec,
         else:
             predictions = [g.text for g in candidate.generate(prompts, params)]
         ctx.count("generated")
-        metrics, per_example = score_task(suite.task, predictions, first.references, labels=suite.labels,
-                                          aliases=suite.label_aliases, metrics=tuple(first.metrics),
-                                          options=suite.metric_options)[:2]
+        metrics, per_example, _, details = score_task(suite.task, predictions, first.references, labels=suite.labels,
+                                                      aliases=suite.label_aliases, metrics=tuple(first.metrics),
+                                                      options=suite.metric_options)
+        detail_runs.append(details)
         runs.append(predictions)
         metric_runs.append(metrics)
         score_runs.append(per_example)
     differing = sorted({first.example_ids[j] for run in runs[1:] for j, p in enumerate(run) if p != runs[0][j]})
     averages = averaged_scores(score_runs, tuple(first.metrics))
-    run_one = {metric: first.metrics[metric] for metric in averages}
-    if sampled:  # the gate, its interval and MDE read each item's mean over the runs
+    pooled = pooled_corpus_statistics(detail_runs, tuple(first.metrics))
+    run_one = {metric: first.metrics[metric] for metric in [*averages, *pooled]}
+    if sampled:  # the gate, its interval and MDE read each item's mean (corpus: pooled statistics) over the runs
         apply_averages(first, averages)
+        apply_pooled(first, pooled)
     return {
         "n": repeats,
         "averaged": sorted(averages) if sampled else [],
+        "pooled": sorted(pooled) if sampled else [],
         "run_one": run_one if sampled else {},
         "n_differing": len(differing),
         "within_item_variance": {metric: a["within_item_variance"] for metric, a in averages.items()},
