@@ -101,8 +101,41 @@ def test_the_prefix_runs_once_and_batches_run_only_their_suffixes(steered, monke
     seen = record_rows(monkeypatch, model)
     generate_batch(model, tokenizer, prompts(), DecodeParams(max_new_tokens=MAX_NEW), batch_size=len(encoded))
     assert seen[0] == (1, shared)
-    assert seen[1] == (len(encoded), max(len(e) for e in encoded) - shared)
-    assert all(tokens == 1 for _, tokens in seen[2:])
+    prompt_forwards = prompt_runs(seen[1:], len(encoded))
+    suffixes = sorted(len(e) - shared for e in encoded)
+    # every row's suffix runs once, in forwards as wide as the longest suffix they hold, never
+    # more tokens than one forward padded to the longest
+    assert sum(r for r, _ in prompt_forwards) == len(encoded)
+    assert {w for _, w in prompt_forwards} <= set(suffixes) and max(w for _, w in prompt_forwards) == suffixes[-1]
+    assert sum(r * w for r, w in prompt_forwards) <= len(encoded) * suffixes[-1]
+    assert all(tokens == 1 for _, tokens in seen[1 + len(prompt_forwards):])
+
+
+def prompt_runs(seen: list[tuple[int, int]], rows: int) -> list[tuple[int, int]]:
+    """The first forwards of ``seen`` that together run ``rows`` rows: the prompts' own."""
+    runs, total = [], 0
+    while total < rows:
+        runs.append(seen[len(runs)])
+        total += runs[-1][0]
+    assert total == rows
+    return runs
+
+
+def test_prompts_of_different_lengths_run_in_buckets_with_the_same_replies(steered, monkeypatch):
+    from harness.backends.hf import greedy
+    from harness.backends.hf.inference import generate_batch, render_prompts
+
+    model, tokenizer = steered
+    want = expected(model, tokenizer)
+    encoded = render_prompts(tokenizer, prompts())
+    monkeypatch.setattr(greedy, "BUCKET_OVERHEAD_TOKENS", 0)  # a forward per prompt length
+    seen = record_rows(monkeypatch, model)
+    got = generate_batch(model, tokenizer, prompts(), DecodeParams(max_new_tokens=MAX_NEW), batch_size=len(want),
+                         share_prefix=False)
+    assert replies(got) == want
+    runs = prompt_runs(seen, len(want))
+    assert sorted(w for _, w in runs) == sorted({len(e) for e in encoded})  # one forward per distinct length
+    assert sum(r * w for r, w in runs) == sum(map(len, encoded))  # no padding run at all
 
 
 def test_finished_rows_leave_the_batch(steered, monkeypatch):
@@ -114,8 +147,9 @@ def test_finished_rows_leave_the_batch(steered, monkeypatch):
     got = generate_batch(model, tokenizer, prompts(), DecodeParams(max_new_tokens=MAX_NEW), batch_size=len(want),
                          share_prefix=False)
     assert replies(got) == want
-    rows = [r for r, _ in seen]
-    assert rows[0] == len(want) and rows == sorted(rows, reverse=True)
+    runs = prompt_runs(seen, len(want))  # the prompts (giving every reply's first token)
+    rows = [len(want)] + [r for r, _ in seen[len(runs):]]
+    assert rows == sorted(rows, reverse=True)
     # step k runs exactly the replies longer than k tokens: their token count is the whole work
     assert rows == [sum(n > k for _, n in want) for k in range(len(rows))]
     assert len(rows) == max(n for _, n in want)

@@ -55,8 +55,10 @@ def causal(tiny_base):
 def generation_path(monkeypatch, path: str) -> str:
     """Send greedy batches down ``path``: the harness's own greedy decoding (model forwards) or
     ``model.generate``; returns the method to fault."""
-    from harness.backends.hf import inference
+    from harness.backends.hf import greedy, inference
 
+    # the prompts of a batch in one forward (no length buckets): each forward's rows are the batch's
+    monkeypatch.setattr(greedy, "BUCKET_OVERHEAD_TOKENS", 10**9)
     if path == "generate":
         monkeypatch.setattr(inference, "greedy_supported", lambda *_: False)
         return "generate"

@@ -9,7 +9,7 @@ own token. The attention reads the same numbers in the same order, so the tokens
 
 from __future__ import annotations
 
-from transformers.cache_utils import DynamicCache, DynamicLayer
+from transformers.cache_utils import DynamicLayer
 
 
 class ReservedLayer(DynamicLayer):
@@ -24,13 +24,12 @@ class ReservedLayer(DynamicLayer):
         self._values = None
 
     @classmethod
-    def holding(cls, layer: DynamicLayer, capacity: int) -> ReservedLayer:
-        """A reserved layer that starts with ``layer``'s keys and values (copied at the first update)."""
-        reserved = cls(capacity)
-        if layer.is_initialized and layer.get_seq_length() > 0:
-            reserved.lazy_initialization(layer.keys, layer.values)  # type: ignore[arg-type]  # initialised above
-            reserved.keys, reserved.values = layer.keys, layer.values
-            reserved.length = layer.get_seq_length()
+    def over(cls, keys, values, length: int) -> ReservedLayer:
+        """A reserved layer over the buffers ``keys`` and ``values`` whose first ``length`` positions are filled."""
+        reserved = cls(int(keys.shape[-2]))
+        reserved.lazy_initialization(keys, values)
+        reserved._keys, reserved._values, reserved.length = keys, values, length
+        reserved.keys, reserved.values = keys[..., :length, :], values[..., :length, :]
         return reserved
 
     def update(self, key_states, value_states, *args, **kwargs):
@@ -65,14 +64,3 @@ class ReservedLayer(DynamicLayer):
         elif self.length:
             super().batch_select_indices(indices)
 
-
-def reserved_cache(config, capacity: int, prefix: DynamicCache | None = None) -> DynamicCache:
-    """A ``DynamicCache`` of :class:`ReservedLayer` s with room for ``capacity`` positions, starting
-    from ``prefix``'s keys and values when given (``config``: the model's, one layer per decoder layer)."""
-    cache = DynamicCache()
-    if prefix is not None:
-        cache.layers = [ReservedLayer.holding(layer, capacity)  # type: ignore[arg-type]  # a plain dynamic cache
-                        for layer in prefix.layers]
-    else:
-        cache.layers = [ReservedLayer(capacity) for _ in range(config.get_text_config(decoder=True).num_hidden_layers)]
-    return cache
