@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -26,25 +27,82 @@ def run_pytest(project: Path, cache: Path, *args: str) -> subprocess.CompletedPr
     return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
 
 
-def test_baseline_round_trip_and_regression(tmp_path, shared_cache):
-    project = tmp_path / "p"
-    make_project(project)
-    first = run_pytest(project, shared_cache)
-    assert first.returncode == 0, first.stdout + first.stderr
-    report = (project / "reports" / "mini.md").read_text(encoding="utf-8")
-    assert "no baseline" in report
-    assert "Traceback" not in first.stdout
+@dataclass
+class Step:
+    """One run of the plugin (or of ``harness rescore``) and the run state it left in its reports."""
 
-    update = run_pytest(project, shared_cache, "--ft-update-baseline")
-    assert update.returncode == 0, update.stdout + update.stderr
-    baseline_path = project / "reports" / "baseline.json"
-    baseline = json.loads(baseline_path.read_text(encoding="utf-8"))
+    done: subprocess.CompletedProcess
+    state: dict | None
+    page: str
+
+
+@dataclass
+class RoundTrip:
+    """The steps of one mini project through a baseline's life (see ``round_trip``)."""
+
+    first: Step
+    rescored: Step
+    strict: Step
+    update: Step
+    baseline: dict
+    again: Step
+    raised: Step
+    junit_xml: Path
+
+
+def _step(done: subprocess.CompletedProcess, reports: Path) -> Step:
+    state = read_results(reports) if (reports / "results.json").exists() else None
+    page = reports / "mini.md"
+    return Step(done, state, page.read_text(encoding="utf-8") if page.exists() else "")
+
+
+@pytest.fixture(scope="module")
+def round_trip(tmp_path_factory, session_cache) -> RoundTrip:
+    """The mini project run by the plugin as a user would, each step kept for the tests below: a
+    first run (no baseline yet; JUnit XML written) and its reports rescored by the CLI; a --ft-strict
+    run; --ft-update-baseline; a run against that baseline (everything is cached by then); and a
+    run against the baseline edited to demand more than the model reaches."""
+    root = tmp_path_factory.mktemp("round-trip")
+    project = root / "p"
+    make_project(project)
+    reports = project / "reports"
+    junit_xml = root / "junit.xml"
+    first = _step(run_pytest(project, session_cache, f"--junitxml={junit_xml}"), reports)
+    rescored = _step(subprocess.run([sys.executable, "-m", "harness", "rescore", str(reports), "--out",
+                                     str(root / "rescored")], capture_output=True, text=True, timeout=120),
+                     root / "rescored")
+    strict = _step(run_pytest(project, session_cache, "--ft-strict"), reports)
+    update = _step(run_pytest(project, session_cache, "--ft-update-baseline"), reports)
+    baseline_path = reports / "baseline.json"
+    baseline = json.loads(baseline_path.read_text(encoding="utf-8")) if baseline_path.exists() else {}
+    again = _step(run_pytest(project, session_cache), reports)
+
+    # demand more than the model reaches: every baseline example of lora was right
+    if baseline:  # (without one, test_baseline_round_trip_and_regression fails on the update step)
+        raised = json.loads(json.dumps(baseline))
+        entry = raised["suites"]["mini"]["lora"]["metrics"]["accuracy"]
+        entry["scores"] = {k: 1.0 for k in entry["scores"]}
+        entry["value"] = 1.0
+        baseline_path.write_text(json.dumps(raised, indent=2), encoding="utf-8")
+    return RoundTrip(first, rescored, strict, update, baseline, again,
+                     _step(run_pytest(project, session_cache), reports), junit_xml)
+
+
+def test_baseline_round_trip_and_regression(round_trip):
+    first = round_trip.first
+    assert first.done.returncode == 0, first.done.stdout + first.done.stderr
+    assert "no baseline" in first.page
+    assert "Traceback" not in first.done.stdout
+
+    update = round_trip.update
+    assert update.done.returncode == 0, update.done.stdout + update.done.stderr
+    baseline = round_trip.baseline
     assert baseline["suites"]["mini"]["lora"]["metrics"]["accuracy"]["n"] == 40
 
-    again = run_pytest(project, shared_cache)
-    assert again.returncode == 0, again.stdout + again.stderr
-    assert re.search(r"\b\d+ passed\b", again.stdout) and " failed" not in again.stdout, again.stdout
-    rerun = read_results(project / "reports")
+    again = round_trip.again
+    assert again.done.returncode == 0, again.done.stdout + again.done.stderr
+    assert re.search(r"\b\d+ passed\b", again.done.stdout) and " failed" not in again.done.stdout, again.done.stdout
+    rerun = again.state
     gates = {(g["suite"], g["candidate"], g["metric"]): g for g in rerun["gates"]}
     stored = baseline["suites"]["mini"]["lora"]["metrics"]["accuracy"]["value"]
     lora_gate = gates[("mini", "lora", "accuracy")]
@@ -55,20 +113,53 @@ def test_baseline_round_trip_and_regression(tmp_path, shared_cache):
     assert lora_gate["baseline"] == stored == lora_gate["current"]
     assert rerun["problems"] == []
 
-    # demand more than the model reaches: every baseline example of lora was right
-    current = read_results(project / "reports")
-    lora_value = next(r["metrics"]["accuracy"] for r in current["results"] if r["candidate"] == "lora")
-    entry = baseline["suites"]["mini"]["lora"]["metrics"]["accuracy"]
-    entry["scores"] = {k: 1.0 for k in entry["scores"]}
-    entry["value"] = 1.0
-    baseline_path.write_text(json.dumps(baseline, indent=2), encoding="utf-8")
-    failed = run_pytest(project, shared_cache)
-    assert failed.returncode == 1, failed.stdout
-    assert "accuracy" in failed.stdout
-    assert "1.000" in failed.stdout and f"{lora_value:.3f}" in failed.stdout
-    assert "regression" in failed.stdout  # classified in the terminal summary
-    results = read_results(project / "reports")
-    assert any(p["category"] == "regression" for p in results["problems"])
+    # against a baseline that demands more than the model reaches (every lora example right)
+    lora_value = next(r["metrics"]["accuracy"] for r in rerun["results"] if r["candidate"] == "lora")
+    failed = round_trip.raised
+    assert failed.done.returncode == 1, failed.done.stdout
+    assert "accuracy" in failed.done.stdout
+    assert "1.000" in failed.done.stdout and f"{lora_value:.3f}" in failed.done.stdout
+    assert "regression" in failed.done.stdout  # classified in the terminal summary
+    assert any(p["category"] == "regression" for p in failed.state["problems"])
+
+
+def test_strict_fails_a_metric_without_baseline(round_trip):
+    relaxed, strict = round_trip.first, round_trip.strict
+    assert relaxed.done.returncode == 0
+    assert strict.done.returncode == 1
+    assert "no baseline" in strict.done.stdout
+
+
+def test_rescore_reproduces_the_run(round_trip):
+    assert round_trip.first.done.returncode == 0
+    done = round_trip.rescored.done
+    assert done.returncode == 0, done.stderr
+    original = {(r["suite"], r["candidate"]): r for r in round_trip.first.state["results"]}
+    rescored = {(r["suite"], r["candidate"]): r for r in round_trip.rescored.state["results"]}
+    assert original.keys() == rescored.keys()
+    for key, result in original.items():
+        assert rescored[key]["metrics"] == result["metrics"]
+        assert rescored[key]["per_example"] == result["per_example"]
+    assert [c["result"]["p_value"] for c in round_trip.rescored.state["comparisons"]] == \
+           [c["result"]["p_value"] for c in round_trip.first.state["comparisons"]]
+
+
+def test_warm_run_trains_and_generates_nothing(round_trip):
+    # the run against the new baseline follows three runs of the same project on the same cache
+    assert round_trip.again.done.returncode == 0
+    info = round_trip.again.state["run_info"]
+    assert info["events"].get("trained", 0) == 0
+    assert info["events"].get("generated", 0) == 0
+    assert info["cache"]["outputs"]["hits"] == 2
+
+
+def test_junit_xml_carries_the_verdicts(round_trip):
+    import xml.etree.ElementTree as ET
+
+    done = round_trip.first.done
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = {p.get("name"): p.get("value") for p in ET.parse(round_trip.junit_xml).getroot().iter("property")}
+    assert any("lora" in name and "accuracy" in name for name in names), names
 
 
 def test_invalid_training_data_is_a_harness_error(tmp_path, shared_cache):
@@ -82,46 +173,6 @@ def test_invalid_training_data_is_a_harness_error(tmp_path, shared_cache):
     categories = {p["nodeid"].split("::")[-1]: p["category"] for p in results["problems"]}
     assert categories and all(c == "harness error" for n, c in categories.items() if "base" not in n)
     assert not any(c == "regression" for c in categories.values())
-
-
-def test_strict_fails_a_metric_without_baseline(tmp_path, shared_cache):
-    project = tmp_path / "strict"
-    make_project(project)
-    relaxed = run_pytest(project, shared_cache)
-    assert relaxed.returncode == 0
-    strict = run_pytest(project, shared_cache, "--ft-strict")
-    assert strict.returncode == 1
-    assert "no baseline" in strict.stdout
-
-
-def test_rescore_reproduces_the_run(tmp_path, shared_cache):
-    project = tmp_path / "rescore"
-    make_project(project)
-    assert run_pytest(project, shared_cache).returncode == 0
-    reports = project / "reports"
-    out = tmp_path / "rescored"
-    done = subprocess.run([sys.executable, "-m", "harness", "rescore", str(reports), "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    original = {(r["suite"], r["candidate"]): r for r in read_results(reports)["results"]}
-    rescored = {(r["suite"], r["candidate"]): r for r in read_results(out)["results"]}
-    assert original.keys() == rescored.keys()
-    for key, result in original.items():
-        assert rescored[key]["metrics"] == result["metrics"]
-        assert rescored[key]["per_example"] == result["per_example"]
-    assert [c["result"]["p_value"] for c in read_results(out)["comparisons"]] == \
-           [c["result"]["p_value"] for c in read_results(reports)["comparisons"]]
-
-
-def test_warm_run_trains_and_generates_nothing(tmp_path, shared_cache):
-    project = tmp_path / "warm"
-    make_project(project)
-    assert run_pytest(project, shared_cache).returncode == 0
-    assert run_pytest(project, shared_cache).returncode == 0
-    info = read_results(project / "reports")["run_info"]
-    assert info["events"].get("trained", 0) == 0
-    assert info["events"].get("generated", 0) == 0
-    assert info["cache"]["outputs"]["hits"] == 2
 
 
 def test_corrupt_cached_adapter_is_reported_and_rebuilt(tmp_path):
@@ -154,18 +205,6 @@ def test_two_xdist_workers_train_each_candidate_once(tmp_path):
     assert info["events"]["base_built"] == 1
     results = read_results(project / "reports")["results"]
     assert sorted(r["candidate"] for r in results) == ["base", "lora"]
-
-
-def test_junit_xml_carries_the_verdicts(tmp_path, shared_cache):
-    import xml.etree.ElementTree as ET
-
-    project = tmp_path / "junit"
-    make_project(project)
-    xml_path = tmp_path / "junit.xml"
-    done = run_pytest(project, shared_cache, f"--junitxml={xml_path}")
-    assert done.returncode == 0, done.stdout + done.stderr
-    names = {p.get("name"): p.get("value") for p in ET.parse(xml_path).getroot().iter("property")}
-    assert any("lora" in name and "accuracy" in name for name in names), names
 
 
 def test_repeat_reports_spread_and_determinism(tmp_path, shared_cache):
