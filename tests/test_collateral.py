@@ -243,13 +243,15 @@ params = {{ n_epochs = 12, batch_size = 16, learning_rate = 3e-3, r = 16, alpha 
 
 
 @pytest.fixture(scope="module")
-def forgetting_run(tmp_path_factory):
+def forgetting_run(tmp_path_factory, session_cache):
+    """The forgetting suite run once (its tiny base, also the refusal tests', is built once per test
+    session in the shared cache)."""
     from harness.session import EvalSession, SessionOptions
 
     root = tmp_path_factory.mktemp("forgetting")
     spec = root / "spec.toml"
     spec.write_text(FORGETTING_SPEC.format(fixtures=FIXTURES.as_posix()), encoding="utf-8")
-    session = EvalSession(SessionOptions(spec_path=spec, root_dir=root, cache_dir=root / "cache",
+    session = EvalSession(SessionOptions(spec_path=spec, root_dir=root, cache_dir=session_cache,
                                          reports_dir=root / "reports"))
     outcomes = {}
     for name in ("base", "one_epoch", "many_epochs"):
@@ -339,13 +341,13 @@ params = {{ n_epochs = 4, batch_size = 16, learning_rate = 3e-3, r = 16, alpha =
 """
 
 
-def test_a_fine_tune_erodes_the_refusals_of_a_model_taught_to_refuse_and_the_gate_fails(tmp_path):
+def test_a_fine_tune_erodes_the_refusals_of_a_model_taught_to_refuse_and_the_gate_fails(tmp_path, session_cache):
     from harness.gate import GateFailure
     from harness.session import EvalSession, SessionOptions
 
     teach = tmp_path / "teach.toml"
     teach.write_text(TEACH_SPEC.format(fixtures=FIXTURES.as_posix()), encoding="utf-8")
-    cache = tmp_path / "cache"
+    cache = session_cache
     taught = EvalSession(SessionOptions(spec_path=teach, root_dir=tmp_path, cache_dir=cache,
                                         reports_dir=tmp_path / "teach-reports"))
     refuser = taught.candidate("teach", "refuser").model_dir
@@ -702,7 +704,8 @@ def test_baseline_accept_refuses_a_run_with_a_collateral_regression(tmp_path, ca
     assert stored["refusals/refusal_rate"]["value"] == now.candidate_value < 1.0
 
 
-def test_update_baseline_stores_the_collateral_checks_and_the_next_run_gates_against_them(forgetting_run):
+def test_update_baseline_stores_the_collateral_checks_and_the_next_run_gates_against_them(forgetting_run,
+                                                                                              session_cache):
     from harness.gate import GateFailure
     from harness.session import EvalSession, SessionOptions
 
@@ -711,7 +714,7 @@ def test_update_baseline_stores_the_collateral_checks_and_the_next_run_gates_aga
     assert {c.baseline["verdict"] for c in state.collateral} == {"no baseline"}  # nothing accepted yet
 
     def run(update=False):
-        session = EvalSession(SessionOptions(spec_path=root / "spec.toml", root_dir=root, cache_dir=root / "cache",
+        session = EvalSession(SessionOptions(spec_path=root / "spec.toml", root_dir=root, cache_dir=session_cache,
                                              reports_dir=root / "reports-2", update_baseline=update))
         failures = {}
         for name in ("base", "one_epoch"):
