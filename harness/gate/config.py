@@ -6,7 +6,7 @@ Example (in the candidate spec)::
     alpha = 0.05                 # one-sided significance level, Holm-corrected per candidate
     inconclusive = "pass"        # or "fail": fail when the eval set is too small to see a drop
     tolerance = "2%"             # default for gated metrics without their own tolerance
-    resamples = 2000             # bootstrap resamples for the CI of each delta (0: no CI)
+    resamples = 2000             # still accepted; no gate test resamples (corpus metrics: jackknife)
     metrics = { accuracy = { tolerance = 0.02 }, rougeL = { tolerance = "5%" } }
     min_slice_size = 20          # slices with fewer paired examples read inconclusive (with their MDE)
     slice_correction = "holm"    # or "bh": multiple-testing control across slices x metrics

@@ -345,7 +345,7 @@ def corpus_margin_test(score_a: Callable[[np.ndarray], np.ndarray], score_b: Cal
                       row["upper"], 1 - 2 * alpha, float(margin), alpha, row["p_noninferior"], row["p_inferior"],
                       row["p_superior"], score_bound_mde(sd, scale, g, alpha=alpha, power=power), power,
                       identical=identical, note=note, spread=sd,
-                      n_needed=examples_for_corpus(sd, scale, margin, alpha=alpha, power=power),
+                      n_needed=examples_for_corpus(sd, scale, margin, alpha=alpha, power=power) * n / g,
                       clusters=g if clustered else 0, design_effect=effect, scale=scale)
 
 
