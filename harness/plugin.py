@@ -11,7 +11,7 @@ Harness errors are shown as their message alone. Heavy libraries load only when 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -147,14 +147,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "ft-harness-session")
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_unconfigure(config: pytest.Config) -> None:
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_unconfigure(config: pytest.Config) -> Generator[None, None, None]:
+    """Around every other plugin's unconfigure (JUnit XML, log files, pytest's own "KeyboardInterrupt"
+    line): then the session goes, and an interrupted run leaves at once."""
     session = config.stash.get(SESSION_KEY, None)
-    if session is not None:
-        del config.stash[SESSION_KEY]
-        config.pluginmanager.unregister(session)
-    interrupts.uninstall()
-    _Configured.depth -= 1
+    try:
+        yield
+    finally:
+        if session is not None:
+            del config.stash[SESSION_KEY]
+            config.pluginmanager.unregister(session)
+        interrupts.uninstall()
+        _Configured.depth -= 1
     exit_status = None if session is None else fast_exit_status(config, session)
     if exit_status is not None:
         _exit_interrupted(config, exit_status)
@@ -172,7 +177,7 @@ def fast_exit_status(config: pytest.Config, session: FtSession) -> int | None:
 
 def _exit_interrupted(config: pytest.Config, exit_status: int) -> None:
     """Every other plugin has unconfigured (the JUnit XML and the reports were written at session
-    finish): print what output capture still holds, then end the process with pytest's exit status,
+    finish, log files closed): print what output capture still holds, then end the process with pytest's exit status,
     skipping pytest's garbage-collection passes and the interpreter's teardown of the loaded models."""
     capture = config.pluginmanager.get_plugin("capturemanager")
     if capture is not None:

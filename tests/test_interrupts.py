@@ -52,11 +52,18 @@ def _mark(step):
     Path(MARKS, step).write_text(repr(time.time()))
 
 
-if MARKS:  # exit handlers run on either exit; pytest's clean-up stack only on the normal way out
+if MARKS:  # exit handlers and every unconfigure hook run on either exit; pytest's clean-up stack
+    # only on the normal way out
+    import pytest
+
     atexit.register(_mark, "atexit")
 
     def pytest_configure(config):
         config.add_cleanup(lambda: _mark("pytest-cleanup"))
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(config):
+        _mark("unconfigure")
 
 
 def _interrupt():
@@ -120,7 +127,7 @@ def accepted(tmp_path_factory) -> tuple[Path, Path]:
     (project / "conftest.py").write_text(CONFTEST, encoding="utf-8")
     done = _run(project, cache, env={"FT_TEST_MARKS": str(marks)})
     assert done.returncode == 0, done.stdout + done.stderr
-    assert _marks(marks) == {"atexit", "pytest-cleanup"}  # a complete run leaves the normal way
+    assert _marks(marks) == {"atexit", "unconfigure", "pytest-cleanup"}  # a complete run leaves the normal way
     return project, cache
 
 
@@ -156,9 +163,9 @@ def test_a_ctrl_c_aborts_the_update_and_leaves_one_run_of_reports(accepted, tmp_
                 env={"FT_TEST_SIGINT": where, "FT_TEST_STAMP": str(stamp), "FT_TEST_MARKS": str(marks)})
     ended = time.time()
     _assert_interrupted_cleanly(done, project / "reports", before)
-    # the fast exit: exit handlers ran, pytest's clean-up stack (its gc passes) did not; what the
-    # run writes at session finish is there and the terminal summary was printed
-    assert _marks(marks) == {"atexit"}, done.stdout + done.stderr
+    # the fast exit: every unconfigure hook and the exit handlers ran, pytest's clean-up stack (its
+    # gc passes) did not; what the run writes at session finish is there, the summary was printed
+    assert _marks(marks) == {"atexit", "unconfigure"}, done.stdout + done.stderr
     assert "<testsuite" in (tmp_path / "junit.xml").read_text(encoding="utf-8")
     assert "reports: " in done.stdout, done.stdout
     seconds = ended - float(stamp.read_text())
