@@ -78,6 +78,9 @@ def greedy_tokens(model, input_ids, attention, max_new_tokens: int, stop_ids: Se
     # the key mask of every step: real prompt tokens, then every generated token
     keys = torch.ones((rows, width + max_new_tokens), dtype=torch.bool, device=device)
     keys[:, :width] = attention.bool()
+    if sdpa:
+        # sdpa's additive form of the same mask, made once per batch (each layer would convert a bool mask)
+        keys = torch.zeros(keys.shape, dtype=logits.dtype, device=device).masked_fill_(~keys, float("-inf"))
     replies: list[list[int]] = [[] for _ in range(rows)]
     live = list(range(rows))
     feed_positions = positions[:, -1:]
@@ -102,7 +105,7 @@ def greedy_tokens(model, input_ids, attention, max_new_tokens: int, stop_ids: Se
         feed_positions = feed_positions + 1
         if padded:
             seen = width + step + 1
-            mask = keys[:, None, None, :seen] if sdpa else keys[:, :seen].long()
+            mask = keys[:, None, None, :seen].contiguous() if sdpa else keys[:, :seen].long()
         out = model(input_ids=next_tokens[:, None], attention_mask=mask, position_ids=feed_positions,
                     **{cache_kw: cache}, **kwargs)
         cache = output_cache(out)
