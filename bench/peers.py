@@ -11,12 +11,15 @@ lm-eval's ``generate_until`` against the harness's batched runner, on zero-shot 
 5-shot prompts (where the shared-prefix cache matters). Both run at the same batch size (the
 harness's, 32) in alternating rounds; the harness without its prefix cache and lm-eval handed
 text rendered beforehand (its rendering not timed) are timed beside them, and lm-eval at its own
-default batch size (1) once, reported as such. Each row also gives CPU seconds (``cpu_s``), the
-measure that holds while other work shares the machine. The same rows run on the embedded model
+default batch size (1) once, reported as such. Each row also gives the median CPU seconds of the
+rounds (``cpu_s``), the measure that holds while other work shares the machine, and each model a
+table of those ratios; the load average is recorded before and after. The same rows run on the embedded model
 and on a compute-bound ~26 M-parameter Llama built from a config with the same tokenizer.
 """
 
 from __future__ import annotations
+
+import os
 
 from bench.common import context
 from harness.jsonio import strict_dumps
@@ -69,6 +72,7 @@ def _likelihood(lms, Instance, model, tokenizer, prompts, labels, batch_size, ro
     return {"prompts": len(prompts), "batch_size_both": batch_size, "ft_harness_s": round(best["ours"], 3),
             "ft_harness_no_prefix_cache_s": round(best["ours_no_prefix"], 3), "lm_eval_s": round(best["lm_eval"], 3),
             "speedup_vs_lm_eval": round(best["lm_eval"] / best["ours"], 2),
+            "cpu_s": {name: round(seconds, 3) for name, seconds in cpu.items()},
             "speedup_vs_lm_eval_cpu": round(cpu["lm_eval"] / cpu["ours"], 2),
             "speedup_vs_lm_eval_without_prefix_cache": round(best["lm_eval"] / best["ours_no_prefix"], 2),
             "lm_eval_default_batch_size_1_s": round(default_s["lm_eval"], 3),
@@ -77,21 +81,25 @@ def _likelihood(lms, Instance, model, tokenizer, prompts, labels, batch_size, ro
 
 
 def cpu_seconds(fns):
-    """``fns`` wrapped to record the best CPU seconds of each call (this process's, all threads):
-    on a machine other jobs share, CPU time measures the work where wall time measures the load."""
+    """``fns`` wrapped to record the median CPU seconds of their calls (this process's, all
+    threads): on a machine other jobs share, CPU time measures the work where wall time measures
+    the load. The dict fills as the calls run."""
+    import statistics
     import time
 
-    best: dict[str, float] = {}
+    seen: dict[str, list[float]] = {}
+    median: dict[str, float] = {}
 
     def wrap(name, fn):
         def timed():
             began = time.process_time()
             result = fn()
-            best[name] = min(best.get(name, float("inf")), time.process_time() - began)
+            seen.setdefault(name, []).append(time.process_time() - began)
+            median[name] = statistics.median(seen[name])
             return result
         return timed
 
-    return {name: wrap(name, fn) for name, fn in fns.items()}, best
+    return {name: wrap(name, fn) for name, fn in fns.items()}, median
 
 
 def plain_generate(model, tokenizer, prompts, max_new_tokens: int, batch_size: int) -> list[str]:
@@ -151,6 +159,9 @@ def _generation(lms, Instance, model, tokenizer, prompts, max_new_tokens, batch_
     ours, theirs, no_prefix = out["ours"], out["lm_eval"], out["ours_no_prefix"]
     agree = sum(o.text == t.strip() for o, t in zip(ours, theirs, strict=True))
     plain_agree = sum(o.text == t for o, t in zip(ours, out["generate"], strict=True))
+    if agree != len(prompts) or plain_agree != len(prompts):
+        raise AssertionError(f"greedy replies differ: {len(prompts) - agree} from lm-eval's, "
+                             f"{len(prompts) - plain_agree} from model.generate's, of {len(prompts)}")
     rows = render_prompts(tokenizer, prompts)
     return {"prompts": len(prompts), "prompt_tokens_mean": round(sum(map(len, rows)) / len(rows), 1),
             "shared_prefix_tokens": shared_prefix_length(rows), "max_new_tokens": max_new_tokens,
@@ -187,21 +198,36 @@ def compute_bound_model(tokenizer):
 
 
 def _rows(HFLM, Instance, model, tokenizer, split, train, labels, batch_size, max_new_tokens, rounds):
-    """The four side-by-side rows of one model."""
+    """The four side-by-side rows of one model and their table."""
     # lm-eval at the harness's batch size (the fair comparison) and at its own default, 1
     lms = {size: HFLM(pretrained=model, tokenizer=tokenizer, device="cpu", batch_size=size,
                       max_length=int(model.config.max_position_embeddings)) for size in {1, batch_size}}
     zero_shot = [ex.prompt for ex in split.examples]
     # the base model's context is 256 tokens: the few-shot prompts use the shortest reviews
     short = sorted(split.examples, key=lambda ex: len(ex.prompt[-1]["content"]))[:64]
-    return {
+    rows = {
         "parameters": sum(p.numel() for p in model.parameters()),
-        "likelihood_zero_shot": _likelihood(lms, Instance, model, tokenizer, zero_shot, labels, batch_size),
-        "likelihood_5_shot": _likelihood(lms, Instance, model, tokenizer, few_shot(short, train), labels, batch_size),
+        "likelihood_zero_shot": _likelihood(lms, Instance, model, tokenizer, zero_shot, labels, batch_size, rounds),
+        "likelihood_5_shot": _likelihood(lms, Instance, model, tokenizer, few_shot(short, train), labels, batch_size,
+                                         rounds),
         "greedy_generation": _generation(lms, Instance, model, tokenizer, zero_shot[:64], max_new_tokens,
                                          batch_size, rounds),
         "greedy_generation_5_shot": _generation(lms, Instance, model, tokenizer, few_shot(short, train),
                                                 max_new_tokens, batch_size, rounds),
+    }
+    return {**rows, "table_median_cpu_s_ratios": table(rows)}
+
+
+def table(rows) -> dict[str, dict[str, float]]:
+    """The side-by-side ratios (median CPU seconds of alternating rounds) as one table."""
+    zero, five = rows["greedy_generation"], rows["greedy_generation_5_shot"]
+    return {
+        "greedy generation vs lm-eval generate_until": {"zero_shot": zero["speedup_vs_lm_eval_cpu"],
+                                                         "5_shot": five["speedup_vs_lm_eval_cpu"]},
+        "greedy generation vs plain batched model.generate": {"zero_shot": zero["speedup_vs_plain_generate_cpu"],
+                                                               "5_shot": five["speedup_vs_plain_generate_cpu"]},
+        "label likelihood vs lm-eval loglikelihood": {"zero_shot": rows["likelihood_zero_shot"]["speedup_vs_lm_eval_cpu"],
+                                                      "5_shot": rows["likelihood_5_shot"]["speedup_vs_lm_eval_cpu"]},
     }
 
 
@@ -222,11 +248,13 @@ def run(batch_size: int = 32, max_new_tokens: int = 16) -> dict[str, object]:
     train = load_split(suite.train, name="train")
     labels = list(suite.labels)
     common = (split, train, labels, batch_size, max_new_tokens)
+    load_before = os.getloadavg()
     return {
         "lm_eval": lm_eval.__version__,
         **_rows(HFLM, Instance, model, tokenizer, *common, rounds=5),
         # same tokenizer, prompts and batch size on a model where the forwards dominate
         "compute_bound": _rows(HFLM, Instance, compute_bound_model(tokenizer), tokenizer, *common, rounds=3),
+        "load_average_before_after": [round(x, 2) for x in (*load_before, *os.getloadavg())],
     }
 
 
