@@ -6,6 +6,11 @@ import json
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: Options for the pytest runs of a mini project in a subprocess: no pytest cache, and none of the
+#: test environment's plugins that such a run never uses (hypothesis's alone imports all of
+#: hypothesis, about a second of CPU per run); the ft-harness plugin loads as it does for a user.
+PYTEST_OPTIONS = ("-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:anyio")
 FIXTURES = REPO / "fixtures"
 
 SPEC = """

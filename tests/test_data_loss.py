@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from miniproject import FIXTURES, make_project, read_results
+from miniproject import FIXTURES, PYTEST_OPTIONS, make_project, read_results
 
 from harness.errors import SpecError, TrainingError
 from harness.report import write_reports
@@ -127,7 +127,7 @@ def _train_with_long_rows() -> str:
 
 
 def _run(project: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
                "--rootdir", str(project), "--ft-spec", str(project / "candidates.toml"),
                "--ft-cache-dir", str(cache), "--ft-reports-dir", str(project / "reports"), *args]
     return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from gradedproject import write_eval, write_recorded
 from judgeserver import judge_backend
+from miniproject import PYTEST_OPTIONS
 from test_human_labels import people
 from test_judges import candidate_outputs, other_outputs
 
@@ -34,7 +35,7 @@ def server(tmp_path_factory):
 
 def _pytest(project: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "JUDGE_API_KEY": "sk-docs-judge-key", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "pytest", "test_descriptions.py", "-p", "no:cacheprovider",
+    return subprocess.run([sys.executable, "-m", "pytest", "test_descriptions.py", *PYTEST_OPTIONS,
                            "--rootdir", str(project), "--ft-spec", "spec.toml", "--ft-cache-dir", "cache",
                            "--ft-reports-dir", "reports", *extra],
                           cwd=project, env=env, capture_output=True, text=True, timeout=600)

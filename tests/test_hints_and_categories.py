@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from miniproject import make_project, read_results
+from miniproject import PYTEST_OPTIONS, make_project, read_results
 
 from harness.gate.failure import UPDATE_COMMANDS, update_commands
 
@@ -60,7 +60,7 @@ def test_given_paths_are_in_both_commands(tmp_path: Path, monkeypatch):
 
 def _run(project: Path, cache: Path, suite: str) -> subprocess.CompletedProcess:
     (project / "test_mini.py").write_text(suite, encoding="utf-8")
-    command = [sys.executable, "-m", "pytest", "test_mini.py", "-p", "no:cacheprovider", "--rootdir", str(project),
+    command = [sys.executable, "-m", "pytest", "test_mini.py", *PYTEST_OPTIONS, "--rootdir", str(project),
                "--ft-spec", "candidates.toml", "--ft-cache-dir", str(cache), "--ft-reports-dir", "out",
                "--ft-baseline", "gate/base.json"]
     return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)

@@ -8,7 +8,7 @@ import sys
 
 import openai
 import pytest
-from miniproject import make_project, read_results
+from miniproject import PYTEST_OPTIONS, make_project, read_results
 
 from harness.serve.app import ServerSettings
 from harness.serve.backend import LocalBackend
@@ -61,7 +61,7 @@ def test_openai_candidate_through_the_plugin_with_faults(tmp_path, tiny_base, mo
                         + OPENAI_CANDIDATE.format(base_url=server.base_url, key_env=KEY_ENV), encoding="utf-8")
         env = {**__import__("os").environ, KEY_ENV: SECRET}
         done = subprocess.run(
-            [sys.executable, "-m", "pytest", str(project / "test_mini.py"), "-p", "no:cacheprovider",
+            [sys.executable, "-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
              "--rootdir", str(project), "--ft-spec", str(spec), "--ft-cache-dir", str(tmp_path / "cache"),
              "--ft-reports-dir", str(project / "reports")],
             cwd=project, env=env, capture_output=True, text=True, timeout=600)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from miniproject import make_project, read_results
+from miniproject import PYTEST_OPTIONS, make_project, read_results
 
 pytestmark = pytest.mark.slow
 
@@ -21,7 +21,7 @@ def shared_cache(session_cache) -> Path:
 
 
 def run_pytest(project: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
                "--rootdir", str(project), "--ft-spec", str(project / "candidates.toml"),
                "--ft-cache-dir", str(cache), "--ft-reports-dir", str(project / "reports"), *args]
     return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)

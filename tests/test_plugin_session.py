@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from miniproject import make_project
+from miniproject import PYTEST_OPTIONS, make_project
 
 BASE_ONLY = '''
 import pytest
@@ -71,7 +71,7 @@ def shared_cache(session_cache) -> Path:
 
 def run_suite(project: Path, cache: Path, suite: str, *args: str) -> subprocess.CompletedProcess:
     (project / "test_mini.py").write_text(suite, encoding="utf-8")
-    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
                "--rootdir", str(project), "--ft-spec", str(project / "candidates.toml"),
                "--ft-cache-dir", str(cache), "--ft-reports-dir", str(project / "reports"), *args]
     return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
@@ -134,7 +134,7 @@ def test_harness_errors_in_fixtures_show_the_message_and_no_harness_traceback(tm
 ])
 def test_bad_option_values_are_usage_errors_naming_the_flag(tmp_path: Path, flag: str, value: str, expected: str):
     (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_nothing.py"), "-p", "no:cacheprovider",
+    done = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_nothing.py"), *PYTEST_OPTIONS,
                            "--rootdir", str(tmp_path), flag, value], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == pytest.ExitCode.USAGE_ERROR

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from miniproject import make_project
+from miniproject import PYTEST_OPTIONS, make_project
 
 from harness.errors import SpecError
 from harness.options import SessionOptions
@@ -148,7 +148,7 @@ def test_a_prompt_longer_than_the_context_fails_before_anything_trains(tmp_path:
     spec.write_text(spec.read_text(encoding="utf-8").replace(
         "warmup_epochs = 0.2 }", "warmup_epochs = 0.2, max_position_embeddings = 96 }")
         + '\n[suites.mini.candidates.fewshot]\nkind = "prompted"\nbase_kind = "base"\nshots = 8\n', encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "pytest", "test_mini.py", "-p", "no:cacheprovider", "-x",
+    run = subprocess.run([sys.executable, "-m", "pytest", "test_mini.py", *PYTEST_OPTIONS, "-x",
                           "--rootdir", str(project), "--ft-spec", "candidates.toml", "--ft-cache-dir", str(cache)],
                          cwd=project, capture_output=True, text=True, timeout=600)
     out = run.stdout + run.stderr

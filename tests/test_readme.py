@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import tomllib
+from miniproject import PYTEST_OPTIONS
 
 from harness.metrics.registry import METRICS, OPTIONS
 from harness.spec import load_spec
@@ -114,7 +115,7 @@ def test_every_suite_block_runs_and_passes(tmp_path: Path, index: int):
     spec = write_project(tmp_path, _spec_for(code))
     (tmp_path / "test_readme_suite.py").write_text(code, encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_readme_suite.py", "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+        [sys.executable, "-m", "pytest", "test_readme_suite.py", *PYTEST_OPTIONS, "--rootdir", str(tmp_path),
          "--ft-spec", str(spec), "--ft-cache-dir", str(tmp_path / "cache"), "--ft-reports-dir", "reports"],
         cwd=tmp_path, capture_output=True, text=True, timeout=900)
     out = done.stdout + done.stderr

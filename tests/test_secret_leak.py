@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from miniproject import PYTEST_OPTIONS
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
@@ -180,7 +181,7 @@ def _run(project: Path, spec: Path, out: Path, key: str, url: str, *extra: str) 
     env = {**os.environ, KEY_ENV: key, "FT_LEAK_TEST_URL": url, "HF_HUB_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", str(project / "test_leak.py"), "-p", "no:cacheprovider",
+        [sys.executable, "-m", "pytest", str(project / "test_leak.py"), *PYTEST_OPTIONS,
          "--rootdir", str(project), "--ft-spec", str(spec), "--ft-cache-dir", str(out / "cache"),
          "--ft-reports-dir", str(out / "reports"), "--junitxml", str(out / "junit.xml"),
          "-o", "junit_logging=all", "-rA", *extra],

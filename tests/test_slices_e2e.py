@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from miniproject import PYTEST_OPTIONS
 
 pytestmark = pytest.mark.slow
 
@@ -59,7 +60,7 @@ def test_no_regression(evaluate, gate):
 
 
 def run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", str(project / "test_sliced.py"), "-p", "no:cacheprovider",
+    command = [sys.executable, "-m", "pytest", str(project / "test_sliced.py"), *PYTEST_OPTIONS,
                "--rootdir", str(project), "--ft-spec", str(project / "candidates.toml"),
                "--ft-cache-dir", str(project / "cache"), "--ft-reports-dir", str(project / "reports"), *args]
     return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=900)
