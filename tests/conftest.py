@@ -69,3 +69,19 @@ def sentiment_eval():
     from harness.data import load_split
 
     return load_split(FIXTURES / "sentiment" / "eval.jsonl", name="eval")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Schedule for pytest-xdist's ``--dist loadgroup``: the ``slow`` tests first, so the workers
+    start on the long ones and finish together on the short ones; and the tests of a module that
+    share a module- or class-scoped fixture (a trained run, a server) kept on one worker, so it is
+    built once. Every other test is scheduled on its own."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: file order otherwise
+    for item in items:
+        fixture_info = getattr(item, "_fixtureinfo", None)  # doctest items and the like have none
+        if fixture_info is None:
+            continue
+        scopes = {d.scope for defs in fixture_info.name2fixturedefs.values() for d in defs}
+        if scopes & {"module", "class", "package"}:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))

@@ -264,6 +264,7 @@ def forgetting_run(tmp_path_factory, session_cache):
     return session.state, outcomes, root / "reports"
 
 
+@pytest.mark.slow
 def test_many_epochs_on_a_narrow_task_raise_general_text_bits_per_byte_and_fail_a_tight_tolerance(forgetting_run):
     state, outcomes, _ = forgetting_run
     record = {c.candidate: c for c in state.collateral}
@@ -279,6 +280,7 @@ def test_many_epochs_on_a_narrow_task_raise_general_text_bits_per_byte_and_fail_
     assert "base" not in record  # the reference itself is not compared
 
 
+@pytest.mark.slow
 def test_reports_carry_the_collateral_section(forgetting_run):
     _, _, reports = forgetting_run
     page = (reports / "narrow.md").read_text(encoding="utf-8")
@@ -341,6 +343,7 @@ params = {{ n_epochs = 4, batch_size = 16, learning_rate = 3e-3, r = 16, alpha =
 """
 
 
+@pytest.mark.slow
 def test_a_fine_tune_erodes_the_refusals_of_a_model_taught_to_refuse_and_the_gate_fails(tmp_path, session_cache):
     from harness.gate import GateFailure
     from harness.session import EvalSession, SessionOptions
@@ -704,6 +707,7 @@ def test_baseline_accept_refuses_a_run_with_a_collateral_regression(tmp_path, ca
     assert stored["refusals/refusal_rate"]["value"] == now.candidate_value < 1.0
 
 
+@pytest.mark.slow
 def test_update_baseline_stores_the_collateral_checks_and_the_next_run_gates_against_them(forgetting_run,
                                                                                               session_cache):
     from harness.gate import GateFailure

@@ -41,6 +41,7 @@ def _pytest(project: Path, *extra: str) -> subprocess.CompletedProcess:
                           cwd=project, env=env, capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_the_judges_guide_runs_against_a_local_server(tmp_path, server):
     spec = _blocks("toml")[0].replace("http://127.0.0.1:8000/v1", server.base_url).replace('"judge-model"', '"rule"')
     (tmp_path / "spec.toml").write_text(spec, encoding="utf-8")

@@ -80,6 +80,7 @@ def run(tmp_path_factory):
     return state, reports, outputs, {("sentiment", "lora"): adapter}
 
 
+@pytest.mark.slow
 def test_runs_read_back_from_a_real_server_equal_results_json(server, run, tmp_path, monkeypatch):
     state, reports, outputs, models = run
     monkeypatch.chdir(tmp_path)

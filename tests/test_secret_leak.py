@@ -188,6 +188,7 @@ def _run(project: Path, spec: Path, out: Path, key: str, url: str, *extra: str) 
         cwd=project, env=env, capture_output=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_no_key_or_password_in_anything_a_failing_run_writes(tmp_path, servers):
     token = secrets.token_hex(16)
     key = f"sk-test-{token}"

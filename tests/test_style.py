@@ -67,6 +67,7 @@ def test_function_level_project_imports_say_why(repo_root):
     assert not unexplained, "function-level project imports without a '# deferred: ...' reason:\n" + "\n".join(unexplained)
 
 
+@pytest.mark.slow
 def test_deferred_imports_do_defer_what_they_claim(repo_root):
     """Each `# deferred: imports X` is true: the importing module alone does not load X, the
     deferred module does (each checked in a fresh interpreter)."""
