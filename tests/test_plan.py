@@ -126,3 +126,35 @@ def test_plan_names_the_suites_it_has(run_dir, capsys):
     folder, _ = run_dir
     assert main(["plan", "--suite", "other", "--results", str(folder / "results.json")]) == 2
     assert "suites gated there: sentiment" in capsys.readouterr().err
+
+
+def test_plan_for_a_bounded_score_reads_the_betting_bound_the_gate_uses(tmp_path, capsys):
+    rng = np.random.default_rng(3)
+    config = GateConfig.from_mapping({"metrics": {"rougeL": {"tolerance": 3.0}}})
+    base = rng.uniform(20, 60, 120)
+    current = np.clip(base + rng.normal(0, 4, 120), 0, 100)
+    [record] = check(make_result(rouge=current), baseline_of(make_result(rouge=base)), config)
+    assert record.verdict == INCONCLUSIVE and record.details["method"].startswith("betting"), record.message
+    needed = _needed_from(record.message)
+    state = RunState(results=[make_result(rouge=current)])
+    state.gates.append(record)
+    write_reports(state, tmp_path)
+    assert main(["plan", "--suite", "sentiment", "--results", str(tmp_path / "results.json")]) == 0
+    out = capsys.readouterr().out
+    assert _needed(out, "lora") == f"{needed:,}" and "range 100" in out
+    # the paired t formula at this SD asks for far fewer examples than the bound the gate reads needs
+    assert main(["plan", "--suite", "s", "--sd", f"{record.details['spread']:.6f}", "--tolerance", "3"]) == 0
+    t_needed = int(re.search(r"([\d,]+) paired examples", capsys.readouterr().out).group(1).replace(",", ""))
+    assert t_needed < needed / 2
+
+
+def test_an_unchanged_bounded_score_passes_at_the_size_the_plan_names_and_not_far_below(capsys):
+    assert main(["plan", "--suite", "s", "--sd", "0", "--range", "100", "--tolerance", "3"]) == 0
+    needed = int(re.search(r"([\d,]+) paired examples", capsys.readouterr().out).group(1).replace(",", ""))
+    assert needed > 200  # the betting bound of n unchanged ROUGE scores is about 800 / n points wide
+    config = GateConfig.from_mapping({"metrics": {"rougeL": {"tolerance": 3.0}}})
+    rng = np.random.default_rng(4)
+    for n, verdict in ((needed, PASS), (needed // 2, INCONCLUSIVE)):
+        same = rng.uniform(20, 60, n)
+        [record] = check(make_result(rouge=same), baseline_of(make_result(rouge=same)), config)
+        assert record.verdict == verdict, (n, record.message)

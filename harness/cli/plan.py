@@ -18,7 +18,12 @@ from harness.cli import EXIT_OK, EXIT_USAGE
 from harness.fmt import fmt_metric
 from harness.report import read_results
 from harness.report.tables import markdown_table
-from harness.stats.planning import examples_for_binary, examples_for_corpus, examples_for_mean
+from harness.stats.planning import (
+    examples_for_binary,
+    examples_for_bounded,
+    examples_for_corpus,
+    examples_for_mean,
+)
 
 DEFAULT_RESULTS = Path("reports/results.json")
 
@@ -63,17 +68,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="share of examples whose 0/1 score changes (instead of the last run's)")
     rates.add_argument("--sd", type=_rate, default=None,
                        help="SD of the paired per-example differences (instead of the last run's)")
+    parser.add_argument("--range", dest="score_range", type=_rate, default=None,
+                        help="with --sd: the width of the scores' range (100 for ROUGE, 1 for 0-1 scores), "
+                             "so the plan reads the betting bound the gate uses for bounded scores")
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS,
                         help=f"the run's results.json (default {DEFAULT_RESULTS})")
     parser.set_defaults(func=_run)
 
 
-def _needed(kind: str, rate: float, tolerance: float, alpha: float, power: float, scale: float) -> float:
+def _needed(kind: str, rate: float, tolerance: float, alpha: float, power: float, scale: float,
+            ratio: float | None = None) -> float:
 
     if kind == "binary":
         return examples_for_binary(rate, tolerance, alpha=alpha, power=power)
     if kind == "corpus":
         return examples_for_corpus(rate, scale, tolerance, alpha=alpha, power=power)
+    if kind == "bounded":
+        return examples_for_bounded(rate, scale, tolerance, alpha=alpha, power=power, ratio=ratio)
     return examples_for_mean(rate, tolerance, alpha=alpha, power=power)
 
 
@@ -93,9 +104,15 @@ def _run(args: argparse.Namespace) -> int:
         if args.discordance is not None and args.discordance > 1:
             print(f"ft-harness plan: error: --discordance must be at most 1, got {args.discordance}", file=sys.stderr)
             return EXIT_USAGE
-        kind, rate = ("binary", args.discordance) if args.discordance is not None else ("mean", args.sd)
-        needed = _needed(kind, rate, args.tolerance, alpha, args.power, math.nan)
-        what = f"discordance {rate:g}" if kind == "binary" else f"SD of the differences {rate:g}"
+        if args.score_range is not None and args.sd is None:
+            print("ft-harness plan: error: --range goes with --sd (0/1 scores need no range)", file=sys.stderr)
+            return EXIT_USAGE
+        kind, rate = (("binary", args.discordance) if args.discordance is not None
+                      else ("bounded", args.sd) if args.score_range is not None else ("mean", args.sd))
+        scale = args.score_range if args.score_range is not None else math.nan
+        needed = _needed(kind, rate, args.tolerance, alpha, args.power, scale)
+        what = (f"discordance {rate:g}" if kind == "binary" else f"SD of the differences {rate:g}"
+                + (f" (scores in a range of {scale:g})" if kind == "bounded" else ""))
         print(f"{args.suite}: {_words(needed)} paired examples for an unchanged candidate at {what} to clear "
               f"a tolerance of {args.tolerance:g} with {args.power:.0%} power (one-sided alpha {alpha:g})")
         return EXIT_OK
@@ -118,13 +135,16 @@ def _from_results(args: argparse.Namespace) -> int:
     for record in records:
         d = record.details
         method = str(d.get("method", ""))
-        kind = "binary" if method.startswith("Tango") else ("corpus" if "corpus" in method else "mean")
+        kind = ("binary" if method.startswith("Tango") else "corpus" if "corpus" in method
+                else "bounded" if method.startswith("betting") else "mean")
         tolerance = args.tolerance if args.tolerance is not None else float(d["allowed_drop"])
         alpha = args.alpha if args.alpha is not None else float(d.get("alpha", 0.05))
         rate = float(d["spread"])
         scale = float(d["scale"]) if d.get("scale") is not None else math.nan
-        needed = _needed(kind, rate, tolerance, alpha, args.power, scale)
-        shown = {"binary": f"discordance {rate:.3g}", "mean": f"SD {rate:.3g}"}.get(
+        ratio = float(d["width_ratio"]) if d.get("width_ratio") is not None else None
+        needed = _needed(kind, rate, tolerance, alpha, args.power, scale, ratio)
+        shown = {"binary": f"discordance {rate:.3g}", "mean": f"SD {rate:.3g}",
+                 "bounded": f"SD {rate:.3g}, range {scale:.3g}"}.get(
             kind, f"linearised SD {rate:.3g}, scale {scale:.3g}")
         rows.append([record.candidate, record.metric, record.verdict, str(d["n_paired"]), shown,
                      fmt_metric(tolerance, record.metric), fmt_metric(d.get("mde"), record.metric), _words(needed)])

@@ -373,6 +373,7 @@ def _finish(result: EvalResult, tested: _Tested, adjusted: dict[str, float], con
         "n_gated": k, "n_clusters": test.clusters, "design_effect": test.design_effect,
         "cluster_warning": few_clusters_warning(test.clusters) if test.clusters else "", "mde": test.mde,
         "n_needed": test.n_needed, "spread": test.spread, "scale": test.scale,
+        "width_ratio": test.width_ratio,
         "tolerance": tested.check.describe(), "allowed_drop": allowed,
         "reason": reason, "pairing_note": pairing.note, "n_current_only": pairing.current_only,
         "n_baseline_only": pairing.baseline_only, "n_added": pairing.current_only,

@@ -59,7 +59,12 @@ from harness.stats.paired_binary import (
     tango_margin_arrays,
     tango_mde,
 )
-from harness.stats.planning import examples_for_binary, examples_for_corpus, examples_for_mean
+from harness.stats.planning import (
+    examples_for_binary,
+    examples_for_bounded,
+    examples_for_corpus,
+    examples_for_mean,
+)
 from harness.stats.power import mde as t_test_mde
 
 T_METHOD = "paired t interval (non-inferiority)"
@@ -96,8 +101,11 @@ class MarginTest:
     #: clustered suites: the number of clusters and the design effect (clustered / iid variance)
     clusters: int = 0
     design_effect: float = math.nan
-    #: corpus statistics: the largest change one example (cluster) is allowed to make (the bound's ``w``)
+    #: corpus statistics: the largest change one example (cluster) is allowed to make (the bound's ``w``);
+    #: bounded scores: the width of their range
     scale: float = math.nan
+    #: bounded scores: the betting bound's width over the empirical-Bernstein plug-in width (the planner scales by it)
+    width_ratio: float = math.nan
 
     @property
     def ci(self) -> tuple[float, float]:
@@ -246,27 +254,8 @@ def _bounded_margin_test(first: np.ndarray, second: np.ndarray, *, margin: float
                       p_superior=row["p_superior"], mde=detectable, power=power, identical=identical,
                       note=(f"identical scores on every paired example; scores in a range of {radius:g}" if identical
                             else f"scores in a range of {radius:g}"),
-                      spread=sd, n_needed=_bounded_examples(sd, margin, radius, alpha, z_power, ratio))
-
-
-def _bounded_examples(sd: float, margin: float, radius: float, alpha: float, z_power: float, ratio: float) -> float:
-    """Pairs the betting test needs for an unchanged candidate at SD ``sd`` to clear ``margin`` (plug-in width)."""
-    if margin <= 0:
-        return math.inf
-
-    def enough(n: int) -> bool:
-        return ratio * eb_half_width(n, sd, radius, alpha) + z_power * sd / math.sqrt(n) <= margin
-
-    high = 2
-    while not enough(high):
-        high *= 2
-        if high > 10**12:
-            return math.inf
-    low = high // 2
-    while high - low > 1:
-        middle = (low + high) // 2
-        low, high = (low, middle) if enough(middle) else (middle, high)
-    return float(high)
+                      spread=sd, scale=radius, width_ratio=ratio,
+                      n_needed=examples_for_bounded(sd, radius, margin, alpha=alpha, power=power, ratio=ratio))
 
 
 def _binary_margin_test(first: np.ndarray, second: np.ndarray, *, margin: float, alpha: float,
