@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,6 +12,10 @@ from pathlib import Path
 CHUNK_SIZE = 1 << 20
 # The store's own bookkeeping files; they never count towards an artifact's identity.
 BOOKKEEPING_FILES = frozenset({".ft-manifest.json", ".ft-last-used"})
+# Fields that record where a file was written, not what it holds: PEFT stores the base model's path
+# in every adapter's config, so an adapter copied or rebuilt in another cache folder would otherwise
+# get another identity (the base model is identified by its own hash).
+LOCATION_FIELDS = {"adapter_config.json": ("base_model_name_or_path",)}
 
 
 def hash_file(path: str | os.PathLike[str], *, chunk_size: int = CHUNK_SIZE) -> str:
@@ -50,7 +55,7 @@ def hash_directory(path: str | os.PathLike[str], *, include: Iterable[str] | Non
 
     ``include`` keeps only files whose relative path or name matches one of the glob patterns
     (``["*.safetensors", "tokenizer*"]``). Two directories with the same files and bytes hash
-    equal wherever they live; renaming, adding, removing or editing a file changes the hash.
+    equal wherever they live (an adapter config's record of its base's path is left out); renaming, adding, removing or editing a file changes the hash.
     """
     root = Path(path)
     if not root.is_dir():
@@ -64,8 +69,26 @@ def hash_directory(path: str | os.PathLike[str], *, include: Iterable[str] | Non
         full = root / relative
         # Length-prefixed name and size keep file boundaries unambiguous.
         digest.update(len(encoded).to_bytes(8, "big") + encoded)
+        name = relative.rsplit("/", 1)[-1]
+        if name in LOCATION_FIELDS:
+            kept = _without_location(full, LOCATION_FIELDS[name])
+            digest.update(len(kept).to_bytes(8, "big") + kept)
+            continue
         digest.update(full.stat().st_size.to_bytes(8, "big"))
         with open(full, "rb") as handle:
             while chunk := handle.read(chunk_size):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def _without_location(path: Path, fields: tuple[str, ...]) -> bytes:
+    """A JSON config's bytes with the location ``fields`` left out (the file as is when it is no JSON object)."""
+    data = path.read_bytes()
+    try:
+        config = json.loads(data)
+    except ValueError:
+        return data
+    if not isinstance(config, dict):
+        return data
+    kept = {key: value for key, value in config.items() if key not in fields}
+    return json.dumps(kept, sort_keys=True, ensure_ascii=False).encode("utf-8")
