@@ -109,7 +109,12 @@ def _run(project: Path, cache: Path, *args: str, env: dict | None = None) -> sub
                str(project), "--ft-spec", "candidates.toml", "--ft-cache-dir", str(cache),
                "--ft-reports-dir", "reports", "--ft-update-baseline", *args]
     return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})})
+                          env={**os.environ, **(env or {})}, preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """Ctrl-C as a terminal delivers it: a test run started as a background job inherits SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _marks(folder: Path) -> set[str]:
@@ -233,6 +238,9 @@ def test_sigint_at_50_points_of_a_baseline_update(accepted, tmp_path, monkeypatc
         result.per_example = {k: [1.0 - v for v in values] for k, values in result.per_example.items()}
     old = (reports / "baseline.json").read_bytes()
     history_before = _read_or_none(reports / "history.jsonl")
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # a test run started as a background job
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # Python's own handler, as at a terminal
     installed_here = interrupts.install()  # the plugin has installed it already in a pytest process
     assert interrupts.active()
     try:
@@ -271,6 +279,8 @@ def test_sigint_at_50_points_of_a_baseline_update(accepted, tmp_path, monkeypatc
         if installed_here:
             interrupts.uninstall()
         interrupts.reset()
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # An object alive until the interpreter tears down writes "teardown" from __del__; a non-daemon thread
