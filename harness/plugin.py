@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from harness import interrupts
+from harness import heap, interrupts
 from harness.errors import HarnessError
 from harness.gate import GateFailure
 from harness.gate.failure import record_line
@@ -163,6 +163,10 @@ def pytest_unconfigure(config: pytest.Config) -> Generator[None, None, None]:
     exit_status = None if session is None else fast_exit_status(config, session)
     if exit_status is not None:
         _exit_interrupted(config, exit_status)
+    if session is not None and not _Configured.depth:
+        # what the run loaded lives until exit: pytest's passes for unraisable exceptions after this
+        # hook walk only what is newer (one full pass here still finds every one among the garbage)
+        heap.settle()
 
 
 def fast_exit_status(config: pytest.Config, session: FtSession) -> int | None:

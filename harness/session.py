@@ -40,6 +40,7 @@ from harness.gate.failure import UPDATE_COMMANDS, update_commands
 from harness.gate.flips import between
 from harness.gate.history import history_path, read_history
 from harness.gate.slice_compare import compare_slices
+from harness.heap import settle
 from harness.kinds import build_candidate, load_spec
 from harness.options import DEFAULT_REPORTS, DEFAULT_SPEC, OptionError, SessionOptions
 from harness.report import write_reports
@@ -352,6 +353,7 @@ class EvalSession:
         if key not in self._candidates:
             self.used = True
             suite = self.spec.suite(suite_name)
+            settle()  # what earlier builds imported stays out of the collections this build triggers
             try:
                 self._candidates[key] = build_candidate(self.ctx, suite, suite.candidate(name, self.spec.path))
             except HarnessError as exc:

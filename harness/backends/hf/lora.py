@@ -205,7 +205,8 @@ def _remedies(p: Mapping[str, Any]) -> list[str]:
 
 
 LORA = Recipe(kind="lora", title="LoRA", namespace="adapter", defaults=LORA_DEFAULTS, prepare=_prepare,
-              save=_save, check=_check_lora_values, finish=_finish, remedies=_remedies)
+              save=_save, check=_check_lora_values, finish=_finish, remedies=_remedies,
+              libraries=("datasets", "transformers", "peft", "trl"))
 
 
 def _job(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,
