@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import harness.kinds  # noqa: F401  (the discovery point: registers every built-in candidate kind before a test loads a spec)
+from harness.heap import settle
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -18,6 +19,15 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # The tests train tiny models: one intra-op thread is as fast as two for them and keeps timings
 # stable when other processes share the cores.
 torch.set_num_threads(1)
+
+# Most tests of a worker build, train or score tiny models: the libraries they use are imported once
+# here and left out of the garbage collector's later full passes (harness.heap), which otherwise walk
+# all their objects again and again over a test run.
+import peft  # noqa: E402,F401
+import transformers  # noqa: E402,F401
+import trl  # noqa: E402,F401
+
+settle()
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
@@ -85,3 +95,18 @@ def pytest_collection_modifyitems(config, items):
         scopes = {d.scope for defs in fixture_info.name2fixturedefs.values() for d in defs}
         if scopes & {"module", "class", "package"}:
             item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
+def pytest_configure(config):
+    """``--dist loadgroup`` keeps a module's tests that share a trained run on one worker by writing
+    the group into each node id; pytest 9.2's structured node ids make pytest-xdist 3.8 drop it
+    silently (pytest-xdist#1386), rebuilding every shared fixture on each worker: refused here."""
+    from importlib.metadata import version
+
+    from packaging.version import Version
+
+    if (config.getoption("dist", "no") == "loadgroup" and Version(pytest.__version__) >= Version("9.2")
+            and Version(version("pytest-xdist")) <= Version("3.8.0")):
+        raise pytest.UsageError(f"pytest {pytest.__version__} with pytest-xdist {version('pytest-xdist')} "
+                                "ignores --dist loadgroup's groups (pytest-xdist#1386): "
+                                'pip install -e ".[test]" installs the pytest these tests use')
