@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import make_project
 
 from harness.cache import CacheStore
@@ -15,8 +15,8 @@ from harness.cache import CacheStore
 
 def _prune_everything(root: Path) -> subprocess.CompletedProcess:
     """``ft-harness cache prune --max-size 0B`` in a separate process (as a user would run it)."""
-    return subprocess.run([sys.executable, "-m", "harness", "cache", "prune", "--max-size", "0B",
-                           "--cache-dir", str(root)], capture_output=True, text=True, timeout=120)
+    return warm_python.run(["-m", "harness", "cache", "prune", "--max-size", "0B", "--cache-dir", str(root)],
+                           timeout=120)
 
 
 def _weights(out: Path) -> dict:

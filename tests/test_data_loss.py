@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import FIXTURES, PYTEST_OPTIONS, make_project, read_results
 
 from harness.errors import SpecError, TrainingError
@@ -127,10 +127,10 @@ def _train_with_long_rows() -> str:
 
 
 def _run(project: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
+    command = ["-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
                "--rootdir", str(project), "--ft-spec", str(project / "candidates.toml"),
                "--ft-cache-dir", str(cache), "--ft-reports-dir", str(project / "reports"), *args]
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
+    return warm_python.run(command, cwd=project, timeout=600)
 
 
 @pytest.mark.slow

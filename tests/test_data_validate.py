@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 
 from harness.cli import main
 from harness.data.tokens import (
@@ -98,8 +97,7 @@ def test_bad_file_exits_1_and_names_line_and_field(name, capsys):
 def test_bad_folder_through_subprocess():
     files = sorted(str(p) for p in BAD.iterdir())
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    result = subprocess.run([sys.executable, "-m", "harness", "data", "validate", *files],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = warm_python.run(["-m", "harness", "data", "validate", *files], env=env, timeout=120)
     assert result.returncode == 1
     assert "Traceback" not in result.stdout + result.stderr
     for name in EXPECTED:

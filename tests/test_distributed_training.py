@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 
 pytestmark = pytest.mark.slow
 
@@ -65,9 +66,10 @@ def test_two_processes_train_what_one_process_trains_with_their_combined_batch(k
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
     def train(spec: Path, cache: Path, *launcher: str) -> dict:
-        done = subprocess.run([*launcher, "-m", "harness.cli.train", "--spec", str(spec), "--suite", "play",
-                               "--candidate", "c", "--cache-dir", str(cache), "--base-model", str(tiny_base)],
-                              env=env, capture_output=True, text=True, timeout=600)
+        args = ["-m", "harness.cli.train", "--spec", str(spec), "--suite", "play", "--candidate", "c",
+                "--cache-dir", str(cache), "--base-model", str(tiny_base)]
+        done = (warm_python.run(args, env=env, timeout=600) if launcher == (sys.executable,)
+                else subprocess.run([*launcher, *args], env=env, capture_output=True, text=True, timeout=600))
         assert done.returncode == 0, done.stderr[-3000:]
         lines = [line for line in done.stdout.splitlines() if line.startswith('{"candidate"')]
         assert len(lines) == 1, done.stdout[-2000:]  # only the main process describes the candidate

@@ -8,10 +8,10 @@ import os
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 from gradedproject import write_eval, write_recorded
 from judgeserver import judge_backend
 from miniproject import PYTEST_OPTIONS
@@ -35,10 +35,9 @@ def server(tmp_path_factory):
 
 def _pytest(project: Path, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "JUDGE_API_KEY": "sk-docs-judge-key", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "pytest", "test_descriptions.py", *PYTEST_OPTIONS,
-                           "--rootdir", str(project), "--ft-spec", "spec.toml", "--ft-cache-dir", "cache",
-                           "--ft-reports-dir", "reports", *extra],
-                          cwd=project, env=env, capture_output=True, text=True, timeout=600)
+    return warm_python.run(["-m", "pytest", "test_descriptions.py", *PYTEST_OPTIONS,
+                            "--rootdir", str(project), "--ft-spec", "spec.toml", "--ft-cache-dir", "cache",
+                            "--ft-reports-dir", "reports", *extra], cwd=project, env=env, timeout=600)
 
 
 @pytest.mark.slow
@@ -63,8 +62,7 @@ def test_the_judges_guide_runs_against_a_local_server(tmp_path, server):
     commands = [shlex.split(line.rstrip("\\").strip()) for line in
                 _blocks("bash")[0].replace("\\\n", " ").splitlines() if line.startswith("ft-harness")]
     assert [c[1:3] for c in commands] == [["human", "export"], ["human", "import"]]
-    run = lambda argv: subprocess.run([sys.executable, "-m", "harness", *argv[1:]], cwd=tmp_path,  # noqa: E731
-                                      capture_output=True, text=True, timeout=120)
+    run = lambda argv: warm_python.run(["-m", "harness", *argv[1:]], cwd=tmp_path, timeout=120)  # noqa: E731
     exported = run(commands[0])
     assert exported.returncode == 0, exported.stderr
     sheet = tmp_path / "human" / "descriptions-candidate-vs-production.csv"

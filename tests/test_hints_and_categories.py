@@ -8,10 +8,10 @@ import json
 import re
 import shlex
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import PYTEST_OPTIONS, make_project, read_results
 
 from harness.gate.failure import UPDATE_COMMANDS, update_commands
@@ -60,10 +60,10 @@ def test_given_paths_are_in_both_commands(tmp_path: Path, monkeypatch):
 
 def _run(project: Path, cache: Path, suite: str) -> subprocess.CompletedProcess:
     (project / "test_mini.py").write_text(suite, encoding="utf-8")
-    command = [sys.executable, "-m", "pytest", "test_mini.py", *PYTEST_OPTIONS, "--rootdir", str(project),
+    command = ["-m", "pytest", "test_mini.py", *PYTEST_OPTIONS, "--rootdir", str(project),
                "--ft-spec", "candidates.toml", "--ft-cache-dir", str(cache), "--ft-reports-dir", "out",
                "--ft-baseline", "gate/base.json"]
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
+    return warm_python.run(command, cwd=project, timeout=600)
 
 
 @pytest.mark.slow
@@ -79,8 +79,7 @@ def test_hints_name_the_given_paths_and_suite_assertions_are_failed_checks(tmp_p
     note = (project / "out" / "index.md").read_text(encoding="utf-8")
     assert f"`{expected_run}`" in note and f"`{expected_accept}`" in note
     accept = shlex.split(re.search(r"`(ft-harness baseline accept[^`]*)`", note).group(1))
-    done = subprocess.run([sys.executable, "-m", "harness", *accept[1:]], cwd=project, capture_output=True,
-                          text=True, timeout=120)  # the hint, followed literally
+    done = warm_python.run(["-m", "harness", *accept[1:]], cwd=project, timeout=120)  # the hint, followed literally
     assert done.returncode == 0, done.stdout + done.stderr
     baseline = project / "gate" / "base.json"
     data = json.loads(baseline.read_text(encoding="utf-8"))

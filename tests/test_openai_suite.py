@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import openai
 import pytest
+import warm_python
 from miniproject import PYTEST_OPTIONS, make_project, read_results
 
 from harness.serve.app import ServerSettings
@@ -60,11 +58,11 @@ def test_openai_candidate_through_the_plugin_with_faults(tmp_path, tiny_base, mo
         spec.write_text(spec.read_text(encoding="utf-8")
                         + OPENAI_CANDIDATE.format(base_url=server.base_url, key_env=KEY_ENV), encoding="utf-8")
         env = {**__import__("os").environ, KEY_ENV: SECRET}
-        done = subprocess.run(
-            [sys.executable, "-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
+        done = warm_python.run(
+            ["-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
              "--rootdir", str(project), "--ft-spec", str(spec), "--ft-cache-dir", str(tmp_path / "cache"),
              "--ft-reports-dir", str(project / "reports")],
-            cwd=project, env=env, capture_output=True, text=True, timeout=600)
+            cwd=project, env=env, timeout=600)
         injected = dict(server.app.state.faults.injected)
         jobs = list(openai.OpenAI(base_url=server.base_url, api_key=SECRET, max_retries=10)
                     .fine_tuning.jobs.list())

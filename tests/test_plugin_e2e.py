@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import PYTEST_OPTIONS, make_project, read_results
 
 pytestmark = pytest.mark.slow
@@ -21,10 +21,10 @@ def shared_cache(session_cache) -> Path:
 
 
 def run_pytest(project: Path, cache: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
+    command = ["-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
                "--rootdir", str(project), "--ft-spec", str(project / "candidates.toml"),
                "--ft-cache-dir", str(cache), "--ft-reports-dir", str(project / "reports"), *args]
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
+    return warm_python.run(command, cwd=project, timeout=600)
 
 
 @dataclass
@@ -68,8 +68,8 @@ def round_trip(tmp_path_factory, session_cache) -> RoundTrip:
     reports = project / "reports"
     junit_xml = root / "junit.xml"
     first = _step(run_pytest(project, session_cache, f"--junitxml={junit_xml}"), reports)
-    rescored = _step(subprocess.run([sys.executable, "-m", "harness", "rescore", str(reports), "--out",
-                                     str(root / "rescored")], capture_output=True, text=True, timeout=120),
+    rescored = _step(warm_python.run(["-m", "harness", "rescore", str(reports), "--out", str(root / "rescored")],
+                                     timeout=120),
                      root / "rescored")
     strict = _step(run_pytest(project, session_cache, "--ft-strict"), reports)
     update = _step(run_pytest(project, session_cache, "--ft-update-baseline"), reports)

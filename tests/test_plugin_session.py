@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import PYTEST_OPTIONS, make_project
 
 BASE_ONLY = '''
@@ -71,10 +71,10 @@ def shared_cache(session_cache) -> Path:
 
 def run_suite(project: Path, cache: Path, suite: str, *args: str) -> subprocess.CompletedProcess:
     (project / "test_mini.py").write_text(suite, encoding="utf-8")
-    command = [sys.executable, "-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
+    command = ["-m", "pytest", str(project / "test_mini.py"), *PYTEST_OPTIONS,
                "--rootdir", str(project), "--ft-spec", str(project / "candidates.toml"),
                "--ft-cache-dir", str(cache), "--ft-reports-dir", str(project / "reports"), *args]
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600)
+    return warm_python.run(command, cwd=project, timeout=600)
 
 
 @pytest.mark.slow
@@ -89,9 +89,8 @@ def test_an_interrupted_or_stopped_update_never_writes_the_baseline(tmp_path: Pa
     assert "baseline NOT updated: the run was interrupted" in interrupted.stdout
     results = json.loads((project / "reports" / "results.json").read_text(encoding="utf-8"))
     assert [r["candidate"] for r in results["state"]["results"]] == ["base"]  # the report still says what ran
-    accept = subprocess.run([sys.executable, "-m", "harness", "baseline", "accept", "--results",
-                             str(project / "reports" / "results.json"), "--baseline", str(baseline)],
-                            capture_output=True, text=True, timeout=120)
+    accept = warm_python.run(["-m", "harness", "baseline", "accept", "--results",
+                              str(project / "reports" / "results.json"), "--baseline", str(baseline)], timeout=120)
     assert accept.returncode == 1 and "did not complete (the run was interrupted)" in accept.stderr
     assert not baseline.exists()  # nor through `ft-harness baseline accept`
 
@@ -134,9 +133,8 @@ def test_harness_errors_in_fixtures_show_the_message_and_no_harness_traceback(tm
 ])
 def test_bad_option_values_are_usage_errors_naming_the_flag(tmp_path: Path, flag: str, value: str, expected: str):
     (tmp_path / "test_nothing.py").write_text("def test_nothing():\n    pass\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "pytest", str(tmp_path / "test_nothing.py"), *PYTEST_OPTIONS,
-                           "--rootdir", str(tmp_path), flag, value], cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)
+    done = warm_python.run(["-m", "pytest", str(tmp_path / "test_nothing.py"), *PYTEST_OPTIONS,
+                            "--rootdir", str(tmp_path), flag, value], cwd=tmp_path, timeout=120)
     assert done.returncode == pytest.ExitCode.USAGE_ERROR
     assert expected in done.stderr
     assert "Traceback" not in done.stderr

@@ -4,11 +4,10 @@ the spec key or file:line that caused it (Banking77- and E2E-shaped fixtures wri
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import PYTEST_OPTIONS, make_project
 
 from harness.errors import SpecError
@@ -148,9 +147,9 @@ def test_a_prompt_longer_than_the_context_fails_before_anything_trains(tmp_path:
     spec.write_text(spec.read_text(encoding="utf-8").replace(
         "warmup_epochs = 0.2 }", "warmup_epochs = 0.2, max_position_embeddings = 96 }")
         + '\n[suites.mini.candidates.fewshot]\nkind = "prompted"\nbase_kind = "base"\nshots = 8\n', encoding="utf-8")
-    run = subprocess.run([sys.executable, "-m", "pytest", "test_mini.py", *PYTEST_OPTIONS, "-x",
-                          "--rootdir", str(project), "--ft-spec", "candidates.toml", "--ft-cache-dir", str(cache)],
-                         cwd=project, capture_output=True, text=True, timeout=600)
+    run = warm_python.run(["-m", "pytest", "test_mini.py", *PYTEST_OPTIONS, "-x",
+                           "--rootdir", str(project), "--ft-spec", "candidates.toml", "--ft-cache-dir", str(cache)],
+                          cwd=project, timeout=600)
     out = run.stdout + run.stderr
     assert run.returncode == 1, out
     assert "suites.mini.candidates.fewshot.shots" in out and "checked before anything trains" in out

@@ -7,12 +7,11 @@ from __future__ import annotations
 import json
 import re
 import shlex
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import tomllib
+import warm_python
 from miniproject import PYTEST_OPTIONS
 
 from harness.metrics.registry import METRICS, OPTIONS
@@ -103,8 +102,7 @@ def test_every_spec_block_loads(tmp_path: Path, index: int):
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_ft_harness_command_exits_0(tmp_path: Path, command: str):
     write_project(tmp_path, SPECS[0])
-    done = subprocess.run([sys.executable, "-m", "harness", *shlex.split(command)[1:]], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=300)
+    done = warm_python.run(["-m", "harness", *shlex.split(command)[1:]], cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -114,10 +112,10 @@ def test_every_suite_block_runs_and_passes(tmp_path: Path, index: int):
     code = SUITES[index]
     spec = write_project(tmp_path, _spec_for(code))
     (tmp_path / "test_readme_suite.py").write_text(code, encoding="utf-8")
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "test_readme_suite.py", *PYTEST_OPTIONS, "--rootdir", str(tmp_path),
+    done = warm_python.run(
+        ["-m", "pytest", "test_readme_suite.py", *PYTEST_OPTIONS, "--rootdir", str(tmp_path),
          "--ft-spec", str(spec), "--ft-cache-dir", str(tmp_path / "cache"), "--ft-reports-dir", "reports"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=900)
+        cwd=tmp_path, timeout=900)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out
     assert "harness error" not in out and "test error" not in out

@@ -9,13 +9,13 @@ import json
 import os
 import secrets
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import PYTEST_OPTIONS
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,12 +180,12 @@ def _project(root: Path, ports: dict[str, int], user: str, password: str) -> Pat
 def _run(project: Path, spec: Path, out: Path, key: str, url: str, *extra: str) -> subprocess.CompletedProcess:
     env = {**os.environ, KEY_ENV: key, "FT_LEAK_TEST_URL": url, "HF_HUB_OFFLINE": "1",
            "HF_DATASETS_OFFLINE": "1"}
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", str(project / "test_leak.py"), *PYTEST_OPTIONS,
+    return warm_python.run(
+        ["-m", "pytest", str(project / "test_leak.py"), *PYTEST_OPTIONS,
          "--rootdir", str(project), "--ft-spec", str(spec), "--ft-cache-dir", str(out / "cache"),
          "--ft-reports-dir", str(out / "reports"), "--junitxml", str(out / "junit.xml"),
          "-o", "junit_logging=all", "-rA", *extra],
-        cwd=project, env=env, capture_output=True, timeout=300)
+        cwd=project, env=env, timeout=300, text=False)
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
@@ -54,9 +55,10 @@ def _spec(root: Path) -> Path:
 
 
 def _evaluate(spec: Path, suite: str, cache: Path, out: Path, base: Path, *launcher: str) -> dict:
-    done = subprocess.run([*launcher, "-m", "harness.cli.evaluate", "--spec", str(spec), "--suite", suite,
-                           "--candidate", "base", "--cache-dir", str(cache), "--base-model", str(base),
-                           "--out", str(out)], env=ENV, capture_output=True, text=True, timeout=300)
+    args = ["-m", "harness.cli.evaluate", "--spec", str(spec), "--suite", suite, "--candidate", "base",
+            "--cache-dir", str(cache), "--base-model", str(base), "--out", str(out)]
+    done = (warm_python.run(args, env=ENV, timeout=300) if launcher == (sys.executable,)
+            else subprocess.run([*launcher, *args], env=ENV, capture_output=True, text=True, timeout=300))
     assert done.returncode == 0, done.stderr[-3000:]
     lines = [line for line in done.stdout.splitlines() if line.startswith('{"suite"')]
     assert len(lines) == 1, done.stdout[-2000:]  # the main process alone reports (and writes)

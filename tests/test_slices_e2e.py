@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import PYTEST_OPTIONS
 
 pytestmark = pytest.mark.slow
@@ -60,10 +60,10 @@ def test_no_regression(evaluate, gate):
 
 
 def run(project: Path, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", str(project / "test_sliced.py"), *PYTEST_OPTIONS,
+    command = ["-m", "pytest", str(project / "test_sliced.py"), *PYTEST_OPTIONS,
                "--rootdir", str(project), "--ft-spec", str(project / "candidates.toml"),
                "--ft-cache-dir", str(project / "cache"), "--ft-reports-dir", str(project / "reports"), *args]
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=900)
+    return warm_python.run(command, cwd=project, timeout=900)
 
 
 def test_a_lora_better_overall_but_worse_on_one_label_fails_naming_the_slice(tmp_path):
