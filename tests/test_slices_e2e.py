@@ -26,6 +26,7 @@ SPEC = f"""
 corpus = "{(FIXTURES / 'corpus.txt').as_posix()}"
 seed = 0
 torch_threads = 1
+tiny = {{ warmup_epochs = 0.25 }}
 
 [suites.sliced]
 task = "classification"
@@ -45,7 +46,7 @@ length = {{ by = "length", quantiles = 3 }}
 
 [suites.sliced.candidates.lora]
 kind = "lora"
-params = {{ n_epochs = 6, batch_size = 16, learning_rate = 3e-3, r = 16, alpha = 32, target_modules = "all-linear", modules_to_save = ["lm_head"] }}
+params = {{ n_epochs = 5, batch_size = 16, learning_rate = 3e-3, r = 16, alpha = 32, target_modules = "all-linear", modules_to_save = ["lm_head"] }}
 """
 
 SUITE = '''
