@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import make_project
 
 from harness import interrupts
@@ -105,16 +106,10 @@ elif WHERE == "swallowed":
 
 
 def _run(project: Path, cache: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "pytest", "test_mini.py", "-p", "no:cacheprovider", "--rootdir",
+    command = ["-m", "pytest", "test_mini.py", "-p", "no:cacheprovider", "--rootdir",
                str(project), "--ft-spec", "candidates.toml", "--ft-cache-dir", str(cache),
                "--ft-reports-dir", "reports", "--ft-update-baseline", *args]
-    return subprocess.run(command, cwd=project, capture_output=True, text=True, timeout=600,
-                          env={**os.environ, **(env or {})}, preexec_fn=_default_sigint)
-
-
-def _default_sigint() -> None:
-    """Ctrl-C as a terminal delivers it: a test run started as a background job inherits SIGINT ignored."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    return warm_python.run(command, cwd=project, timeout=600, env={**os.environ, **(env or {})}, default_sigint=True)
 
 
 def _marks(folder: Path) -> set[str]:

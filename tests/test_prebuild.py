@@ -4,12 +4,12 @@ session builds."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import warm_python
 from miniproject import SPEC, make_project
 
 from harness.cli import prebuild as prebuild_cli
@@ -150,8 +150,8 @@ def test_the_session_starts_the_helper_at_its_first_build_and_stops_it_at_the_en
 def test_what_the_helper_builds_is_what_the_session_builds(tmp_path: Path, session_cache: Path):
     spec = make_project(tmp_path / "p")
     helped = tmp_path / "helped"
-    done = subprocess.run([sys.executable, "-m", "harness.cli.prebuild", "--spec", str(spec), "--cache-dir",
-                           str(helped), "--candidate", "mini/lora"], capture_output=True, text=True, timeout=600)
+    done = warm_python.run(["-m", "harness.cli.prebuild", "--spec", str(spec), "--cache-dir", str(helped),
+                            "--candidate", "mini/lora"], timeout=600)
     assert done.returncode == 0, done.stderr
 
     weights = {}

@@ -34,11 +34,13 @@ WARM_IMPORTS = ("torch", "numpy", "scipy.stats", "sklearn.metrics", "pandas", "d
 
 
 def run(args: Sequence[str], *, cwd: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
-        timeout: float | None = None, text: bool = True) -> subprocess.CompletedProcess:
+        timeout: float | None = None, text: bool = True, default_sigint: bool = False) -> subprocess.CompletedProcess:
     """``subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=text,
-    timeout=timeout)``, the process forked from the warm server."""
+    timeout=timeout)``, the process forked from the warm server. ``default_sigint``: Ctrl-C raises
+    KeyboardInterrupt in the child, as in an interpreter started from a terminal (a test run started
+    as a background job hands its children SIGINT ignored)."""
     return _server().run(list(args), cwd=str(cwd or os.getcwd()), env=dict(os.environ if env is None else env),
-                         timeout=timeout, text=text)
+                         timeout=timeout, text=text, default_sigint=default_sigint)
 
 
 class _Server:
@@ -54,10 +56,12 @@ class _Server:
         if ready.strip() != "ready":
             raise RuntimeError(f"the warm Python server did not start: {ready!r}")
 
-    def run(self, args: list[str], *, cwd: str, env: dict[str, str], timeout: float | None, text: bool):
+    def run(self, args: list[str], *, cwd: str, env: dict[str, str], timeout: float | None, text: bool,
+            default_sigint: bool):
         with self.lock, tempfile.TemporaryDirectory(prefix="warm-python-") as scratch:
             out, err = Path(scratch) / "stdout", Path(scratch) / "stderr"
-            request = {"args": args, "cwd": cwd, "env": env, "stdout": str(out), "stderr": str(err)}
+            request = {"args": args, "cwd": cwd, "env": env, "stdout": str(out), "stderr": str(err),
+                       "default_sigint": default_sigint}
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
             pid = json.loads(self.process.stdout.readline())["pid"]
@@ -123,7 +127,9 @@ answers.write("ready\n"); answers.flush()
 
 
 def child(request):
-    import atexit, runpy, traceback
+    import atexit, runpy, signal, traceback
+    if request["default_sigint"]:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     os.chdir(request["cwd"])
     os.environ.clear()
     os.environ.update(request["env"])
