@@ -5,6 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# One intra-op thread in every process the tests start as well (read as torch loads): a run whose spec
+# leaves torch_threads unset would otherwise run two threads beside the other worker's and wait on
+# them (the README suite took 70 s instead of 13 that way).
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("MKL_NUM_THREADS", "1")
+
 import pytest
 import torch
 
