@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness import secrets
 from harness.cache import cache_key
 from harness.secrets import (
     REDACTED,
@@ -20,6 +21,15 @@ from harness.secrets import (
     redact_url,
     redact_value,
 )
+
+
+@pytest.fixture(autouse=True)
+def forget_what_a_test_remembered(monkeypatch):
+    """Every Secret is remembered for the rest of the process, and hypothesis draws tokens from this
+    file's literals too ("gpt-4o-mini" became a remembered secret): each test starts from the
+    secrets remembered before it and its own are forgotten after it."""
+    monkeypatch.setattr(secrets, "_remembered", set(secrets._remembered))
+
 
 tokens = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-",
                  min_size=8, max_size=40)
