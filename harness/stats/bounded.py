@@ -55,12 +55,9 @@ def _log_capital(x: np.ndarray, lam: np.ndarray, penalty: np.ndarray, m: float) 
     return np.sum(lam * (x - m) - penalty, axis=-1)
 
 
-def eb_margin_arrays(differences: np.ndarray, margin: float, alpha: float, radius: float) -> dict[str, np.ndarray]:
-    """PrPl-EB margin tests over the last axis of ``differences`` in ``[−radius, radius]`` (one row per run).
-
-    Same keys as :func:`harness.stats.margin.t_margin_arrays`: ``mean``, ``se``, ``lower`` / ``upper``
-    (one-sided ``1 − alpha`` bounds each), and the p-values ``1 / M_n`` of the three one-sided nulls.
-    """
+def _rescaled(differences: np.ndarray, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mean and standard error of ``differences`` in ``[−radius, radius]`` over the last axis, and
+    the differences mapped onto ``[0, 1]``, where the bounds are computed (refused outside the range)."""
     d = np.asarray(differences, dtype=float)
     if not (math.isfinite(radius) and radius > 0):
         raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
@@ -69,7 +66,16 @@ def eb_margin_arrays(differences: np.ndarray, margin: float, alpha: float, radiu
     n = d.shape[-1]
     mean = d.mean(axis=-1)
     se = d.std(axis=-1, ddof=1) / math.sqrt(n) if n > 1 else np.full(mean.shape, np.nan)
-    x = np.clip((d + radius) / (2.0 * radius), 0.0, 1.0)
+    return mean, se, np.clip((d + radius) / (2.0 * radius), 0.0, 1.0)
+
+
+def eb_margin_arrays(differences: np.ndarray, margin: float, alpha: float, radius: float) -> dict[str, np.ndarray]:
+    """PrPl-EB margin tests over the last axis of ``differences`` in ``[−radius, radius]`` (one row per run).
+
+    Same keys as :func:`harness.stats.margin.t_margin_arrays`: ``mean``, ``se``, ``lower`` / ``upper``
+    (one-sided ``1 − alpha`` bounds each), and the p-values ``1 / M_n`` of the three one-sided nulls.
+    """
+    mean, se, x = _rescaled(differences, radius)
     lam, penalty = _bets(x, alpha)
     total = lam.sum(axis=-1)
     log_level = math.log(1.0 / alpha)
@@ -132,15 +138,7 @@ def betting_margin_arrays(differences: np.ndarray, margin: float, alpha: float,
     ``{m : K_n^+(m) < 1/α}`` is a one-sided ``1 − α`` set whose infimum is the lower bound, and
     ``min(1, 1/K_n^+(m))`` the p-value of ``mean ≤ m``; the upper bound is the same on ``1 − X``.
     """
-    d = np.asarray(differences, dtype=float)
-    if not (math.isfinite(radius) and radius > 0):
-        raise ValueError(f"radius must be a finite number > 0, got {radius!r}")
-    if np.any(np.abs(d) > radius * (1 + 1e-12)):
-        raise ValueError(f"differences must lie in [-{radius:g}, {radius:g}]")
-    n = d.shape[-1]
-    mean = d.mean(axis=-1)
-    se = d.std(axis=-1, ddof=1) / math.sqrt(n) if n > 1 else np.full(mean.shape, np.nan)
-    x = np.clip((d + radius) / (2.0 * radius), 0.0, 1.0)
+    mean, se, x = _rescaled(differences, radius)
     lam, _ = _bets(x, alpha)
     lower_x = _betting_lower(x, lam, alpha)
     upper_x = 1.0 - _betting_lower(1.0 - x, lam, alpha)
