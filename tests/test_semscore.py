@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from harness.errors import SpecError
@@ -78,6 +78,7 @@ vectors = st.lists(st.floats(-10, 10, allow_nan=False), min_size=3, max_size=3)
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(vectors, vectors), min_size=1, max_size=6), st.floats(0.1, 50))
+@example([([0.0, 0.0, 2.005696472833345e-161], [0.0, 0.0, 1.0])], 0.109375)  # its square is subnormal
 def test_cosine_is_symmetric_bounded_and_scale_free(pairs, factor):
     a = np.asarray([p for p, _ in pairs])
     b = np.asarray([q for _, q in pairs])

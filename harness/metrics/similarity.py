@@ -23,10 +23,19 @@ def cosine_scores(outputs: Sequence[Sequence[float]] | np.ndarray,
     if a.shape != b.shape or a.ndim != 2:
         raise ValueError(f"embeddings must be two matrices of one shape, got {a.shape} and {b.shape}")
     check_not_empty(a, "outputs")
+    a, b = _squarable(a), _squarable(b)
     norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
     dots = np.einsum("ij,ij->i", a, b)
     cosine = np.divide(dots, norms, out=np.zeros_like(dots), where=norms > 0)  # an empty text: no similarity
     return [float(x) for x in np.clip(cosine, -1.0, 1.0)]
+
+
+def _squarable(rows: np.ndarray) -> np.ndarray:
+    """``rows`` with each row whose largest magnitude would under- or overflow when squared (below
+    1e-150 or above 1e150) divided by it: a cosine does not depend on a row's scale, its norm would."""
+    peak = np.max(np.abs(rows), axis=1, keepdims=True)
+    extreme = (peak > 0) & ((peak < 1e-150) | (peak > 1e150))
+    return np.divide(rows, peak, out=rows.copy(), where=extreme)
 
 
 def semscore_signature(model: str, *, max_length: int, transformers_version: str) -> str:
