@@ -26,14 +26,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # stable when other processes share the cores.
 torch.set_num_threads(1)
 
-# Most tests of a worker build, train or score tiny models: the libraries they use are imported once
-# here and left out of the garbage collector's later full passes (harness.heap), which otherwise walk
-# all their objects again and again over a test run.
-import peft  # noqa: E402,F401
-import transformers  # noqa: E402,F401
-import trl  # noqa: E402,F401
-
-settle()
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURES = REPO / "fixtures"
@@ -104,12 +96,23 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
-    """``--dist loadgroup`` keeps a module's tests that share a trained run on one worker by writing
+    """Where tests run (not in pytest-xdist's controller, which only schedules), the model libraries
+    most tests use are imported once and left out of the garbage collector's later full passes
+    (harness.heap), which would otherwise walk all their objects again and again over a test run.
+
+    ``--dist loadgroup`` keeps a module's tests that share a trained run on one worker by writing
     the group into each node id; pytest 9.2's structured node ids make pytest-xdist 3.8 drop it
     silently (pytest-xdist#1386), rebuilding every shared fixture on each worker: refused here."""
     from importlib.metadata import version
 
     from packaging.version import Version
+
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
+        import peft  # noqa: F401
+        import transformers  # noqa: F401
+        import trl  # noqa: F401
+
+        settle()
 
     if (config.getoption("dist", "no") == "loadgroup" and Version(pytest.__version__) >= Version("9.2")
             and Version(version("pytest-xdist")) <= Version("3.8.0")):

@@ -2,7 +2,7 @@
 
 Each end-to-end test runs the plugin or the CLI as a user does, in its own process; a fresh
 interpreter spends about 6 CPU seconds importing torch, transformers, peft (and bitsandbytes), trl
-and the rest before it does anything, which over the suite's ~80 such runs was most of its time.
+and the rest before it does anything, which over the suite's dozens of such runs was most of its time.
 :func:`run` has the signature of ``subprocess.run([sys.executable, *args], capture_output=True,
 text=True, ...)`` and the same result, but the process is forked from a server that imported
 those libraries once (per pytest-xdist worker): the child changes to ``cwd``, takes ``env`` as its
@@ -17,6 +17,7 @@ and the fast exit, several processes at once (torchrun, xdist, a killed and resu
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -93,12 +94,14 @@ _SERVERS: list[_Server] = []
 
 def _server() -> _Server:
     if not _SERVERS or _SERVERS[0].process.poll() is not None:
+        if not _SERVERS:
+            atexit.register(close)
         _SERVERS[:] = [_Server()]
     return _SERVERS[0]
 
 
 def close() -> None:
-    """Stop this process's server (the tests' conftest does at session end)."""
+    """Stop this process's server (at exit: it ends when its request pipe closes)."""
     for server in _SERVERS:
         server.close()
     _SERVERS.clear()

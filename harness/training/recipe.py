@@ -9,14 +9,12 @@ nothing here imports a backend.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.data.records import Split
-from harness.heap import settle
 from harness.training.data_loss import DataLossLimits, check_data_loss
 from harness.training.divergence import check_final_losses
 from harness.training.params import cache_params, check_common_params, merge_params
@@ -64,9 +62,6 @@ class Recipe:
     finish: Callable[[Prepared, TrainingJob], None] | None = None  # after training, before use
     remedies: Callable[[Mapping[str, Any]], Sequence[str]] | None = None  # out-of-memory advice
     key_fields: frozenset[str] | None = None  # see training.params.cache_params
-    #: the libraries ``prepare`` imports: imported before anything is built and left out of later
-    #: garbage collections (harness.heap), so the trainer's own passes walk only what training makes
-    libraries: tuple[str, ...] = ()
 
     def params(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         """Defaults overlaid with ``given``; unknown keys and impossible values are refused."""
@@ -92,9 +87,6 @@ class Recipe:
         else to a scratch folder in ``work_dir`` that is removed afterwards.
         """
         scratch = Path(work_dir) / "_checkpoints"
-        for library in self.libraries:
-            importlib.import_module(library)
-        settle()  # before the trainer exists: a trainer holds reference cycles, which must stay collectable
         prepared = self.prepare(job, checkpoint_dir or scratch, checkpoint_dir is not None)
         check_data_loss(job.limits, rows=len(job.train), dropped=rows_dropped(prepared, job),
                         truncated=prepared.rows_truncated, max_length=job.params.get("max_length"))

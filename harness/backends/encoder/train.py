@@ -162,13 +162,11 @@ def _full_remedies(p: Mapping[str, Any]) -> list[str]:
 ENCODER_LORA = Recipe(
     kind="encoder-lora", title="encoder lora", namespace="encoder-adapter", defaults=ENCODER_LORA_DEFAULTS,
     prepare=lambda job, out, checkpointing: _prepare(job, out, checkpointing, adapter=True),
-    save=_save, finish=_finish, check=check_adapter_params, key_fields=frozenset(_LORA_KEYED),
-    libraries=("datasets", "sklearn.metrics", "transformers", "peft"))
+    save=_save, finish=_finish, check=check_adapter_params, key_fields=frozenset(_LORA_KEYED))
 ENCODER_FULL = Recipe(
     kind="encoder-full", title="encoder full", namespace="encoder-model", defaults=ENCODER_FULL_DEFAULTS,
     prepare=lambda job, out, checkpointing: _prepare(job, out, checkpointing, adapter=False),
-    save=_save, finish=_finish, remedies=_full_remedies, key_fields=frozenset(_FULL_KEYED),
-    libraries=("datasets", "sklearn.metrics", "transformers"))
+    save=_save, finish=_finish, remedies=_full_remedies, key_fields=frozenset(_FULL_KEYED))
 
 
 def encoder_recipe(kind: str) -> Recipe:

@@ -113,7 +113,7 @@ def _remedies(p: Mapping[str, Any]) -> list[str]:
 
 
 FULL = Recipe(kind="full", title="full fine-tuning", namespace="model", defaults=FULL_DEFAULTS,
-              prepare=_prepare, save=_save, remedies=_remedies, libraries=("datasets", "transformers"))
+              prepare=_prepare, save=_save, remedies=_remedies)
 
 
 def prepare_full_trainer(base_dir: Path, train: Split, validation: Split | None,

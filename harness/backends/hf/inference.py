@@ -26,7 +26,6 @@ from harness.backends.hf.prefix import (
     worth_sharing,
 )
 from harness.data.records import Message
-from harness.heap import settle
 from harness.protocol import DecodeParams, Generation
 from harness.text import cut_at_stop
 
@@ -49,9 +48,6 @@ def load_model(model_dir: str | Path, adapter_dir: str | Path | None = None, *,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    if adapter_dir is not None:
-        import peft  # noqa: F401  (imported before the models are, for settle below)
-    settle()  # what these imports made lives until exit: later collections leave it alone
     set_torch_threads(torch_threads)
     device = device or pick_device()
     tokenizer_source = adapter_dir if adapter_dir and (Path(adapter_dir) / "tokenizer_config.json").exists() else model_dir

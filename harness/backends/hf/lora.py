@@ -205,8 +205,7 @@ def _remedies(p: Mapping[str, Any]) -> list[str]:
 
 
 LORA = Recipe(kind="lora", title="LoRA", namespace="adapter", defaults=LORA_DEFAULTS, prepare=_prepare,
-              save=_save, check=_check_lora_values, finish=_finish, remedies=_remedies,
-              libraries=("datasets", "transformers", "peft", "trl"))
+              save=_save, check=_check_lora_values, finish=_finish, remedies=_remedies)
 
 
 def _job(base_dir: Path, train: Split, validation: Split | None, params: Mapping[str, Any] | None,

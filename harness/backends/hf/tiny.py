@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from harness.data.corpus import read_corpus
-from harness.heap import settle
 from harness.jsonio import strict_dumps
 
 SPECIAL_TOKENS = {
@@ -161,7 +160,6 @@ def warm_up(model, tokenizer, lines: list[str], config: TinyModelConfig, work_di
 
     if config.warmup_epochs <= 0 or not lines:
         return {"warmup_steps": 0}
-    settle()  # before the trainer exists (it holds reference cycles, which must stay collectable)
     dataset = Dataset.from_dict({"text": warmup_texts(tokenizer, lines, config.seed)})
     dataset = dataset.map(
         lambda batch: tokenizer(batch["text"], truncation=True, max_length=config.warmup_max_length),
