@@ -7,6 +7,7 @@ import json
 import numbers
 import re
 from collections.abc import Mapping
+from functools import cache
 from importlib import metadata
 from typing import Any
 
@@ -102,7 +103,10 @@ def cache_key(namespace: str, payload: Mapping[str, Any]) -> str:
     return validate_key(f"{namespace}-{digest[:KEY_DIGEST_CHARS]}")
 
 
-def _installed_version(distribution: str) -> str | None:
+@cache
+def installed_version(distribution: str) -> str | None:
+    """The installed version of ``distribution`` (None if absent), read once per process: a
+    metadata lookup scans every path entry, and a session asks for each version many times."""
     try:
         return metadata.version(distribution)
     except metadata.PackageNotFoundError:
@@ -114,7 +118,7 @@ def library_versions() -> dict[str, str | None]:
 
     Read from package metadata, so nothing heavy (torch) is imported; a missing package is None.
     """
-    versions = {name: _installed_version(name) for name in _VERSIONED_LIBRARIES}
+    versions = {name: installed_version(name) for name in _VERSIONED_LIBRARIES}
 
-    versions["harness"] = _installed_version("ft-harness") or __version__
+    versions["harness"] = installed_version("ft-harness") or __version__
     return versions

@@ -53,9 +53,9 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from typing import Any
 
+from harness.cache.keys import installed_version
 from harness.cache.keys import library_versions as stack_versions
 from harness.jsonio import strict_dumps
 from harness.results import PAIRED_SCORE, CollateralRecord, EvalResult
@@ -304,10 +304,7 @@ def library_versions() -> dict[str, str]:
 
     versions = dict(stack_versions())
     for name in SCORING_DISTRIBUTIONS:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
+        versions[name] = installed_version(name)
     return {name: version for name, version in sorted(versions.items()) if version}
 
 

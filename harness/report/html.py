@@ -17,13 +17,17 @@ import base64
 import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.fmt import fmt_metric
 from harness.report.markdown import strip_run_info
 from harness.report.verdicts import is_failing, run_verdict, suite_gates, suite_verdict
 from harness.results import PAIRED_SCORE, EvalResult, GateRecord, RunState
+
+if TYPE_CHECKING:
+    import jinja2
 
 TEMPLATE = "report.html.j2"
 NO_BASELINE = "no baseline"
@@ -219,15 +223,22 @@ def suite_view(state: RunState, suite: str, *, anchor: str, images: Sequence[tup
                      _flip_lines(state, suite, gates), rows, shown, render_markdown(body, images_dir))
 
 
-def render_html(state: RunState, views: Sequence[SuiteView], *, date: str) -> str:
-    """The whole ``index.html``."""
+@cache
+def _environment() -> jinja2.Environment:
+    """The page's Jinja environment, made once per process so its template is compiled once (a
+    compile costs more than a render)."""
     from jinja2 import Environment, PackageLoader, select_autoescape
     from markupsafe import Markup
 
     environment = Environment(loader=PackageLoader("harness.report", "templates"),
                               autoescape=select_autoescape(default=True, default_for_string=True))
     environment.filters["markdown_inline"] = lambda text: Markup(render_inline(str(text)))
+    return environment
+
+
+def render_html(state: RunState, views: Sequence[SuiteView], *, date: str) -> str:
+    """The whole ``index.html``."""
     verdict = run_verdict(state)
-    return environment.get_template(TEMPLATE).render(verdict=verdict, suites=views, date=date,
+    return _environment().get_template(TEMPLATE).render(verdict=verdict, suites=views, date=date,
                                                      flip_types=("harmful", "beneficial", "churn", "unchanged",
                                                                  NO_BASELINE))
