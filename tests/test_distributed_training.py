@@ -76,7 +76,8 @@ def test_two_processes_train_what_one_process_trains_with_their_combined_batch(k
         return json.loads(lines[0])
 
     cache = tmp_path / "cache"
-    two = train(together, cache, "torchrun", "--nproc-per-node", "2")
+    # torchrun starts its two workers as forks of the tests' warm interpreter (they run as python would)
+    two = train(together, cache, "torchrun", "--nproc-per-node", "2", "--no-python", warm_python.executable())
     one = train(alone, tmp_path / "cache-alone", sys.executable)
     assert two["events"] == {"trained": 1} and one["events"] == {"trained": 1}
     assert two["train_loss"] == pytest.approx(one["train_loss"], abs=1e-5)

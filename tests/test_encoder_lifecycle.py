@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import warm_python
 
 from harness.errors import SpecError, TrainingError
 
@@ -208,11 +207,11 @@ def test_a_killed_encoder_run_resumes_from_its_checkpoint_and_ends_like_an_unint
 
     spec = _project(tmp_path / "project", tiny_encoder, _candidate("encoder-lora", RESUME_PARAMS))
     cache = tmp_path / "cache"
-    command = [sys.executable, "-c", _SLOW_STEPS, "--spec", str(spec), "--suite", "enc", "--candidate", "c",
+    command = ["-c", _SLOW_STEPS, "--spec", str(spec), "--suite", "enc", "--candidate", "c",
                "--cache-dir", str(cache)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(tmp_path / "first.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = warm_python.Popen(command, stdout=log.fileno(), stderr=log.fileno(), env=env)
         try:
             deadline = time.monotonic() + 300
             while not list(cache.glob("work/encoder-adapter-*/checkpoints/checkpoint-*/trainer_state.json")):

@@ -198,7 +198,8 @@ def test_two_xdist_workers_train_each_candidate_once(tmp_path):
     project = tmp_path / "xdist"
     make_project(project)
     cache = tmp_path / "cache"
-    result = run_pytest(project, cache, "-n", "2")
+    # `-n 2` with the two workers forked from the tests' warm interpreter (pytest-xdist starts them as python)
+    result = run_pytest(project, cache, "--dist", "load", "--tx", f"2*popen//python={warm_python.executable()}")
     assert result.returncode == 0, result.stdout + result.stderr
     info = read_results(project / "reports")["run_info"]
     assert info["events"]["trained"] == 1          # lora, built by one worker, a cache hit for the other

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
+import warm_python
 
 from harness.training.resume import last_complete_checkpoint
 
@@ -69,11 +68,11 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
 
     spec = _project(tmp_path)
     cache = tmp_path / "cache"
-    command = [sys.executable, "-m", "harness.cli.train", "--spec", str(spec), "--suite", "play",
+    command = ["-m", "harness.cli.train", "--spec", str(spec), "--suite", "play",
                "--candidate", "lora", "--cache-dir", str(cache), "--base-model", str(tiny_base)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     with open(tmp_path / "first.log", "wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        process = warm_python.Popen(command, stdout=log.fileno(), stderr=log.fileno(), env=env)
         try:
             deadline = time.monotonic() + 300
             while not list(cache.glob("work/*/checkpoints/checkpoint-*/trainer_state.json")):

@@ -74,7 +74,9 @@ def _rows(summary: dict) -> list[dict]:
 @pytest.mark.parametrize("suite", ["labels", "text"])
 def test_two_processes_write_the_outputs_of_one_process(suite, tiny_base, tmp_path):
     spec = _spec(tmp_path / "spec")
-    torchrun = ["torchrun", "--nproc-per-node", "2", "--master-port", str(29500 + (os.getpid() % 400))]
+    # torchrun starts its two workers as forks of the tests' warm interpreter (they run as python would)
+    torchrun = ["torchrun", "--nproc-per-node", "2", "--master-port", str(29500 + (os.getpid() % 400)),
+                "--no-python", warm_python.executable()]
     two = _evaluate(spec, suite, tmp_path / "cache-2", tmp_path / "out-2", tiny_base, *torchrun)
     one = _evaluate(spec, suite, tmp_path / "cache-1", tmp_path / "out-1", tiny_base, sys.executable)
     assert two["processes"] == 2 and one["processes"] == 1
