@@ -238,7 +238,7 @@ kind = "lora"
 params = {{ n_epochs = 1, batch_size = 16, learning_rate = 3e-4, r = 4, alpha = 8 }}
 [suites.narrow.candidates.many_epochs]
 kind = "lora"
-params = {{ n_epochs = 6, batch_size = 16, learning_rate = 3e-3, r = 16, alpha = 32, target_modules = "all-linear", modules_to_save = ["lm_head"] }}
+params = {{ n_epochs = 3, batch_size = 16, learning_rate = 3e-3, r = 16, alpha = 32, target_modules = "all-linear", modules_to_save = ["lm_head"] }}
 """
 
 

@@ -117,10 +117,11 @@ def _marks(folder: Path) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def accepted(tmp_path_factory) -> tuple[Path, Path]:
-    """A mini project whose complete run wrote the baseline and the reports."""
+def accepted(tmp_path_factory, session_cache) -> tuple[Path, Path]:
+    """A mini project whose complete run wrote the baseline and the reports (its base and LoRA from
+    the test run's shared cache; the interrupted training below trains a LoRA of its own)."""
     root = tmp_path_factory.mktemp("interrupts")
-    project, cache, marks = root / "p", root / "cache", root / "marks"
+    project, cache, marks = root / "p", session_cache, root / "marks"
     make_project(project)
     marks.mkdir()
     (project / "test_mini.py").write_text(SUITE, encoding="utf-8")
