@@ -158,3 +158,17 @@ def test_an_unchanged_bounded_score_passes_at_the_size_the_plan_names_and_not_fa
         same = rng.uniform(20, 60, n)
         [record] = check(make_result(rouge=same), baseline_of(make_result(rouge=same)), config)
         assert record.verdict == verdict, (n, record.message)
+
+
+@pytest.mark.parametrize(("sd", "margin"), [(5.0, 1e-4), (1.0, 1e-5), (0.3, 0.05), (2.0, 0.01)])
+def test_the_named_size_for_a_mean_is_the_smallest_with_the_margin_as_mde_and_found_in_few_steps(
+        sd, margin, monkeypatch):
+    from harness.stats import planning, power
+
+    calls = []
+    monkeypatch.setattr(planning, "mde", lambda *a, **k: calls.append(a) or power.mde(*a, **k))
+    needed = int(planning.examples_for_mean(sd, margin))
+    # smallest n whose one-sided MDE is within the margin (a 10^10-pair answer once took millions of steps)
+    assert power.mde(needed, sd, alternative="greater") <= margin < power.mde(needed - 1, sd, alternative="greater")
+    assert len(calls) < 80
+    assert planning.examples_for_mean(1.0, 1e-300) == math.inf  # overflows to "no realistic set", no warning

@@ -50,15 +50,32 @@ def examples_for_mean(sd: float, margin: float, *, alpha: float = 0.05, power: f
         return math.nan
     if sd == 0:
         return 2.0
-    approximate = ((special.ndtri(1 - alpha) + special.ndtri(power)) * sd / margin) ** 2
+    ratio = float(special.ndtri(1 - alpha) + special.ndtri(power)) * sd / margin
+    approximate = ratio * ratio  # inf, not an overflow error, for a margin far below the SD
     if not approximate < _LARGEST:
         return math.inf
-    n = max(2, math.ceil(approximate))
-    while mde(n, sd, alpha=alpha, power=power, alternative="greater") > margin:
-        n += max(1, n // 100)
-    while n > 2 and mde(n - 1, sd, alpha=alpha, power=power, alternative="greater") <= margin:
-        n -= 1
-    return float(n)
+
+    def enough(n: int) -> bool:
+        return mde(n, sd, alpha=alpha, power=power, alternative="greater") <= margin
+
+    # the normal approximation is within a few per cent of the answer: bracket it with growing steps,
+    # then bisect (the MDE falls as n grows), so a 10^10-pair answer costs tens of MDEs, not millions
+    high, step = max(2, math.ceil(approximate)), max(1, math.ceil(approximate) // 100)
+    while not enough(high):
+        high, step = high + step, step * 2
+    step = max(1, high // 100)
+    low = high - step
+    while low >= 2 and enough(low):
+        high, step = low, step * 2
+        low = high - step
+    low = max(low, 1)  # not enough, or fewer than the 2 pairs a test needs
+    while high - low > 1:
+        middle = (low + high) // 2
+        if enough(middle):
+            high = middle
+        else:
+            low = middle
+    return float(high)
 
 
 def examples_for_corpus(sd: float, scale: float, margin: float, *, alpha: float = 0.05,
