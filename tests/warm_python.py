@@ -36,6 +36,9 @@ from pathlib import Path
 WARM_IMPORTS = ("torch", "numpy", "scipy.stats", "sklearn.metrics", "pandas", "datasets", "transformers",
                 "transformers.models.llama.modeling_llama", "transformers.models.bert.modeling_bert", "peft",
                 "trl", "accelerate", "matplotlib.pyplot", "jinja2", "httpx", "pytest")
+#: packages the server imports whole (every module but ``__main__``): the harness itself, so a child
+#: neither compiles its modules (a test run may not write bytecode) nor imports them again
+WARM_PACKAGES = ("harness",)
 
 
 def run(args: Sequence[str], *, cwd: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
@@ -150,7 +153,8 @@ class _Server:
         self.executable.write_text(f"#!{sys.executable} -I\n{_LAUNCHER.replace('SOCKET_PATH', repr(self.socket_path))}",
                                    encoding="utf-8")
         self.executable.chmod(0o755)
-        self.process = subprocess.Popen([sys.executable, "-c", _SERVER, self.socket_path, json.dumps(WARM_IMPORTS)],
+        self.process = subprocess.Popen([sys.executable, "-c", _SERVER, self.socket_path, json.dumps(WARM_IMPORTS),
+                                         json.dumps(WARM_PACKAGES)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         cwd=Path(__file__).resolve().parent.parent)
         ready = self.process.stdout.readline()
@@ -195,9 +199,15 @@ os.dup2(2, 1)
 socket_path = sys.argv[1]
 for name in json.loads(sys.argv[2]):
     importlib.import_module(name)
-# a pytest plugin these imports pulled in (anyio, by huggingface_hub) would make every child's pytest
-# warn that it is "already imported so cannot be rewritten", where a fresh interpreter imports it
-# after pytest starts: its docstring opts it out of rewriting, as the children need nothing rewritten
+import pkgutil
+for package in json.loads(sys.argv[3]):
+    for module in pkgutil.walk_packages(importlib.import_module(package).__path__, package + "."):
+        if not module.name.endswith(".__main__"):
+            importlib.import_module(module.name)
+# a pytest plugin these imports pulled in (anyio, by huggingface_hub; the harness's own) would make
+# every child's pytest warn that it is "already imported so cannot be rewritten", where a fresh
+# interpreter imports it after pytest starts: its docstring opts it out of rewriting, as the children
+# need nothing rewritten (the harness's asserts only narrow types)
 from importlib.metadata import entry_points
 for point in entry_points(group="pytest11"):
     module = sys.modules.get(point.module.split(".")[0])
