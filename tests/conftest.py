@@ -12,19 +12,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import pytest
-import torch
-
-import harness.kinds  # noqa: F401  (the discovery point: registers every built-in candidate kind before a test loads a spec)
-from harness.heap import settle
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-# The tests train tiny models: one intra-op thread is as fast as two for them and keeps timings
-# stable when other processes share the cores.
-torch.set_num_threads(1)
 
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,6 +92,10 @@ def pytest_configure(config):
     most tests use are imported once and left out of the garbage collector's later full passes
     (harness.heap), which would otherwise walk all their objects again and again over a test run.
 
+    With ``-n``, the controller starts the tests' warm interpreter (``warm_python``) and the workers
+    start as forks of it instead of as fresh interpreters: they and every end-to-end run they fork
+    share its one import of torch and the rest (``FT_TEST_COLD_WORKERS=1`` starts them cold).
+
     ``--dist loadgroup`` keeps a module's tests that share a trained run on one worker by writing
     the group into each node id; pytest 9.2's structured node ids make pytest-xdist 3.8 drop it
     silently (pytest-xdist#1386), rebuilding every shared fixture on each worker: refused here."""
@@ -109,10 +105,22 @@ def pytest_configure(config):
 
     if hasattr(config, "workerinput") or not config.getoption("numprocesses", None):
         import peft  # noqa: F401
+        import torch
         import transformers  # noqa: F401
         import trl  # noqa: F401
 
+        import harness.kinds  # noqa: F401  (the discovery point: registers every built-in candidate kind)
+        from harness.heap import settle
+
+        # tiny models train as fast on one intra-op thread as on two, and timings stay stable when
+        # other processes share the cores
+        torch.set_num_threads(1)
         settle()
+    elif os.environ.get("FT_TEST_COLD_WORKERS") != "1":
+        import warm_python
+
+        python = warm_python.share()
+        config.option.tx = [f"popen//python={python}" if spec == "popen" else spec for spec in config.option.tx]
 
     if (config.getoption("dist", "no") == "loadgroup" and Version(pytest.__version__) >= Version("9.2")
             and Version(version("pytest-xdist")) <= Version("3.8.0")):

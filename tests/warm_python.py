@@ -128,6 +128,16 @@ def executable() -> str:
     return str(_server().executable)
 
 
+def share() -> str:
+    """Start this process's server without waiting for its imports and hand it to the processes
+    started from here on (through the environment): a test run's controller calls this, then its
+    pytest-xdist workers start as forks of the server (through :func:`executable`) and fork their own
+    children from the same one. Returns the executable."""
+    server = _server(wait=False)
+    os.environ[_SHARED] = json.dumps({"socket": server.socket_path, "executable": str(server.executable)})
+    return str(server.executable)
+
+
 def _connect(path: str, request: dict, streams: list[int]) -> socket.socket:
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     connection.connect(path)
@@ -143,10 +153,15 @@ def _read(file, text: bool) -> str | bytes:
     return data.decode("utf-8", errors="replace") if text else data
 
 
-class _Server:
-    """The warm interpreter: a Unix socket where each connection asks for one child."""
+#: the environment variable through which :func:`share` hands a server to the processes started later
+_SHARED = "FT_TEST_WARM_PYTHON"
 
-    def __init__(self) -> None:
+
+class _Server:
+    """The warm interpreter: a Unix socket where each connection asks for one child. The socket
+    listens before the imports start, so early connections wait in its backlog."""
+
+    def __init__(self, *, wait: bool = True) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="warm-python-"))
         self.socket_path = str(self.folder / "socket")
         self.executable = self.folder / "python"
@@ -157,9 +172,16 @@ class _Server:
                                          json.dumps(WARM_PACKAGES)],
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                                         cwd=Path(__file__).resolve().parent.parent)
-        ready = self.process.stdout.readline()
-        if ready.strip() != "ready":
-            raise RuntimeError(f"the warm Python server did not start: {ready!r}")
+        listening = self.process.stdout.readline()
+        if listening.strip() != "listening":
+            raise RuntimeError(f"the warm Python server did not start: {listening!r}")
+        if wait:
+            ready = self.process.stdout.readline()
+            if ready.strip() != "ready":
+                raise RuntimeError(f"the warm Python server failed in its imports: {ready!r}")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -168,26 +190,42 @@ class _Server:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-_SERVERS: list[_Server] = []
+class _SharedServer:
+    """A server another process started and shared (:func:`share`): used, never stopped, from here."""
+
+    def __init__(self, shared: str) -> None:
+        described = json.loads(shared)
+        self.socket_path, self.executable = described["socket"], Path(described["executable"])
+
+    def alive(self) -> bool:
+        return Path(self.socket_path).exists()
+
+    def close(self) -> None:
+        pass
 
 
-def _server() -> _Server:
-    if not _SERVERS or _SERVERS[0].process.poll() is not None:
+_SERVERS: list[_Server | _SharedServer] = []
+
+
+def _server(*, wait: bool = True) -> _Server | _SharedServer:
+    if not _SERVERS or not _SERVERS[0].alive():
         if not _SERVERS:
             atexit.register(close)
-        _SERVERS[:] = [_Server()]
+        shared = os.environ.get(_SHARED)
+        _SERVERS[:] = [_SharedServer(shared) if shared and Path(json.loads(shared)["socket"]).exists()
+                       else _Server(wait=wait)]
     return _SERVERS[0]
 
 
 def close() -> None:
-    """Stop this process's server (at exit: it ends when its control pipe closes)."""
+    """Stop the server this process started (at exit: it ends when its control pipe closes)."""
     for server in _SERVERS:
         server.close()
     _SERVERS.clear()
 
 
-# The server: import, freeze what was imported (children share those pages untouched), then accept
-# connections until its control pipe (stdin) closes. Each connection carries one request and the
+# The server: listen, import, freeze what was imported (children share those pages untouched), then
+# accept connections until its control pipe (stdin) closes. Each connection carries one request and the
 # child's three standard streams; the server forks a handler for it, which forks the child, answers
 # with the child's pid, forwards signals the client asks for, kills the child if the client goes away,
 # and answers with the exit status. The server's own stdout is pointed at its stderr so nothing else
@@ -197,6 +235,10 @@ import gc, importlib, json, os, select, signal, socket, sys
 answers = os.fdopen(os.dup(1), "w")
 os.dup2(2, 1)
 socket_path = sys.argv[1]
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(socket_path)
+listener.listen(64)
+answers.write("listening\n"); answers.flush()
 for name in json.loads(sys.argv[2]):
     importlib.import_module(name)
 import pkgutil
@@ -215,9 +257,6 @@ for point in entry_points(group="pytest11"):
         module.__doc__ = (module.__doc__ or "") + "\nPYTEST_DONT_REWRITE"
 gc.collect()
 gc.freeze()
-listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-listener.bind(socket_path)
-listener.listen(64)
 answers.write("ready\n"); answers.flush()
 answers.close()
 
