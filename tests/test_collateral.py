@@ -215,7 +215,7 @@ corpus = "{fixtures}/corpus.txt"
 seed = 0
 batch_size = 32
 torch_threads = 1
-tiny = {{ hidden_size = 48, intermediate_size = 96, vocab_size = 400, warmup_epochs = 1.0 }}
+tiny = {{ hidden_size = 48, intermediate_size = 96, vocab_size = 400, warmup_epochs = 0.3 }}
 
 [suites.narrow]
 task = "classification"
@@ -300,7 +300,7 @@ corpus = "{fixtures}/corpus.txt"
 seed = 0
 batch_size = 32
 torch_threads = 1
-tiny = {{ hidden_size = 48, intermediate_size = 96, vocab_size = 400, warmup_epochs = 1.0 }}
+tiny = {{ hidden_size = 48, intermediate_size = 96, vocab_size = 400, warmup_epochs = 0.3 }}
 
 [suites.teach]
 task = "generation"

@@ -46,7 +46,7 @@ length = {{ by = "length", quantiles = 3 }}
 
 [suites.sliced.candidates.lora]
 kind = "lora"
-params = {{ n_epochs = 5, batch_size = 16, learning_rate = 3e-3, r = 16, alpha = 32, target_modules = "all-linear", modules_to_save = ["lm_head"] }}
+params = {{ n_epochs = 3, batch_size = 16, learning_rate = 6e-3, r = 16, alpha = 32, target_modules = "all-linear", modules_to_save = ["lm_head"] }}
 """
 
 SUITE = '''
