@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.metrics.judging import (
@@ -77,3 +78,21 @@ def test_length_bias_counts_decided_unequal_pairs_and_correlates_with_scipy():
 def test_self_consistency_is_the_share_of_items_whose_samples_agree():
     assert self_consistency([[1, 1, 1], [1, 0, 1], [0, 0, 0], [1, 1, 0]]) == 0.5
     assert self_consistency([[1], [0]]) is None
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([-1.0, 0.0, 1.0]), st.sampled_from([-1.0, 0.0, 1.0])), min_size=1,
+                max_size=30), st.integers(0, 2**32 - 1))
+def test_the_resampled_kappas_are_scikit_learns_on_each_resample(pairs, seed):
+    from sklearn.metrics import cohen_kappa_score
+
+    from harness.metrics.agreement import resampled_kappas
+
+    a, b = np.array([x for x, _ in pairs]), np.array([y for _, y in pairs])
+    draws = np.random.default_rng(seed).integers(0, len(pairs), size=(20, len(pairs)))
+    fast = resampled_kappas(a, b, draws)
+    for row, kappa in zip(draws, fast, strict=True):
+        if len(set(a[row]) | set(b[row])) < 2:  # one category: undefined
+            assert math.isnan(kappa)
+        else:
+            assert kappa == pytest.approx(cohen_kappa_score(a[row], b[row]), abs=1e-12)
