@@ -222,7 +222,7 @@ task = "classification"
 labels = ["positive", "negative"]
 train = "{fixtures}/sentiment/train.jsonl"
 validation = "{fixtures}/sentiment/validation.jsonl"
-eval = "{fixtures}/sentiment/eval.jsonl"
+eval = "{eval}"
 decode = {{ max_new_tokens = 3 }}
 
 [suites.narrow.collateral]
@@ -242,6 +242,14 @@ params = {{ n_epochs = 3, batch_size = 16, learning_rate = 3e-3, r = 16, alpha =
 """
 
 
+def _task_sample(folder: Path) -> str:
+    """The first 40 sentiment eval rows: these suites' own task scores are not what the tests check."""
+    sample = folder / "task-eval.jsonl"
+    rows = (FIXTURES / "sentiment" / "eval.jsonl").read_text(encoding="utf-8").splitlines()[:40]
+    sample.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return sample.as_posix()
+
+
 @pytest.fixture(scope="module")
 def forgetting_run(tmp_path_factory, session_cache):
     """The forgetting suite run once (its tiny base, also the refusal tests', is built once per test
@@ -250,7 +258,7 @@ def forgetting_run(tmp_path_factory, session_cache):
 
     root = tmp_path_factory.mktemp("forgetting")
     spec = root / "spec.toml"
-    spec.write_text(FORGETTING_SPEC.format(fixtures=FIXTURES.as_posix()), encoding="utf-8")
+    spec.write_text(FORGETTING_SPEC.format(fixtures=FIXTURES.as_posix(), eval=_task_sample(root)), encoding="utf-8")
     session = EvalSession(SessionOptions(spec_path=spec, root_dir=root, cache_dir=session_cache,
                                          reports_dir=root / "reports"))
     outcomes = {}
@@ -326,7 +334,7 @@ task = "classification"
 labels = ["positive", "negative"]
 train = "{fixtures}/sentiment/train.jsonl"
 validation = "{fixtures}/sentiment/validation.jsonl"
-eval = "{fixtures}/sentiment/eval.jsonl"
+eval = "{eval}"
 decode = {{ max_new_tokens = 3 }}
 
 [suites.erode.collateral.refusals]
@@ -356,7 +364,8 @@ def test_a_fine_tune_erodes_the_refusals_of_a_model_taught_to_refuse_and_the_gat
     refuser = taught.candidate("teach", "refuser").model_dir
     taught.close()
     erode = tmp_path / "erode.toml"
-    erode.write_text(ERODE_SPEC.format(fixtures=FIXTURES.as_posix(), refuser=Path(refuser).as_posix()), encoding="utf-8")
+    erode.write_text(ERODE_SPEC.format(fixtures=FIXTURES.as_posix(), refuser=Path(refuser).as_posix(),
+                                       eval=_task_sample(tmp_path)), encoding="utf-8")
     session = EvalSession(SessionOptions(spec_path=erode, root_dir=tmp_path, cache_dir=cache,
                                          reports_dir=tmp_path / "reports"))
     session.gate(session.evaluate("erode", "base"))  # the reference: nothing to compare
