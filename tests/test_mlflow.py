@@ -5,7 +5,9 @@ unreachable server; secrets."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -39,7 +41,9 @@ def server(tmp_path_factory):
     process = subprocess.Popen(
         [mlflow, "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
          "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}", "--artifacts-destination", str(root / "artifacts")],
-        stdout=(root / "server.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        stdout=(root / "server.log").open("w"), stderr=subprocess.STDOUT, start_new_session=True,
+        # no job runner: it would start eight more interpreters (huey consumers) that tracking never uses
+        env={**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while True:
@@ -53,11 +57,12 @@ def server(tmp_path_factory):
             pytest.fail(f"mlflow server did not start: {(root / 'server.log').read_text()[-2000:]}")
         time.sleep(0.5)
     yield uri
-    process.terminate()
+    os.killpg(process.pid, signal.SIGTERM)  # the server and the uvicorn worker it started
     try:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 @pytest.fixture(scope="module")
