@@ -162,7 +162,9 @@ def test_a_killed_run_reattaches_to_its_job(base_dir, tmp_path):
 
 
 def test_the_documented_openai_client_flow_works_unchanged(base_dir, tmp_path):
-    training_path = write_jsonl(tmp_path / "mydata.jsonl", 8, "madrid")
+    # 24 rows (6 steps): each job draws its own seed, as OpenAI's do, and after the 2 steps of 8 rows the
+    # second adapter's answer sometimes still lost to the end of turn
+    training_path = write_jsonl(tmp_path / "mydata.jsonl", 24, "madrid")
     with tiny_server(base_dir) as server:
         # As in OpenAI's fine-tuning guide; only base_url differs.
         from openai import OpenAI
@@ -184,7 +186,7 @@ def test_the_documented_openai_client_flow_works_unchanged(base_dir, tmp_path):
         assert completion.usage.prompt_tokens > 0 and completion.model == job.fine_tuned_model
 
         # A second adapter on the same PeftModel; mixed concurrent requests each get their own.
-        other = client.files.create(file=("rome.jsonl", write_jsonl(tmp_path / "r.jsonl", 8, "rome").read_bytes()),
+        other = client.files.create(file=("rome.jsonl", write_jsonl(tmp_path / "r.jsonl", 24, "rome").read_bytes()),
                                     purpose="fine-tune")
         second = client.fine_tuning.jobs.create(training_file=other.id, model="tiny", suffix="rome")
         while second.status not in ("succeeded", "failed", "cancelled"):
