@@ -5,8 +5,8 @@ pytest-xdist's workers).
 Each end-to-end test runs the plugin or the CLI as a user does, in its own process; a fresh
 interpreter spends about 6 CPU seconds importing torch, transformers, peft (and bitsandbytes), trl
 and the rest before it does anything, which over the suite's dozens of such runs was most of its time.
-Here the process is forked from a server that imported those libraries once (per pytest-xdist
-worker): the child changes to the caller's directory, takes its environment as its whole environment
+Here the process is forked from a server that imported those libraries and the harness once (per
+test run when the controller shares it with its workers, :func:`share`; else per process): the child changes to the caller's directory, takes its environment as its whole environment
 and its standard streams as its own, runs the module, script or ``-c`` code as the interpreter would
 (``sys.argv``, ``sys.path[0]``), runs the ``atexit`` handlers and exits with the code ``python`` would
 have. It is still a separate process (own pid, signals, files, exit code); several run at once.
