@@ -22,6 +22,7 @@ import atexit
 import json
 import os
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -163,9 +164,15 @@ class _Server:
 
     def __init__(self, *, wait: bool = True) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="warm-python-"))
+        if len(str(self.folder / "socket")) > 100:  # a Unix socket's path holds at most 107 bytes
+            shutil.rmtree(self.folder)
+            self.folder = Path(tempfile.mkdtemp(prefix="warm-python-", dir="/tmp"))
         self.socket_path = str(self.folder / "socket")
+        launcher = self.folder / "launcher.py"
+        launcher.write_text(_LAUNCHER.replace("SOCKET_PATH", repr(self.socket_path)), encoding="utf-8")
+        # a shell script, not a "#!python" line: a shebang breaks on a long or spaced interpreter path
         self.executable = self.folder / "python"
-        self.executable.write_text(f"#!{sys.executable} -I\n{_LAUNCHER.replace('SOCKET_PATH', repr(self.socket_path))}",
+        self.executable.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)} -I {shlex.quote(str(launcher))} "$@"\n',
                                    encoding="utf-8")
         self.executable.chmod(0o755)
         self.process = subprocess.Popen([sys.executable, "-c", _SERVER, self.socket_path, json.dumps(WARM_IMPORTS),
@@ -383,7 +390,11 @@ while True:
 # and stands in for the child (signals forwarded, the child's exit status as its own).
 _LAUNCHER = r'''import json, os, signal, socket, sys
 connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-connection.connect(SOCKET_PATH)
+try:
+    connection.connect(SOCKET_PATH)
+except OSError as exc:
+    sys.exit(f"the tests' warm Python server at {SOCKET_PATH} is not running ({exc}); its own output above says "
+             "why (FT_TEST_COLD_WORKERS=1 starts pytest-xdist's workers as fresh interpreters)")
 sigint = "ignore" if signal.getsignal(signal.SIGINT) is signal.SIG_IGN else "default"
 request = {"args": sys.argv[1:], "cwd": os.getcwd(), "env": dict(os.environ), "sigint": sigint}
 payload = (json.dumps(request) + "\n").encode()
