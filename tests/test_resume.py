@@ -75,7 +75,8 @@ def test_a_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted
         process = warm_python.Popen(command, stdout=log.fileno(), stderr=log.fileno(), env=env)
         try:
             deadline = time.monotonic() + 300
-            while not list(cache.glob("work/*/checkpoints/checkpoint-*/trainer_state.json")):
+            # a whole checkpoint (its trainer state written out), not merely its state file begun
+            while not any(last_complete_checkpoint(c, remove_partial=False) for c in cache.glob("work/*/checkpoints")):
                 assert process.poll() is None, (tmp_path / "first.log").read_text(errors="replace")[-3000:]
                 assert time.monotonic() < deadline, "no checkpoint appeared"
                 time.sleep(0.02)
